@@ -1,0 +1,79 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The layout follows DESIGN.md: wire code knows nothing of models, model code knows nothing of the wire.
+let package = Package(
+    name: "Chorus",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "chorus", targets: ["chorus"]),
+        .library(name: "ChorusWire", targets: ["ChorusWire"]),
+        .library(name: "ChorusAPI", targets: ["ChorusAPI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config.
+        .systemLibrary(name: "CProtobufC", path: "Sources/CSystem/CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CSystem/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CSystem/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CSystem/CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg-dev"])]),
+
+        // protoc-c output for Proto/*.proto (committed; scripts/gen-proto regenerates it).
+        .target(name: "ChorusProto", dependencies: ["CProtobufC"],
+                linkerSettings: [.linkedLibrary("protobuf-c")]),
+
+        // Frames, streams, deadlines, status codes, server and client on SwiftNIO.
+        .target(name: "ChorusWire", dependencies: [
+            "ChorusProto",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Typed messages, handler protocols and clients generated from Proto/ (scripts/gen-proto).
+        .target(name: "ChorusAPI", dependencies: ["ChorusProto", "ChorusWire"]),
+        // What every service process shares: flags, Health/Status/ListModels/Echo, concurrency limits.
+        .target(name: "ChorusServiceKit", dependencies: [
+            "ChorusAPI", "ChorusWire",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+
+        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
+        .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
+        .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
+        .target(name: "Gateway", dependencies: [
+            "ChorusServiceKit", "ChorusAPI", "ChorusWire",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .executableTarget(name: "chorus", dependencies: [
+            "ChorusWire", "ChorusAPI", "ChorusServiceKit", "VisionService", "DiffusionService", "SpeechService",
+            "Gateway",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+
+        .testTarget(name: "ChorusWireTests", dependencies: [
+            "ChorusWire", "ChorusAPI", "ChorusProto",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "ChorusSystemTests", dependencies: [
+            "ChorusWire", "ChorusAPI", "chorus",
+        ]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,91 @@
+/// A method the server answers. The raw handler sees payload bytes; the typed constructors below
+/// decode requests and encode responses so service code never sees bytes.
+public struct ServerRoute: Sendable {
+    /// Returns the payload of the CLOSE frame (a unary or client-streaming answer), or nil.
+    public typealias RawHandler = @Sendable (ServerCall) async throws -> [UInt8]?
+
+    public let path: String
+    public let handler: RawHandler
+
+    public init(path: String, handler: @escaping RawHandler) {
+        self.path = path
+        self.handler = handler
+    }
+
+    public static func unary<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor,
+        _ body: @escaping @Sendable (Request, CallContext) async throws -> Response
+    ) -> ServerRoute {
+        ServerRoute(path: method.path) { call in
+            let request: Request = try await call.singleRequest()
+            return try await body(request, call.context).wireBytes()
+        }
+    }
+
+    public static func serverStreaming<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor,
+        _ body: @escaping @Sendable (Request, CallContext, ResponseWriter<Response>) async throws -> Void
+    ) -> ServerRoute {
+        ServerRoute(path: method.path) { call in
+            let request: Request = try await call.singleRequest()
+            try await body(request, call.context, ResponseWriter(call: call))
+            return nil
+        }
+    }
+
+    public static func clientStreaming<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor,
+        _ body: @escaping @Sendable (RequestStream<Request>, CallContext) async throws -> Response
+    ) -> ServerRoute {
+        ServerRoute(path: method.path) { call in
+            try await body(RequestStream(call.requests), call.context).wireBytes()
+        }
+    }
+
+    public static func bidirectionalStreaming<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor,
+        _ body: @escaping @Sendable (RequestStream<Request>, CallContext, ResponseWriter<Response>) async throws -> Void
+    ) -> ServerRoute {
+        ServerRoute(path: method.path) { call in
+            try await body(RequestStream(call.requests), call.context, ResponseWriter(call: call))
+            return nil
+        }
+    }
+}
+
+/// Sends a streaming call's messages. Each write waits until the frame is handed to the socket,
+/// so a slow reader slows the handler down instead of filling memory.
+public struct ResponseWriter<Response: WireMessage>: Sendable {
+    let call: ServerCall
+
+    public init(call: ServerCall) {
+        self.call = call
+    }
+
+    public func write(_ response: Response) async throws {
+        try await call.send(response.wireBytes())
+    }
+}
+
+/// The requests of a client-streaming call, decoded as they arrive.
+public struct RequestStream<Request: WireMessage>: AsyncSequence, Sendable {
+    public typealias Element = Request
+    let base: AsyncThrowingStream<[UInt8], Error>
+
+    public init(_ base: AsyncThrowingStream<[UInt8], Error>) {
+        self.base = base
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<[UInt8], Error>.AsyncIterator
+
+        public mutating func next() async throws -> Request? {
+            guard let bytes = try await base.next() else { return nil }
+            return try Request(wireBytes: bytes)
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator())
+    }
+}

@@ -1,0 +1,277 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A client for one server address. Calls share one connection (many streams in flight on it);
+/// a closed or draining connection is replaced on the next call, so a restarted server is reached again.
+public final class WireClient: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var maxFrameSize: Int
+        public var connectTimeout: TimeAmount
+        /// A PING goes out this often; no PONG within `keepaliveTimeout` closes the connection. nil: off.
+        public var keepaliveInterval: TimeAmount?
+        public var keepaliveTimeout: TimeAmount
+
+        public init(maxFrameSize: Int = defaultMaxFrameSize, connectTimeout: TimeAmount = .seconds(2),
+                    keepaliveInterval: TimeAmount? = .seconds(20), keepaliveTimeout: TimeAmount = .seconds(10)) {
+            self.maxFrameSize = maxFrameSize
+            self.connectTimeout = connectTimeout
+            self.keepaliveInterval = keepaliveInterval
+            self.keepaliveTimeout = keepaliveTimeout
+        }
+    }
+
+    public let host: String
+    public let port: Int
+    public let configuration: Configuration
+    private let group: EventLoopGroup
+    private let lock = NIOLock()
+    private var connection: ClientConnection?
+    private var connecting: EventLoopFuture<ClientConnection>?
+    private var keepalive: RepeatedTask?
+    private var closeObservers: [@Sendable () -> Void] = []
+
+    public var address: String { "\(host):\(port)" }
+
+    public init(host: String, port: Int, configuration: Configuration = .init(),
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.host = host
+        self.port = port
+        self.configuration = configuration
+        self.group = group
+    }
+
+    /// "host:port" → client.
+    public convenience init(address: String, configuration: Configuration = .init()) throws {
+        let (host, port) = try parseAddress(address)
+        self.init(host: host, port: port, configuration: configuration)
+    }
+
+    /// Called whenever a connection of this client closes (the gateway ejects a replica on it).
+    public func onConnectionClosed(_ observer: @escaping @Sendable () -> Void) {
+        lock.withLock { closeObservers.append(observer) }
+    }
+
+    // MARK: connection
+
+    func readyConnection() async throws -> ClientConnection {
+        let future: EventLoopFuture<ClientConnection> = lock.withLock {
+            if let connection, connection.acceptsNewStreams {
+                return connection.eventLoop.makeSucceededFuture(connection)
+            }
+            if let connecting { return connecting }
+            let future = connect()
+            connecting = future
+            return future
+        }
+        do {
+            return try await future.get()
+        } catch {
+            throw WireStatus(.unavailable, "cannot connect to \(address): \(describe(error))")
+        }
+    }
+
+    private func connect() -> EventLoopFuture<ClientConnection> {
+        let maxFrameSize = configuration.maxFrameSize
+        let address = self.address
+        let future = ClientBootstrap(group: group)
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .connect(host: host, port: port)
+            .flatMap { channel -> EventLoopFuture<ClientConnection> in
+                let connection = ClientConnection(channel: channel, address: address, maxFrameSize: maxFrameSize) { [weak self] closed in
+                    self?.connectionClosed(closed)
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)),
+                        connection,
+                    ])
+                    return connection
+                }
+            }
+        future.whenComplete { [self] result in
+            lock.withLock {
+                connecting = nil
+                if case .success(let connection) = result {
+                    self.connection = connection
+                    startKeepalive(connection)
+                }
+            }
+        }
+        return future
+    }
+
+    private func startKeepalive(_ connection: ClientConnection) {
+        keepalive?.cancel()
+        guard let interval = configuration.keepaliveInterval else { return }
+        let timeout = configuration.keepaliveTimeout
+        keepalive = connection.eventLoop.scheduleRepeatedAsyncTask(initialDelay: interval, delay: interval) { task in
+            let promise = connection.eventLoop.makePromise(of: Void.self)
+            promise.completeWithTask {
+                do {
+                    _ = try await connection.ping(timeout: timeout)
+                } catch {
+                    connection.close()
+                    task.cancel()
+                }
+            }
+            return promise.futureResult
+        }
+    }
+
+    private func connectionClosed(_ closed: ClientConnection) {
+        let observers: [@Sendable () -> Void] = lock.withLock {
+            if connection === closed {
+                connection = nil
+                keepalive?.cancel()
+                keepalive = nil
+            }
+            return closeObservers
+        }
+        observers.forEach { $0() }
+    }
+
+    /// Closes the connection; calls in flight fail with UNAVAILABLE.
+    public func close() {
+        let current: ClientConnection? = lock.withLock {
+            keepalive?.cancel()
+            keepalive = nil
+            return connection
+        }
+        current?.close()
+    }
+
+    /// Round-trip time of a PING.
+    public func ping(timeout: TimeAmount = .seconds(2)) async throws -> TimeAmount {
+        try await readyConnection().ping(timeout: timeout)
+    }
+
+    // MARK: raw calls
+
+    /// Opens a stream for `method`; `first` travels in the OPEN frame.
+    public func open(_ method: String, options: CallOptions = .init(), first: [UInt8]? = nil,
+                     endOfStream: Bool = false) async throws -> ClientCall {
+        if let deadline = options.deadline, deadline <= .now() {
+            throw WireStatus(.deadlineExceeded, "deadline passed before \(method) was sent")
+        }
+        let connection = try await readyConnection()
+        return try await connection.open(method: method, options: options, first: first, endOfStream: endOfStream)
+    }
+
+    // MARK: typed calls
+
+    public func unary<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor, _ request: Request, as: Response.Type, options: CallOptions = .init()
+    ) async throws -> Response {
+        let call = try await open(method.path, options: options, first: try request.wireBytes(), endOfStream: true)
+        return try await withTaskCancellationHandler {
+            var response: Response?
+            for try await part in call.responses where response == nil {
+                response = try decodeResponse(part.payload, method)
+            }
+            guard let response else {
+                throw WireStatus(.internal, "\(method) ended with OK but sent no \(Response.protoName)")
+            }
+            return response
+        } onCancel: {
+            call.cancel()
+        }
+    }
+
+    public func serverStreaming<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor, _ request: Request, as: Response.Type, options: CallOptions = .init()
+    ) -> AsyncThrowingStream<Response, Error> {
+        relay(method) { [self] in
+            try await open(method.path, options: options, first: try request.wireBytes(), endOfStream: true)
+        }
+    }
+
+    public func clientStreaming<Requests: AsyncSequence & Sendable, Response: WireMessage>(
+        _ method: MethodDescriptor, _ requests: Requests, as: Response.Type, options: CallOptions = .init()
+    ) async throws -> Response where Requests.Element: WireMessage {
+        let call = try await open(method.path, options: options)
+        let sender = Task { try await Self.pump(requests, into: call) }
+        return try await withTaskCancellationHandler {
+            defer { sender.cancel() }
+            var response: Response?
+            for try await part in call.responses where response == nil {
+                response = try decodeResponse(part.payload, method)
+            }
+            guard let response else {
+                throw WireStatus(.internal, "\(method) ended with OK but sent no \(Response.protoName)")
+            }
+            return response
+        } onCancel: {
+            call.cancel()
+        }
+    }
+
+    public func bidirectionalStreaming<Requests: AsyncSequence & Sendable, Response: WireMessage>(
+        _ method: MethodDescriptor, _ requests: Requests, as: Response.Type, options: CallOptions = .init()
+    ) -> AsyncThrowingStream<Response, Error> where Requests.Element: WireMessage {
+        relay(method) { [self] in
+            let call = try await open(method.path, options: options)
+            Task { try await Self.pump(requests, into: call) }
+            return call
+        }
+    }
+
+    /// Sends every request, then half-closes. Send errors are left to the response stream to report.
+    private static func pump<Requests: AsyncSequence>(_ requests: Requests, into call: ClientCall) async throws
+    where Requests.Element: WireMessage {
+        for try await request in requests {
+            try await call.send(request.wireBytes())
+        }
+        try await call.halfClose()
+    }
+
+    /// Decoded responses of a call as an AsyncThrowingStream; the caller dropping the stream cancels the call.
+    private func relay<Response: WireMessage>(
+        _ method: MethodDescriptor, start: @escaping @Sendable () async throws -> ClientCall
+    ) -> AsyncThrowingStream<Response, Error> {
+        let (stream, continuation) = AsyncThrowingStream<Response, Error>.makeStream()
+        let task = Task {
+            do {
+                let call = try await start()
+                try await withTaskCancellationHandler {
+                    for try await part in call.responses {
+                        continuation.yield(try decodeResponse(part.payload, method))
+                    }
+                } onCancel: {
+                    call.cancel()
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+}
+
+private func decodeResponse<Response: WireMessage>(_ bytes: [UInt8], _ method: MethodDescriptor) throws -> Response {
+    do {
+        return try Response(wireBytes: bytes)
+    } catch {
+        throw WireStatus(.internal, "\(method) answered bytes that are not a \(Response.protoName): \(WireStatus.from(error).message)")
+    }
+}
+
+func describe(_ error: Error) -> String {
+    if let status = error as? WireStatus { return status.message }
+    if let io = error as? IOError { return io.description }
+    return "\(error)"
+}
+
+/// Parses "host:port" (IPv6 as "[::1]:port").
+public func parseAddress(_ text: String) throws -> (host: String, port: Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+        throw WireStatus(.invalidArgument, "'\(text)' is not host:port")
+    }
+    var host = String(text[..<colon])
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    return (host.isEmpty ? "127.0.0.1" : host, port)
+}

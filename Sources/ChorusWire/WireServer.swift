@@ -1,0 +1,139 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Counters every service reports in Status; measured, not configured.
+public final class ServerStats: Sendable {
+    private let inFlightCount = Atomic<Int>(0)
+    private let total = Atomic<UInt64>(0)
+    private let failedCount = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
+    public var callsTotal: UInt64 { total.load(ordering: .relaxed) }
+    public var callsFailed: UInt64 { failedCount.load(ordering: .relaxed) }
+
+    func recordStarted() {
+        inFlightCount.add(1, ordering: .relaxed)
+    }
+
+    func recordFinished(failed: Bool) {
+        // Calls refused before they started (unknown method) count as finished without having been in flight.
+        if inFlightCount.load(ordering: .relaxed) > 0 { inFlightCount.subtract(1, ordering: .relaxed) }
+        total.add(1, ordering: .relaxed)
+        if failed { failedCount.add(1, ordering: .relaxed) }
+    }
+}
+
+/// A TCP server speaking the Chorus wire.
+public final class WireServer: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var maxFrameSize: Int
+
+        public init(host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = defaultMaxFrameSize) {
+            self.host = host
+            self.port = port
+            self.maxFrameSize = maxFrameSize
+        }
+    }
+
+    public let configuration: Configuration
+    public let logger: Logger
+    public let stats = ServerStats()
+    private let routes: [String: ServerRoute.RawHandler]
+    private let fallback: ServerRoute.RawHandler?
+    private let group: EventLoopGroup
+    private let lock = NIOLock()
+    private var serverChannel: Channel?
+    private var connections: [ObjectIdentifier: ServerConnection] = [:]
+    private var allClosed: [EventLoopPromise<Void>] = []
+
+    /// `fallback` answers methods no route names (the gateway forwards them); without it they are UNIMPLEMENTED.
+    public init(configuration: Configuration, routes: [ServerRoute], fallback: ServerRoute.RawHandler? = nil,
+                logger: Logger = Logger(label: "chorus.wire"),
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.configuration = configuration
+        self.routes = Dictionary(routes.map { ($0.path, $0.handler) }, uniquingKeysWith: { _, last in last })
+        self.fallback = fallback
+        self.logger = logger
+        self.group = group
+    }
+
+    func handler(for method: String) -> ServerRoute.RawHandler? {
+        routes[method] ?? fallback
+    }
+
+    /// Binds and starts accepting; returns the bound port (useful with port 0).
+    @discardableResult
+    public func start() async throws -> Int {
+        let maxFrameSize = configuration.maxFrameSize
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                let connection = ServerConnection(server: self, channel: channel)
+                lock.withLock { connections[ObjectIdentifier(connection)] = connection }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)),
+                        connection,
+                    ])
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        lock.withLock { serverChannel = channel }
+        return channel.localAddress?.port ?? configuration.port
+    }
+
+    public var localPort: Int? {
+        lock.withLock { serverChannel?.localAddress?.port }
+    }
+
+    func connectionClosed(_ connection: ServerConnection) {
+        let waiters: [EventLoopPromise<Void>] = lock.withLock {
+            connections.removeValue(forKey: ObjectIdentifier(connection))
+            guard connections.isEmpty else { return [] }
+            defer { allClosed = [] }
+            return allClosed
+        }
+        waiters.forEach { $0.succeed(()) }
+    }
+
+    /// Graceful shutdown: stop accepting, send GOAWAY, let open calls finish for up to `grace`, then close.
+    public func drain(grace: TimeAmount) async {
+        let (listener, open) = lock.withLock { (serverChannel, Array(connections.values)) }
+        try? await listener?.close()
+        logger.info("draining \(open.count) connection(s), \(stats.inFlight) call(s) in flight")
+        for connection in open {
+            connection.eventLoop.execute { connection.startDraining() }
+        }
+        let done = group.next().makePromise(of: Void.self)
+        let alreadyEmpty: Bool = lock.withLock {
+            if connections.isEmpty { return true }
+            allClosed.append(done)
+            return false
+        }
+        if alreadyEmpty { return }
+        let timeout = group.next().scheduleTask(in: grace) { done.succeed(()) }
+        try? await done.futureResult.get()
+        timeout.cancel()
+        await close()
+    }
+
+    /// Closes the listener and every connection at once; in-flight calls fail with UNAVAILABLE.
+    public func close() async {
+        let (listener, open) = lock.withLock { (serverChannel, Array(connections.values)) }
+        try? await listener?.close()
+        for connection in open {
+            connection.eventLoop.execute { connection.closeNow() }
+        }
+    }
+}

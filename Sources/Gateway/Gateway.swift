@@ -1,0 +1,204 @@
+import ChorusAPI
+import ChorusServiceKit
+import ChorusWire
+import Foundation
+import Logging
+import NIOCore
+
+/// The front door: forwards every service method to a healthy replica and answers its own
+/// Health/Status/ListModels with the picture across all services.
+public final class Gateway: Sendable {
+    public struct Configuration: Sendable {
+        /// Service name ("vision", "diffusion", "speech") → replica addresses.
+        public var services: [String: [String]]
+        public var healthInterval: TimeAmount
+        public var healthTimeout: TimeAmount
+
+        public init(services: [String: [String]], healthInterval: TimeAmount = .milliseconds(500),
+                    healthTimeout: TimeAmount = .seconds(1)) {
+            self.services = services
+            self.healthInterval = healthInterval
+            self.healthTimeout = healthTimeout
+        }
+    }
+
+    /// The wire service each backend name serves.
+    public static let serviceNames: [String: String] = [
+        "vision": Vision.serviceName,
+        "diffusion": Diffusion.serviceName,
+        "speech": Speech.serviceName,
+    ]
+
+    public let configuration: Configuration
+    public let pools: [String: ReplicaPool]
+    let logger: Logger
+    private let prefixes: [(prefix: String, pool: ReplicaPool)]
+
+    public init(configuration: Configuration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        var pools: [String: ReplicaPool] = [:]
+        for (service, addresses) in configuration.services where !addresses.isEmpty {
+            guard Self.serviceNames[service] != nil else {
+                throw WireStatus(.invalidArgument, "unknown service '\(service)'; the gateway knows \(Self.serviceNames.keys.sorted().joined(separator: ", "))")
+            }
+            let replicas = try addresses.map { address in
+                Replica(service: service, client: try WireClient(address: address))
+            }
+            pools[service] = ReplicaPool(service: service, replicas: replicas)
+        }
+        self.pools = pools
+        self.prefixes = pools.map { ("/\(Self.serviceNames[$0.key]!)/", $0.value) }
+        for pool in pools.values {
+            for replica in pool.replicas {
+                // A replica whose connection drops is ejected at once, not at the next health check.
+                replica.client.onConnectionClosed { [weak replica, logger] in
+                    guard let replica, replica.setHealthy(false, error: "connection closed") else { return }
+                    logger.warning("\(replica.service) replica \(replica.address) ejected: connection closed")
+                }
+            }
+        }
+    }
+
+    func pool(for method: String) -> ReplicaPool? {
+        prefixes.first { method.hasPrefix($0.prefix) }?.pool
+    }
+
+    /// The server routes: the gateway's own methods, plus `forward` for every other method.
+    public var routes: [ServerRoute] {
+        GatewayServer(gateway: self).routes
+    }
+
+    // MARK: forwarding
+
+    /// Relays one call to a replica, frame for frame: deadline, metadata and cancellation pass through.
+    @Sendable public func forward(_ call: ServerCall) async throws -> [UInt8]? {
+        let method = call.context.method
+        guard let pool = pool(for: method) else {
+            let known = Self.serviceNames.filter { method.hasPrefix("/\($0.value)/") }.map(\.key).first
+            if let known {
+                throw WireStatus(.unavailable, "the gateway has no \(known) replicas configured (start it with --\(known) host:port)")
+            }
+            throw WireStatus(.unimplemented, "unknown method \(method)")
+        }
+        // Unary and server-streaming calls carry their one request in the OPEN frame, as the caller sent it.
+        let kind = ChorusMethods.all[method]?.descriptor.kind ?? .bidirectionalStreaming
+        var requests = call.requests.makeAsyncIterator()
+        var first: [UInt8]?
+        let singleRequest = kind == .unary || kind == .serverStreaming
+        if singleRequest {
+            first = try await requests.next()
+            guard first != nil else { throw WireStatus(.invalidArgument, "\(method) expects one request, the stream carried none") }
+        }
+        let options = CallOptions(deadline: call.context.deadline, metadata: call.context.metadata)
+
+        var lastError = "no replica is healthy"
+        for replica in pool.candidates() {
+            let upstream: ClientCall
+            do {
+                upstream = try await replica.client.open(method, options: options, first: first, endOfStream: singleRequest)
+            } catch {
+                let status = WireStatus.from(error)
+                if status.code == .deadlineExceeded { throw status }
+                lastError = status.message
+                if replica.setHealthy(false, error: status.message) {
+                    logger.warning("\(pool.service) replica \(replica.address) ejected: \(status.message)")
+                }
+                continue
+            }
+            replica.begin()
+            defer { replica.end() }
+            return try await relay(call, requests: singleRequest ? nil : requests, to: upstream)
+        }
+        throw WireStatus(.unavailable, "no healthy \(pool.service) replica (\(pool.replicas.count) configured: \(pool.replicas.map(\.address).joined(separator: ", ")); last error: \(lastError))")
+    }
+
+    private func relay(_ call: ServerCall, requests: AsyncThrowingStream<[UInt8], Error>.AsyncIterator?,
+                       to upstream: ClientCall) async throws -> [UInt8]? {
+        let pump: Task<Void, Never>? = requests.map { iterator in
+            Task {
+                var iterator = iterator
+                do {
+                    while let message = try await iterator.next() {
+                        try await upstream.send(message)
+                    }
+                    try await upstream.halfClose()
+                } catch {
+                    upstream.cancel()
+                }
+            }
+        }
+        defer { pump?.cancel() }
+        return try await withTaskCancellationHandler {
+            for try await part in upstream.responses {
+                if part.isFinal { return part.payload }
+                try await call.send(part.payload)
+            }
+            return nil
+        } onCancel: {
+            upstream.cancel()
+        }
+    }
+
+    // MARK: health
+
+    /// Probes every replica every `healthInterval`; ejects on failure, re-admits on success. Runs until cancelled.
+    public func runHealthChecks() async {
+        while !Task.isCancelled {
+            await withTaskGroup(of: Void.self) { group in
+                for pool in pools.values {
+                    for replica in pool.replicas {
+                        group.addTask { await self.probe(replica) }
+                    }
+                }
+            }
+            try? await Task.sleep(nanoseconds: UInt64(configuration.healthInterval.nanoseconds))
+        }
+    }
+
+    func probe(_ replica: Replica) async {
+        let health = HealthClient(replica.client, service: replica.service)
+        do {
+            let answer = try await health.check(timeout: configuration.healthTimeout)
+            let serving = answer.state == .serving
+            if replica.setHealthy(serving, error: serving ? "" : "replica reports \(answer.state)") {
+                if serving {
+                    logger.info("\(replica.service) replica \(replica.address) re-admitted")
+                } else {
+                    logger.warning("\(replica.service) replica \(replica.address) ejected: it reports \(answer.state)")
+                }
+            }
+        } catch {
+            let message = WireStatus.from(error).message
+            if replica.setHealthy(false, error: message) {
+                logger.warning("\(replica.service) replica \(replica.address) ejected: \(message)")
+            }
+        }
+    }
+}
+
+/// Calls the Health method of whichever service a replica runs.
+struct HealthClient {
+    let client: WireClient
+    let service: String
+
+    init(_ client: WireClient, service: String) {
+        self.client = client
+        self.service = service
+    }
+
+    func check(timeout: TimeAmount) async throws -> HealthResponse {
+        let method = MethodDescriptor(service: Gateway.serviceNames[service]!, method: "Health", kind: .unary)
+        return try await client.unary(method, HealthRequest(), as: HealthResponse.self, options: CallOptions(timeout: timeout))
+    }
+
+    func status(timeout: TimeAmount) async throws -> ServiceStatus {
+        let method = MethodDescriptor(service: Gateway.serviceNames[service]!, method: "Status", kind: .unary)
+        return try await client.unary(method, StatusRequest(), as: ServiceStatus.self, options: CallOptions(timeout: timeout))
+    }
+
+    func listModels(timeout: TimeAmount) async throws -> ListModelsResponse {
+        let method = MethodDescriptor(service: Gateway.serviceNames[service]!, method: "ListModels", kind: .unary)
+        return try await client.unary(method, ListModelsRequest(), as: ListModelsResponse.self, options: CallOptions(timeout: timeout))
+    }
+}

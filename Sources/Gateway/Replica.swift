@@ -1,0 +1,77 @@
+import ChorusWire
+import NIOConcurrencyHelpers
+
+/// One backend process of a service, as the gateway sees it.
+public final class Replica: Sendable {
+    public let service: String
+    public let client: WireClient
+    private let state = NIOLockedValueBox(State())
+
+    struct State {
+        // Optimistic until the first health check: a call may reach a replica before it has been probed.
+        var healthy = true
+        var inFlight = 0
+        var callsTotal: UInt64 = 0
+        var lastError = ""
+    }
+
+    init(service: String, client: WireClient) {
+        self.service = service
+        self.client = client
+    }
+
+    public var address: String { client.address }
+    public var isHealthy: Bool { state.withLockedValue { $0.healthy } }
+    public var inFlight: Int { state.withLockedValue { $0.inFlight } }
+    public var callsTotal: UInt64 { state.withLockedValue { $0.callsTotal } }
+    public var lastError: String { state.withLockedValue { $0.lastError } }
+
+    /// Returns true when the health changed, so the caller can log ejections and re-admissions once.
+    @discardableResult
+    func setHealthy(_ healthy: Bool, error: String = "") -> Bool {
+        state.withLockedValue { state in
+            if !error.isEmpty { state.lastError = error }
+            defer { state.healthy = healthy }
+            return state.healthy != healthy
+        }
+    }
+
+    func begin() {
+        state.withLockedValue {
+            $0.inFlight += 1
+            $0.callsTotal += 1
+        }
+    }
+
+    func end() {
+        state.withLockedValue { $0.inFlight -= 1 }
+    }
+}
+
+/// The replicas of one service. Picks the healthy replica with the fewest calls in flight,
+/// rotating among equals so idle replicas share the load.
+public final class ReplicaPool: Sendable {
+    public let service: String
+    public let replicas: [Replica]
+    private let rotation = NIOLockedValueBox(0)
+
+    init(service: String, replicas: [Replica]) {
+        self.service = service
+        self.replicas = replicas
+    }
+
+    /// Healthy replicas, best first.
+    func candidates() -> [Replica] {
+        let start = rotation.withLockedValue { value -> Int in
+            value &+= 1
+            return value
+        }
+        let count = replicas.count
+        let rotated = (0..<count).map { replicas[(start + $0) % count] }
+        let healthy = rotated.filter { $0.isHealthy }
+        // A stable sort keeps the rotation order among replicas with equal load.
+        return healthy.enumerated().sorted { ($0.element.inFlight, $0.offset) < ($1.element.inFlight, $1.offset) }.map(\.element)
+    }
+
+    var healthyCount: Int { replicas.filter(\.isHealthy).count }
+}
