@@ -396,13 +396,13 @@ def gen_service(reg, proto, name, methods):
             out.append(f"    public func {fn}(_ request: {req}, options: CallOptions = .init()) async throws -> {res} {{")
             out.append(f"        try await channel.unary({name}.Method.{fn}, request, as: {res}.self, options: options)")
         elif k == "serverStreaming":
-            out.append(f"    public func {fn}(_ request: {req}, options: CallOptions = .init()) -> AsyncThrowingStream<{res}, Error> {{")
+            out.append(f"    public func {fn}(_ request: {req}, options: CallOptions = .init()) -> ResponseStream<{res}> {{")
             out.append(f"        channel.serverStreaming({name}.Method.{fn}, request, as: {res}.self, options: options)")
         elif k == "clientStreaming":
             out.append(f"    public func {fn}<S: AsyncSequence & Sendable>(_ requests: S, options: CallOptions = .init()) async throws -> {res} where S.Element == {req} {{")
             out.append(f"        try await channel.clientStreaming({name}.Method.{fn}, requests, as: {res}.self, options: options)")
         else:
-            out.append(f"    public func {fn}<S: AsyncSequence & Sendable>(_ requests: S, options: CallOptions = .init()) -> AsyncThrowingStream<{res}, Error> where S.Element == {req} {{")
+            out.append(f"    public func {fn}<S: AsyncSequence & Sendable>(_ requests: S, options: CallOptions = .init()) -> ResponseStream<{res}> where S.Element == {req} {{")
             out.append(f"        channel.bidirectionalStreaming({name}.Method.{fn}, requests, as: {res}.self, options: options)")
         out.append("    }")
     out.append("}")

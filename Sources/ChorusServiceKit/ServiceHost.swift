@@ -9,7 +9,7 @@ public enum ServiceHost {
     public static func serve(routes: [ServerRoute], fallback: ServerRoute.RawHandler? = nil,
                              host: String, port: Int, maxFrameSize: Int = defaultMaxFrameSize,
                              drainGrace: TimeAmount = .seconds(30), logger: Logger,
-                             onStarted: (String) -> Void = { _ in }, onDraining: @escaping @Sendable () -> Void = {}) async throws {
+                             onStarted: (String, WireServer) -> Void = { _, _ in }, onDraining: @escaping @Sendable () -> Void = {}) async throws {
         let signals = TerminationSignals()
         let server = WireServer(configuration: .init(host: host, port: port, maxFrameSize: maxFrameSize),
                                 routes: routes, fallback: fallback, logger: logger)
@@ -20,7 +20,7 @@ public enum ServiceHost {
             throw WireStatus(.unavailable, "cannot listen on \(host):\(port): \(error)")
         }
         let address = "\(host):\(boundPort)"
-        onStarted(address)
+        onStarted(address, server)
         let signal = await signals.next()
         logger.info("received \(signal); draining (grace \(drainGrace.nanoseconds / 1_000_000_000) s)")
         onDraining()

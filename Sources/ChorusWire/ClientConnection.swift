@@ -54,7 +54,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         let deadlineMs = options.deadlineMilliseconds
         let (responses, continuation) = AsyncThrowingStream<ResponsePart, Error>.makeStream()
         let id: UInt64 = try await eventLoop.submit { [self] in
-            guard !isClosed else { throw WireStatus(.unavailable, "connection to \(address) is closed") }
+            guard !isClosed else { throw ConnectionClosedBeforeOpen() }
             let id = nextStreamID
             nextStreamID += 2
             var stream = Stream(responses: continuation)
@@ -74,6 +74,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             try await writeFromTask(frame, streamID: id)
         } catch {
             eventLoop.execute { self.end(id, WireStatus.from(error)) }
+            // The server never saw this stream, so the caller may safely try again on a new connection.
+            if isClosed { throw ConnectionClosedBeforeOpen() }
             throw error
         }
         return ClientCall(streamID: id, connection: self, responses: responses)
@@ -119,7 +121,9 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         let buffer = try frame.encoded(allocator: channel.allocator, maxFrameSize: maxFrameSize)
         try await eventLoop.flatSubmit { [self] () -> EventLoopFuture<Void> in
             guard streams[id] != nil else {
-                return eventLoop.makeFailedFuture(WireStatus(.cancelled, "the call has ended"))
+                let status = isClosed ? WireStatus(.unavailable, "connection to \(address) closed")
+                                      : WireStatus(.cancelled, "the call has ended")
+                return eventLoop.makeFailedFuture(status)
             }
             let promise = eventLoop.makePromise(of: Void.self)
             writeEncoded(buffer, promise: promise)
@@ -236,3 +240,6 @@ public final class ClientCall: Sendable {
         connection.cancel(streamID: streamID)
     }
 }
+
+/// The connection closed before a stream's OPEN frame left: nothing reached the server.
+struct ConnectionClosedBeforeOpen: Error {}

@@ -156,8 +156,19 @@ public final class WireClient: @unchecked Sendable {
         if let deadline = options.deadline, deadline <= .now() {
             throw WireStatus(.deadlineExceeded, "deadline passed before \(method) was sent")
         }
-        let connection = try await readyConnection()
-        return try await connection.open(method: method, options: options, first: first, endOfStream: endOfStream)
+        // A reused connection may turn out to be closing; one retry on a fresh connection is safe
+        // because the server never saw the stream.
+        for attempt in 0..<2 {
+            let connection = try await readyConnection()
+            do {
+                return try await connection.open(method: method, options: options, first: first, endOfStream: endOfStream)
+            } catch is ConnectionClosedBeforeOpen where attempt == 0 {
+                continue
+            } catch is ConnectionClosedBeforeOpen {
+                break
+            }
+        }
+        throw WireStatus(.unavailable, "connection to \(address) closed before \(method) could be sent")
     }
 
     // MARK: typed calls
@@ -171,6 +182,8 @@ public final class WireClient: @unchecked Sendable {
             for try await part in call.responses where response == nil {
                 response = try decodeResponse(part.payload, method)
             }
+            // A cancelled task ends the iteration early; report the cancellation, not a missing answer.
+            if Task.isCancelled { throw WireStatus(.cancelled, "the call was cancelled by the caller") }
             guard let response else {
                 throw WireStatus(.internal, "\(method) ended with OK but sent no \(Response.protoName)")
             }
@@ -182,7 +195,7 @@ public final class WireClient: @unchecked Sendable {
 
     public func serverStreaming<Request: WireMessage, Response: WireMessage>(
         _ method: MethodDescriptor, _ request: Request, as: Response.Type, options: CallOptions = .init()
-    ) -> AsyncThrowingStream<Response, Error> {
+    ) -> ResponseStream<Response> {
         relay(method) { [self] in
             try await open(method.path, options: options, first: try request.wireBytes(), endOfStream: true)
         }
@@ -199,6 +212,8 @@ public final class WireClient: @unchecked Sendable {
             for try await part in call.responses where response == nil {
                 response = try decodeResponse(part.payload, method)
             }
+            // A cancelled task ends the iteration early; report the cancellation, not a missing answer.
+            if Task.isCancelled { throw WireStatus(.cancelled, "the call was cancelled by the caller") }
             guard let response else {
                 throw WireStatus(.internal, "\(method) ended with OK but sent no \(Response.protoName)")
             }
@@ -210,7 +225,7 @@ public final class WireClient: @unchecked Sendable {
 
     public func bidirectionalStreaming<Requests: AsyncSequence & Sendable, Response: WireMessage>(
         _ method: MethodDescriptor, _ requests: Requests, as: Response.Type, options: CallOptions = .init()
-    ) -> AsyncThrowingStream<Response, Error> where Requests.Element: WireMessage {
+    ) -> ResponseStream<Response> where Requests.Element: WireMessage {
         relay(method) { [self] in
             let call = try await open(method.path, options: options)
             Task { try await Self.pump(requests, into: call) }
@@ -227,10 +242,10 @@ public final class WireClient: @unchecked Sendable {
         try await call.halfClose()
     }
 
-    /// Decoded responses of a call as an AsyncThrowingStream; the caller dropping the stream cancels the call.
+    /// Decoded responses of a call; the caller leaving the loop (or dropping the stream) cancels the call.
     private func relay<Response: WireMessage>(
         _ method: MethodDescriptor, start: @escaping @Sendable () async throws -> ClientCall
-    ) -> AsyncThrowingStream<Response, Error> {
+    ) -> ResponseStream<Response> {
         let (stream, continuation) = AsyncThrowingStream<Response, Error>.makeStream()
         let task = Task {
             do {
@@ -248,7 +263,7 @@ public final class WireClient: @unchecked Sendable {
             }
         }
         continuation.onTermination = { _ in task.cancel() }
-        return stream
+        return ResponseStream(base: stream, cancel: { task.cancel() })
     }
 }
 

@@ -115,13 +115,13 @@ public final class WireServer: @unchecked Sendable {
         for connection in open {
             connection.eventLoop.execute { connection.startDraining() }
         }
-        let done = group.next().makePromise(of: Void.self)
-        let alreadyEmpty: Bool = lock.withLock {
-            if connections.isEmpty { return true }
-            allClosed.append(done)
-            return false
+        let done: EventLoopPromise<Void>? = lock.withLock {
+            if connections.isEmpty { return nil }
+            let promise = group.next().makePromise(of: Void.self)
+            allClosed.append(promise)
+            return promise
         }
-        if alreadyEmpty { return }
+        guard let done else { return }
         let timeout = group.next().scheduleTask(in: grace) { done.succeed(()) }
         try? await done.futureResult.get()
         timeout.cancel()

@@ -602,7 +602,7 @@ public struct DiffusionClient: Sendable {
         try await channel.unary(Diffusion.Method.echo, request, as: EchoResponse.self, options: options)
     }
 
-    public func echoStream(_ request: EchoRequest, options: CallOptions = .init()) -> AsyncThrowingStream<EchoResponse, Error> {
+    public func echoStream(_ request: EchoRequest, options: CallOptions = .init()) -> ResponseStream<EchoResponse> {
         channel.serverStreaming(Diffusion.Method.echoStream, request, as: EchoResponse.self, options: options)
     }
 
@@ -610,11 +610,11 @@ public struct DiffusionClient: Sendable {
         try await channel.clientStreaming(Diffusion.Method.echoUpload, requests, as: EchoResponse.self, options: options)
     }
 
-    public func textToImage(_ request: TextToImageRequest, options: CallOptions = .init()) -> AsyncThrowingStream<DiffusionEvent, Error> {
+    public func textToImage(_ request: TextToImageRequest, options: CallOptions = .init()) -> ResponseStream<DiffusionEvent> {
         channel.serverStreaming(Diffusion.Method.textToImage, request, as: DiffusionEvent.self, options: options)
     }
 
-    public func imageToImage(_ request: ImageToImageRequest, options: CallOptions = .init()) -> AsyncThrowingStream<DiffusionEvent, Error> {
+    public func imageToImage(_ request: ImageToImageRequest, options: CallOptions = .init()) -> ResponseStream<DiffusionEvent> {
         channel.serverStreaming(Diffusion.Method.imageToImage, request, as: DiffusionEvent.self, options: options)
     }
 

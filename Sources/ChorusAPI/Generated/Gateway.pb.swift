@@ -305,7 +305,7 @@ public struct GatewayClient: Sendable {
         try await channel.unary(Gateway.Method.echo, request, as: EchoResponse.self, options: options)
     }
 
-    public func compose(_ request: ComposeRequest, options: CallOptions = .init()) -> AsyncThrowingStream<ComposeEvent, Error> {
+    public func compose(_ request: ComposeRequest, options: CallOptions = .init()) -> ResponseStream<ComposeEvent> {
         channel.serverStreaming(Gateway.Method.compose, request, as: ComposeEvent.self, options: options)
     }
 }

@@ -1050,7 +1050,7 @@ public struct SpeechClient: Sendable {
         try await channel.unary(Speech.Method.echo, request, as: EchoResponse.self, options: options)
     }
 
-    public func echoStream(_ request: EchoRequest, options: CallOptions = .init()) -> AsyncThrowingStream<EchoResponse, Error> {
+    public func echoStream(_ request: EchoRequest, options: CallOptions = .init()) -> ResponseStream<EchoResponse> {
         channel.serverStreaming(Speech.Method.echoStream, request, as: EchoResponse.self, options: options)
     }
 
@@ -1058,7 +1058,7 @@ public struct SpeechClient: Sendable {
         try await channel.clientStreaming(Speech.Method.echoUpload, requests, as: EchoResponse.self, options: options)
     }
 
-    public func transcribe(_ request: TranscribeRequest, options: CallOptions = .init()) -> AsyncThrowingStream<TranscribeEvent, Error> {
+    public func transcribe(_ request: TranscribeRequest, options: CallOptions = .init()) -> ResponseStream<TranscribeEvent> {
         channel.serverStreaming(Speech.Method.transcribe, request, as: TranscribeEvent.self, options: options)
     }
 
@@ -1074,7 +1074,7 @@ public struct SpeechClient: Sendable {
         try await channel.unary(Speech.Method.detectLanguage, request, as: DetectLanguageResponse.self, options: options)
     }
 
-    public func synthesize(_ request: SynthesizeRequest, options: CallOptions = .init()) -> AsyncThrowingStream<AudioChunk, Error> {
+    public func synthesize(_ request: SynthesizeRequest, options: CallOptions = .init()) -> ResponseStream<AudioChunk> {
         channel.serverStreaming(Speech.Method.synthesize, request, as: AudioChunk.self, options: options)
     }
 

@@ -1350,7 +1350,7 @@ public struct VisionClient: Sendable {
         try await channel.unary(Vision.Method.echo, request, as: EchoResponse.self, options: options)
     }
 
-    public func echoStream(_ request: EchoRequest, options: CallOptions = .init()) -> AsyncThrowingStream<EchoResponse, Error> {
+    public func echoStream(_ request: EchoRequest, options: CallOptions = .init()) -> ResponseStream<EchoResponse> {
         channel.serverStreaming(Vision.Method.echoStream, request, as: EchoResponse.self, options: options)
     }
 
@@ -1390,7 +1390,7 @@ public struct VisionClient: Sendable {
         try await channel.unary(Vision.Method.ask, request, as: TextResponse.self, options: options)
     }
 
-    public func chat(_ request: ChatRequest, options: CallOptions = .init()) -> AsyncThrowingStream<ChatEvent, Error> {
+    public func chat(_ request: ChatRequest, options: CallOptions = .init()) -> ResponseStream<ChatEvent> {
         channel.serverStreaming(Vision.Method.chat, request, as: ChatEvent.self, options: options)
     }
 }

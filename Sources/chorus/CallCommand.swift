@@ -1,0 +1,127 @@
+import ArgumentParser
+import ChorusAPI
+import ChorusWire
+import Foundation
+import NIOCore
+
+struct CallCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "call",
+        abstract: "Call any method from the command line and print the answer as JSON.",
+        discussion: """
+            METHOD is a full name (/chorus.speech.v1.Speech/Transcribe) or short (speech.Transcribe).
+            REQUEST is JSON with the .proto field names; bytes fields are base64, or come from files:
+              chorus call speech.Transcribe '{"format": "SRT"}' --file audio.wav=clip.wav --field result.formatted
+            Client-streaming methods take a JSON array of requests. Streaming answers print one JSON per message.
+            Use --list to see every method.
+            """)
+
+    @Argument(help: "The method to call.")
+    var method: String?
+
+    @Argument(help: "The request as JSON (default {}).")
+    var request: String?
+
+    @Option(help: "Address of the gateway or a service.")
+    var target = "127.0.0.1:7100"
+
+    @Option(name: .customLong("file"), help: "FIELD=PATH: put the file's bytes into a bytes field (dotted path). Repeatable.")
+    var files: [String] = []
+
+    @Option(help: "Print only this field of each answer (dotted path); strings print raw.")
+    var field: String?
+
+    @Option(help: "Give up after this many milliseconds (the deadline travels with the call).")
+    var timeoutMs: Int?
+
+    @Option(name: .customLong("metadata"), help: "KEY=VALUE sent with the call. Repeatable.")
+    var metadata: [String] = []
+
+    @Flag(help: "List every method with its request and response types.")
+    var list = false
+
+    func run() async throws {
+        if list {
+            for (path, method) in ChorusMethods.all.sorted(by: { $0.key < $1.key }) {
+                print("\(path)  (\(method.requestType)) -> \(method.descriptor.kind == .serverStreaming || method.descriptor.kind == .bidirectionalStreaming ? "stream " : "")\(method.responseType)  [\(method.descriptor.kind.rawValue)]")
+            }
+            return
+        }
+        guard let method else { throw ValidationError("name a METHOD (chorus call --list shows them)") }
+        let resolved = try resolve(method)
+        var json = try JSONSerialization.jsonObject(with: Data((request ?? "{}").utf8), options: [.fragmentsAllowed])
+        for file in files {
+            guard let eq = file.firstIndex(of: "=") else { throw ValidationError("--file takes FIELD=PATH, got '\(file)'") }
+            let path = String(file[..<eq]), location = String(file[file.index(after: eq)...])
+            guard let data = FileManager.default.contents(atPath: location) else { throw ValidationError("cannot read '\(location)'") }
+            json = try setting(path.split(separator: ".").map(String.init), to: data.base64EncodedString(), in: json)
+        }
+        let requests: [Any] = resolved.descriptor.kind == .clientStreaming || resolved.descriptor.kind == .bidirectionalStreaming
+            ? ((json as? [Any]) ?? [json]) : [json]
+        let payloads = try requests.map { try resolved.encodeRequest(JSONSerialization.data(withJSONObject: $0)) }
+
+        var headers: [String: String] = [:]
+        for entry in metadata {
+            guard let eq = entry.firstIndex(of: "=") else { throw ValidationError("--metadata takes KEY=VALUE, got '\(entry)'") }
+            headers[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
+        }
+        let options = CallOptions(deadline: timeoutMs.map { .now() + .milliseconds(Int64($0)) }, metadata: headers)
+        let client = try WireClient(address: target)
+        defer { client.close() }
+        do {
+            let single = resolved.descriptor.kind == .unary || resolved.descriptor.kind == .serverStreaming
+            let call = try await client.open(resolved.descriptor.path, options: options,
+                                             first: single ? payloads[0] : nil, endOfStream: single)
+            if !single {
+                for payload in payloads { try await call.send(payload) }
+                try await call.halfClose()
+            }
+            for try await part in call.responses {
+                try printAnswer(resolved.decodeResponse(part.payload))
+            }
+        } catch let status as WireStatus {
+            FileHandle.standardError.write(Data("error: \(status)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    private func resolve(_ name: String) throws -> AnyMethod {
+        if let exact = ChorusMethods.all[name] { return exact }
+        let parts = name.split(whereSeparator: { $0 == "." || $0 == "/" }).map { $0.lowercased() }
+        guard parts.count == 2 else { throw ValidationError("'\(name)' is not a method; try speech.Health or chorus call --list") }
+        let matches = ChorusMethods.all.values.filter {
+            $0.descriptor.method.lowercased() == parts[1] && $0.descriptor.service.lowercased().split(separator: ".").contains(Substring(parts[0]))
+        }
+        guard matches.count == 1 else {
+            throw ValidationError("'\(name)' matches \(matches.count) methods; chorus call --list shows them all")
+        }
+        return matches[0]
+    }
+
+    private func setting(_ path: [String], to value: Any, in json: Any) throws -> Any {
+        guard let key = path.first else { return value }
+        guard var object = (json as? [String: Any]) ?? (json is NSNull ? [:] : nil) else {
+            throw ValidationError("--file path crosses a value that is not an object at '\(key)'")
+        }
+        object[key] = try setting(Array(path.dropFirst()), to: value, in: object[key] ?? [String: Any]())
+        return object
+    }
+
+    private func printAnswer(_ data: Data) throws {
+        guard let field else {
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        var value: Any? = try JSONSerialization.jsonObject(with: data)
+        for key in field.split(separator: ".") {
+            value = (value as? [String: Any])?[String(key)]
+        }
+        switch value {
+        case nil: return  // a streamed message without this field (a progress event, say)
+        case let text as String: print(text)
+        case let other?:
+            let encoded = try JSONSerialization.data(withJSONObject: other, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed])
+            print(String(decoding: encoded, as: UTF8.self))
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import ChorusAPI
+import ChorusServiceKit
+import ChorusWire
+import DiffusionService
+import Foundation
+import Logging
+import NIOCore
+import SpeechService
+import VisionService
+
+/// The flags every service takes (STYLE.md: the same flags everywhere).
+struct ServiceFlags: ParsableArguments {
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one (the log line 'listening on' names it).")
+    var port: Int?
+
+    @Option(help: "Compute device. 'cpu' runs on OpenBLAS; 'cuda:N' is reserved for the CUDA backend.")
+    var device = "cpu"
+
+    @Option(help: "Folder with model weights to load at start.")
+    var models: String?
+
+    @Option(help: "Model calls running at once; more wait in the queue.")
+    var maxConcurrency = 2
+
+    @Option(help: "Model calls allowed to wait; past that calls are refused with RESOURCE_EXHAUSTED.")
+    var maxQueue = 64
+
+    @Option(help: "Largest frame accepted, in MiB; larger ones are refused with RESOURCE_EXHAUSTED.")
+    var maxFrameMib = 64
+
+    @Option(help: "Seconds open calls get to finish after SIGTERM before they are cut off.")
+    var drainGrace = 30
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard device == "cpu" else {
+            if device.hasPrefix("cuda:") {
+                throw ValidationError("device '\(device)': this build has no CUDA backend yet; use --device cpu")
+            }
+            throw ValidationError("unknown device '\(device)'; use 'cpu' (or 'cuda:N' once the CUDA backend exists)")
+        }
+        if let models {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: models, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("models folder '\(models)' does not exist (scripts/fetch-models fills models/)")
+            }
+        }
+        guard maxConcurrency >= 1 else { throw ValidationError("--max-concurrency must be at least 1") }
+        guard maxQueue >= 0 else { throw ValidationError("--max-queue must not be negative") }
+        guard (1...2048).contains(maxFrameMib) else { throw ValidationError("--max-frame-mib must be 1 ... 2048") }
+    }
+
+    /// Builds the runtime, lets `makeRoutes` adapt it to the wire, and serves until SIGTERM.
+    func run(service: String, defaultPort: Int, makeRoutes: (ServiceRuntime) -> [ServerRoute]) async throws {
+        try Logs.bootstrap(level: logLevel)
+        let logger = Logger(label: "chorus.\(service)")
+        let runtime = ServiceRuntime(
+            options: .init(service: service, device: device, modelsDirectory: models,
+                           maxConcurrency: maxConcurrency, maxQueue: maxQueue),
+            logger: logger)
+        if let models {
+            logger.info("looking for \(service) models in \(models)")
+        } else {
+            logger.info("no --models folder given: model methods answer FAILED_PRECONDITION until models are loaded")
+        }
+        let routes = makeRoutes(runtime)
+        try await ServiceHost.serve(
+            routes: routes, host: host, port: port ?? defaultPort, maxFrameSize: maxFrameMib << 20,
+            drainGrace: .seconds(Int64(drainGrace)), logger: logger,
+            onStarted: { address, server in
+                runtime.attach(server: server, address: address)
+                logger.info("\(service) listening on \(address) (device \(device), \(routes.count) methods, max concurrency \(maxConcurrency), max queue \(maxQueue))")
+            },
+            onDraining: { runtime.setDraining() })
+    }
+}
+
+struct VisionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vision", abstract: "Run VisionService: CLIP embeddings, zero-shot classification, image search, LLaVA chat.")
+    @OptionGroup var flags: ServiceFlags
+
+    func run() async throws {
+        try await flags.run(service: "vision", defaultPort: 7101) { VisionServer(runtime: $0).routes }
+    }
+}
+
+struct DiffusionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diffusion", abstract: "Run DiffusionService: text-to-image and img2img.")
+    @OptionGroup var flags: ServiceFlags
+
+    func run() async throws {
+        try await flags.run(service: "diffusion", defaultPort: 7102) { DiffusionServer(runtime: $0).routes }
+    }
+}
+
+struct SpeechCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "speech", abstract: "Run SpeechService: Whisper speech-to-text and VITS text-to-speech.")
+    @OptionGroup var flags: ServiceFlags
+
+    func run() async throws {
+        try await flags.run(service: "speech", defaultPort: 7103) { SpeechServer(runtime: $0).routes }
+    }
+}
