@@ -71,8 +71,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        // Real processes of the chorus binary on loopback; the dependency makes `swift test` build it.
         .testTarget(name: "ChorusSystemTests", dependencies: [
             "ChorusWire", "ChorusAPI", "chorus",
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,75 @@
+import ChorusAPI
+import ChorusWire
+import Foundation
+import Testing
+
+/// `chorus up`, `chorus health` and `chorus call` as a person runs them.
+@Suite(.serialized) struct CommandLineTests {
+    @Test func upStartsEverythingHealthReportsItAndCtrlCStopsIt() async throws {
+        let ports = try (0..<4).map { _ in try freePort() }
+        let config = """
+            {"host": "127.0.0.1", "gateway": {"port": \(ports[0])},
+             "services": {"vision": {"port": \(ports[1])}, "diffusion": {"port": \(ports[2])}, "speech": {"port": \(ports[3])}}}
+            """
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-up-\(ports[0]).json")
+        try config.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+
+        let up = try ChorusProcess(["up", "--config", file.path])
+        defer { up.signal(SIGKILL) }
+        let (status, output) = try await ChorusProcess.run(["health", "--target", "127.0.0.1:\(ports[0])", "--wait-seconds", "30"], timeout: 40)
+        #expect(status == 0, "\(output)\n\(up.log)")
+        for service in ["vision", "diffusion", "speech"] {
+            #expect(output.contains("\(service)") && output.contains("1/1 replicas healthy"))
+        }
+        #expect(output.contains("gateway 127.0.0.1:\(ports[0]): SERVING"))
+        #expect(up.log.contains("[speech]") && up.log.contains("[gateway]"), "child logs are forwarded with a prefix")
+
+        // A crashed service is restarted.
+        let speech = SpeechClient(try WireClient(address: "127.0.0.1:\(ports[3])"))
+        defer { speech.channel.close() }
+        let firstPid = try await speech.status(StatusRequest()).pid
+        kill(Int32(firstPid), SIGKILL)
+        let giveUp = Date().addingTimeInterval(10)
+        var newPid: UInt32?
+        while Date() < giveUp {
+            if let pid = try? await speech.status(StatusRequest(), options: CallOptions(timeout: .seconds(1))).pid, pid != firstPid {
+                newPid = pid
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(newPid != nil, "speech came back after being killed:\n\(up.log)")
+        #expect(up.log.contains("restarting"))
+
+        up.signal(SIGINT)
+        #expect(await up.waitForExit(timeout: 20) == 0, "\(up.log)")
+        #expect(up.log.contains("all processes stopped"))
+        let after = try? await speech.health(HealthRequest(), options: CallOptions(timeout: .seconds(1)))
+        #expect(after == nil, "the services stopped with chorus up")
+    }
+
+    @Test func callPrintsAnswersAsJSONAndFailsWithTheStatus() async throws {
+        let (speech, address) = try await ChorusProcess.serve(["speech", "--port", "0"])
+        defer { speech.signal(SIGKILL) }
+        let (ok, json) = try await ChorusProcess.run(["call", "speech.Echo", #"{"payload": "aGk="}"#, "--target", address])
+        #expect(ok == 0)
+        #expect(json.contains(#""payload" : "aGk=""#))
+
+        let wav = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-call-\(getpid()).wav")
+        try Data("RIFF....WAVE".utf8).write(to: wav)
+        defer { try? FileManager.default.removeItem(at: wav) }
+        let (failed, message) = try await ChorusProcess.run(["call", "speech.Transcribe", #"{"format": "SRT"}"#, "--file", "audio.wav=\(wav.path)",
+                                                             "--target", address, "--field", "result.formatted"])
+        #expect(failed == 1)
+        #expect(message.contains("FAILED_PRECONDITION"))
+
+        let (badJSON, explanation) = try await ChorusProcess.run(["call", "speech.Transcribe", #"{"format": "MP3"}"#, "--target", address])
+        #expect(badJSON != 0)
+        #expect(explanation.contains("format"))
+
+        let (streamed, lines) = try await ChorusProcess.run(["call", "speech.EchoStream", #"{"count": 3}"#, "--target", address, "--field", "sequence"])
+        #expect(streamed == 0)
+        #expect(lines.split(separator: "\n") == ["0", "1", "2"])
+    }
+}
