@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// One message of a call's answer. `isFinal` marks the one that came in the CLOSE frame,
 /// so a forwarding gateway can keep unary answers to a single frame.
@@ -22,7 +23,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     let maxFrameSize: Int
     private var context: ChannelHandlerContext?
     private var streams: [UInt64: Stream] = [:]
-    private var nextStreamID: UInt64 = 1
+    /// Odd ids, taken off the event loop so a call can encode its OPEN frame before hopping there.
+    private let streamIDs = Atomic<UInt64>(1)
     private var pings: [UInt64: EventLoopPromise<Void>] = [:]
     private var nextPing: UInt64 = 1
     private var flushPending = false
@@ -50,13 +52,20 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     // MARK: calls
 
     /// Opens a stream; `first` (already encoded) travels in the OPEN frame.
-    func open(method: String, options: CallOptions, first: [UInt8]?, endOfStream: Bool) async throws -> ClientCall {
+    /// The frame is encoded on the caller's thread and handed to the event loop in one hop, without waiting
+    /// for the write: a unary call costs one hop there and one back, which is most of its latency on loopback.
+    func open(method: String, options: CallOptions, first: [UInt8]?, endOfStream: Bool) throws -> ClientCall {
+        let id = streamIDs.add(2, ordering: .relaxed).oldValue
         let deadlineMs = options.deadlineMilliseconds
+        let frame = Frame(streamID: id, kind: .open, method: method, deadlineMs: deadlineMs, metadata: options.metadata,
+                          payload: first, endOfStream: endOfStream)
+        let encoded = try frame.encoded(allocator: channel.allocator, maxFrameSize: maxFrameSize)
         let (responses, continuation) = AsyncThrowingStream<ResponsePart, Error>.makeStream()
-        let id: UInt64 = try await eventLoop.submit { [self] in
-            guard !isClosed else { throw ConnectionClosedBeforeOpen() }
-            let id = nextStreamID
-            nextStreamID += 2
+        eventLoop.execute { [self] in
+            guard !isClosed, context != nil else {
+                continuation.finish(throwing: WireStatus(.unavailable, "connection to \(address) closed before \(method) was sent"))
+                return
+            }
             var stream = Stream(responses: continuation)
             if let deadline = options.deadline {
                 stream.deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
@@ -66,17 +75,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
             streams[id] = stream
-            return id
-        }.get()
-        let frame = Frame(streamID: id, kind: .open, method: method, deadlineMs: deadlineMs, metadata: options.metadata,
-                          payload: first, endOfStream: endOfStream)
-        do {
-            try await writeFromTask(frame, streamID: id)
-        } catch {
-            eventLoop.execute { self.end(id, WireStatus.from(error)) }
-            // The server never saw this stream, so the caller may safely try again on a new connection.
-            if isClosed { throw ConnectionClosedBeforeOpen() }
-            throw error
+            writeEncoded(encoded, promise: nil)
         }
         return ClientCall(streamID: id, connection: self, responses: responses)
     }
@@ -240,6 +239,3 @@ public final class ClientCall: Sendable {
         connection.cancel(streamID: streamID)
     }
 }
-
-/// The connection closed before a stream's OPEN frame left: nothing reached the server.
-struct ConnectionClosedBeforeOpen: Error {}

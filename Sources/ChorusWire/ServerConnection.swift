@@ -24,11 +24,14 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     private var draining = false
     private var flushPending = false
     private let remoteAddress: String
+    /// Set when the server runs handlers on the connection's event loop.
+    private let taskExecutor: EventLoopTaskExecutor?
 
     init(server: WireServer, channel: Channel) {
         self.server = server
         self.channel = channel
         self.remoteAddress = channel.remoteAddress.map { "\($0)" } ?? "unknown"
+        self.taskExecutor = server.configuration.handlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
     }
 
     var eventLoop: EventLoop { channel.eventLoop }
@@ -100,13 +103,18 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         streams[id] = stream
         server.stats.recordStarted()
-        streams[id]!.task = Task {
+        let body: @Sendable () async -> Void = {
             do {
                 let payload = try await handler(call)
                 self.finish(id, status: WireStatus(.ok, ""), payload: payload)
             } catch {
                 self.finish(id, status: WireStatus.from(error), payload: nil)
             }
+        }
+        if let executor = taskExecutor {
+            streams[id]!.task = Task(executorPreference: executor, operation: body)
+        } else {
+            streams[id]!.task = Task(operation: body)
         }
     }
 
@@ -145,6 +153,15 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     func sendMessage(streamID id: UInt64, payload: [UInt8]) async throws {
         let buffer = try Frame(streamID: id, kind: .message, payload: payload)
             .encoded(allocator: channel.allocator, maxFrameSize: server.configuration.maxFrameSize)
+        // While the socket keeps up, hand the frame over without waiting (one hop instead of two);
+        // once it is not writable, wait for the write so a slow reader slows the handler down.
+        if channel.isWritable {
+            eventLoop.execute { [self] in
+                if streams[id] != nil { writeEncoded(buffer, promise: nil) }
+            }
+            if Task.isCancelled { throw WireStatus(.cancelled, "stream \(id) has ended") }
+            return
+        }
         try await eventLoop.flatSubmit { [self] () -> EventLoopFuture<Void> in
             guard streams[id] != nil else {
                 return eventLoop.makeFailedFuture(WireStatus(.cancelled, "stream \(id) has ended"))

@@ -156,19 +156,8 @@ public final class WireClient: @unchecked Sendable {
         if let deadline = options.deadline, deadline <= .now() {
             throw WireStatus(.deadlineExceeded, "deadline passed before \(method) was sent")
         }
-        // A reused connection may turn out to be closing; one retry on a fresh connection is safe
-        // because the server never saw the stream.
-        for attempt in 0..<2 {
-            let connection = try await readyConnection()
-            do {
-                return try await connection.open(method: method, options: options, first: first, endOfStream: endOfStream)
-            } catch is ConnectionClosedBeforeOpen where attempt == 0 {
-                continue
-            } catch is ConnectionClosedBeforeOpen {
-                break
-            }
-        }
-        throw WireStatus(.unavailable, "connection to \(address) closed before \(method) could be sent")
+        let connection = try await readyConnection()
+        return try connection.open(method: method, options: options, first: first, endOfStream: endOfStream)
     }
 
     // MARK: typed calls

@@ -34,11 +34,16 @@ public final class WireServer: @unchecked Sendable {
         public var host: String
         public var port: Int
         public var maxFrameSize: Int
+        /// Run handlers on the connection's event loop instead of the global executor: fewer thread hops
+        /// per call, for handlers that only do I/O (the gateway's forwarding). Never for model work.
+        public var handlersOnEventLoop: Bool
 
-        public init(host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = defaultMaxFrameSize) {
+        public init(host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = defaultMaxFrameSize,
+                    handlersOnEventLoop: Bool = false) {
             self.host = host
             self.port = port
             self.maxFrameSize = maxFrameSize
+            self.handlersOnEventLoop = handlersOnEventLoop
         }
     }
 
