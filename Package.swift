@@ -38,6 +38,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Tensor, kernels on OpenBLAS, weight loaders.
+        .target(name: "ChorusTensor", dependencies: ["CBLAS"]),
         // Typed messages, handler protocols and clients generated from Proto/ (scripts/gen-proto).
         .target(name: "ChorusAPI", dependencies: ["ChorusProto", "ChorusWire"]),
         // What every service process shares: flags, Health/Status/ListModels/Echo, concurrency limits.
@@ -71,6 +73,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor"], resources: [.copy("Fixtures")]),
         // Real processes of the chorus binary on loopback; the dependency makes `swift test` build it.
         .testTarget(name: "ChorusSystemTests", dependencies: [
             "ChorusWire", "ChorusAPI", "chorus",

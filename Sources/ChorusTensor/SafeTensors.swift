@@ -1,0 +1,177 @@
+import Foundation
+
+/// Errors of weight files, with the file and the tensor they concern.
+public struct WeightFileError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let message: String
+
+    public init(_ file: String, _ message: String) {
+        self.file = file
+        self.message = message
+    }
+
+    public var description: String { "\(file): \(message)" }
+}
+
+/// The element types of safetensors files that Hugging Face checkpoints use.
+public enum WeightDType: String, Sendable {
+    case f32 = "F32", f16 = "F16", bf16 = "BF16", i64 = "I64", i32 = "I32", u8 = "U8"
+
+    public var size: Int {
+        switch self {
+        case .f32, .i32: return 4
+        case .f16, .bf16: return 2
+        case .i64: return 8
+        case .u8: return 1
+        }
+    }
+}
+
+/// A safetensors file, memory-mapped. The header is validated when the file is opened (offsets inside the
+/// data, sizes matching shapes, no overlaps), so a corrupt file fails at load with a clear error rather than
+/// at the first use of a tensor. Tensors are converted to Float32 when read (F16/BF16 widened exactly).
+public final class SafeTensorsFile: @unchecked Sendable {
+    public struct Entry: Sendable {
+        public let dtype: WeightDType
+        public let shape: [Int]
+        /// Byte range inside the data section.
+        public let range: Range<Int>
+    }
+
+    public let path: String
+    public let entries: [String: Entry]
+    public let metadata: [String: String]
+    private let data: Data
+    private let dataStart: Int
+
+    public init(path: String) throws {
+        self.path = path
+        let name = (path as NSString).lastPathComponent
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw WeightFileError(name, "cannot read: \(error.localizedDescription)")
+        }
+        guard data.count >= 8 else { throw WeightFileError(name, "is \(data.count) bytes, too short for a safetensors header") }
+        let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard headerLength <= UInt64(data.count - 8), headerLength <= 100 << 20 else {
+            throw WeightFileError(name, "header length \(headerLength) runs past the end of the \(data.count)-byte file")
+        }
+        let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
+        guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
+            throw WeightFileError(name, "header is not a JSON object")
+        }
+        let dataStart = 8 + Int(headerLength)
+        let dataSize = data.count - dataStart
+        var entries: [String: Entry] = [:]
+        var metadata: [String: String] = [:]
+        for (key, value) in header {
+            if key == "__metadata__" {
+                metadata = (value as? [String: String]) ?? [:]
+                continue
+            }
+            guard let fields = value as? [String: Any], let dtypeName = fields["dtype"] as? String,
+                  let shape = fields["shape"] as? [Int], let offsets = fields["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw WeightFileError(name, "tensor '\(key)' lacks dtype, shape or data_offsets")
+            }
+            guard let dtype = WeightDType(rawValue: dtypeName) else {
+                throw WeightFileError(name, "tensor '\(key)' has dtype \(dtypeName); supported: F32, F16, BF16, I64, I32, U8")
+            }
+            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataSize else {
+                throw WeightFileError(name, "tensor '\(key)' has offsets \(offsets) outside the \(dataSize)-byte data section")
+            }
+            let expected = shape.reduce(1, *) * dtype.size
+            guard offsets[1] - offsets[0] == expected else {
+                throw WeightFileError(name, "tensor '\(key)' \(dtypeName)\(shape) needs \(expected) bytes, its offsets span \(offsets[1] - offsets[0])")
+            }
+            entries[key] = Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
+        }
+        let sorted = entries.sorted { $0.value.range.lowerBound < $1.value.range.lowerBound }
+        for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.value.range.overlaps(next.value.range) {
+            throw WeightFileError(name, "tensors '\(previous.key)' and '\(next.key)' overlap")
+        }
+        self.entries = entries
+        self.metadata = metadata
+        self.data = data
+        self.dataStart = dataStart
+    }
+
+    public var names: [String] { entries.keys.sorted() }
+
+    /// The tensor as Float32 (integers converted by value).
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let entry = entries[name] else {
+            throw WeightFileError((path as NSString).lastPathComponent, "has no tensor '\(name)'")
+        }
+        let count = entry.shape.reduce(1, *)
+        var out = [Float](repeating: 0, count: count)
+        data.withUnsafeBytes { raw in
+            let bytes = UnsafeRawBufferPointer(rebasing: raw[(dataStart + entry.range.lowerBound)..<(dataStart + entry.range.upperBound)])
+            out.withUnsafeMutableBufferPointer { dst in
+                switch entry.dtype {
+                case .f32: for i in 0..<count { dst[i] = Float(bitPattern: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+                case .f16: for i in 0..<count { dst[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian)) }
+                case .bf16: for i in 0..<count { dst[i] = Float(bitPattern: UInt32(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16) }
+                case .i64: for i in 0..<count { dst[i] = Float(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+                case .i32: for i in 0..<count { dst[i] = Float(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+                case .u8: for i in 0..<count { dst[i] = Float(bytes[i]) }
+                }
+            }
+        }
+        return Tensor(shape: entry.shape, storage: out)
+    }
+
+    /// Integer tensors (ids, masks) without going through Float.
+    public func int64s(_ name: String) throws -> [Int64] {
+        guard let entry = entries[name], entry.dtype == .i64 else {
+            throw WeightFileError((path as NSString).lastPathComponent, "has no I64 tensor '\(name)'")
+        }
+        return data.withUnsafeBytes { raw in
+            (0..<entry.shape.reduce(1, *)).map {
+                Int64(littleEndian: raw.loadUnaligned(fromByteOffset: dataStart + entry.range.lowerBound + 8 * $0, as: Int64.self))
+            }
+        }
+    }
+}
+
+/// A checkpoint split over several safetensors files, as `model.safetensors.index.json` describes it,
+/// or a single `model.safetensors`.
+public final class SafeTensorsCheckpoint: @unchecked Sendable {
+    private let files: [String: SafeTensorsFile]
+    private let location: [String: String]
+
+    /// `folder` holds `<stem>.safetensors` or `<stem>.safetensors.index.json` with its shards.
+    public init(folder: String, stem: String = "model") throws {
+        let index = (folder as NSString).appendingPathComponent("\(stem).safetensors.index.json")
+        if let indexData = FileManager.default.contents(atPath: index) {
+            guard let json = try? JSONSerialization.jsonObject(with: indexData) as? [String: Any],
+                  let map = json["weight_map"] as? [String: String] else {
+                throw WeightFileError("\(stem).safetensors.index.json", "has no weight_map")
+            }
+            var files: [String: SafeTensorsFile] = [:]
+            for shard in Set(map.values) {
+                files[shard] = try SafeTensorsFile(path: (folder as NSString).appendingPathComponent(shard))
+            }
+            for (tensor, shard) in map where files[shard]?.entries[tensor] == nil {
+                throw WeightFileError(shard, "the index places '\(tensor)' here, but the shard does not hold it")
+            }
+            self.files = files
+            self.location = map
+        } else {
+            let single = "\(stem).safetensors"
+            let file = try SafeTensorsFile(path: (folder as NSString).appendingPathComponent(single))
+            self.files = [single: file]
+            self.location = Dictionary(uniqueKeysWithValues: file.names.map { ($0, single) })
+        }
+    }
+
+    public var names: [String] { location.keys.sorted() }
+
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let shard = location[name], let file = files[shard] else {
+            throw WeightFileError("checkpoint", "has no tensor '\(name)'")
+        }
+        return try file.tensor(name)
+    }
+}

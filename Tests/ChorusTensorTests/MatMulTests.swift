@@ -1,0 +1,44 @@
+import ChorusTensor
+import Foundation
+import Testing
+
+@Suite struct MatMulTests {
+    /// Deterministic values with no special structure.
+    func values(_ count: Int, seed: Int) -> [Float] {
+        (0..<count).map { Float(sin(Double($0 * 7 + seed) * 0.37)) }
+    }
+
+    func naive(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n { for p in 0..<k { c[i * n + j] += a[i * k + p] * b[p * n + j] } } }
+        return c
+    }
+
+    func transpose(_ x: [Float], rows: Int, cols: Int) -> [Float] {
+        var t = [Float](repeating: 0, count: x.count)
+        for r in 0..<rows { for c in 0..<cols { t[c * rows + r] = x[r * cols + c] } }
+        return t
+    }
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func sgemmMatchesTheNaiveProductWithTransposes(transposeA: Bool, transposeB: Bool) {
+        let (m, k, n) = (7, 13, 5)
+        let a = values(m * k, seed: 1), b = values(k * n, seed: 2)
+        let expected = naive(a, b, m: m, k: k, n: n)
+        let ta = transposeA ? Tensor(shape: [k, m], storage: transpose(a, rows: m, cols: k)) : Tensor(shape: [m, k], storage: a)
+        let tb = transposeB ? Tensor(shape: [n, k], storage: transpose(b, rows: k, cols: n)) : Tensor(shape: [k, n], storage: b)
+        let c = MatMul.matmul(ta, tb, transposeA: transposeA, transposeB: transposeB)
+        #expect(c.shape == [m, n])
+        #expect(c.maxAbsDifference(Tensor(shape: [m, n], storage: expected)).value < 1e-5)
+    }
+
+    @Test func linearIsXTimesWeightTransposedPlusBias() {
+        let x = Tensor(shape: [2, 3, 4], storage: values(24, seed: 3))
+        let weight = Tensor(shape: [5, 4], storage: values(20, seed: 4))
+        let bias = Tensor(shape: [5], storage: values(5, seed: 5))
+        let y = MatMul.linear(x, weight: weight, bias: bias)
+        #expect(y.shape == [2, 3, 5])
+        let expected = naive(x.storage, transpose(weight.storage, rows: 5, cols: 4), m: 6, k: 4, n: 5)
+        for r in 0..<6 { for c in 0..<5 { #expect(abs(y.storage[r * 5 + c] - (expected[r * 5 + c] + bias.storage[c])) < 1e-5) } }
+    }
+}
