@@ -1,0 +1,170 @@
+import Foundation
+
+/// A CTranslate2 `model.bin` (binary version 6, as CTranslate2 4.x writes it), memory-mapped:
+///
+///     u32 version | string spec | u32 revision | u32 count | count × variable | u32 count | count × alias
+///     variable = string name | u8 rank | rank × u32 dim | u8 dtype | u32 bytes | bytes
+///     string   = u16 length (with the NUL) | bytes
+///
+/// dtypes follow CTranslate2's DataType: 0 float32, 1 int8, 2 int16, 3 int32, 4 float16, 5 bfloat16.
+/// Every size is checked when the file is opened; aliases (e.g. Whisper's projection tied to the
+/// embeddings) resolve to the variable they name.
+public final class CTranslate2Model: @unchecked Sendable {
+    public enum DType: UInt8, Sendable {
+        case float32 = 0, int8 = 1, int16 = 2, int32 = 3, float16 = 4, bfloat16 = 5
+
+        var size: Int {
+            switch self {
+            case .int8: return 1
+            case .int16, .float16, .bfloat16: return 2
+            case .float32, .int32: return 4
+            }
+        }
+    }
+
+    public struct Variable: Sendable {
+        public let dtype: DType
+        public let shape: [Int]
+        let range: Range<Int>
+    }
+
+    public let path: String
+    public let binaryVersion: UInt32
+    /// "WhisperSpec", "TransformerSpec" ...
+    public let spec: String
+    public let revision: UInt32
+    public let variables: [String: Variable]
+    public let aliases: [String: String]
+    private let data: Data
+
+    public init(path: String) throws {
+        self.path = path
+        let name = (path as NSString).lastPathComponent
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw WeightFileError(name, "cannot read: \(error.localizedDescription)")
+        }
+        var reader = Reader(data: data, file: name)
+        binaryVersion = try reader.u32()
+        guard (5...6).contains(binaryVersion) else {
+            throw WeightFileError(name, "is CTranslate2 binary version \(binaryVersion); this reader knows versions 5 and 6")
+        }
+        spec = try reader.string()
+        revision = try reader.u32()
+        let count = try reader.u32()
+        var variables: [String: Variable] = [:]
+        for _ in 0..<count {
+            let variable = try reader.string()
+            let rank = Int(try reader.u8())
+            let shape = try (0..<rank).map { _ in Int(try reader.u32()) }
+            let code = try reader.u8()
+            guard let dtype = DType(rawValue: code) else {
+                throw WeightFileError(name, "variable '\(variable)' has unknown dtype code \(code)")
+            }
+            let bytes = Int(try reader.u32())
+            let expected = shape.reduce(1, *) * dtype.size
+            guard bytes == expected else {
+                throw WeightFileError(name, "variable '\(variable)' \(dtype)\(shape) needs \(expected) bytes, the file gives \(bytes)")
+            }
+            let range = try reader.skip(bytes)
+            variables[variable] = Variable(dtype: dtype, shape: shape, range: range)
+        }
+        var aliases: [String: String] = [:]
+        if reader.remaining > 0 {
+            for _ in 0..<(try reader.u32()) {
+                let alias = try reader.string()
+                let target = try reader.string()
+                guard variables[target] != nil else {
+                    throw WeightFileError(name, "alias '\(alias)' names '\(target)', which the file does not hold")
+                }
+                aliases[alias] = target
+            }
+        }
+        guard reader.remaining == 0 else {
+            throw WeightFileError(name, "has \(reader.remaining) bytes after its last entry; the file is not what its header says")
+        }
+        self.variables = variables
+        self.aliases = aliases
+        self.data = data
+    }
+
+    public var names: [String] { (Array(variables.keys) + Array(aliases.keys)).sorted() }
+
+    public func variable(_ name: String) throws -> Variable {
+        guard let variable = variables[aliases[name] ?? name] else {
+            throw WeightFileError((path as NSString).lastPathComponent, "has no variable '\(name)'")
+        }
+        return variable
+    }
+
+    /// The variable as Float32 (float16/bfloat16 widened exactly, integers by value).
+    public func tensor(_ name: String) throws -> Tensor {
+        let variable = try variable(name)
+        let count = variable.shape.reduce(1, *)
+        var out = [Float](repeating: 0, count: count)
+        data.withUnsafeBytes { raw in
+            let bytes = UnsafeRawBufferPointer(rebasing: raw[variable.range])
+            out.withUnsafeMutableBufferPointer { dst in
+                switch variable.dtype {
+                case .float32: for i in 0..<count { dst[i] = Float(bitPattern: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+                case .float16: for i in 0..<count { dst[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian)) }
+                case .bfloat16: for i in 0..<count { dst[i] = Float(bitPattern: UInt32(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16) }
+                case .int8: for i in 0..<count { dst[i] = Float(Int8(bitPattern: bytes[i])) }
+                case .int16: for i in 0..<count { dst[i] = Float(Int16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) }
+                case .int32: for i in 0..<count { dst[i] = Float(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+                }
+            }
+        }
+        return Tensor(shape: variable.shape, storage: out)
+    }
+
+    /// A scalar setting stored as a variable (`encoder/num_heads`).
+    public func scalar(_ name: String) throws -> Int {
+        let value = try tensor(name)
+        guard value.count == 1 else {
+            throw WeightFileError((path as NSString).lastPathComponent, "'\(name)' has shape \(value.shape), not a scalar")
+        }
+        return Int(value.storage[0])
+    }
+}
+
+/// Bounds-checked little-endian reading of a mapped file.
+private struct Reader {
+    let data: Data
+    let file: String
+    var offset = 0
+
+    var remaining: Int { data.count - offset }
+
+    mutating func skip(_ count: Int) throws -> Range<Int> {
+        guard count >= 0, count <= remaining else {
+            throw WeightFileError(file, "is truncated: needs \(count) bytes at offset \(offset), has \(remaining)")
+        }
+        defer { offset += count }
+        return offset..<(offset + count)
+    }
+
+    mutating func u8() throws -> UInt8 {
+        data[data.startIndex + (try skip(1)).lowerBound]
+    }
+
+    mutating func u16() throws -> UInt16 {
+        let range = try skip(2)
+        return data.withUnsafeBytes { UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: range.lowerBound, as: UInt16.self)) }
+    }
+
+    mutating func u32() throws -> UInt32 {
+        let range = try skip(4)
+        return data.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: range.lowerBound, as: UInt32.self)) }
+    }
+
+    /// A u16-length string whose last byte is NUL.
+    mutating func string() throws -> String {
+        let length = Int(try u16())
+        let range = try skip(length)
+        let bytes = data[(data.startIndex + range.lowerBound)..<(data.startIndex + range.upperBound)]
+        return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+}
