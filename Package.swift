@@ -38,8 +38,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // protoc-c output for the ONNX subset the weight loader reads (Proto/onnx).
+        .target(name: "CONNX", dependencies: ["CProtobufC"], linkerSettings: [.linkedLibrary("protobuf-c")]),
         // Tensor, kernels on OpenBLAS, weight loaders.
-        .target(name: "ChorusTensor", dependencies: ["CBLAS"]),
+        .target(name: "ChorusTensor", dependencies: ["CBLAS", "CONNX"]),
         // Typed messages, handler protocols and clients generated from Proto/ (scripts/gen-proto).
         .target(name: "ChorusAPI", dependencies: ["ChorusProto", "ChorusWire"]),
         // What every service process shares: flags, Health/Status/ListModels/Echo, concurrency limits.
