@@ -40,8 +40,7 @@ func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
 
 func printJSON(_ object: [String: Any]) {
     let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-    print(String(decoding: data, as: UTF8.self))
-    fflush(stdout)
+    FileHandle.standardOutput.write(data + Data("\n".utf8))  // unbuffered: the parent reads lines as they come
 }
 
 func echo(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ payload: [UInt8]) async throws -> [UInt8] {

@@ -1,0 +1,194 @@
+import Foundation
+
+/// Activations, as the reference libraries define them.
+public enum Activation: String, Sendable, Codable {
+    /// erf-based GELU (PyTorch's default, `gelu`).
+    case gelu
+    /// tanh approximation (`gelu_new`, `gelu_pytorch_tanh`).
+    case geluTanh = "gelu_new"
+    /// x·σ(1.702x), CLIP's `quick_gelu`.
+    case quickGelu = "quick_gelu"
+    case silu
+    case relu
+    case tanh
+    case sigmoid
+
+    /// The activation named in a Hugging Face config (`hidden_act`).
+    public init?(configName: String) {
+        switch configName {
+        case "gelu": self = .gelu
+        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": self = .geluTanh
+        case "quick_gelu": self = .quickGelu
+        case "silu", "swish": self = .silu
+        case "relu": self = .relu
+        case "tanh": self = .tanh
+        case "sigmoid": self = .sigmoid
+        default: return nil
+        }
+    }
+}
+
+extension Tensor {
+    /// Applies `activation` in place, split across cores.
+    public mutating func apply(_ activation: Activation) {
+        storage.withUnsafeMutableBufferPointer { x in
+            let base = x.baseAddress!
+            Parallel.chunks(x.count) { range in
+                switch activation {
+                case .gelu:
+                    for i in range { let v = base[i]; base[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
+                case .geluTanh:
+                    for i in range {
+                        let v = base[i]
+                        base[i] = 0.5 * v * (1 + fastTanh(0.79788456080286536 * (v + 0.044715 * v * v * v)))
+                    }
+                case .quickGelu:
+                    for i in range { let v = base[i]; base[i] = v / (1 + expf(-1.702 * v)) }
+                case .silu:
+                    for i in range { let v = base[i]; base[i] = v / (1 + expf(-v)) }
+                case .relu:
+                    for i in range { base[i] = max(base[i], 0) }
+                case .tanh:
+                    for i in range { base[i] = fastTanh(base[i]) }
+                case .sigmoid:
+                    for i in range { base[i] = 1 / (1 + expf(-base[i])) }
+                }
+            }
+        }
+    }
+
+    public func applying(_ activation: Activation) -> Tensor {
+        var copy = self
+        copy.apply(activation)
+        return copy
+    }
+
+    /// max(x, slope·x).
+    public mutating func leakyReLU(slope: Float) {
+        storage.withUnsafeMutableBufferPointer { x in
+            for i in x.indices where x[i] < 0 { x[i] *= slope }
+        }
+    }
+}
+
+/// tanh through exp: glibc's tanhf is about 0.1 Gelem/s (TOOLCHAIN.md). Relative error below 1e-6
+/// away from zero; near zero the series keeps it exact.
+@inlinable
+public func fastTanh(_ x: Float) -> Float {
+    let a = abs(x)
+    if a < 0.0004 { return x }
+    if a > 9 { return x > 0 ? 1 : -1 }
+    let e = expf(-2 * a)
+    let t = (1 - e) / (1 + e)
+    return x < 0 ? -t : t
+}
+
+// MARK: - arithmetic with broadcasting
+
+public enum BinaryOperator: Sendable {
+    case add, subtract, multiply, divide
+
+    @inlinable
+    func apply(_ a: Float, _ b: Float) -> Float {
+        switch self {
+        case .add: return a + b
+        case .subtract: return a - b
+        case .multiply: return a * b
+        case .divide: return a / b
+        }
+    }
+}
+
+extension Tensor {
+    /// NumPy broadcasting: shapes align at the right, size-1 dimensions stretch.
+    public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
+        let rank = max(a.count, b.count)
+        let pa = Array(repeating: 1, count: rank - a.count) + a
+        let pb = Array(repeating: 1, count: rank - b.count) + b
+        var out: [Int] = []
+        for (x, y) in zip(pa, pb) {
+            guard x == y || x == 1 || y == 1 else { return nil }
+            out.append(max(x, y))
+        }
+        return out
+    }
+
+    public func combined(with other: Tensor, _ op: BinaryOperator) -> Tensor {
+        if shape == other.shape {
+            var out = self
+            out.storage.withUnsafeMutableBufferPointer { o in
+                other.storage.withUnsafeBufferPointer { b in
+                    let ob = o.baseAddress!, bb = b.baseAddress!
+                    Parallel.chunks(o.count) { range in
+                        for i in range { ob[i] = op.apply(ob[i], bb[i]) }
+                    }
+                }
+            }
+            return out
+        }
+        guard let outShape = Tensor.broadcastShape(shape, other.shape) else {
+            preconditionFailure("shapes \(shape) and \(other.shape) do not broadcast")
+        }
+        let rank = outShape.count
+        func strides(_ s: [Int]) -> [Int] {
+            let padded = Array(repeating: 1, count: rank - s.count) + s
+            var result = [Int](repeating: 0, count: rank)
+            var step = 1
+            for d in stride(from: rank - 1, through: 0, by: -1) {
+                result[d] = padded[d] == 1 ? 0 : step
+                step *= padded[d]
+            }
+            return result
+        }
+        let sa = strides(shape), sb = strides(other.shape)
+        let count = outShape.reduce(1, *)
+        var out = [Float](repeating: 0, count: count)
+        // The innermost dimension runs as a tight loop; the outer ones walk an index odometer.
+        let inner = outShape.last ?? 1
+        let innerA = sa.last ?? 0, innerB = sb.last ?? 0
+        storage.withUnsafeBufferPointer { a in
+            other.storage.withUnsafeBufferPointer { b in
+                out.withUnsafeMutableBufferPointer { o in
+                    var index = [Int](repeating: 0, count: max(rank - 1, 0))
+                    var position = 0
+                    while position < count {
+                        var offsetA = 0, offsetB = 0
+                        for d in 0..<index.count {
+                            offsetA += index[d] * sa[d]
+                            offsetB += index[d] * sb[d]
+                        }
+                        for j in 0..<inner {
+                            o[position + j] = op.apply(a[offsetA + j * innerA], b[offsetB + j * innerB])
+                        }
+                        position += inner
+                        var d = index.count - 1
+                        while d >= 0 {
+                            index[d] += 1
+                            if index[d] < outShape[d] { break }
+                            index[d] = 0
+                            d -= 1
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: outShape, storage: out)
+    }
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor { a.combined(with: b, .add) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { a.combined(with: b, .subtract) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { a.combined(with: b, .multiply) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { a.combined(with: b, .divide) }
+
+    public static func * (a: Tensor, s: Float) -> Tensor {
+        var out = a
+        out.storage.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] *= s } }
+        return out
+    }
+
+    public static func + (a: Tensor, s: Float) -> Tensor {
+        var out = a
+        out.storage.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] += s } }
+        return out
+    }
+}

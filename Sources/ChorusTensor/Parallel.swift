@@ -1,0 +1,23 @@
+import Dispatch
+import Foundation
+
+/// Splits elementwise and per-row work across the cores. Never wraps BLAS calls: OpenBLAS runs its own
+/// threads, and nesting the two would oversubscribe the machine.
+public enum Parallel {
+    public static let cores = ProcessInfo.processInfo.activeProcessorCount
+
+    /// Runs `body(range)` over 0..<count in contiguous chunks; small jobs stay on the calling thread.
+    @inlinable
+    public static func chunks(_ count: Int, minimumPerChunk: Int = 32_768, _ body: (Range<Int>) -> Void) {
+        let pieces = min(cores, max(1, count / minimumPerChunk))
+        if pieces <= 1 {
+            body(0..<count)
+            return
+        }
+        let size = (count + pieces - 1) / pieces
+        DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+            let start = piece * size
+            body(start..<min(count, start + size))
+        }
+    }
+}
