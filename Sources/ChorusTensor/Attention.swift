@@ -1,0 +1,131 @@
+import CBLAS
+
+/// Scaled dot-product attention over tensors laid out [B, T, heads·D], as projections produce them:
+/// each head is read and written in place through sgemm's leading dimension, so no head is ever copied
+/// out of its row.
+public enum Attention {
+    /// softmax(q·kᵀ·scale + mask) · v per batch and head.
+    /// - mask: additive, [Tq, Tk] (shared) or [B, Tq, Tk]; `causal` masks key positions after
+    ///   `queryOffset + i` for query i (queries continue a cached prefix of that length).
+    public static func attend(query q: Tensor, key k: Tensor, value v: Tensor, heads: Int, mask: Tensor? = nil,
+                              causal: Bool = false, queryOffset: Int = 0, scale: Float? = nil) -> Tensor {
+        let (batch, tq, width) = (q.shape[0], q.shape[1], q.shape[2])
+        let tk = k.shape[1]
+        precondition(k.shape == [batch, tk, width] && v.shape == [batch, tk, width], "attention: q \(q.shape), k \(k.shape), v \(v.shape)")
+        var out = [Float](repeating: 0, count: batch * tq * width)
+        q.storage.withUnsafeBufferPointer { qp in
+            k.storage.withUnsafeBufferPointer { kp in
+                v.storage.withUnsafeBufferPointer { vp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        attend(q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, out: op.baseAddress!,
+                               batch: batch, tq: tq, tk: tk, keyStride: tk * width, width: width, heads: heads,
+                               mask: mask, causal: causal, queryOffset: queryOffset, scale: scale)
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [batch, tq, width], storage: out)
+    }
+
+    /// The pointer form: keys and values of batch b start at `b · keyStride` (a KV cache's capacity).
+    static func attend(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                       batch: Int, tq: Int, tk: Int, keyStride: Int, width: Int, heads: Int,
+                       mask: Tensor?, causal: Bool, queryOffset: Int, scale: Float?) {
+        precondition(width % heads == 0, "attention: width \(width) does not split into \(heads) heads")
+        let d = width / heads
+        let alpha = scale ?? 1 / Float(d).squareRoot()
+        var scores = Tensor(zeros: [tq, tk])
+        for b in 0..<batch {
+            for h in 0..<heads {
+                let qh = q + b * tq * width + h * d
+                let kh = k + b * keyStride + h * d
+                let vh = v + b * keyStride + h * d
+                scores.storage.withUnsafeMutableBufferPointer { s in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tq), Int32(tk), Int32(d),
+                                alpha, qh, Int32(width), kh, Int32(width), 0, s.baseAddress!, Int32(tk))
+                    if let mask {
+                        let offset = mask.rank == 3 ? b * tq * tk : 0
+                        mask.storage.withUnsafeBufferPointer { m in
+                            for i in 0..<(tq * tk) { s[i] += m[offset + i] }
+                        }
+                    }
+                    if causal {
+                        for i in 0..<tq {
+                            let last = queryOffset + i
+                            if last + 1 < tk { for j in (last + 1)..<tk { s[i * tk + j] = -.infinity } }
+                        }
+                    }
+                }
+                scores.softmaxLastDimension()
+                scores.storage.withUnsafeBufferPointer { s in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tq), Int32(d), Int32(tk),
+                                1, s.baseAddress!, Int32(tk), vh, Int32(width), 0, out + b * tq * width + h * d, Int32(width))
+                }
+            }
+        }
+    }
+}
+
+/// Keys and values of the tokens seen so far, for one attention layer. Capacity doubles when full, so
+/// appending a token copies only the new rows (the whole cache moves only log₂(n) times).
+public struct KVCache: Sendable {
+    public private(set) var length = 0
+    public private(set) var capacity: Int
+    public let batch: Int
+    public let width: Int
+    private var keys: [Float]
+    private var values: [Float]
+
+    public init(batch: Int, width: Int, capacity: Int = 64) {
+        self.batch = batch
+        self.width = width
+        self.capacity = max(1, capacity)
+        keys = [Float](repeating: 0, count: batch * self.capacity * width)
+        values = keys
+    }
+
+    /// Appends [B, T, width] keys and values.
+    public mutating func append(keys newKeys: Tensor, values newValues: Tensor) {
+        let t = newKeys.shape[1]
+        precondition(newKeys.shape == [batch, t, width] && newValues.shape == newKeys.shape, "KV cache: got \(newKeys.shape), \(newValues.shape)")
+        if length + t > capacity { grow(to: max(capacity * 2, length + t)) }
+        for b in 0..<batch {
+            let dst = (b * capacity + length) * width
+            let src = b * t * width
+            keys.replaceSubrange(dst..<(dst + t * width), with: newKeys.storage[src..<(src + t * width)])
+            values.replaceSubrange(dst..<(dst + t * width), with: newValues.storage[src..<(src + t * width)])
+        }
+        length += t
+    }
+
+    private mutating func grow(to newCapacity: Int) {
+        var k = [Float](repeating: 0, count: batch * newCapacity * width)
+        var v = k
+        for b in 0..<batch {
+            let count = length * width
+            k.replaceSubrange((b * newCapacity * width)..<(b * newCapacity * width + count), with: keys[(b * capacity * width)..<(b * capacity * width + count)])
+            v.replaceSubrange((b * newCapacity * width)..<(b * newCapacity * width + count), with: values[(b * capacity * width)..<(b * capacity * width + count)])
+        }
+        keys = k
+        values = v
+        capacity = newCapacity
+    }
+
+    /// Attention of new queries [B, Tq, width] over everything cached (append the new keys first).
+    public func attend(query: Tensor, heads: Int, causal: Bool = true, scale: Float? = nil) -> Tensor {
+        let tq = query.shape[1]
+        var out = [Float](repeating: 0, count: query.count)
+        query.storage.withUnsafeBufferPointer { q in
+            keys.withUnsafeBufferPointer { k in
+                values.withUnsafeBufferPointer { v in
+                    out.withUnsafeMutableBufferPointer { o in
+                        Attention.attend(q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, out: o.baseAddress!,
+                                         batch: batch, tq: tq, tk: length, keyStride: capacity * width, width: width, heads: heads,
+                                         mask: nil, causal: causal, queryOffset: length - tq, scale: scale)
+                    }
+                }
+            }
+        }
+        return Tensor(shape: query.shape, storage: out)
+    }
+}

@@ -1,0 +1,129 @@
+import ChorusTensor
+import Foundation
+import Testing
+
+@Suite struct KernelTests {
+    @Test(arguments: [
+        // (stride, padding, dilation, groups, kernel)
+        ((1, 1), (0, 0), (1, 1), 1, 3), ((2, 2), (1, 1), (1, 1), 1, 3), ((1, 2), (2, 1), (2, 1), 1, 3),
+        ((1, 1), (0, 0), (1, 1), 1, 1), ((1, 1), (1, 1), (1, 1), 2, 3), ((1, 1), (1, 1), (1, 1), 4, 3),
+    ])
+    func conv2dMatchesTheDefinition(stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int, kernel: Int) {
+        let x = Reference.tensor([2, 4, 9, 8], seed: 1)
+        let w = Reference.tensor([8, 4 / groups, kernel, kernel], seed: 2)
+        let bias = Reference.tensor([8], seed: 3)
+        let y = Convolution.conv2d(x, weight: w, bias: bias, options: Conv2DOptions(stride: stride, padding: padding, dilation: dilation, groups: groups))
+        #expect(y.isClose(to: Reference.conv2d(x, w, bias, stride: stride, padding: padding, dilation: dilation, groups: groups)))
+    }
+
+    @Test func conv1dIsAConv2dOfHeightOne() {
+        let x = Reference.tensor([1, 3, 20], seed: 4)
+        let w = Reference.tensor([5, 3, 3], seed: 5)
+        let y = Convolution.conv1d(x, weight: w, stride: 2, padding: 1)
+        let expected = Reference.conv2d(x.reshaped([1, 3, 1, 20]), w.reshaped([5, 3, 1, 3]), nil, stride: (1, 2), padding: (0, 1), dilation: (1, 1), groups: 1)
+        #expect(y.shape == [1, 5, 10])
+        #expect(y.isClose(to: expected.reshaped([1, 5, 10])))
+    }
+
+    @Test(arguments: [((2, 2), (1, 1), (1, 1), 1), ((2, 2), (0, 0), (0, 0), 1), ((3, 1), (1, 0), (2, 0), 2)])
+    func convTransposeMatchesTheScatter(stride: (Int, Int), padding: (Int, Int), outputPadding: (Int, Int), groups: Int) {
+        let x = Reference.tensor([2, 4, 5, 6], seed: 6)
+        let w = Reference.tensor([4, 3, 4, 3], seed: 7)
+        let y = Convolution.convTranspose2d(x, weight: w, options: Conv2DOptions(stride: stride, padding: padding, groups: groups), outputPadding: outputPadding)
+        #expect(y.isClose(to: Reference.convTranspose2d(x, w, stride: stride, padding: padding, outputPadding: outputPadding, groups: groups)))
+    }
+
+    @Test(arguments: [false, true])
+    func attentionMatchesTheDefinition(causal: Bool) {
+        let q = Reference.tensor([2, 5, 12], seed: 8), k = Reference.tensor([2, 7, 12], seed: 9), v = Reference.tensor([2, 7, 12], seed: 10)
+        let mask = Tensor(shape: [5, 7], storage: (0..<35).map { $0 % 6 == 0 ? -1e9 : Float($0 % 3) * 0.1 })
+        let y = Attention.attend(query: q, key: k, value: v, heads: 3, mask: mask, causal: causal, queryOffset: 2)
+        #expect(y.isClose(to: Reference.attention(q, k, v, heads: 3, causal: causal, mask: mask)))
+    }
+
+    @Test func kvCacheStepByStepEqualsFullCausalAttention() {
+        let (t, width, heads) = (9, 8, 2)
+        let q = Reference.tensor([1, t, width], seed: 11), k = Reference.tensor([1, t, width], seed: 12), v = Reference.tensor([1, t, width], seed: 13)
+        let full = Attention.attend(query: q, key: k, value: v, heads: heads, causal: true)
+        var cache = KVCache(batch: 1, width: width, capacity: 2)  // small, so it has to grow
+        var rows: [Float] = []
+        // A prompt of 4 tokens, then one token at a time.
+        for (start, end) in [(0, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9)] {
+            func rowsOf(_ x: Tensor) -> Tensor { Tensor(shape: [1, end - start, width], storage: Array(x.storage[(start * width)..<(end * width)])) }
+            cache.append(keys: rowsOf(k), values: rowsOf(v))
+            rows += cache.attend(query: rowsOf(q), heads: heads).storage
+        }
+        #expect(cache.length == 9 && cache.capacity >= 9)
+        #expect(Tensor(shape: [1, t, width], storage: rows).isClose(to: full, atol: 1e-5))
+    }
+
+    @Test func layerNormRMSNormAndGroupNormMatchTheirFormulas() {
+        let x = Reference.tensor([3, 16], seed: 14)
+        let w = Reference.tensor([16], seed: 15), b = Reference.tensor([16], seed: 16)
+        let ln = x.layerNorm(weight: w, bias: b, eps: 1e-5)
+        let rms = x.rmsNorm(weight: w, eps: 1e-6)
+        for r in 0..<3 {
+            let row = x.storage[(r * 16)..<(r * 16 + 16)].map(Double.init)
+            let mean = row.reduce(0, +) / 16
+            let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 16
+            let meanSquare = row.map { $0 * $0 }.reduce(0, +) / 16
+            for i in 0..<16 {
+                let expectedLN = (row[i] - mean) / (variance + 1e-5).squareRoot() * Double(w.storage[i]) + Double(b.storage[i])
+                let expectedRMS = row[i] / (meanSquare + 1e-6).squareRoot() * Double(w.storage[i])
+                #expect(abs(Double(ln.storage[r * 16 + i]) - expectedLN) < 1e-5)
+                #expect(abs(Double(rms.storage[r * 16 + i]) - expectedRMS) < 1e-5)
+            }
+        }
+        let image = Reference.tensor([2, 6, 4, 4], seed: 17)
+        let gw = Reference.tensor([6], seed: 18), gb = Reference.tensor([6], seed: 19)
+        let gn = image.groupNorm(groups: 3, weight: gw, bias: gb, eps: 1e-6)
+        for n in 0..<2 { for g in 0..<3 {
+            let base = (n * 6 + g * 2) * 16
+            let group = image.storage[base..<(base + 32)].map(Double.init)
+            let mean = group.reduce(0, +) / 32
+            let sd = (group.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 32 + 1e-6).squareRoot()
+            for i in 0..<32 {
+                let c = g * 2 + i / 16
+                let expected = (group[i] - mean) / sd * Double(gw.storage[c]) + Double(gb.storage[c])
+                #expect(abs(Double(gn.storage[base + i]) - expected) < 1e-5)
+            }
+        } }
+    }
+
+    @Test func softmaxRowsSumToOneAndMaskedRowsAreZero() {
+        var x = Tensor(shape: [2, 3], storage: [1000, 1001, 1002, -.infinity, -.infinity, -.infinity])
+        x.softmaxLastDimension()
+        let e = [exp(-2.0), exp(-1.0), 1.0], total = e.reduce(0, +)
+        for i in 0..<3 { #expect(abs(Double(x.storage[i]) - e[i] / total) < 1e-6) }
+        #expect(Array(x.storage[3...]) == [0, 0, 0])
+    }
+
+    @Test func activationsMatchTheirDefinitions() {
+        let inputs: [Float] = [-6, -2.5, -1, -0.3, 0, 0.0001, 0.3, 1, 2.5, 6]
+        func check(_ activation: Activation, _ f: (Double) -> Double, tolerance: Double = 2e-6) {
+            let y = Tensor(shape: [inputs.count], storage: inputs).applying(activation)
+            for (x, value) in zip(inputs, y.storage) {
+                #expect(abs(Double(value) - f(Double(x))) <= tolerance * max(1, abs(f(Double(x)))), "\(activation)(\(x))")
+            }
+        }
+        check(.gelu) { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }
+        check(.geluTanh) { 0.5 * $0 * (1 + tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * $0 * $0 * $0))) }
+        check(.quickGelu) { $0 / (1 + exp(-1.702 * $0)) }
+        check(.silu) { $0 / (1 + exp(-$0)) }
+        check(.tanh) { tanh($0) }
+        check(.sigmoid) { 1 / (1 + exp(-$0)) }
+        check(.relu) { max($0, 0) }
+        #expect(Activation(configName: "gelu_pytorch_tanh") == .geluTanh && Activation(configName: "swish") == .silu)
+    }
+
+    @Test func broadcastingFollowsNumPy() {
+        let a = Tensor(shape: [2, 1, 3], storage: [1, 2, 3, 4, 5, 6])
+        let b = Tensor(shape: [4, 1], storage: [10, 20, 30, 40])
+        let sum = a + b
+        #expect(sum.shape == [2, 4, 3])
+        #expect(Array(sum.storage.prefix(6)) == [11, 12, 13, 21, 22, 23])
+        #expect(Array(sum.storage.suffix(3)) == [44, 45, 46])
+        #expect((a * Tensor(shape: [3], storage: [1, 0, -1])).storage == [1, 0, -3, 4, 0, -6])
+        #expect(Tensor.broadcastShape([2, 3], [4, 3]) == nil)
+    }
+}
