@@ -42,6 +42,10 @@ let package = Package(
         .target(name: "CONNX", dependencies: ["CProtobufC"], linkerSettings: [.linkedLibrary("protobuf-c")]),
         // Tensor, kernels on OpenBLAS, weight loaders.
         .target(name: "ChorusTensor", dependencies: ["CBLAS", "CONNX"]),
+        // libjpeg and libpng behind return codes: libjpeg's errors longjmp, which Swift cannot catch.
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+        // Images (PNG/JPEG, resize, CLIP preprocessing) and audio (WAV, resampling, log-mel).
+        .target(name: "ChorusMedia", dependencies: ["CImageCodecs", "ChorusTensor"]),
         // Typed messages, handler protocols and clients generated from Proto/ (scripts/gen-proto).
         .target(name: "ChorusAPI", dependencies: ["ChorusProto", "ChorusWire"]),
         // What every service process shares: flags, Health/Status/ListModels/Echo, concurrency limits.
@@ -76,6 +80,7 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia", "ChorusTensor"], resources: [.copy("Fixtures")]),
         // Real processes of the chorus binary on loopback; the dependency makes `swift test` build it.
         .testTarget(name: "ChorusSystemTests", dependencies: [
             "ChorusWire", "ChorusAPI", "chorus",

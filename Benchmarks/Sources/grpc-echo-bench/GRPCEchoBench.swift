@@ -137,8 +137,8 @@ func echo(_ client: Client, _ payload: [UInt8]) async throws {
     // (which also bounds decoded *responses*) from `maxRequestMessageBytes`; set both to be safe.
     options.maxRequestMessageBytes = Echo.maxMessageBytes
     options.maxResponseMessageBytes = Echo.maxMessageBytes
-    // Queue calls until the connection is up instead of failing them (matters for --client-only).
-    options.waitForReady = true
+    // `waitForReady` stays off: calls made while the connection is still being set up are queued
+    // anyway, and a server that is not there fails them at once instead of retrying forever.
     let count = try await client.unary(
         request: ClientRequest(message: payload), descriptor: Echo.method,
         serializer: RawBytes(), deserializer: RawBytes(), options: options
@@ -185,7 +185,7 @@ func percentile(_ sorted: [UInt64], _ q: Double) -> Double {
 /// One JSON object per line, keys in a fixed order; flushed at once since a parent process reads the pipe.
 func emit(_ fields: KeyValuePairs<String, String>) {
     print("{" + fields.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}")
-    fflush(nil)  // all streams: `stdout` itself is a global var that Swift 6 mode rejects
+    fflush(stdout)
 }
 
 func decimal(_ value: Double) -> String { value.isFinite ? String(format: "%.1f", value) : "null" }
@@ -289,7 +289,7 @@ struct GRPCEchoBench {
             }
             if options.serverOnly {
                 print("listening on \(port)")
-                fflush(nil)
+                fflush(stdout)
                 return  // the group keeps waiting on serve()
             }
             try await runClient(host: "127.0.0.1", port: port, options)
