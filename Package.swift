@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
         // Images (PNG/JPEG, resize, CLIP preprocessing) and audio (WAV, resampling, log-mel).
         .target(name: "ChorusMedia", dependencies: ["CImageCodecs", "ChorusTensor"]),
+        // Tokenizers built from tokenizer.json parts; VITS character vocabularies.
+        .target(name: "ChorusText"),
         // Typed messages, handler protocols and clients generated from Proto/ (scripts/gen-proto).
         .target(name: "ChorusAPI", dependencies: ["ChorusProto", "ChorusWire"]),
         // What every service process shares: flags, Health/Status/ListModels/Echo, concurrency limits.
@@ -79,8 +81,11 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
-        .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor"], resources: [.copy("Fixtures")]),
+        // Helpers the test targets share (where the real weights are).
+        .target(name: "ChorusTestSupport", path: "Tests/ChorusTestSupport"),
+        .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia", "ChorusTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         // Real processes of the chorus binary on loopback; the dependency makes `swift test` build it.
         .testTarget(name: "ChorusSystemTests", dependencies: [
             "ChorusWire", "ChorusAPI", "chorus",

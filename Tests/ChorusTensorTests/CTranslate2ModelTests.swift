@@ -1,23 +1,7 @@
 import ChorusTensor
+import ChorusTestSupport
 import Foundation
 import Testing
-
-/// The real weights that scripts/fetch-models puts under models/ (CI runs it before the tests).
-enum RealModels {
-    static var root: URL {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("models")
-    }
-
-    static func path(_ relative: String) throws -> String {
-        let path = root.appendingPathComponent(relative).path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw WeightFileError(relative, "missing under \(root.path): run scripts/fetch-models first (it downloads the default weights from PyPI)")
-        }
-        return path
-    }
-}
 
 @Suite struct CTranslate2ModelTests {
     @Test func loadsWhisperTinyEnglishFromMeetingNoterModels() throws {

@@ -1,4 +1,5 @@
 import ChorusTensor
+import ChorusTestSupport
 import Foundation
 import Testing
 

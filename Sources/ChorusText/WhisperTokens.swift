@@ -1,0 +1,42 @@
+/// Whisper's special tokens by role, read from its tokenizer by name (ids differ between English-only
+/// and multilingual vocabularies), and the decoder prompt openai-whisper builds from them.
+public struct WhisperTokens: Sendable {
+    public let startOfTranscript: Int
+    public let endOfText: Int
+    public let transcribe: Int?
+    public let translate: Int?
+    public let noTimestamps: Int
+    /// <|0.00|>; the timestamp token for t seconds is timestampBegin + round(t / 0.02). Tokenizer files
+    /// often omit the timestamp tokens; they follow <|notimestamps|>, as in openai-whisper.
+    public let timestampBegin: Int
+    /// "en" → <|en|> id, for every language token the vocabulary has.
+    public let languages: [String: Int]
+
+    public init(_ tokenizer: Tokenizer, languageCodes: [String] = WhisperTokens.languageCodes) throws {
+        func required(_ name: String) throws -> Int {
+            guard let id = tokenizer.id(of: name) else { throw TokenizerError("not a Whisper tokenizer: it has no \(name)") }
+            return id
+        }
+        startOfTranscript = try required("<|startoftranscript|>")
+        endOfText = try required("<|endoftext|>")
+        noTimestamps = try required("<|notimestamps|>")
+        transcribe = tokenizer.id(of: "<|transcribe|>")
+        translate = tokenizer.id(of: "<|translate|>")
+        timestampBegin = tokenizer.id(of: "<|0.00|>") ?? noTimestamps + 1
+        languages = Dictionary(uniqueKeysWithValues: languageCodes.compactMap { code in tokenizer.id(of: "<|\(code)|>").map { (code, $0) } })
+    }
+
+    /// <|startoftranscript|> [<|language|> <|task|>] [<|notimestamps|>]
+    public func prompt(language: String?, task: String = "transcribe", timestamps: Bool) -> [Int] {
+        var ids = [startOfTranscript]
+        if let language, let id = languages[language] {
+            ids.append(id)
+            if let taskID = task == "translate" ? translate : transcribe { ids.append(taskID) }
+        }
+        if !timestamps { ids.append(noTimestamps) }
+        return ids
+    }
+
+    /// Whisper's language codes in its vocabulary order.
+    public static let languageCodes = ["en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue"]
+}
