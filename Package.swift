@@ -68,7 +68,7 @@ let package = Package(
 
         .executableTarget(name: "chorus", dependencies: [
             "ChorusWire", "ChorusAPI", "ChorusServiceKit", "VisionService", "DiffusionService", "SpeechService",
-            "Gateway",
+            "Gateway", "ChorusTensor", "ChorusMedia", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),

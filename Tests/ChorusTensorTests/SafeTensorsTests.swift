@@ -110,3 +110,32 @@ func bytes<T>(_ values: [T]) -> [UInt8] {
         #expect(throws: WeightFileError.self) { try SafeTensorsCheckpoint(folder: folder.path) }
     }
 }
+
+@Suite struct WeightSourceTests {
+    struct VisionConfig: Decodable {
+        let hiddenSize: Int
+        let patchSize: Int
+        enum CodingKeys: String, CodingKey {
+            case hiddenSize = "hidden_size", patchSize = "patch_size"
+        }
+    }
+
+    @Test func renamedWeightsAndConfigsUseTheFileNames() throws {
+        let file = try SafeTensorsFile(path: SafeTensorsTests.fixture)
+        let renamed = RenamedWeights(file, mapping: ["scale": "logit_scale"])
+        #expect(try renamed.tensor("scale").storage == [2.6591999530792236])
+        #expect(throws: WeightFileError.self) { try renamed.tensor("logit_scale") }
+
+        let url = temporaryFile("config.json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data(#"{"hidden_size": 64, "patch_size": 32, "extra": true}"#.utf8).write(to: url)
+        let config = try JSONConfig.load(VisionConfig.self, from: url.path)
+        #expect(config.hiddenSize == 64 && config.patchSize == 32)
+        try Data(#"{"hidden_size": 64}"#.utf8).write(to: url)
+        #expect {
+            _ = try JSONConfig.load(VisionConfig.self, from: url.path)
+        } throws: { error in
+            (error as? WeightFileError)?.message == #"lacks "patch_size""#
+        }
+    }
+}

@@ -185,7 +185,9 @@ func percentile(_ sorted: [UInt64], _ q: Double) -> Double {
 /// One JSON object per line, keys in a fixed order; flushed at once since a parent process reads the pipe.
 func emit(_ fields: KeyValuePairs<String, String>) {
     print("{" + fields.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}")
-    fflush(stdout)
+    // nil flushes every stream: the C global `stdout` is a `var`, which Swift 6 mode rejects outside
+    // the main actor.
+    fflush(nil)
 }
 
 func decimal(_ value: Double) -> String { value.isFinite ? String(format: "%.1f", value) : "null" }
@@ -289,7 +291,7 @@ struct GRPCEchoBench {
             }
             if options.serverOnly {
                 print("listening on \(port)")
-                fflush(stdout)
+                fflush(nil)
                 return  // the group keeps waiting on serve()
             }
             try await runClient(host: "127.0.0.1", port: port, options)

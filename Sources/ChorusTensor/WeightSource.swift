@@ -1,0 +1,59 @@
+import Foundation
+
+/// Where a model's weights come from. Models ask for tensors by their canonical (Hugging Face) names;
+/// each format's loader answers, converting half and bfloat16 to Float32 today. A loader that keeps
+/// weights compressed later only has to answer this protocol differently.
+public protocol WeightSource: Sendable {
+    var names: [String] { get }
+    func tensor(_ name: String) throws -> Tensor
+}
+
+extension SafeTensorsFile: WeightSource {}
+extension SafeTensorsCheckpoint: WeightSource {}
+extension CTranslate2Model: WeightSource {}
+
+extension ONNXModel: WeightSource {
+    public var names: [String] { initializers.keys.sorted() }
+    public func tensor(_ name: String) throws -> Tensor { try initializer(name) }
+}
+
+/// Renames a foreign format's tensors into the canonical naming (a CTranslate2 Whisper into the HF
+/// layout, say), so the model code binds every weight by one name only.
+public struct RenamedWeights: WeightSource {
+    public let base: WeightSource
+    /// canonical name → name in `base`
+    public let mapping: [String: String]
+
+    public init(_ base: WeightSource, mapping: [String: String]) {
+        self.base = base
+        self.mapping = mapping
+    }
+
+    public var names: [String] { mapping.keys.sorted() }
+
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let source = mapping[name] else {
+            throw WeightFileError("weights", "no mapping for '\(name)'")
+        }
+        return try base.tensor(source)
+    }
+}
+
+/// `config.json` and friends, decoded into Codable structs whose CodingKeys are the file's own names.
+public enum JSONConfig {
+    public static func load<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
+        let file = (path as NSString).lastPathComponent
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw WeightFileError(file, "cannot read \(path)")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch DecodingError.keyNotFound(let key, _) {
+            throw WeightFileError(file, "lacks \"\(key.stringValue)\"")
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            throw WeightFileError(file, "has the wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))")
+        } catch {
+            throw WeightFileError(file, "is not valid JSON: \(error.localizedDescription)")
+        }
+    }
+}

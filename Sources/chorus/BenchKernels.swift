@@ -1,0 +1,121 @@
+import ArgumentParser
+import CBLAS
+import ChorusMedia
+import ChorusTensor
+import Foundation
+
+/// `chorus bench kernels`: sgemm at transformer shapes, conv2d, attention and the Whisper mel against
+/// numpy and transformers run in the same invocation (scripts/bench/kernels_peer.py).
+struct BenchKernelsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Kernel speed against numpy and transformers, measured in the same run.",
+        discussion: """
+            The peer runs with .venv/bin/python when it exists (scripts/bench-setup makes it), else python3;
+            transformers is needed for the mel peer. OPENBLAS_CORETYPE is left as the environment sets it;
+            the kernel OpenBLAS chose is printed.
+            """)
+
+    @Option(help: "Repetitions per kernel (the best time counts).")
+    var repetitions = 10
+
+    @Option(help: "Python for the peer.")
+    var python: String?
+
+    func run() async throws {
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
+        let environment = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
+        print("OpenBLAS \(openblas_get_config().map { String(cString: $0) } ?? "?"); kernel \(core) (OPENBLAS_CORETYPE=\(environment)); \(openblas_get_num_threads()) threads")
+        let peer = runPeer()
+
+        var rows: [(String, String, Double, Double?, String)] = []  // kernel, shape, ours (s), peer (s), extra
+        for (m, k, n) in [(1500, 384, 1536), (77, 512, 2048), (4096, 320, 1280)] {
+            let a = Tensor(shape: [m, k], storage: (0..<(m * k)).map { Float(($0 * 7) % 13) * 0.1 - 0.6 })
+            let b = Tensor(shape: [k, n], storage: (0..<(k * n)).map { Float(($0 * 5) % 11) * 0.1 - 0.5 })
+            var c = [Float](repeating: 0, count: m * n)
+            let raw = best {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a.storage, Int32(k),
+                            b.storage, Int32(n), 0, &c, Int32(n))
+            }
+            let weight = Tensor(shape: [n, k], storage: b.storage)
+            let bias = Tensor(zeros: [n])
+            let linear = best { _ = MatMul.linear(a, weight: weight, bias: bias) }
+            let shape = "\(m)x\(k)x\(n)"
+            let flops = 2.0 * Double(m * k * n)
+            rows.append(("sgemm", shape, raw, peer["sgemm \(shape)"], String(format: "%.0f GFLOP/s", flops / raw / 1e9)))
+            rows.append(("linear+bias", shape, linear, peer["sgemm \(shape)"],
+                         String(format: "%.0f GFLOP/s, %.0f%% of raw sgemm", flops / linear / 1e9, raw / linear * 100)))
+        }
+
+        let x = Tensor(shape: [1, 64, 64, 64], storage: (0..<(64 * 64 * 64)).map { Float($0 % 17) * 0.05 })
+        let w = Tensor(shape: [64, 64, 3, 3], storage: (0..<(64 * 64 * 9)).map { Float($0 % 19) * 0.01 - 0.09 })
+        let conv = best { _ = Convolution.conv2d(x, weight: w, options: Conv2DOptions(padding: (1, 1))) }
+        var gemm = [Float](repeating: 0, count: 64 * 4096)
+        let cols = [Float](repeating: 0.5, count: 576 * 4096)
+        let convGemm = best {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 64, 4096, 576, 1, w.storage, 576, cols, 4096, 0, &gemm, 4096)
+        }
+        let convFlops = 2.0 * 64 * 64 * 64 * 64 * 9
+        rows.append(("conv2d", "3x3 64->64 at 64x64", conv, peer["conv2d 3x3 64->64 at 64x64"],
+                     String(format: "%.0f GFLOP/s, %.0f%% of sgemm at its GEMM shape", convFlops / conv / 1e9, convGemm / conv * 100)))
+
+        let q = Tensor(shape: [1, 1500, 512], storage: (0..<(1500 * 512)).map { Float($0 % 23) * 0.01 })
+        let attention = best { _ = Attention.attend(query: q, key: q, value: q, heads: 8) }
+        rows.append(("attention", "8 heads x 1500 x 64", attention, peer["attention 8 heads x 1500 x 64"], ""))
+
+        let mel = WhisperMel()
+        let audio = (0..<(16000 * 30)).map { Float(sin(Double($0) * 0.05)) * 0.1 }
+        let melTime = best { _ = mel.logMel(audio) }
+        rows.append(("mel", "30 s, 80 bins", melTime, peer["mel 30 s, 80 bins"], "peer: transformers WhisperFeatureExtractor"))
+
+        print("")
+        print("kernel        shape                    chorus ms    peer ms   speed-up  notes")
+        for (kernel, shape, ours, theirs, note) in rows {
+            let peerText = theirs.map { String(format: "%9.2f", $0 * 1000) } ?? "        -"
+            let ratio = theirs.map { String(format: "%8.2fx", $0 / ours) } ?? "        -"
+            print("\(kernel.padding(toLength: 13, withPad: " ", startingAt: 0)) \(shape.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(format: "%9.2f", ours * 1000)) \(peerText) \(ratio)  \(note)")
+        }
+        print("(peer = numpy for sgemm, conv2d (im2col + matmul), attention; speed-up = peer time / chorus time)")
+    }
+
+    private func best(_ body: () -> Void) -> Double {
+        body()
+        var fastest = Double.infinity
+        for _ in 0..<repetitions {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            fastest = min(fastest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return fastest
+    }
+
+    /// "kernel shape" → best seconds, from the Python peer; empty (with a note) when it cannot run.
+    private func runPeer() -> [String: Double] {
+        let interpreter = python ?? (FileManager.default.isExecutableFile(atPath: ".venv/bin/python") ? ".venv/bin/python" : "/usr/bin/env")
+        let script = "scripts/bench/kernels_peer.py"
+        guard FileManager.default.fileExists(atPath: script) else {
+            print("(no \(script) here: run from the repository root for the peer numbers)")
+            return [:]
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: interpreter)
+        process.arguments = (interpreter == "/usr/bin/env" ? ["python3"] : []) + [script, "\(repetitions)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        do { try process.run() } catch {
+            print("(cannot run the peer: \(error))")
+            return [:]
+        }
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        var results: [String: Double] = [:]
+        for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+            if let error = object["error"] as? String { print("(peer: \(error))") }
+            if let kernel = object["kernel"] as? String, let shape = object["shape"] as? String, let seconds = object["seconds"] as? Double {
+                results["\(kernel) \(shape)"] = seconds
+            }
+        }
+        return results
+    }
+}
