@@ -133,18 +133,25 @@ public enum Convolution {
                 let c = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
                 let plane = x + c * h * w
                 let dst = columns + row * ho * wo
+                // The output columns whose input column lies inside the image, for this tap.
+                let dx = kj * o.dilation.1 - o.padding.1
+                let firstX = dx >= 0 ? 0 : min(wo, (-dx + o.stride.1 - 1) / o.stride.1)
+                let lastX = w - 1 - dx < 0 ? firstX : max(firstX, min(wo, (w - 1 - dx) / o.stride.1 + 1))
                 for oy in 0..<ho {
                     let iy = oy * o.stride.0 - o.padding.0 + ki * o.dilation.0
                     let line = dst + oy * wo
-                    guard iy >= 0 && iy < h else {
-                        for ox in 0..<wo { line[ox] = 0 }
+                    guard iy >= 0 && iy < h, lastX > firstX else {
+                        line.update(repeating: 0, count: wo)
                         continue
                     }
-                    let src = plane + iy * w
-                    for ox in 0..<wo {
-                        let ix = ox * o.stride.1 - o.padding.1 + kj * o.dilation.1
-                        line[ox] = ix >= 0 && ix < w ? src[ix] : 0
+                    let src = plane + iy * w + dx
+                    line.update(repeating: 0, count: firstX)
+                    if o.stride.1 == 1 {
+                        (line + firstX).update(from: src + firstX, count: lastX - firstX)
+                    } else {
+                        for ox in firstX..<lastX { line[ox] = src[ox * o.stride.1] }
                     }
+                    (line + lastX).update(repeating: 0, count: wo - lastX)
                 }
             }
         }

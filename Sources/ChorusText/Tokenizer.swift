@@ -23,10 +23,15 @@ public enum TokenizerLoader {
         if config["tokenizer_class"] as? String == "VitsTokenizer" {
             return try VitsTokenizer(folder: folder)
         }
-        let file = URL(fileURLWithPath: folder).appendingPathComponent("tokenizer.json")
-        guard let data = try? Data(contentsOf: file) else {
-            throw TokenizerError("no tokenizer.json in \(folder)")
+        let url = URL(fileURLWithPath: folder)
+        if let data = try? Data(contentsOf: url.appendingPathComponent("tokenizer.json")) {
+            return try HFTokenizer(json: data)
         }
-        return try HFTokenizer(json: data)
+        if let vocabulary = try? Data(contentsOf: url.appendingPathComponent("vocab.json")),
+           let merges = try? String(contentsOf: url.appendingPathComponent("merges.txt"), encoding: .utf8) {
+            let isCLIP = (config["tokenizer_class"] as? String ?? "").hasPrefix("CLIP")
+            return try HFTokenizer(json: LegacyBPEFiles.tokenizerJSON(vocabulary: vocabulary, merges: merges, clip: isCLIP))
+        }
+        throw TokenizerError("no tokenizer.json (nor vocab.json + merges.txt) in \(folder)")
     }
 }

@@ -100,3 +100,14 @@ import Testing
         #expect(worst <= 1e-4, "max |Δ| \(worst) at \(at)")
     }
 }
+
+@Suite struct Mel128Tests {
+    /// 128 bins (Whisper large-v3): filters and features against transformers (scripts/fixtures/make_mel_fixtures.py).
+    @Test func oneHundredTwentyEightBinsMatchTransformers() throws {
+        let fixture = try Fixture.tensors("mel128.safetensors")
+        let mel = WhisperMel(melCount: 128)
+        #expect(Tensor(shape: [201, 128], storage: mel.filters).maxAbsDifference(try fixture.tensor("mel_filters")).value < 1e-7)
+        let (worst, at) = mel.logMel(try fixture.tensor("audio").storage).maxAbsDifference(try fixture.tensor("input_features"))
+        #expect(worst <= 1e-4, "max |Δ| \(worst) at \(at)")
+    }
+}

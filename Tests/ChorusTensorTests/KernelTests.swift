@@ -7,6 +7,7 @@ import Testing
         // (stride, padding, dilation, groups, kernel)
         ((1, 1), (0, 0), (1, 1), 1, 3), ((2, 2), (1, 1), (1, 1), 1, 3), ((1, 2), (2, 1), (2, 1), 1, 3),
         ((1, 1), (0, 0), (1, 1), 1, 1), ((1, 1), (1, 1), (1, 1), 2, 3), ((1, 1), (1, 1), (1, 1), 4, 3),
+        ((2, 3), (4, 5), (1, 2), 1, 3), ((3, 3), (0, 0), (1, 1), 1, 2),
     ])
     func conv2dMatchesTheDefinition(stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int, kernel: Int) {
         let x = Reference.tensor([2, 4, 9, 8], seed: 1)
@@ -114,6 +115,28 @@ import Testing
         check(.sigmoid) { 1 / (1 + exp(-$0)) }
         check(.relu) { max($0, 0) }
         #expect(Activation(configName: "gelu_pytorch_tanh") == .geluTanh && Activation(configName: "swish") == .silu)
+    }
+
+    @Test func leakyReLUScalesOnlyNegatives() {
+        var x = Tensor(shape: [4], storage: [-2, -0.5, 0, 3])
+        x.leakyReLU(slope: 0.1)
+        #expect(x.storage == [-0.2, -0.05, 0, 3])
+    }
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func batchedMatmulIsAMatmulPerBatchEntry(transposeA: Bool, transposeB: Bool) {
+        let a = Reference.tensor([3, transposeA ? 4 : 5, transposeA ? 5 : 4], seed: 20)
+        let b = Reference.tensor([3, transposeB ? 6 : 4, transposeB ? 4 : 6], seed: 21)
+        let c = MatMul.batchedMatmul(a, b, transposeA: transposeA, transposeB: transposeB)
+        #expect(c.shape == [3, 5, 6])
+        for i in 0..<3 {
+            let single = MatMul.matmul(a.slice(axis: 0, i..<(i + 1)).reshaped([a.shape[1], a.shape[2]]),
+                                       b.slice(axis: 0, i..<(i + 1)).reshaped([b.shape[1], b.shape[2]]),
+                                       transposeA: transposeA, transposeB: transposeB)
+            #expect(c.slice(axis: 0, i..<(i + 1)).reshaped([5, 6]).isClose(to: single, atol: 1e-6))
+        }
+        let shared = MatMul.batchedMatmul(Reference.tensor([2, 5, 4], seed: 22), Reference.tensor([4, 6], seed: 23))
+        #expect(shared.shape == [2, 5, 6])
     }
 
     @Test func broadcastingFollowsNumPy() {

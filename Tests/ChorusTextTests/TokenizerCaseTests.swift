@@ -45,3 +45,20 @@ import Testing
         #expect(throws: (any Error).self) { try HFTokenizer(json: Data("not json".utf8)) }
     }
 }
+
+@Suite struct LegacyFilesTests {
+    /// A CLIP folder with only vocab.json + merges.txt tokenizes exactly as its tokenizer.json does.
+    @Test func clipFromVocabAndMergesMatchesTheCases() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("clip-legacy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for name in ["vocab.json", "merges.txt", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: TokenizerCaseTests.folder("clip") + "/" + name, toPath: folder.appendingPathComponent(name).path)
+        }
+        let tokenizer = try TokenizerLoader.load(folder: folder.path)
+        for item in TokenizerCaseTests.families["clip"]!.cases {
+            #expect(tokenizer.encode(item.text) == item.ids, "\(item.text.debugDescription)")
+            #expect(tokenizer.decode(item.ids, skipSpecialTokens: true) == item.decoded)
+        }
+    }
+}
