@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChorusAPI
 import ChorusServiceKit
+import ChorusTensor
 import ChorusWire
 import DiffusionService
 import Foundation
@@ -64,6 +65,8 @@ struct ServiceFlags: ParsableArguments {
             options: .init(service: service, device: device, modelsDirectory: models,
                            maxConcurrency: maxConcurrency, maxQueue: maxQueue),
             logger: logger)
+        logger.info("OpenBLAS kernel \(BLASInfo.kernel), \(BLASInfo.threads) threads")
+        if let advice = BLASInfo.advice { logger.warning("\(advice)") }
         if let models {
             logger.info("looking for \(service) models in \(models)")
         } else {
