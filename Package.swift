@@ -60,7 +60,7 @@ let package = Package(
 
         .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
         .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
-        .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
+        .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText"]),
         .target(name: "Gateway", dependencies: [
             "ChorusServiceKit", "ChorusAPI", "ChorusWire",
             .product(name: "Logging", package: "swift-log"),
@@ -86,6 +86,8 @@ let package = Package(
         .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia", "ChorusTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SpeechServiceTests", dependencies: ["SpeechService", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
+                    resources: [.copy("Fixtures")]),
         // Real processes of the chorus binary on loopback; the dependency makes `swift test` build it.
         .testTarget(name: "ChorusSystemTests", dependencies: [
             "ChorusWire", "ChorusAPI", "chorus",

@@ -1,0 +1,169 @@
+import ChorusTensor
+import Foundation
+
+/// Whisper (Radford et al. 2022) as transformers' WhisperForConditionalGeneration lays it out: the types
+/// mirror the checkpoint's module tree, so `model.decoder.layers.3.encoder_attn.k_proj.weight` is
+/// `decoder.layers[3].encoderAttention.key.weight`.
+struct WhisperAttention: Sendable {
+    let query: Linear, key: Linear, value: Linear, out: Linear
+    let heads: Int
+
+    init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
+        query = try Linear(w, "\(prefix).q_proj")
+        key = try Linear(w, "\(prefix).k_proj", bias: false)  // Whisper's key projection has no bias
+        value = try Linear(w, "\(prefix).v_proj")
+        out = try Linear(w, "\(prefix).out_proj")
+        self.heads = heads
+    }
+}
+
+struct WhisperEncoderLayer: Sendable {
+    let selfAttention: WhisperAttention
+    let selfAttentionNorm: LayerNorm
+    let fc1: Linear, fc2: Linear
+    let finalNorm: LayerNorm
+
+    init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
+        selfAttention = try WhisperAttention(w, "\(prefix).self_attn", heads: heads)
+        selfAttentionNorm = try LayerNorm(w, "\(prefix).self_attn_layer_norm")
+        fc1 = try Linear(w, "\(prefix).fc1")
+        fc2 = try Linear(w, "\(prefix).fc2")
+        finalNorm = try LayerNorm(w, "\(prefix).final_layer_norm")
+    }
+
+    /// h = x + attention(norm(x)); out = h + mlp(norm(h))
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let n = selfAttentionNorm(x)
+        let a = selfAttention.out(Attention.attend(query: selfAttention.query(n), key: selfAttention.key(n), value: selfAttention.value(n),
+                                                   heads: selfAttention.heads))
+        let h = x + a
+        return h + fc2(fc1(finalNorm(h)).applying(.gelu))
+    }
+}
+
+struct WhisperEncoder: Sendable {
+    let conv1: Linear, conv2: Linear  // weight [d, in, 3]; Linear only to hold weight and bias
+    let positions: Tensor
+    let layers: [WhisperEncoderLayer]
+    let layerNorm: LayerNorm
+
+    init(_ w: WeightSource, config: WhisperConfig) throws {
+        conv1 = try Linear(w, "model.encoder.conv1")
+        conv2 = try Linear(w, "model.encoder.conv2")
+        positions = try w.tensor("model.encoder.embed_positions.weight")
+        layers = try (0..<config.encoderLayers).map { try WhisperEncoderLayer(w, "model.encoder.layers.\($0)", heads: config.encoderHeads) }
+        layerNorm = try LayerNorm(w, "model.encoder.layer_norm")
+    }
+
+    /// mel [mels, 3000] → [1, 1500, d]
+    func callAsFunction(_ mel: Tensor) -> Tensor {
+        var x = Convolution.conv1d(mel.reshaped([1] + mel.shape), weight: conv1.weight, bias: conv1.bias, padding: 1).applying(.gelu)
+        x = Convolution.conv1d(x, weight: conv2.weight, bias: conv2.bias, stride: 2, padding: 1).applying(.gelu)
+        let frames = x.shape[2]
+        x = x.permuted([0, 2, 1]) + positions.slice(axis: 0, 0..<frames).reshaped([1, frames, -1])
+        for layer in layers { x = layer(x) }
+        return layerNorm(x)
+    }
+}
+
+struct WhisperDecoderLayer: Sendable {
+    let selfAttention: WhisperAttention
+    let selfAttentionNorm: LayerNorm
+    let encoderAttention: WhisperAttention
+    let encoderAttentionNorm: LayerNorm
+    let fc1: Linear, fc2: Linear
+    let finalNorm: LayerNorm
+
+    init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
+        selfAttention = try WhisperAttention(w, "\(prefix).self_attn", heads: heads)
+        selfAttentionNorm = try LayerNorm(w, "\(prefix).self_attn_layer_norm")
+        encoderAttention = try WhisperAttention(w, "\(prefix).encoder_attn", heads: heads)
+        encoderAttentionNorm = try LayerNorm(w, "\(prefix).encoder_attn_layer_norm")
+        fc1 = try Linear(w, "\(prefix).fc1")
+        fc2 = try Linear(w, "\(prefix).fc2")
+        finalNorm = try LayerNorm(w, "\(prefix).final_layer_norm")
+    }
+}
+
+struct WhisperDecoder: Sendable {
+    let tokens: Tensor
+    let positions: Tensor
+    let layers: [WhisperDecoderLayer]
+    let layerNorm: LayerNorm
+    /// The output projection; tied to `tokens` when the checkpoint has no proj_out.
+    let projection: Tensor
+
+    init(_ w: WeightSource, config: WhisperConfig) throws {
+        tokens = try w.tensor("model.decoder.embed_tokens.weight")
+        positions = try w.tensor("model.decoder.embed_positions.weight")
+        layers = try (0..<config.decoderLayers).map { try WhisperDecoderLayer(w, "model.decoder.layers.\($0)", heads: config.decoderHeads) }
+        layerNorm = try LayerNorm(w, "model.decoder.layer_norm")
+        projection = (try? w.tensor("proj_out.weight")) ?? tokens
+    }
+}
+
+/// The decoder's memory of one transcription: per layer the self-attention cache and the cross-attention
+/// keys and values of the audio (computed once per window).
+struct WhisperDecoderState: Sendable {
+    var selfCaches: [KVCache]
+    let crossKeys: [Tensor]
+    let crossValues: [Tensor]
+    var length: Int { selfCaches.first?.length ?? 0 }
+}
+
+public final class WhisperModel: Sendable {
+    let config: WhisperConfig
+    let encoder: WhisperEncoder
+    let decoder: WhisperDecoder
+
+    init(weights: WeightSource, config: WhisperConfig) throws {
+        self.config = config
+        encoder = try WhisperEncoder(weights, config: config)
+        decoder = try WhisperDecoder(weights, config: config)
+    }
+
+    /// A Hugging Face Whisper folder or a CTranslate2 one.
+    public convenience init(folder: String) throws {
+        let (weights, config) = try WhisperWeights.open(folder: folder)
+        try self.init(weights: weights, config: config)
+    }
+
+    public var melBins: Int { config.melBins }
+    public var vocabularySize: Int { decoder.projection.shape[0] }
+    public var maxTokens: Int { config.maxTargetPositions }
+
+    /// mel [mels, 3000] → audio features [1, 1500, d].
+    public func encode(_ mel: Tensor) -> Tensor {
+        encoder(mel)
+    }
+
+    func startDecoding(_ audio: Tensor) -> WhisperDecoderState {
+        let width = config.dModel
+        var keys: [Tensor] = [], values: [Tensor] = []
+        for layer in decoder.layers {
+            keys.append(layer.encoderAttention.key(audio))
+            values.append(layer.encoderAttention.value(audio))
+        }
+        return WhisperDecoderState(selfCaches: decoder.layers.map { _ in KVCache(batch: 1, width: width, capacity: 32) },
+                                   crossKeys: keys, crossValues: values)
+    }
+
+    /// Runs `tokens` after what the state has seen; returns logits [tokens.count, vocabulary].
+    func decode(_ tokens: [Int], state: inout WhisperDecoderState) -> Tensor {
+        let start = state.length
+        precondition(start + tokens.count <= decoder.positions.shape[0], "Whisper decodes at most \(decoder.positions.shape[0]) tokens")
+        var x = decoder.tokens.embedding(tokens) + decoder.positions.slice(axis: 0, start..<(start + tokens.count))
+        x = x.reshaped([1, tokens.count, config.dModel])
+        for (i, layer) in decoder.layers.enumerated() {
+            let n = layer.selfAttentionNorm(x)
+            state.selfCaches[i].append(keys: layer.selfAttention.key(n), values: layer.selfAttention.value(n))
+            x = x + layer.selfAttention.out(state.selfCaches[i].attend(query: layer.selfAttention.query(n), heads: layer.selfAttention.heads))
+            let c = layer.encoderAttentionNorm(x)
+            x = x + layer.encoderAttention.out(Attention.attend(query: layer.encoderAttention.query(c), key: state.crossKeys[i],
+                                                               value: state.crossValues[i], heads: layer.encoderAttention.heads))
+            x = x + layer.fc2(layer.fc1(layer.finalNorm(x)).applying(.gelu))
+        }
+        let h = decoder.layerNorm(x).reshaped([tokens.count, config.dModel])
+        return MatMul.matmul(h, decoder.projection, transposeB: true)
+    }
+}
