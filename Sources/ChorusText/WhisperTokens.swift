@@ -6,6 +6,8 @@ public struct WhisperTokens: Sendable {
     public let transcribe: Int?
     public let translate: Int?
     public let noTimestamps: Int
+    /// <|nospeech|> (<|nocaptions|> in older vocabularies), whose probability says the window is silent.
+    public let noSpeech: Int?
     /// <|0.00|>; the timestamp token for t seconds is timestampBegin + round(t / 0.02). Tokenizer files
     /// often omit the timestamp tokens; they follow <|notimestamps|>, as in openai-whisper.
     public let timestampBegin: Int
@@ -20,6 +22,7 @@ public struct WhisperTokens: Sendable {
         startOfTranscript = try required("<|startoftranscript|>")
         endOfText = try required("<|endoftext|>")
         noTimestamps = try required("<|notimestamps|>")
+        noSpeech = tokenizer.id(of: "<|nospeech|>") ?? tokenizer.id(of: "<|nocaptions|>")
         transcribe = tokenizer.id(of: "<|transcribe|>")
         translate = tokenizer.id(of: "<|translate|>")
         timestampBegin = tokenizer.id(of: "<|0.00|>") ?? noTimestamps + 1

@@ -1,0 +1,44 @@
+import ChorusMedia
+import ChorusTensor
+import ChorusTestSupport
+import ChorusText
+import Foundation
+@testable import SpeechService
+import Testing
+
+/// The real tiny.en and base weights (scripts/fetch-models) give CTranslate2's greedy tokens exactly on the
+/// reference clips of ../shared/real (CTranslate2 4.8.5, beam 1, timestamps, suppress_blank, suppress_ids).
+@Suite(.serialized) struct WhisperRealWeightsTests {
+    static let cases: [(model: String, clip: String, ids: [Int], text: String, language: Float?)] = [
+        ("whisper-tiny.en", "piper_speech_service", [50363, 18435, 995, 11, 428, 318, 257, 1332, 286, 262, 4046, 2139, 13, 50507],
+         " Hello world, this is a test of the speech service.", nil),
+        ("whisper-tiny.en", "espeak_lights", [50363, 4222, 1210, 572, 262, 7588, 878, 345, 2666, 13, 50463],
+         " Please turn off the lights before you leave.", nil),
+        ("whisper-base", "piper_speech_service", [50364, 2425, 1002, 11, 341, 307, 257, 1500, 295, 264, 6218, 2643, 13, 50506],
+         " Hello world, this is a test of the speech service.", 0.9974018335342407),
+        ("whisper-base", "espeak_lights", [50364, 2555, 1261, 766, 264, 5811, 949, 291, 1856, 13, 50464],
+         " Please turn off the lights before you leave.", 0.9597267508506775),
+    ]
+
+    @Test(arguments: 0..<cases.count)
+    func greedyTokensEqualCTranslate2s(case index: Int) throws {
+        let item = Self.cases[index]
+        let folder = try RealModels.path(item.model)
+        let model = try WhisperModel(folder: folder)
+        let tokenizer = try HFTokenizer(contentsOf: folder + "/tokenizer.json")
+        let special = try WhisperTokens(tokenizer)
+        let wav = try WAV.decode(Array(FileManager.default.contents(atPath: Bundle.module.path(forResource: item.clip, ofType: "wav", inDirectory: "Fixtures")!)!))
+        let audio = model.encode(WhisperMel(melCount: model.melBins).logMel(wav.mono()))
+        let decoder = WhisperGreedyDecoder(model: model, special: special, multilingual: model.vocabularySize >= 51865)
+        var prompt = [special.startOfTranscript]
+        if let expected = item.language {
+            let languages = decoder.detectLanguage(audio)
+            #expect(languages.first?.language == "en")
+            #expect(abs((languages.first?.probability ?? 0) - expected) < 1e-3, "p(en) = \(languages.first?.probability ?? 0)")
+            prompt = special.prompt(language: "en", timestamps: true)
+        }
+        let result = decoder.greedy(audio, prompt: prompt, options: WhisperDecodingOptions())
+        #expect(result.tokens == item.ids)
+        #expect(tokenizer.decode(result.tokens.filter { $0 < special.endOfText }, skipSpecialTokens: true) == item.text)
+    }
+}
