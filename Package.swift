@@ -23,6 +23,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CSystem/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CSystem/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CSystem/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg-dev"])]),
 
@@ -60,7 +62,7 @@ let package = Package(
 
         .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
         .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
-        .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText"]),
+        .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
         .target(name: "Gateway", dependencies: [
             "ChorusServiceKit", "ChorusAPI", "ChorusWire",
             .product(name: "Logging", package: "swift-log"),

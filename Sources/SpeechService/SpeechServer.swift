@@ -1,38 +1,95 @@
 import ChorusAPI
 import ChorusServiceKit
 import ChorusWire
+import Foundation
 
-/// The Speech RPC handlers: a thin adapter between the wire and the Whisper and VITS engines.
-/// Until the engines land, model methods answer FAILED_PRECONDITION naming what is missing.
+/// The Speech RPC handlers: a thin adapter between the wire and the Whisper (and, later, VITS) engines.
 public struct SpeechServer: SpeechHandler, CommonServiceHandler {
-    public let runtime: ServiceRuntime
+    public struct Settings: Sendable {
+        public var maxAudioSeconds: Double
 
-    public init(runtime: ServiceRuntime) {
-        self.runtime = runtime
+        public init(maxAudioSeconds: Double = 3600) {
+            self.maxAudioSeconds = maxAudioSeconds
+        }
     }
 
-    private var noWhisper: WireStatus {
-        runtime.missingModel("Whisper", hint: "start it with --models DIR holding a Whisper model (scripts/fetch-models puts tiny.en under models/)")
+    public let runtime: ServiceRuntime
+    let models: SpeechModels
+    let settings: Settings
+    let compute = ComputeQueue()
+
+    /// Loads every model under the runtime's --models folder.
+    public init(runtime: ServiceRuntime, settings: Settings = .init()) throws {
+        self.runtime = runtime
+        self.settings = settings
+        models = try SpeechModels.load(from: runtime.options.modelsDirectory, runtime: runtime)
     }
 
     private var noVoice: WireStatus {
-        runtime.missingModel("VITS/Piper voice", hint: "start it with --models DIR holding a Piper voice (scripts/fetch-models puts en_US-joe-medium under models/)")
+        runtime.missingModel("VITS/Piper voice", hint: "text-to-speech is not in this build yet")
+    }
+
+    /// The Whisper engine a request names, or the default one.
+    private func whisper(_ name: String, multilingual: Bool = false) throws -> WhisperEngine {
+        if !name.isEmpty {
+            guard let engine = models.whisper[name] else {
+                throw WireStatus(.notFound, "no Whisper model named '\(name)'; loaded: \(models.whisper.keys.sorted().joined(separator: ", "))")
+            }
+            return engine
+        }
+        if multilingual, let engine = models.whisper.values.sorted(by: { $0.name < $1.name }).first(where: \.multilingual) {
+            return engine
+        }
+        guard let name = models.defaultWhisper, let engine = models.whisper[name] else {
+            throw runtime.missingModel("Whisper", hint: "start it with --models DIR holding a Whisper model (scripts/fetch-models puts tiny.en under models/)")
+        }
+        return engine
     }
 
     public func transcribe(_ request: TranscribeRequest, context: CallContext, responses: ResponseWriter<TranscribeEvent>) async throws {
-        throw noWhisper
-    }
-
-    public func transcribeUpload(_ requests: RequestStream<AudioChunk>, context: CallContext) async throws -> TranscribeResult {
-        throw noWhisper
+        let result = try await run(request, task: "transcribe") { segment in
+            try await responses.write(TranscribeEvent(segment: segment))
+        }
+        try await responses.write(TranscribeEvent(result: result))
     }
 
     public func translate(_ request: TranscribeRequest, context: CallContext) async throws -> TranscribeResult {
-        throw noWhisper
+        try await run(request, task: "translate") { _ in }
+    }
+
+    public func transcribeUpload(_ requests: RequestStream<AudioChunk>, context: CallContext) async throws -> TranscribeResult {
+        var options: TranscribeRequest?
+        var pcm = Data()
+        var wav = Data()
+        var rate: UInt32 = 0, channels: UInt32 = 1
+        for try await chunk in requests {
+            if options == nil, let first = chunk.options { options = first }
+            switch chunk.format {
+            case .wav: wav.append(chunk.data)
+            default:
+                pcm.append(chunk.data)
+                if chunk.sampleRate > 0 { rate = chunk.sampleRate }
+                if chunk.channels > 0 { channels = chunk.channels }
+            }
+            if Double(pcm.count + wav.count) > settings.maxAudioSeconds * 48000 * 8 {
+                throw WireStatus(.invalidArgument, "the upload exceeds --max-audio-seconds \(Int(settings.maxAudioSeconds))")
+            }
+        }
+        var request = options ?? TranscribeRequest()
+        request.audio = wav.isEmpty ? Audio(pcmF32: pcm, sampleRate: rate, channels: channels) : Audio(wav: wav)
+        return try await run(request, task: "transcribe") { _ in }
     }
 
     public func detectLanguage(_ request: DetectLanguageRequest, context: CallContext) async throws -> DetectLanguageResponse {
-        throw noWhisper
+        let engine = try whisper(request.model, multilingual: true)
+        let samples = try AudioInput(maxSeconds: settings.maxAudioSeconds).samples(request.audio)
+        guard !samples.isEmpty else { throw WireStatus(.invalidArgument, "the request has no audio samples") }
+        let languages = try await runtime.limiter.run {
+            try await compute.run { _ in engine.detectLanguage(samples) }
+        }
+        let top = Array(languages.prefix(Int(request.topK == 0 ? 5 : request.topK)))
+        return DetectLanguageResponse(language: top.first?.language ?? "", probability: top.first?.probability ?? 0,
+                                      languages: top.map { LanguageProbability(language: $0.language, probability: $0.probability) })
     }
 
     public func synthesize(_ request: SynthesizeRequest, context: CallContext, responses: ResponseWriter<AudioChunk>) async throws {
@@ -41,5 +98,66 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
 
     public func listVoices(_ request: ListVoicesRequest, context: CallContext) async throws -> ListVoicesResponse {
         ListVoicesResponse(voices: [])
+    }
+
+    /// Decodes on a compute thread, streaming segments to `onSegment` as windows finish.
+    private func run(_ request: TranscribeRequest, task: String,
+                     onSegment: @escaping @Sendable (Segment) async throws -> Void) async throws -> TranscribeResult {
+        let engine = try whisper(request.model, multilingual: task == "translate")
+        if task == "translate" && !engine.multilingual {
+            throw WireStatus(.invalidArgument, "model '\(engine.name)' is English-only and cannot translate; name a multilingual model")
+        }
+        if !request.language.isEmpty && engine.multilingual && engine.special.languages[request.language] == nil {
+            throw WireStatus(.invalidArgument, "unknown language '\(request.language)'")
+        }
+        let samples = try AudioInput(maxSeconds: settings.maxAudioSeconds).samples(request.audio)
+        var options = TranscribeOptions()
+        options.language = request.language.isEmpty ? nil : request.language
+        options.task = task
+        options.timestamps = !request.withoutTimestamps
+        if request.noSpeechThreshold > 0 { options.noSpeechThreshold = request.noSpeechThreshold }
+        if request.logprobThreshold != 0 { options.logprobThreshold = request.logprobThreshold }
+
+        let settled = options
+        let (segments, continuation) = AsyncStream<TranscriptSegment>.makeStream()
+        let work = Task {
+            try await runtime.limiter.run {
+                try await compute.run { flag in
+                    defer { continuation.finish() }
+                    return try engine.transcribe(samples, options: settled, onSegment: { continuation.yield($0) },
+                                                 shouldStop: { flag.isCancelled })
+                }
+            }
+        }
+        do {
+            for await segment in segments { try await onSegment(segment.wire) }
+        } catch {
+            work.cancel()
+            throw error
+        }
+        let transcription = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+        try Task.checkCancellation()
+        let format = request.format == .unspecified ? TranscriptFormat.json : request.format
+        return TranscribeResult(
+            text: transcription.text, language: transcription.language, languageProbability: transcription.languageProbability,
+            durationSeconds: transcription.duration, segments: transcription.segments.map(\.wire), format: format,
+            formatted: Self.write(transcription, format), model: engine.name)
+    }
+
+    static func write(_ t: Transcription, _ format: TranscriptFormat) -> String {
+        switch format {
+        case .text: return TranscriptWriters.text(t)
+        case .srt: return TranscriptWriters.srt(t)
+        case .vtt: return TranscriptWriters.vtt(t)
+        case .verboseJson: return TranscriptWriters.verboseJSON(t)
+        case .json, .unspecified: return TranscriptWriters.json(t)
+        }
+    }
+}
+
+extension TranscriptSegment {
+    var wire: Segment {
+        Segment(id: UInt32(id), start: start, end: end, text: text, tokens: tokens.map(Int32.init), avgLogprob: averageLogprob,
+                compressionRatio: compressionRatio, noSpeechProb: noSpeechProbability, temperature: temperature)
     }
 }

@@ -51,7 +51,7 @@ struct BenchWireCommand: AsyncParsableCommand {
         // A speech service and a gateway in front of it, both in this process on loopback.
         let logger = Logger(label: "bench")
         let runtime = ServiceRuntime(options: .init(service: "speech"), logger: logger)
-        let service = WireServer(configuration: .init(port: 0), routes: SpeechServer(runtime: runtime).routes, logger: logger)
+        let service = WireServer(configuration: .init(port: 0), routes: try SpeechServer(runtime: runtime).routes, logger: logger)
         let servicePort = try await service.start()
         let gateway = try Gateway(configuration: .init(services: ["speech": ["127.0.0.1:\(servicePort)"]]), logger: logger)
         let gatewayServer = WireServer(configuration: .init(port: 0), routes: gateway.routes, fallback: gateway.forward, logger: logger)

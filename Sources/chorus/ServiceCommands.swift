@@ -58,7 +58,7 @@ struct ServiceFlags: ParsableArguments {
     }
 
     /// Builds the runtime, lets `makeRoutes` adapt it to the wire, and serves until SIGTERM.
-    func run(service: String, defaultPort: Int, makeRoutes: (ServiceRuntime) -> [ServerRoute]) async throws {
+    func run(service: String, defaultPort: Int, makeRoutes: (ServiceRuntime) throws -> [ServerRoute]) async throws {
         try Logs.bootstrap(level: logLevel)
         let logger = Logger(label: "chorus.\(service)")
         let runtime = ServiceRuntime(
@@ -72,7 +72,7 @@ struct ServiceFlags: ParsableArguments {
         } else {
             logger.info("no --models folder given: model methods answer FAILED_PRECONDITION until models are loaded")
         }
-        let routes = makeRoutes(runtime)
+        let routes = try makeRoutes(runtime)
         try await ServiceHost.serve(
             routes: routes, host: host, port: port ?? defaultPort, maxFrameSize: maxFrameMib << 20,
             drainGrace: .seconds(Int64(drainGrace)), logger: logger,
@@ -106,10 +106,15 @@ struct DiffusionCommand: AsyncParsableCommand {
 
 struct SpeechCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "speech", abstract: "Run SpeechService: Whisper speech-to-text and VITS text-to-speech.")
+        commandName: "speech", abstract: "Run SpeechService: Whisper speech-to-text and VITS text-to-speech.",
+        discussion: "Every subfolder of --models holding a Whisper model (CTranslate2 model.bin or a Hugging Face folder) is loaded under its folder name; whisper-tiny.en is the default.")
     @OptionGroup var flags: ServiceFlags
 
+    @Option(help: "Longest audio accepted, in seconds.")
+    var maxAudioSeconds: Double = 3600
+
     func run() async throws {
-        try await flags.run(service: "speech", defaultPort: 7103) { SpeechServer(runtime: $0).routes }
+        let settings = SpeechServer.Settings(maxAudioSeconds: maxAudioSeconds)
+        try await flags.run(service: "speech", defaultPort: 7103) { try SpeechServer(runtime: $0, settings: settings).routes }
     }
 }

@@ -1,0 +1,161 @@
+import ChorusMedia
+import ChorusTensor
+import CZlib
+import ChorusText
+import Foundation
+
+/// One segment of a transcript.
+public struct TranscriptSegment: Sendable, Equatable, Codable {
+    public var id: Int
+    public var start: Double
+    public var end: Double
+    public var text: String
+    public var tokens: [Int]
+    public var averageLogprob: Float
+    public var compressionRatio: Float
+    public var noSpeechProbability: Float
+    public var temperature: Float
+}
+
+public struct Transcription: Sendable, Equatable {
+    public var text: String
+    public var language: String
+    public var languageProbability: Float
+    public var duration: Double
+    public var segments: [TranscriptSegment]
+}
+
+public struct TranscribeOptions: Sendable {
+    /// ISO code; nil detects it (multilingual models) or is English (English-only models).
+    public var language: String?
+    public var task: String = "transcribe"
+    public var timestamps = true
+    /// Segments whose no-speech probability is above this and whose average log-probability is below
+    /// `logprobThreshold` are silence, and dropped (openai-whisper's rule).
+    public var noSpeechThreshold: Float = 0.6
+    public var logprobThreshold: Float = -1
+    public var decoding = WhisperDecodingOptions()
+
+    public init() {}
+}
+
+/// A loaded Whisper model with its tokenizer: audio in, transcript out, window by window as
+/// openai-whisper's `transcribe` does (30 s windows, advanced by the last timestamp).
+public final class WhisperEngine: Sendable {
+    public let name: String
+    public let folder: String
+    public let model: WhisperModel
+    public let tokenizer: HFTokenizer
+    public let special: WhisperTokens
+    public let multilingual: Bool
+    private let mel: WhisperMel
+
+    public init(name: String, folder: String) throws {
+        self.name = name
+        self.folder = folder
+        model = try WhisperModel(folder: folder)
+        tokenizer = try HFTokenizer(contentsOf: (folder as NSString).appendingPathComponent("tokenizer.json"))
+        special = try WhisperTokens(tokenizer)
+        multilingual = model.vocabularySize >= 51865
+        mel = WhisperMel(melCount: model.melBins)
+    }
+
+    /// Language probabilities of the first window of 16 kHz mono `samples`.
+    public func detectLanguage(_ samples: [Float]) -> [(language: String, probability: Float)] {
+        guard multilingual else { return [("en", 1)] }
+        let audio = model.encode(mel.logMel(Array(samples.prefix(WhisperMel.chunkSamples))))
+        return WhisperGreedyDecoder(model: model, special: special, multilingual: true).detectLanguage(audio)
+    }
+
+    /// Transcribes 16 kHz mono `samples`; `onSegment` sees each segment as soon as its window is decoded.
+    /// `shouldStop` is polled every decoder step (cancellation, deadlines).
+    public func transcribe(_ samples: [Float], options: TranscribeOptions, onSegment: (TranscriptSegment) -> Void = { _ in },
+                           shouldStop: () -> Bool = { false }) throws -> Transcription {
+        let duration = Double(samples.count) / Double(WhisperMel.sampleRate)
+        guard !samples.isEmpty else {
+            return Transcription(text: "", language: options.language ?? "en", languageProbability: 0, duration: 0, segments: [])
+        }
+        var language = options.language ?? "en"
+        var languageProbability: Float = 1
+        let decoder = WhisperGreedyDecoder(model: model, special: special, multilingual: multilingual)
+        var segments: [TranscriptSegment] = []
+        var seek = 0
+        let samplesPerToken = WhisperMel.sampleRate / 50  // a timestamp step is 20 ms
+        while seek < samples.count && !shouldStop() {
+            let window = Array(samples[seek..<min(samples.count, seek + WhisperMel.chunkSamples)])
+            let windowDuration = Double(window.count) / Double(WhisperMel.sampleRate)
+            let audio = model.encode(mel.logMel(window))
+            if multilingual && options.language == nil && seek == 0 {
+                let detected = decoder.detectLanguage(audio).first ?? ("en", 1)
+                (language, languageProbability) = (detected.language, detected.probability)
+            }
+            let prompt = special.prompt(language: multilingual ? language : nil, task: options.task, timestamps: options.timestamps)
+            let result = decoder.greedy(audio, prompt: prompt, options: options.decoding, shouldStop: shouldStop)
+            let offset = Double(seek) / Double(WhisperMel.sampleRate)
+            let silent = result.noSpeechProbability > options.noSpeechThreshold && result.averageLogprob < options.logprobThreshold
+            var advance = window.count
+            if !silent {
+                let (pieces, lastTimestamp) = split(result.tokens, windowDuration: windowDuration)
+                for piece in pieces {
+                    let text = tokenizer.decode(piece.tokens, skipSpecialTokens: true)
+                    guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+                    let segment = TranscriptSegment(
+                        id: segments.count, start: offset + piece.start, end: offset + piece.end, text: text, tokens: piece.tokens,
+                        averageLogprob: result.averageLogprob, compressionRatio: compressionRatio(text),
+                        noSpeechProbability: result.noSpeechProbability, temperature: 0)
+                    segments.append(segment)
+                    onSegment(segment)
+                }
+                // Continue from the last complete timestamp unless the window ended on a lone one.
+                if let lastTimestamp, window.count == WhisperMel.chunkSamples {
+                    advance = max(samplesPerToken, lastTimestamp * samplesPerToken)
+                }
+            }
+            seek += advance
+        }
+        return Transcription(text: segments.map(\.text).joined(), language: language, languageProbability: languageProbability,
+                             duration: duration, segments: segments)
+    }
+
+    /// Text runs between timestamp tokens; the last timestamp (in 20 ms steps) that closed a pair,
+    /// when the tokens did not end on a lone timestamp (then the whole window was consumed).
+    private func split(_ tokens: [Int], windowDuration: Double) -> ([(start: Double, end: Double, tokens: [Int])], Int?) {
+        let begin = special.timestampBegin
+        var pieces: [(Double, Double, [Int])] = []
+        var start: Double?
+        var text: [Int] = []
+        var lastClosed: Int?
+        for token in tokens {
+            if token >= begin {
+                let time = Double(token - begin) * 0.02
+                if let s = start, !text.isEmpty {
+                    pieces.append((s, time, text))
+                    text = []
+                    start = nil
+                    lastClosed = token - begin
+                } else {
+                    start = time
+                }
+            } else {
+                text.append(token)
+            }
+        }
+        if !text.isEmpty {
+            pieces.append((start ?? 0, windowDuration, text))
+            lastClosed = nil  // unfinished: the next window starts after this one
+        }
+        let endsOnLoneTimestamp = tokens.count >= 2 && tokens[tokens.count - 1] >= begin && tokens[tokens.count - 2] < begin
+        return (pieces, endsOnLoneTimestamp ? nil : lastClosed)
+    }
+}
+
+/// openai-whisper's compression ratio: UTF-8 bytes / zlib-compressed bytes. Repetitive hallucinations
+/// compress well, so a ratio above 2.4 marks a window to decode again.
+func compressionRatio(_ text: String) -> Float {
+    let bytes = Array(text.utf8)
+    guard !bytes.isEmpty else { return 0 }
+    var size = compressBound(uLong(bytes.count))
+    var out = [UInt8](repeating: 0, count: Int(size))
+    guard compress2(&out, &size, bytes, uLong(bytes.count), 9) == Z_OK else { return 0 }
+    return Float(bytes.count) / Float(size)
+}
