@@ -1,37 +1,15 @@
-import Foundation
-
-/// Text ↔ token ids.
+/// Text ⇄ token ids: the one interface the Chorus models see, whatever tokenizer a checkpoint ships.
 public protocol Tokenizer: Sendable {
-    /// Ids for `text`, with the tokenizer's own special tokens (BOS, templates) added.
+    /// The ids the reference tokenizer gives for `text`, with the tokenizer's own special tokens
+    /// (CLIP's start/end of text, Whisper's prefix, Llama's BOS, VITS's blanks).
     func encode(_ text: String) -> [Int]
+
+    /// The text of `ids`; `skipSpecialTokens` drops the tokens the tokenizer marks as special.
     func decode(_ ids: [Int], skipSpecialTokens: Bool) -> String
-    /// The id of a token string (special tokens like "<|en|>" included), or nil.
-    func id(of token: String) -> Int?
-}
 
-public struct TokenizerError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
+    /// The id of one vocabulary entry, written as the vocabulary writes it ("<|en|>", "<image>", "a").
+    func tokenID(_ token: String) -> Int?
 
-public enum TokenizerLoader {
-    /// The tokenizer of a Hugging Face model folder: tokenizer.json when present, else a VITS
-    /// character vocabulary (vocab.json + tokenizer_config.json with "VitsTokenizer").
-    public static func load(folder: String) throws -> Tokenizer {
-        let config = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder).appendingPathComponent("tokenizer_config.json")))) as? [String: Any] ?? [:]
-        if config["tokenizer_class"] as? String == "VitsTokenizer" {
-            return try VitsTokenizer(folder: folder)
-        }
-        let url = URL(fileURLWithPath: folder)
-        if let data = try? Data(contentsOf: url.appendingPathComponent("tokenizer.json")) {
-            return try HFTokenizer(json: data)
-        }
-        if let vocabulary = try? Data(contentsOf: url.appendingPathComponent("vocab.json")),
-           let merges = try? String(contentsOf: url.appendingPathComponent("merges.txt"), encoding: .utf8) {
-            let isCLIP = (config["tokenizer_class"] as? String ?? "").hasPrefix("CLIP")
-            return try HFTokenizer(json: LegacyBPEFiles.tokenizerJSON(vocabulary: vocabulary, merges: merges, clip: isCLIP))
-        }
-        throw TokenizerError("no tokenizer.json (nor vocab.json + merges.txt) in \(folder)")
-    }
+    /// The vocabulary entry of `id`.
+    func token(_ id: Int) -> String?
 }

@@ -16,17 +16,17 @@ public struct WhisperTokens: Sendable {
 
     public init(_ tokenizer: Tokenizer, languageCodes: [String] = WhisperTokens.languageCodes) throws {
         func required(_ name: String) throws -> Int {
-            guard let id = tokenizer.id(of: name) else { throw TokenizerError("not a Whisper tokenizer: it has no \(name)") }
+            guard let id = tokenizer.tokenID(name) else { throw TokenizerError.invalidOption("not a Whisper tokenizer: it has no \(name)") }
             return id
         }
         startOfTranscript = try required("<|startoftranscript|>")
         endOfText = try required("<|endoftext|>")
         noTimestamps = try required("<|notimestamps|>")
-        noSpeech = tokenizer.id(of: "<|nospeech|>") ?? tokenizer.id(of: "<|nocaptions|>")
-        transcribe = tokenizer.id(of: "<|transcribe|>")
-        translate = tokenizer.id(of: "<|translate|>")
-        timestampBegin = tokenizer.id(of: "<|0.00|>") ?? noTimestamps + 1
-        languages = Dictionary(uniqueKeysWithValues: languageCodes.compactMap { code in tokenizer.id(of: "<|\(code)|>").map { (code, $0) } })
+        noSpeech = tokenizer.tokenID("<|nospeech|>") ?? tokenizer.tokenID("<|nocaptions|>")
+        transcribe = tokenizer.tokenID("<|transcribe|>")
+        translate = tokenizer.tokenID("<|translate|>")
+        timestampBegin = tokenizer.tokenID("<|0.00|>") ?? noTimestamps + 1
+        languages = Dictionary(uniqueKeysWithValues: languageCodes.compactMap { code in tokenizer.tokenID("<|\(code)|>").map { (code, $0) } })
     }
 
     /// <|startoftranscript|> [<|language|> <|task|>] [<|notimestamps|>]

@@ -1,6 +1,9 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A client for one server address. Calls share one connection (many streams in flight on it);
 /// a closed or draining connection is replaced on the next call, so a restarted server is reached again.
@@ -266,7 +269,13 @@ private func decodeResponse<Response: WireMessage>(_ bytes: [UInt8], _ method: M
 
 func describe(_ error: Error) -> String {
     if let status = error as? WireStatus { return status.message }
-    if let io = error as? IOError { return io.description }
+    if let connection = error as? NIOConnectionError, let first = connection.connectionErrors.first {
+        return describe(first.error)
+    }
+    if let io = error as? IOError {
+        return String(cString: strerror(io.errnoCode)).lowercased()
+    }
+    if error is ChannelError { return "\(error)" }
     return "\(error)"
 }
 

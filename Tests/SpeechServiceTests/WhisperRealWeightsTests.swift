@@ -25,7 +25,7 @@ import Testing
         let item = Self.cases[index]
         let folder = try RealModels.path(item.model)
         let model = try WhisperModel(folder: folder)
-        let tokenizer = try HFTokenizer(contentsOf: folder + "/tokenizer.json")
+        let tokenizer = try PipelineTokenizer(tokenizerJSON: URL(fileURLWithPath: folder + "/tokenizer.json"))
         let special = try WhisperTokens(tokenizer)
         let wav = try WAV.decode(Array(FileManager.default.contents(atPath: Bundle.module.path(forResource: item.clip, ofType: "wav", inDirectory: "Fixtures")!)!))
         let audio = model.encode(WhisperMel(melCount: model.melBins).logMel(wav.mono()))

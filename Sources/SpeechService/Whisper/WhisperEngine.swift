@@ -45,7 +45,7 @@ public final class WhisperEngine: Sendable {
     public let name: String
     public let folder: String
     public let model: WhisperModel
-    public let tokenizer: HFTokenizer
+    public let tokenizer: PipelineTokenizer
     public let special: WhisperTokens
     public let multilingual: Bool
     private let mel: WhisperMel
@@ -54,7 +54,7 @@ public final class WhisperEngine: Sendable {
         self.name = name
         self.folder = folder
         model = try WhisperModel(folder: folder)
-        tokenizer = try HFTokenizer(contentsOf: (folder as NSString).appendingPathComponent("tokenizer.json"))
+        tokenizer = try PipelineTokenizer(tokenizerJSON: URL(fileURLWithPath: folder).appendingPathComponent("tokenizer.json"))
         special = try WhisperTokens(tokenizer)
         multilingual = model.vocabularySize >= 51865
         mel = WhisperMel(melCount: model.melBins)
