@@ -1,0 +1,221 @@
+import ChorusAPI
+import ChorusWire
+import Foundation
+import NIOCore
+import Testing
+
+/// SpeechService as its own process with the real Whisper weights (scripts/fetch-models), over the wire.
+@Suite(.serialized) struct SpeechProcessTests {
+    static let repository: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    static func fixture(_ name: String) -> Data {
+        FileManager.default.contents(atPath: repository.appendingPathComponent("Tests/SpeechServiceTests/Fixtures/\(name)").path)!
+    }
+
+    /// One speech process for the suite: loading the models is the slow part.
+    static let service: (process: ChorusProcess, address: String)? = {
+        let models = repository.appendingPathComponent("models/whisper-tiny.en/model.bin").path
+        guard FileManager.default.fileExists(atPath: models) else { return nil }
+        let semaphore = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var started: (ChorusProcess, String)?
+        Task {
+            started = try? await ChorusProcess.serve(["speech", "--port", "0", "--models", repository.appendingPathComponent("models").path,
+                                                      "--max-concurrency", "2"])
+            semaphore.signal()
+        }
+        semaphore.wait()
+        return started
+    }()
+
+    func client() throws -> SpeechClient {
+        guard let service = Self.service else {
+            throw TestFailure("models/whisper-tiny.en is missing or the service did not start: run scripts/fetch-models first")
+        }
+        return SpeechClient(try WireClient(address: service.address))
+    }
+
+    @Test func transcribesToSRTStreamingSegmentsFirst() async throws {
+        let speech = try client()
+        defer { speech.channel.close() }
+        var events: [TranscribeEvent] = []
+        for try await event in speech.transcribe(TranscribeRequest(audio: Audio(wav: Self.fixture("espeak_lights.wav")), format: .srt)) {
+            events.append(event)
+        }
+        #expect(events.count == 2 && events[0].segment != nil && events[1].result != nil, "a segment, then the result")
+        let result = try #require(events.last?.result)
+        #expect(result.formatted == "1\n00:00:00,000 --> 00:00:02,000\nPlease turn off the lights before you leave.\n")
+        #expect(result.text == " Please turn off the lights before you leave." && result.model == "whisper-tiny.en")
+    }
+
+    @Test func chorusCallThroughTheGatewayWritesSRT() async throws {
+        guard let service = Self.service else { throw TestFailure("run scripts/fetch-models first") }
+        let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--speech", service.address])
+        defer { gateway.signal(SIGKILL) }
+        let wav = Self.repository.appendingPathComponent("Tests/SpeechServiceTests/Fixtures/espeak_lights.wav").path
+        let (status, output) = try await ChorusProcess.run(["call", "speech.Transcribe", #"{"format": "SRT"}"#, "--file", "audio.wav=\(wav)",
+                                                            "--field", "result.formatted", "--target", gatewayAddress], timeout: 60)
+        #expect(status == 0, "\(output)")
+        #expect(output == "1\n00:00:00,000 --> 00:00:02,000\nPlease turn off the lights before you leave.\n\n")
+    }
+
+    @Test func detectsLanguageAndRefusesEnglishOnlyTranslation() async throws {
+        let speech = try client()
+        defer { speech.channel.close() }
+        let detected = try await speech.detectLanguage(DetectLanguageRequest(audio: Audio(wav: Self.fixture("piper_speech_service.wav"))))
+        #expect(detected.language == "en" && abs(detected.probability - 0.9974) < 1e-3)
+        do {
+            _ = try await speech.translate(TranscribeRequest(audio: Audio(wav: Self.fixture("espeak_lights.wav")), model: "whisper-tiny.en"))
+            Issue.record("tiny.en translated")
+        } catch let status as WireStatus {
+            #expect(status.code == .invalidArgument && status.message.contains("English-only"))
+        }
+    }
+
+    @Test func badAndEmptyAudio() async throws {
+        let speech = try client()
+        defer { speech.channel.close() }
+        for (audio, reason) in [(Audio(wav: Data("RIFF\u{0}\u{0}\u{0}\u{0}WAVEjunk".utf8)), "audio.wav"),
+                                (Audio(pcmF32: Data(count: 6), sampleRate: 16000), "whole float32 samples"),
+                                (Audio(pcmF32: Data(count: 8)), "sample_rate")] {
+            do {
+                _ = try await speech.translate(TranscribeRequest(audio: audio, model: "whisper-base"))
+                Issue.record("accepted \(reason)")
+            } catch let status as WireStatus {
+                #expect(status.code == .invalidArgument && status.message.contains(reason), "\(status)")
+            }
+        }
+        // An empty WAV is an empty transcript, not an error.
+        let empty = wavFile([])
+        var events: [TranscribeEvent] = []
+        for try await event in speech.transcribe(TranscribeRequest(audio: Audio(wav: empty))) { events.append(event) }
+        #expect(events.count == 1 && events[0].result?.text == "" && events[0].result?.segments.isEmpty == true)
+        // Raw float32 PCM, stereo, uploaded in chunks, is downmixed.
+        let stereo = pcm16(Self.fixture("espeak_lights.wav")).flatMap { [Float($0) / 32768, Float($0) / 32768] }
+        let pcm = stereo.withUnsafeBytes { Data($0) }
+        let half = pcm.count / 2 / 8 * 8
+        let result = try await speech.transcribeUpload(AsyncStreamOf([
+            AudioChunk(data: pcm.prefix(half), format: .pcmF32, sampleRate: 16000, channels: 2, options: TranscribeRequest(format: .text)),
+            AudioChunk(data: pcm.suffix(from: half), format: .pcmF32, sampleRate: 16000, channels: 2),
+        ]))
+        #expect(result.text.lowercased().contains("lights"), "\(result.text)")
+    }
+
+    @Test func longAudioIsTranscribedWindowByWindowAndCancelStopsIt() async throws {
+        let speech = try client()
+        defer { speech.channel.close() }
+        // 70 s: the two clips with silence between them, repeated: three 30 s windows.
+        let a = pcm16(Self.fixture("espeak_lights.wav")), b = pcm16(Self.fixture("piper_speech_service.wav"))
+        let silence = [Int16](repeating: 0, count: 16000 * 9)
+        var samples: [Int16] = []
+        while samples.count < 16000 * 70 { samples += a + silence + b + silence }
+        let long = wavFile(samples)
+        var segments: [Segment] = []
+        var result: TranscribeResult?
+        for try await event in speech.transcribe(TranscribeRequest(audio: Audio(wav: long), format: .vtt)) {
+            if let segment = event.segment { segments.append(segment) }
+            if let final = event.result { result = final }
+        }
+        let final = try #require(result)
+        #expect(final.durationSeconds > 69)
+        #expect(segments.count >= 4, "\(segments.map(\.text))")
+        #expect(zip(segments, segments.dropFirst()).allSatisfy { $0.start <= $1.start }, "segments in time order")
+        #expect((segments.last?.start ?? 0) > 30, "the later windows were decoded")
+        #expect(final.formatted.hasPrefix("WEBVTT\n\n00:00:00.000 --> "))
+
+        // Cancel after the first segment: the service stops decoding (its in-flight count drops back).
+        for try await event in speech.transcribe(TranscribeRequest(audio: Audio(wav: long))) where event.segment != nil { break }
+        let giveUp = Date().addingTimeInterval(10)
+        var idle = false
+        while Date() < giveUp && !idle {
+            idle = try await speech.status(StatusRequest()).inFlight == 1
+            if !idle { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(idle, "decoding stopped after CANCEL")
+    }
+
+    @Test func espeakRoundTripWordErrorRateAtMostTenPercent() async throws {
+        let speech = try client()
+        defer { speech.channel.close() }
+        for sentence in ["Please send the report to the finance team by Friday.",
+                         "It is going to rain tomorrow, so bring an umbrella.",
+                         "Turn left at the next traffic light."] {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("espeak-\(UUID().uuidString).wav")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let espeak = Process()
+            espeak.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            espeak.arguments = ["espeak-ng", "-v", "en-us", "-w", file.path, sentence]
+            try espeak.run()
+            espeak.waitUntilExit()
+            #expect(espeak.terminationStatus == 0, "espeak-ng is needed (scripts/install-deps installs it)")
+            // espeak-ng writes 22050 Hz: the service resamples it.
+            var result = TranscribeResult()
+            for try await event in speech.transcribe(TranscribeRequest(audio: Audio(wav: try Data(contentsOf: file)))) {
+                if let final = event.result { result = final }
+            }
+            let error = wordErrorRate(reference: sentence, hypothesis: result.text)
+            #expect(error <= 0.10, "WER \(error): \(result.text)")
+        }
+    }
+}
+
+/// Word error rate after lowercasing and dropping punctuation: word-level edit distance / reference words.
+func wordErrorRate(reference: String, hypothesis: String) -> Double {
+    func words(_ text: String) -> [String] {
+        text.lowercased().components(separatedBy: CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "'")).inverted).filter { !$0.isEmpty }
+    }
+    let r = words(reference), h = words(hypothesis)
+    var row = Array(0...h.count)
+    for i in 1...max(r.count, 1) where !r.isEmpty {
+        var next = [i] + [Int](repeating: 0, count: h.count)
+        for j in 1...max(h.count, 1) where !h.isEmpty {
+            next[j] = min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (r[i - 1] == h[j - 1] ? 0 : 1))
+        }
+        row = next
+    }
+    return Double(row[h.count]) / Double(max(r.count, 1))
+}
+
+func le(_ v: UInt32) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }
+func le16(_ v: UInt16) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }
+
+func pcm16(_ wav: Data) -> [Int16] {
+    let bytes = Array(wav)
+    return stride(from: 44, to: bytes.count - 1, by: 2).map { Int16(bitPattern: UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8) }
+}
+
+/// A 16 kHz mono PCM16 WAV.
+func wavFile(_ samples: [Int16]) -> Data {
+    let data = samples.withUnsafeBytes { Data($0) }
+    var out = Data("RIFF".utf8)
+    out += le(UInt32(36 + data.count))
+    out += Data("WAVEfmt ".utf8)
+    out += le(16)
+    out += le16(1) + le16(1)
+    out += le(16000) + le(32000)
+    out += le16(2) + le16(16)
+    out += Data("data".utf8)
+    out += le(UInt32(data.count))
+    return out + data
+}
+
+/// An AsyncSequence over an array, for client-streaming calls.
+struct AsyncStreamOf<Element: Sendable>: AsyncSequence, Sendable {
+    let elements: [Element]
+    init(_ elements: [Element]) { self.elements = elements }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var index = 0
+        let elements: [Element]
+        mutating func next() async -> Element? {
+            guard index < elements.count else { return nil }
+            defer { index += 1 }
+            return elements[index]
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(elements: elements) }
+}
