@@ -44,10 +44,10 @@ let package = Package(
         .target(name: "CONNX", dependencies: ["CProtobufC"], linkerSettings: [.linkedLibrary("protobuf-c")]),
         // Tensor, kernels on OpenBLAS, weight loaders.
         .target(name: "ChorusTensor", dependencies: ["CBLAS", "CONNX"]),
-        // libjpeg and libpng behind return codes: libjpeg's errors longjmp, which Swift cannot catch.
-        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+        // libjpeg reports errors by longjmp-ing out of a handler, which Swift cannot catch: that happens in C.
+        .target(name: "CJPEGShim", dependencies: ["CJPEG"]),
         // Images (PNG/JPEG, resize, CLIP preprocessing) and audio (WAV, resampling, log-mel).
-        .target(name: "ChorusMedia", dependencies: ["CImageCodecs", "ChorusTensor"]),
+        .target(name: "ChorusMedia", dependencies: ["CPNG", "CJPEGShim"]),
         // Tokenizers built from tokenizer.json parts; VITS character vocabularies.
         .target(name: "ChorusText"),
         // Typed messages, handler protocols and clients generated from Proto/ (scripts/gen-proto).
@@ -86,7 +86,7 @@ let package = Package(
         // Helpers the test targets share (where the real weights are).
         .target(name: "ChorusTestSupport", path: "Tests/ChorusTestSupport"),
         .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia", "ChorusTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SpeechServiceTests", dependencies: ["SpeechService", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),

@@ -9,10 +9,10 @@ struct AudioInput {
 
     func samples(_ audio: Audio?) throws -> [Float] {
         guard let audio else { throw WireStatus(.invalidArgument, "the request has no audio (set audio.wav or audio.pcm_f32)") }
-        let buffer: AudioBuffer
+        let buffer: AudioSamples
         if !audio.wav.isEmpty {
             do {
-                buffer = try WAV.decode(Array(audio.wav))
+                buffer = try WAVCodec.decode(Array(audio.wav))
             } catch let error as MediaError {
                 throw WireStatus(.invalidArgument, "audio.wav: \(error)")
             }
@@ -25,14 +25,28 @@ struct AudioInput {
             let floats = audio.pcmF32.withUnsafeBytes { raw in
                 (0..<(raw.count / 4)).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndian) }
             }
-            buffer = AudioBuffer(sampleRate: Int(audio.sampleRate), channels: channels, samples: floats)
+            guard floats.count % channels == 0 else {
+                throw WireStatus(.invalidArgument, "audio.pcm_f32 has \(floats.count) samples, not a whole number of \(channels)-channel frames")
+            }
+            do {
+                buffer = try AudioSamples(sampleRate: Int(audio.sampleRate), channels: (0..<channels).map { c in
+                    stride(from: c, to: floats.count, by: channels).map { floats[$0] }
+                })
+            } catch let error as MediaError {
+                throw WireStatus(.invalidArgument, "audio.pcm_f32: \(error)")
+            }
         } else {
             return []  // no samples: an empty transcript, not an error
         }
         guard buffer.duration <= maxSeconds else {
             throw WireStatus(.invalidArgument, String(format: "audio is %.1f s long, the limit is %.0f s (--max-audio-seconds)", buffer.duration, maxSeconds))
         }
-        let mono = buffer.mono()
-        return buffer.sampleRate == 16000 ? mono : Resampler(from: buffer.sampleRate, to: 16000).process(mono)
+        let mono = buffer.downmixedToMono()
+        guard buffer.sampleRate != 16000 else { return mono }
+        do {
+            return try SincResampler(inputRate: buffer.sampleRate, outputRate: 16000).resample(mono)
+        } catch let error as MediaError {
+            throw WireStatus(.invalidArgument, "audio: \(error)")
+        }
     }
 }

@@ -63,7 +63,7 @@ struct BenchKernelsCommand: AsyncParsableCommand {
         let attention = best { _ = Attention.attend(query: q, key: q, value: q, heads: 8) }
         rows.append(("attention", "8 heads x 1500 x 64", attention, peer["attention 8 heads x 1500 x 64"], ""))
 
-        let mel = WhisperMel()
+        let mel = try WhisperMel()
         let audio = (0..<(16000 * 30)).map { Float(sin(Double($0) * 0.05)) * 0.1 }
         let melTime = best { _ = mel.logMel(audio) }
         rows.append(("mel", "30 s, 80 bins", melTime, peer["mel 30 s, 80 bins"], "peer: transformers WhisperFeatureExtractor"))

@@ -27,8 +27,9 @@ import Testing
         let model = try WhisperModel(folder: folder)
         let tokenizer = try PipelineTokenizer(tokenizerJSON: URL(fileURLWithPath: folder + "/tokenizer.json"))
         let special = try WhisperTokens(tokenizer)
-        let wav = try WAV.decode(Array(FileManager.default.contents(atPath: Bundle.module.path(forResource: item.clip, ofType: "wav", inDirectory: "Fixtures")!)!))
-        let audio = model.encode(WhisperMel(melCount: model.melBins).logMel(wav.mono()))
+        let wav = try WAVCodec.decode(Array(FileManager.default.contents(atPath: Bundle.module.path(forResource: item.clip, ofType: "wav", inDirectory: "Fixtures")!)!))
+        let mel = try WhisperMel(melBins: model.melBins)
+        let audio = model.encode(Tensor(shape: [model.melBins, mel.frameCount], storage: mel.logMel(wav.downmixedToMono())))
         let decoder = WhisperGreedyDecoder(model: model, special: special, multilingual: model.vocabularySize >= 51865)
         var prompt = [special.startOfTranscript]
         if let expected = item.language {

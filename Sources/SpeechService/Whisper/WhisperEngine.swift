@@ -57,13 +57,18 @@ public final class WhisperEngine: Sendable {
         tokenizer = try PipelineTokenizer(tokenizerJSON: URL(fileURLWithPath: folder).appendingPathComponent("tokenizer.json"))
         special = try WhisperTokens(tokenizer)
         multilingual = model.vocabularySize >= 51865
-        mel = WhisperMel(melCount: model.melBins)
+        mel = try WhisperMel(melBins: model.melBins)
+    }
+
+    /// The log-mel of up to 30 s of 16 kHz samples as a [mels, 3000] tensor.
+    func logMel(_ samples: [Float]) -> Tensor {
+        Tensor(shape: [model.melBins, mel.frameCount], storage: mel.logMel(samples))
     }
 
     /// Language probabilities of the first window of 16 kHz mono `samples`.
     public func detectLanguage(_ samples: [Float]) -> [(language: String, probability: Float)] {
         guard multilingual else { return [("en", 1)] }
-        let audio = model.encode(mel.logMel(Array(samples.prefix(WhisperMel.chunkSamples))))
+        let audio = model.encode(logMel(Array(samples.prefix(mel.chunkSamples))))
         return WhisperGreedyDecoder(model: model, special: special, multilingual: true).detectLanguage(audio)
     }
 
@@ -82,9 +87,9 @@ public final class WhisperEngine: Sendable {
         var seek = 0
         let samplesPerToken = WhisperMel.sampleRate / 50  // a timestamp step is 20 ms
         while seek < samples.count && !shouldStop() {
-            let window = Array(samples[seek..<min(samples.count, seek + WhisperMel.chunkSamples)])
+            let window = Array(samples[seek..<min(samples.count, seek + mel.chunkSamples)])
             let windowDuration = Double(window.count) / Double(WhisperMel.sampleRate)
-            let audio = model.encode(mel.logMel(window))
+            let audio = model.encode(logMel(window))
             if multilingual && options.language == nil && seek == 0 {
                 let detected = decoder.detectLanguage(audio).first ?? ("en", 1)
                 (language, languageProbability) = (detected.language, detected.probability)
@@ -107,7 +112,7 @@ public final class WhisperEngine: Sendable {
                     onSegment(segment)
                 }
                 // Continue from the last complete timestamp unless the window ended on a lone one.
-                if let lastTimestamp, window.count == WhisperMel.chunkSamples {
+                if let lastTimestamp, window.count == mel.chunkSamples {
                     advance = max(samplesPerToken, lastTimestamp * samplesPerToken)
                 }
             }
