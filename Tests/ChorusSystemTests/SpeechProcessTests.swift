@@ -17,29 +17,35 @@ import Testing
     }
 
     /// One speech process for the suite: loading the models is the slow part.
-    static let service: (process: ChorusProcess, address: String)? = {
-        let models = repository.appendingPathComponent("models/whisper-tiny.en/model.bin").path
-        guard FileManager.default.fileExists(atPath: models) else { return nil }
-        let semaphore = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var started: (ChorusProcess, String)?
-        Task {
-            started = try? await ChorusProcess.serve(["speech", "--port", "0", "--models", repository.appendingPathComponent("models").path,
-                                                      "--max-concurrency", "2"])
-            semaphore.signal()
-        }
-        semaphore.wait()
-        return started
-    }()
+    actor SharedService {
+        private var started: Task<(ChorusProcess, String), Error>?
 
-    func client() throws -> SpeechClient {
-        guard let service = Self.service else {
-            throw TestFailure("models/whisper-tiny.en is missing or the service did not start: run scripts/fetch-models first")
+        func address() async throws -> (ChorusProcess, String) {
+            if started == nil {
+                started = Task {
+                    let models = SpeechProcessTests.repository.appendingPathComponent("models")
+                    guard FileManager.default.fileExists(atPath: models.appendingPathComponent("whisper-tiny.en/model.bin").path) else {
+                        throw TestFailure("models/whisper-tiny.en is missing: run scripts/fetch-models first")
+                    }
+                    return try await ChorusProcess.serve(["speech", "--port", "0", "--models", models.path, "--max-concurrency", "2"])
+                }
+            }
+            return try await started!.value
         }
-        return SpeechClient(try WireClient(address: service.address))
+    }
+
+    static let shared = SharedService()
+
+    static var service: (process: ChorusProcess, address: String) {
+        get async throws { try await shared.address() }
+    }
+
+    func client() async throws -> SpeechClient {
+        SpeechClient(try WireClient(address: try await Self.service.address))
     }
 
     @Test func transcribesToSRTStreamingSegmentsFirst() async throws {
-        let speech = try client()
+        let speech = try await client()
         defer { speech.channel.close() }
         var events: [TranscribeEvent] = []
         for try await event in speech.transcribe(TranscribeRequest(audio: Audio(wav: Self.fixture("espeak_lights.wav")), format: .srt)) {
@@ -52,7 +58,7 @@ import Testing
     }
 
     @Test func chorusCallThroughTheGatewayWritesSRT() async throws {
-        guard let service = Self.service else { throw TestFailure("run scripts/fetch-models first") }
+        let service = try await Self.service
         let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--speech", service.address])
         defer { gateway.signal(SIGKILL) }
         let wav = Self.repository.appendingPathComponent("Tests/SpeechServiceTests/Fixtures/espeak_lights.wav").path
@@ -63,7 +69,7 @@ import Testing
     }
 
     @Test func detectsLanguageAndRefusesEnglishOnlyTranslation() async throws {
-        let speech = try client()
+        let speech = try await client()
         defer { speech.channel.close() }
         let detected = try await speech.detectLanguage(DetectLanguageRequest(audio: Audio(wav: Self.fixture("piper_speech_service.wav"))))
         #expect(detected.language == "en" && abs(detected.probability - 0.9974) < 1e-3)
@@ -76,7 +82,7 @@ import Testing
     }
 
     @Test func badAndEmptyAudio() async throws {
-        let speech = try client()
+        let speech = try await client()
         defer { speech.channel.close() }
         for (audio, reason) in [(Audio(wav: Data("RIFF\u{0}\u{0}\u{0}\u{0}WAVEjunk".utf8)), "audio.wav"),
                                 (Audio(pcmF32: Data(count: 6), sampleRate: 16000), "whole float32 samples"),
@@ -105,7 +111,7 @@ import Testing
     }
 
     @Test func longAudioIsTranscribedWindowByWindowAndCancelStopsIt() async throws {
-        let speech = try client()
+        let speech = try await client()
         defer { speech.channel.close() }
         // 70 s: the two clips with silence between them, repeated: three 30 s windows.
         let a = pcm16(Self.fixture("espeak_lights.wav")), b = pcm16(Self.fixture("piper_speech_service.wav"))
@@ -138,7 +144,7 @@ import Testing
     }
 
     @Test func espeakRoundTripWordErrorRateAtMostTenPercent() async throws {
-        let speech = try client()
+        let speech = try await client()
         defer { speech.channel.close() }
         for sentence in ["Please send the report to the finance team by Friday.",
                          "It is going to rain tomorrow, so bring an umbrella.",
