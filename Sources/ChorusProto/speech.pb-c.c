@@ -592,7 +592,7 @@ void   chorus__speech__v1__list_voices_response__free_unpacked
   assert(message->base.descriptor == &chorus__speech__v1__list_voices_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor chorus__speech__v1__transcribe_request__field_descriptors[15] =
+static const ProtobufCFieldDescriptor chorus__speech__v1__transcribe_request__field_descriptors[16] =
 {
   {
     "audio",
@@ -774,6 +774,18 @@ static const ProtobufCFieldDescriptor chorus__speech__v1__transcribe_request__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "seed",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Speech__V1__TranscribeRequest, seed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chorus__speech__v1__transcribe_request__field_indices_by_name[] = {
   0,   /* field[0] = audio */
@@ -787,6 +799,7 @@ static const unsigned chorus__speech__v1__transcribe_request__field_indices_by_n
   13,   /* field[13] = logprob_threshold */
   1,   /* field[1] = model */
   14,   /* field[14] = no_speech_threshold */
+  15,   /* field[15] = seed */
   6,   /* field[6] = temperature */
   7,   /* field[7] = temperature_increment */
   11,   /* field[11] = without_timestamps */
@@ -795,7 +808,7 @@ static const unsigned chorus__speech__v1__transcribe_request__field_indices_by_n
 static const ProtobufCIntRange chorus__speech__v1__transcribe_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor chorus__speech__v1__transcribe_request__descriptor =
 {
@@ -805,7 +818,7 @@ const ProtobufCMessageDescriptor chorus__speech__v1__transcribe_request__descrip
   "Chorus__Speech__V1__TranscribeRequest",
   "chorus.speech.v1",
   sizeof(Chorus__Speech__V1__TranscribeRequest),
-  15,
+  16,
   chorus__speech__v1__transcribe_request__field_descriptors,
   chorus__speech__v1__transcribe_request__field_indices_by_name,
   1,  chorus__speech__v1__transcribe_request__number_ranges,

@@ -6,6 +6,8 @@ public struct WhisperTokens: Sendable {
     public let transcribe: Int?
     public let translate: Int?
     public let noTimestamps: Int
+    /// <|startofprev|>: what follows it, up to <|startoftranscript|>, is context (a prompt, earlier text).
+    public let startOfPrevious: Int?
     /// <|nospeech|> (<|nocaptions|> in older vocabularies), whose probability says the window is silent.
     public let noSpeech: Int?
     /// <|0.00|>; the timestamp token for t seconds is timestampBegin + round(t / 0.02). Tokenizer files
@@ -23,6 +25,7 @@ public struct WhisperTokens: Sendable {
         endOfText = try required("<|endoftext|>")
         noTimestamps = try required("<|notimestamps|>")
         noSpeech = tokenizer.tokenID("<|nospeech|>") ?? tokenizer.tokenID("<|nocaptions|>")
+        startOfPrevious = tokenizer.tokenID("<|startofprev|>")
         transcribe = tokenizer.tokenID("<|transcribe|>")
         translate = tokenizer.tokenID("<|translate|>")
         timestampBegin = tokenizer.tokenID("<|0.00|>") ?? noTimestamps + 1

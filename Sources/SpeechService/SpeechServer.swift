@@ -7,9 +7,12 @@ import Foundation
 public struct SpeechServer: SpeechHandler, CommonServiceHandler {
     public struct Settings: Sendable {
         public var maxAudioSeconds: Double
+        /// Beams when a request leaves beam_size at 0.
+        public var beamSize: Int
 
-        public init(maxAudioSeconds: Double = 3600) {
+        public init(maxAudioSeconds: Double = 3600, beamSize: Int = 5) {
             self.maxAudioSeconds = maxAudioSeconds
+            self.beamSize = beamSize
         }
     }
 
@@ -117,6 +120,22 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
         options.timestamps = !request.withoutTimestamps
         if request.noSpeechThreshold > 0 { options.noSpeechThreshold = request.noSpeechThreshold }
         if request.logprobThreshold != 0 { options.logprobThreshold = request.logprobThreshold }
+        if request.compressionRatioThreshold > 0 { options.compressionRatioThreshold = request.compressionRatioThreshold }
+        guard (0...1).contains(request.temperature) else {
+            throw WireStatus(.invalidArgument, "temperature \(request.temperature) is outside 0 ... 1")
+        }
+        let increment = request.temperatureIncrement == 0 ? 0.2 : request.temperatureIncrement
+        options.temperatures = increment < 0 ? [request.temperature]
+            : Array(stride(from: request.temperature, through: 1.0 + 1e-6, by: increment)).map { min($0, 1) }
+        guard request.beamSize <= 16, request.bestOf <= 16 else {
+            throw WireStatus(.invalidArgument, "beam_size and best_of go up to 16 (got \(request.beamSize), \(request.bestOf))")
+        }
+        options.decoding.beamSize = request.beamSize == 0 ? settings.beamSize : Int(request.beamSize)
+        options.decoding.bestOf = request.bestOf == 0 ? 5 : Int(request.bestOf)
+        options.decoding.seed = request.seed
+        options.initialPrompt = request.initialPrompt.isEmpty ? nil : request.initialPrompt
+        options.conditionOnPreviousText = request.conditionOnPreviousText
+        options.wordTimestamps = request.wordTimestamps
 
         let settled = options
         let (segments, continuation) = AsyncStream<TranscriptSegment>.makeStream()
@@ -158,6 +177,7 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
 extension TranscriptSegment {
     var wire: Segment {
         Segment(id: UInt32(id), start: start, end: end, text: text, tokens: tokens.map(Int32.init), avgLogprob: averageLogprob,
-                compressionRatio: compressionRatio, noSpeechProb: noSpeechProbability, temperature: temperature)
+                compressionRatio: compressionRatio, noSpeechProb: noSpeechProbability, temperature: temperature,
+                words: words.map { Word(word: $0.word, start: $0.start, end: $0.end, probability: $0.probability) })
     }
 }

@@ -35,10 +35,12 @@ public enum TranscriptWriters {
         struct Segment: Encodable {
             let id: Int, start: Double, end: Double, text: String, tokens: [Int]
             let avg_logprob: Float, compression_ratio: Float, no_speech_prob: Float, temperature: Float
+            let words: [TimedWord]?
         }
         return encode(Verbose(language: t.language, duration: t.duration, text: t.text, segments: t.segments.map {
             Segment(id: $0.id, start: $0.start, end: $0.end, text: $0.text, tokens: $0.tokens, avg_logprob: $0.averageLogprob,
-                    compression_ratio: $0.compressionRatio, no_speech_prob: $0.noSpeechProbability, temperature: $0.temperature)
+                    compression_ratio: $0.compressionRatio, no_speech_prob: $0.noSpeechProbability, temperature: $0.temperature,
+                    words: $0.words.isEmpty ? nil : $0.words)
         }))
     }
 

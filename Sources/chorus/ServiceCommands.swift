@@ -113,8 +113,11 @@ struct SpeechCommand: AsyncParsableCommand {
     @Option(help: "Longest audio accepted, in seconds.")
     var maxAudioSeconds: Double = 3600
 
+    @Option(help: "Beams for transcription when a request does not say (1 = greedy).")
+    var beamSize = 5
+
     func run() async throws {
-        let settings = SpeechServer.Settings(maxAudioSeconds: maxAudioSeconds)
+        let settings = SpeechServer.Settings(maxAudioSeconds: maxAudioSeconds, beamSize: max(1, beamSize))
         try await flags.run(service: "speech", defaultPort: 7103) { try SpeechServer(runtime: $0, settings: settings).routes }
     }
 }

@@ -27,7 +27,8 @@ import Testing
                     guard FileManager.default.fileExists(atPath: models.appendingPathComponent("whisper-tiny.en/model.bin").path) else {
                         throw TestFailure("models/whisper-tiny.en is missing: run scripts/fetch-models first")
                     }
-                    return try await ChorusProcess.serve(["speech", "--port", "0", "--models", models.path, "--max-concurrency", "2"])
+                    // Greedy keeps these process tests quick in debug builds; beam search is tested in-process.
+                    return try await ChorusProcess.serve(["speech", "--port", "0", "--models", models.path, "--max-concurrency", "2", "--beam-size", "1"])
                 }
             }
             return try await started!.value

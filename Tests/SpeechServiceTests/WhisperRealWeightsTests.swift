@@ -38,7 +38,7 @@ import Testing
             #expect(abs((languages.first?.probability ?? 0) - expected) < 1e-3, "p(en) = \(languages.first?.probability ?? 0)")
             prompt = special.prompt(language: "en", timestamps: true)
         }
-        let result = decoder.greedy(audio, prompt: prompt, options: WhisperDecodingOptions())
+        let result = decoder.greedy(audio, prompt: prompt, options: WhisperDecodingOptions())  // CTranslate2's reference is beam 1
         #expect(result.tokens == item.ids)
         #expect(tokenizer.decode(result.tokens.filter { $0 < special.endOfText }, skipSpecialTokens: true) == item.text)
     }

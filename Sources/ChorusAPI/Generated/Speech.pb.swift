@@ -51,8 +51,9 @@ public struct TranscribeRequest: ChorusMessage {
     public var compressionRatioThreshold: Float
     public var logprobThreshold: Float
     public var noSpeechThreshold: Float
+    public var seed: UInt64
 
-    public init(audio: Audio? = nil, model: String = "", language: String = "", format: TranscriptFormat = TranscriptFormat.unspecified, beamSize: UInt32 = 0, bestOf: UInt32 = 0, temperature: Float = 0, temperatureIncrement: Float = 0, initialPrompt: String = "", conditionOnPreviousText: Bool = false, wordTimestamps: Bool = false, withoutTimestamps: Bool = false, compressionRatioThreshold: Float = 0, logprobThreshold: Float = 0, noSpeechThreshold: Float = 0) {
+    public init(audio: Audio? = nil, model: String = "", language: String = "", format: TranscriptFormat = TranscriptFormat.unspecified, beamSize: UInt32 = 0, bestOf: UInt32 = 0, temperature: Float = 0, temperatureIncrement: Float = 0, initialPrompt: String = "", conditionOnPreviousText: Bool = false, wordTimestamps: Bool = false, withoutTimestamps: Bool = false, compressionRatioThreshold: Float = 0, logprobThreshold: Float = 0, noSpeechThreshold: Float = 0, seed: UInt64 = 0) {
         self.audio = audio
         self.model = model
         self.language = language
@@ -68,6 +69,7 @@ public struct TranscribeRequest: ChorusMessage {
         self.compressionRatioThreshold = compressionRatioThreshold
         self.logprobThreshold = logprobThreshold
         self.noSpeechThreshold = noSpeechThreshold
+        self.seed = seed
     }
 
     enum CodingKeys: String, CodingKey {
@@ -86,6 +88,7 @@ public struct TranscribeRequest: ChorusMessage {
         case compressionRatioThreshold = "compression_ratio_threshold"
         case logprobThreshold = "logprob_threshold"
         case noSpeechThreshold = "no_speech_threshold"
+        case seed = "seed"
     }
 
     public init(from decoder: Decoder) throws {
@@ -105,6 +108,7 @@ public struct TranscribeRequest: ChorusMessage {
         self.compressionRatioThreshold = try c.decodeIfPresent(Float.self, forKey: .compressionRatioThreshold) ?? 0
         self.logprobThreshold = try c.decodeIfPresent(Float.self, forKey: .logprobThreshold) ?? 0
         self.noSpeechThreshold = try c.decodeIfPresent(Float.self, forKey: .noSpeechThreshold) ?? 0
+        self.seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -124,6 +128,7 @@ public struct TranscribeRequest: ChorusMessage {
         try c.encode(compressionRatioThreshold, forKey: .compressionRatioThreshold)
         try c.encode(logprobThreshold, forKey: .logprobThreshold)
         try c.encode(noSpeechThreshold, forKey: .noSpeechThreshold)
+        try c.encode(seed, forKey: .seed)
     }
 }
 
@@ -146,6 +151,7 @@ extension TranscribeRequest: CBridgedMessage {
         self.compressionRatioThreshold = c.pointee.compression_ratio_threshold
         self.logprobThreshold = c.pointee.logprob_threshold
         self.noSpeechThreshold = c.pointee.no_speech_threshold
+        self.seed = c.pointee.seed
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Speech__V1__TranscribeRequest>, _ arena: CArena) {
@@ -165,6 +171,7 @@ extension TranscribeRequest: CBridgedMessage {
         c.pointee.compression_ratio_threshold = compressionRatioThreshold
         c.pointee.logprob_threshold = logprobThreshold
         c.pointee.no_speech_threshold = noSpeechThreshold
+        c.pointee.seed = seed
     }
 
     public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Speech__V1__TranscribeRequest>? { chorus__speech__v1__transcribe_request__unpack(nil, count, bytes) }

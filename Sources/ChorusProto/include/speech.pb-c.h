@@ -65,12 +65,16 @@ struct  Chorus__Speech__V1__TranscribeRequest
   char *language;
   Chorus__Speech__V1__TranscriptFormat format;
   /*
-   * 0 = greedy; default for beam search is 5.
+   * 0 = the service's default (--beam-size, 5); 1 = greedy.
    */
   uint32_t beam_size;
+  /*
+   * Samples per window when decoding at a temperature above 0; 0 = 5.
+   */
   uint32_t best_of;
   /*
-   * First temperature; fallback steps by temperature_increment up to 1.0 (0 disables fallback).
+   * First temperature; a window whose text repeats itself or whose log-probability is too low decodes
+   * again at temperature + increment, up to 1.0. Increment 0 = the default 0.2; negative: no fallback.
    */
   float temperature;
   float temperature_increment;
@@ -78,13 +82,17 @@ struct  Chorus__Speech__V1__TranscribeRequest
   protobuf_c_boolean condition_on_previous_text;
   protobuf_c_boolean word_timestamps;
   protobuf_c_boolean without_timestamps;
+  /*
+   * 0 = defaults: 2.4, -1.0, 0.6 (openai-whisper's).
+   */
   float compression_ratio_threshold;
   float logprob_threshold;
   float no_speech_threshold;
+  uint64_t seed;
 };
 #define CHORUS__SPEECH__V1__TRANSCRIBE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__speech__v1__transcribe_request__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CHORUS__SPEECH__V1__TRANSCRIPT_FORMAT__TRANSCRIPT_FORMAT_UNSPECIFIED, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0 }
+    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CHORUS__SPEECH__V1__TRANSCRIPT_FORMAT__TRANSCRIPT_FORMAT_UNSPECIFIED, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Chorus__Speech__V1__Word

@@ -12,6 +12,15 @@ public struct WhisperDecodingOptions: Sendable {
     /// The first timestamp may be at most this many 20 ms steps in (openai-whisper and CTranslate2: 50 = 1 s).
     public var maxInitialTimestampIndex = 50
     public var maxNewTokens = 224
+    /// 0 or 1: greedy; more: beam search with this many beams (at temperature 0).
+    public var beamSize = 5
+    /// Beam search ends when round(beamSize · patience) sequences have finished.
+    public var patience: Float = 1
+    /// 0: deterministic (greedy or beam); above: sampling at this temperature.
+    public var temperature: Float = 0
+    /// Samples drawn at a temperature above 0; the likeliest wins.
+    public var bestOf = 5
+    public var seed: UInt64 = 0
 
     public init() {}
 }
@@ -43,32 +52,126 @@ struct WhisperGreedyDecoder {
         return exps.map { ($0.key, $0.value / total) }.sorted { $0.probability > $1.probability }
     }
 
+    /// Greedy, beam search or sampling, as `options` say.
+    func decode(_ audio: Tensor, prompt: [Int], options: WhisperDecodingOptions, shouldStop: () -> Bool = { false }) -> WhisperDecodingResult {
+        if options.temperature > 0 {
+            var generator = SplitMix64(seed: options.seed)
+            return (0..<max(1, options.bestOf)).map { _ in
+                sample(audio, prompt: prompt, options: options, generator: &generator, shouldStop: shouldStop)
+            }.max { $0.sumLogprob / Float(max($0.tokens.count, 1)) < $1.sumLogprob / Float(max($1.tokens.count, 1)) }!
+        }
+        if options.beamSize > 1 { return beamSearch(audio, prompt: prompt, options: options, shouldStop: shouldStop) }
+        return greedy(audio, prompt: prompt, options: options, shouldStop: shouldStop)
+    }
+
     func greedy(_ audio: Tensor, prompt: [Int], options: WhisperDecodingOptions, shouldStop: () -> Bool = { false }) -> WhisperDecodingResult {
+        var generator = SplitMix64(seed: 0)
+        var deterministic = options
+        deterministic.temperature = 0
+        return sample(audio, prompt: prompt, options: deterministic, generator: &generator, shouldStop: shouldStop)
+    }
+
+    /// One sequence: the argmax at temperature 0, a draw from softmax(logits / T) above.
+    private func sample(_ audio: Tensor, prompt: [Int], options: WhisperDecodingOptions, generator: inout SplitMix64,
+                        shouldStop: () -> Bool) -> WhisperDecodingResult {
         var state = model.startDecoding(audio)
-        var logits = model.decode(prompt, state: &state)
+        let logits = model.decode(prompt, state: &state)
         let vocabulary = logits.shape[1]
         var row = Array(logits.storage[((prompt.count - 1) * vocabulary)...])
         let noSpeech = noSpeechProbability(logits, prompt: prompt, vocabulary: vocabulary)
-        let suppress = (options.suppressTokens ?? model.config.suppressTokens ?? []).filter { $0 >= 0 && $0 < vocabulary }
-        let suppressAtStart = (model.config.beginSuppressTokens ?? [special.endOfText]) + []
         var tokens: [Int] = []
         var sumLogprob: Float = 0
         let limit = min(options.maxNewTokens, model.maxTokens - prompt.count)
         while tokens.count < limit && !shouldStop() {
-            if tokens.isEmpty && options.suppressBlank {
-                for id in suppressAtStart where id < vocabulary { row[id] = -.infinity }
-            }
-            for id in suppress { row[id] = -.infinity }
-            if options.timestamps { applyTimestampRules(&row, generated: tokens, options: options) }
+            filter(&row, generated: tokens, options: options)
             let logprobs = logSoftmax(row)
-            let next = row.indices.max { row[$0] < row[$1] }!
+            let next = options.temperature > 0 ? draw(row, temperature: options.temperature, generator: &generator)
+                                               : row.indices.max { row[$0] < row[$1] }!
             sumLogprob += logprobs[next]
             if next == special.endOfText { break }
             tokens.append(next)
-            logits = model.decode([next], state: &state)
-            row = logits.storage
+            row = model.decode([next], state: &state).storage
         }
         return WhisperDecodingResult(tokens: tokens, sumLogprob: sumLogprob, noSpeechProbability: noSpeech)
+    }
+
+    /// openai-whisper's BeamSearchDecoder: each live beam proposes its beamSize + 1 best tokens; the best
+    /// beamSize continuations live on, finished ones are kept until round(beamSize · patience) have
+    /// ended; the winner has the highest log-probability per token.
+    private func beamSearch(_ audio: Tensor, prompt: [Int], options: WhisperDecodingOptions, shouldStop: () -> Bool) -> WhisperDecodingResult {
+        struct Beam {
+            var state: WhisperDecoderState
+            var row: [Float]
+            var tokens: [Int]
+            var sumLogprob: Float
+        }
+        var state = model.startDecoding(audio)
+        let logits = model.decode(prompt, state: &state)
+        let vocabulary = logits.shape[1]
+        let noSpeech = noSpeechProbability(logits, prompt: prompt, vocabulary: vocabulary)
+        var beams = [Beam(state: state, row: Array(logits.storage[((prompt.count - 1) * vocabulary)...]), tokens: [], sumLogprob: 0)]
+        var finished: [(tokens: [Int], sumLogprob: Float)] = []
+        let wanted = max(1, Int((Float(options.beamSize) * options.patience).rounded()))
+        let limit = min(options.maxNewTokens, model.maxTokens - prompt.count)
+        var step = 0
+        while !beams.isEmpty && finished.count < wanted && step < limit && !shouldStop() {
+            var candidates: [(beam: Int, token: Int, score: Float)] = []
+            for (index, beam) in beams.enumerated() {
+                var row = beam.row
+                filter(&row, generated: beam.tokens, options: options)
+                let logprobs = logSoftmax(row)
+                let top = logprobs.indices.sorted { logprobs[$0] > logprobs[$1] }.prefix(options.beamSize + 1)
+                for token in top where logprobs[token].isFinite {
+                    candidates.append((index, token, beam.sumLogprob + logprobs[token]))
+                }
+            }
+            candidates.sort { $0.score > $1.score }
+            var next: [Beam] = []
+            var seen = Set<[Int]>()
+            for candidate in candidates {
+                let tokens = beams[candidate.beam].tokens + [candidate.token]
+                guard seen.insert(tokens).inserted else { continue }
+                if candidate.token == special.endOfText {
+                    if finished.count < wanted { finished.append((beams[candidate.beam].tokens, candidate.score)) }
+                } else if next.count < options.beamSize {
+                    var beam = beams[candidate.beam]
+                    beam.tokens = tokens
+                    beam.sumLogprob = candidate.score
+                    next.append(beam)
+                }
+                if next.count >= options.beamSize && finished.count >= wanted { break }
+            }
+            // Each surviving beam advances its own copy of the decoder state by its new token.
+            for i in next.indices {
+                next[i].row = model.decode([next[i].tokens.last!], state: &next[i].state).storage
+            }
+            beams = next
+            step += 1
+        }
+        if finished.isEmpty { finished = beams.map { ($0.tokens, $0.sumLogprob) } }
+        let best = finished.max { $0.sumLogprob / Float(max($0.tokens.count, 1)) < $1.sumLogprob / Float(max($1.tokens.count, 1)) }!
+        return WhisperDecodingResult(tokens: best.tokens, sumLogprob: best.sumLogprob, noSpeechProbability: noSpeech)
+    }
+
+    /// The logit rules, in openai-whisper's order: suppress blank (first step), suppress tokens, timestamps.
+    private func filter(_ row: inout [Float], generated: [Int], options: WhisperDecodingOptions) {
+        let vocabulary = row.count
+        if generated.isEmpty && options.suppressBlank {
+            for id in model.config.beginSuppressTokens ?? [special.endOfText] where id >= 0 && id < vocabulary { row[id] = -.infinity }
+        }
+        for id in options.suppressTokens ?? model.config.suppressTokens ?? [] where id >= 0 && id < vocabulary { row[id] = -.infinity }
+        if options.timestamps { applyTimestampRules(&row, generated: generated, options: options) }
+    }
+
+    private func draw(_ row: [Float], temperature: Float, generator: inout SplitMix64) -> Int {
+        let scaled = row.map { $0 / temperature }
+        let probabilities = logSoftmax(scaled).map { exp($0) }
+        var target = Float(Double(generator.next() >> 11) / Double(1 << 53))
+        for (index, p) in probabilities.enumerated() {
+            target -= p
+            if target <= 0 { return index }
+        }
+        return probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
     }
 
     /// openai-whisper's ApplyTimestampRules.
@@ -126,4 +229,19 @@ func logSumExp<C: Collection>(_ values: C) -> Float where C.Element == Float {
     var sum: Double = 0
     for v in values { sum += Double(exp(v - top)) }
     return top + Float(log(sum))
+}
+
+/// A small seeded generator (SplitMix64), so sampled transcripts repeat for the same seed.
+struct SplitMix64 {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }

@@ -15,6 +15,7 @@ public struct TranscriptSegment: Sendable, Equatable, Codable {
     public var compressionRatio: Float
     public var noSpeechProbability: Float
     public var temperature: Float
+    public var words: [TimedWord] = []
 }
 
 public struct Transcription: Sendable, Equatable {
@@ -34,6 +35,16 @@ public struct TranscribeOptions: Sendable {
     /// `logprobThreshold` are silence, and dropped (openai-whisper's rule).
     public var noSpeechThreshold: Float = 0.6
     public var logprobThreshold: Float = -1
+    /// A window decodes again at the next temperature when its text compresses better than this
+    /// (repetition) or its average log-probability is below `logprobThreshold` (openai-whisper's fallback).
+    public var compressionRatioThreshold: Float = 2.4
+    public var temperatures: [Float] = [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    /// Text given to the decoder as previous context (<|startofprev|>): names, spelling, style.
+    public var initialPrompt: String?
+    /// Give each window the text decoded so far as context.
+    public var conditionOnPreviousText = false
+    /// Word-level timestamps from the alignment heads (one more decoder pass per segment).
+    public var wordTimestamps = false
     public var decoding = WhisperDecodingOptions()
 
     public init() {}
@@ -84,6 +95,7 @@ public final class WhisperEngine: Sendable {
         var languageProbability: Float = 1
         let decoder = WhisperGreedyDecoder(model: model, special: special, multilingual: multilingual)
         var segments: [TranscriptSegment] = []
+        var contextTokens: [Int] = options.initialPrompt.map { tokenizer.encode(" " + $0.trimmingCharacters(in: .whitespaces), addSpecialTokens: false) } ?? []
         var seek = 0
         let samplesPerToken = WhisperMel.sampleRate / 50  // a timestamp step is 20 ms
         while seek < samples.count && !shouldStop() {
@@ -94,8 +106,20 @@ public final class WhisperEngine: Sendable {
                 let detected = decoder.detectLanguage(audio).first ?? ("en", 1)
                 (language, languageProbability) = (detected.language, detected.probability)
             }
-            let prompt = special.prompt(language: multilingual ? language : nil, task: options.task, timestamps: options.timestamps)
-            let result = decoder.greedy(audio, prompt: prompt, options: options.decoding, shouldStop: shouldStop)
+            let start = special.prompt(language: multilingual ? language : nil, task: options.task, timestamps: options.timestamps)
+            let context = special.startOfPrevious.map { [$0] + contextTokens.suffix(model.maxTokens / 2 - 1) } ?? []
+            var result = WhisperDecodingResult(tokens: [], sumLogprob: 0, noSpeechProbability: 0)
+            var temperature: Float = 0
+            var ratio: Float = 0
+            for t in options.temperatures.isEmpty ? [0] : options.temperatures {
+                var decoding = options.decoding
+                decoding.temperature = t
+                temperature = t
+                result = decoder.decode(audio, prompt: (contextTokens.isEmpty ? [] : context) + start, options: decoding, shouldStop: shouldStop)
+                ratio = compressionRatio(tokenizer.decode(result.tokens.filter { $0 < special.endOfText }, skipSpecialTokens: true))
+                let silent = result.noSpeechProbability > options.noSpeechThreshold
+                if silent || (ratio <= options.compressionRatioThreshold && result.averageLogprob >= options.logprobThreshold) { break }
+            }
             let offset = Double(seek) / Double(WhisperMel.sampleRate)
             let silent = result.noSpeechProbability > options.noSpeechThreshold && result.averageLogprob < options.logprobThreshold
             var advance = window.count
@@ -104,12 +128,22 @@ public final class WhisperEngine: Sendable {
                 for piece in pieces {
                     let text = tokenizer.decode(piece.tokens, skipSpecialTokens: true)
                     guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
-                    let segment = TranscriptSegment(
+                    var segment = TranscriptSegment(
                         id: segments.count, start: offset + piece.start, end: offset + piece.end, text: text, tokens: piece.tokens,
-                        averageLogprob: result.averageLogprob, compressionRatio: compressionRatio(text),
-                        noSpeechProbability: result.noSpeechProbability, temperature: 0)
+                        averageLogprob: result.averageLogprob, compressionRatio: ratio,
+                        noSpeechProbability: result.noSpeechProbability, temperature: temperature)
+                    if options.wordTimestamps {
+                        segment.words = WhisperAligner(engine: self).words(
+                            audio: audio, sotSequence: special.prompt(language: multilingual ? language : nil, task: options.task, timestamps: true),
+                            textTokens: piece.tokens, windowFrames: window.count / WhisperMel.hopLength, offset: offset)
+                    }
                     segments.append(segment)
                     onSegment(segment)
+                }
+                if options.conditionOnPreviousText && temperature <= 0.5 {
+                    contextTokens += result.tokens.filter { $0 < special.endOfText }
+                } else if options.conditionOnPreviousText {
+                    contextTokens = []  // a high-temperature window is not trusted as context (openai-whisper)
                 }
                 // Continue from the last complete timestamp unless the window ended on a lone one.
                 if let lastTimestamp, window.count == mel.chunkSamples {

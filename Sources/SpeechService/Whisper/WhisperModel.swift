@@ -167,3 +167,34 @@ public final class WhisperModel: Sendable {
         return MatMul.matmul(h, decoder.projection, transposeB: true)
     }
 }
+
+extension WhisperModel {
+    /// A full decoder pass over `tokens` that also returns, for each (layer, head) of `heads`, the raw
+    /// cross-attention scores q·k/√d [tokens, frames] (for word timestamps).
+    func crossAttentionScores(audio: Tensor, tokens: [Int], heads: [[Int]]) -> (scores: [Tensor], logits: Tensor) {
+        var state = startDecoding(audio)
+        var x = decoder.tokens.embedding(tokens) + decoder.positions.slice(axis: 0, 0..<tokens.count)
+        x = x.reshaped([1, tokens.count, config.dModel])
+        var scores: [Tensor] = []
+        let frames = audio.shape[1]
+        for (i, layer) in decoder.layers.enumerated() {
+            let n = layer.selfAttentionNorm(x)
+            state.selfCaches[i].append(keys: layer.selfAttention.key(n), values: layer.selfAttention.value(n))
+            x = x + layer.selfAttention.out(state.selfCaches[i].attend(query: layer.selfAttention.query(n), heads: layer.selfAttention.heads))
+            let c = layer.encoderAttentionNorm(x)
+            let q = layer.encoderAttention.query(c)
+            let headWidth = config.dModel / layer.encoderAttention.heads
+            for pair in heads where pair.count == 2 && pair[0] == i {
+                let h = pair[1]
+                let qh = q.reshaped([tokens.count, config.dModel]).slice(axis: 1, (h * headWidth)..<((h + 1) * headWidth))
+                let kh = state.crossKeys[i].reshaped([frames, config.dModel]).slice(axis: 1, (h * headWidth)..<((h + 1) * headWidth))
+                scores.append(MatMul.matmul(qh, kh, transposeB: true) * (1 / Float(headWidth).squareRoot()))
+            }
+            x = x + layer.encoderAttention.out(Attention.attend(query: q, key: state.crossKeys[i], value: state.crossValues[i],
+                                                               heads: layer.encoderAttention.heads))
+            x = x + layer.fc2(layer.fc1(layer.finalNorm(x)).applying(.gelu))
+        }
+        let h = decoder.layerNorm(x).reshaped([tokens.count, config.dModel])
+        return (scores, MatMul.matmul(h, decoder.projection, transposeB: true))
+    }
+}
