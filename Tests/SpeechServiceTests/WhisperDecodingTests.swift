@@ -63,3 +63,14 @@ import Testing
         #expect((words.first?.start ?? 1) < 0.6 && (words.last?.end ?? 0) > 1.4, "\(words)")
     }
 }
+
+@Suite struct WhisperSilenceTests {
+    @Test func silenceIsAnEmptyTranscript() throws {
+        let engine = try WhisperDecodingTests.engine.get()
+        var options = TranscribeOptions()
+        options.decoding.beamSize = 1
+        let result = try engine.transcribe([Float](repeating: 0, count: 16000 * 5), options: options)
+        #expect(result.segments.isEmpty && result.text.isEmpty, "\(result.text)")
+        #expect(abs(result.duration - 5) < 1e-9)
+    }
+}

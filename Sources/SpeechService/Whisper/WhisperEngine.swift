@@ -101,6 +101,12 @@ public final class WhisperEngine: Sendable {
         while seek < samples.count && !shouldStop() {
             let window = Array(samples[seek..<min(samples.count, seek + mel.chunkSamples)])
             let windowDuration = Double(window.count) / Double(WhisperMel.sampleRate)
+            // Digital silence (below -80 dBFS) is not decoded: Whisper would hallucinate a word into it.
+            let energy = window.reduce(Float(0)) { $0 + $1 * $1 } / Float(max(window.count, 1))
+            if energy < 1e-8 {
+                seek += window.count
+                continue
+            }
             let audio = model.encode(logMel(window))
             if multilingual && options.language == nil && seek == 0 {
                 let detected = decoder.detectLanguage(audio).first ?? ("en", 1)
