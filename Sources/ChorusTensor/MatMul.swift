@@ -12,6 +12,18 @@ public enum MatMul {
         let n = transposeB ? b.shape[0] : b.shape[1]
         precondition(k == kb, "inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
         var out = [Float](repeating: 0, count: m * n)
+        if m == 1 && !transposeA {
+            // One row (a decoder step): a matrix-vector product, which BLAS does faster than a 1-row sgemm.
+            a.storage.withUnsafeBufferPointer { pa in
+                b.storage.withUnsafeBufferPointer { pb in
+                    out.withUnsafeMutableBufferPointer { pc in
+                        cblas_sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, Int32(b.shape[0]), Int32(b.shape[1]),
+                                    1, pb.baseAddress, Int32(b.shape[1]), pa.baseAddress, 1, 0, pc.baseAddress, 1)
+                    }
+                }
+            }
+            return Tensor(shape: [1, n], storage: out)
+        }
         a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
@@ -47,6 +59,11 @@ public enum MatMul {
         x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
+                    if rows == 1 {
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), 1, pw.baseAddress, Int32(inFeatures),
+                                    px.baseAddress, 1, bias == nil ? 0 : 1, po.baseAddress, 1)
+                        return
+                    }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures),
                                 1, px.baseAddress, Int32(inFeatures), pw.baseAddress, Int32(inFeatures),
                                 bias == nil ? 0 : 1, po.baseAddress, Int32(outFeatures))

@@ -32,6 +32,20 @@ import Testing
         #expect(c.maxAbsDifference(Tensor(shape: [m, n], storage: expected)).value < 1e-5)
     }
 
+    @Test(arguments: [false, true])
+    func oneRowProductsGoThroughSgemvAndAgree(transposeB: Bool) {
+        let (k, n) = (37, 11)
+        let a = values(k, seed: 6), b = values(k * n, seed: 7)
+        let expected = naive(a, b, m: 1, k: k, n: n)
+        let tb = transposeB ? Tensor(shape: [n, k], storage: transpose(b, rows: k, cols: n)) : Tensor(shape: [k, n], storage: b)
+        let c = MatMul.matmul(Tensor(shape: [1, k], storage: a), tb, transposeB: transposeB)
+        #expect(c.maxAbsDifference(Tensor(shape: [1, n], storage: expected)).value < 1e-5)
+        let y = MatMul.linear(Tensor(shape: [1, 1, k], storage: a), weight: Tensor(shape: [n, k], storage: transpose(b, rows: k, cols: n)),
+                              bias: Tensor(shape: [n], storage: [Float](repeating: 1, count: n)))
+        #expect(y.shape == [1, 1, n])
+        #expect(zip(y.storage, expected).allSatisfy { abs($0 - ($1 + 1)) < 1e-5 })
+    }
+
     @Test func linearIsXTimesWeightTransposedPlusBias() {
         let x = Tensor(shape: [2, 3, 4], storage: values(24, seed: 3))
         let weight = Tensor(shape: [5, 4], storage: values(20, seed: 4))

@@ -120,7 +120,7 @@ struct WhisperGreedyDecoder {
                 var row = beam.row
                 filter(&row, generated: beam.tokens, options: options)
                 let logprobs = logSoftmax(row)
-                let top = logprobs.indices.sorted { logprobs[$0] > logprobs[$1] }.prefix(options.beamSize + 1)
+                let top = topIndices(logprobs, count: options.beamSize + 1)
                 for token in top where logprobs[token].isFinite {
                     candidates.append((index, token, beam.sumLogprob + logprobs[token]))
                 }
@@ -212,6 +212,19 @@ struct WhisperGreedyDecoder {
         let row = Array(logits.storage[(index * vocabulary)..<((index + 1) * vocabulary)])
         return exp(logSoftmax(row)[noSpeech])
     }
+}
+
+/// The indices of the `count` largest values, largest first, in one pass (a vocabulary is 52k entries;
+/// sorting it for every beam at every step would dominate beam search).
+func topIndices(_ values: [Float], count: Int) -> [Int] {
+    var best: [(index: Int, value: Float)] = []
+    best.reserveCapacity(count + 1)
+    for (index, value) in values.enumerated() where best.count < count || value > best[best.count - 1].value {
+        let position = best.firstIndex { value > $0.value } ?? best.count
+        best.insert((index, value), at: position)
+        if best.count > count { best.removeLast() }
+    }
+    return best.map(\.index)
 }
 
 func logSoftmax(_ row: [Float]) -> [Float] {
