@@ -78,7 +78,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "ChorusWireTests", dependencies: [
-            "ChorusWire", "ChorusAPI", "ChorusProto",
+            "ChorusWire", "ChorusAPI", "ChorusProto", "ChorusTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -92,7 +92,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         // Real processes of the chorus binary on loopback; the dependency makes `swift test` build it.
         .testTarget(name: "ChorusSystemTests", dependencies: [
-            "ChorusWire", "ChorusAPI", "chorus",
+            "ChorusWire", "ChorusAPI", "chorus", "ChorusTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
     ],

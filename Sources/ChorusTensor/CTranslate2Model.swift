@@ -40,12 +40,7 @@ public final class CTranslate2Model: @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         let name = (path as NSString).lastPathComponent
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw WeightFileError(name, "cannot read: \(error.localizedDescription)")
-        }
+        let data = try WeightFileError.mapped(path)
         var reader = Reader(data: data, file: name)
         binaryVersion = try reader.u32()
         guard (5...6).contains(binaryVersion) else {

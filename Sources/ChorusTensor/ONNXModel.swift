@@ -33,12 +33,7 @@ public final class ONNXModel: @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         let name = (path as NSString).lastPathComponent
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw WeightFileError(name, "cannot read: \(error.localizedDescription)")
-        }
+        let data = try WeightFileError.mapped(path)
         let unpacked = data.withUnsafeBytes { raw in
             onnx__model_proto__unpack(nil, raw.count, raw.baseAddress?.assumingMemoryBound(to: UInt8.self))
         }

@@ -11,6 +11,15 @@ public struct WeightFileError: Error, CustomStringConvertible, Equatable {
     }
 
     public var description: String { "\(file): \(message)" }
+
+    /// The file memory-mapped (weights are read lazily, tensor by tensor), or an error naming it.
+    static func mapped(_ path: String) throws -> Data {
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw WeightFileError((path as NSString).lastPathComponent, "cannot read: \(error.localizedDescription)")
+        }
+    }
 }
 
 /// The element types of safetensors files that Hugging Face checkpoints use.
@@ -47,12 +56,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         let name = (path as NSString).lastPathComponent
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw WeightFileError(name, "cannot read: \(error.localizedDescription)")
-        }
+        let data = try WeightFileError.mapped(path)
         guard data.count >= 8 else { throw WeightFileError(name, "is \(data.count) bytes, too short for a safetensors header") }
         let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard headerLength <= UInt64(data.count - 8), headerLength <= 100 << 20 else {

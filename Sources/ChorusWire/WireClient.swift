@@ -170,16 +170,7 @@ public final class WireClient: @unchecked Sendable {
     ) async throws -> Response {
         let call = try await open(method.path, options: options, first: try request.wireBytes(), endOfStream: true)
         return try await withTaskCancellationHandler {
-            var response: Response?
-            for try await part in call.responses where response == nil {
-                response = try decodeResponse(part.payload, method)
-            }
-            // A cancelled task ends the iteration early; report the cancellation, not a missing answer.
-            if Task.isCancelled { throw WireStatus(.cancelled, "the call was cancelled by the caller") }
-            guard let response else {
-                throw WireStatus(.internal, "\(method) ended with OK but sent no \(Response.protoName)")
-            }
-            return response
+            try await singleResponse(call, method, as: Response.self)
         } onCancel: {
             call.cancel()
         }
@@ -200,16 +191,7 @@ public final class WireClient: @unchecked Sendable {
         let sender = Task { try await Self.pump(requests, into: call) }
         return try await withTaskCancellationHandler {
             defer { sender.cancel() }
-            var response: Response?
-            for try await part in call.responses where response == nil {
-                response = try decodeResponse(part.payload, method)
-            }
-            // A cancelled task ends the iteration early; report the cancellation, not a missing answer.
-            if Task.isCancelled { throw WireStatus(.cancelled, "the call was cancelled by the caller") }
-            guard let response else {
-                throw WireStatus(.internal, "\(method) ended with OK but sent no \(Response.protoName)")
-            }
-            return response
+            return try await singleResponse(call, method, as: Response.self)
         } onCancel: {
             call.cancel()
         }
@@ -223,6 +205,20 @@ public final class WireClient: @unchecked Sendable {
             Task { try await Self.pump(requests, into: call) }
             return call
         }
+    }
+
+    /// The one answer of a unary or client-streaming call.
+    private func singleResponse<Response: WireMessage>(_ call: ClientCall, _ method: MethodDescriptor, as: Response.Type) async throws -> Response {
+        var response: Response?
+        for try await part in call.responses where response == nil {
+            response = try decodeResponse(part.payload, method)
+        }
+        // A cancelled task ends the iteration early; report the cancellation, not a missing answer.
+        if Task.isCancelled { throw WireStatus(.cancelled, "the call was cancelled by the caller") }
+        guard let response else {
+            throw WireStatus(.internal, "\(method) ended with OK but sent no \(Response.protoName)")
+        }
+        return response
     }
 
     /// Sends every request, then half-closes. Send errors are left to the response stream to report.

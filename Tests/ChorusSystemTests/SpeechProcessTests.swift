@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusTestSupport
 import ChorusWire
 import Foundation
 import NIOCore
@@ -207,22 +208,4 @@ func wavFile(_ samples: [Int16]) -> Data {
     out += Data("data".utf8)
     out += le(UInt32(data.count))
     return out + data
-}
-
-/// An AsyncSequence over an array, for client-streaming calls.
-struct AsyncStreamOf<Element: Sendable>: AsyncSequence, Sendable {
-    let elements: [Element]
-    init(_ elements: [Element]) { self.elements = elements }
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var index = 0
-        let elements: [Element]
-        mutating func next() async -> Element? {
-            guard index < elements.count else { return nil }
-            defer { index += 1 }
-            return elements[index]
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(elements: elements) }
 }

@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusTestSupport
 import ChorusWire
 import Foundation
 import NIOCore
@@ -176,22 +177,4 @@ import Testing
         let after = await statusCode { _ = try await client.unary(TestMethods.echo, EchoRequest(), as: EchoResponse.self) }
         #expect(after == .unavailable)
     }
-}
-
-/// An AsyncSequence over an array, for client-streaming calls.
-struct AsyncStreamOf<Element: Sendable>: AsyncSequence, Sendable {
-    let elements: [Element]
-    init(_ elements: [Element]) { self.elements = elements }
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var index = 0
-        let elements: [Element]
-        mutating func next() async -> Element? {
-            guard index < elements.count else { return nil }
-            defer { index += 1 }
-            return elements[index]
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(elements: elements) }
 }
