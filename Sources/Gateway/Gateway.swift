@@ -94,6 +94,9 @@ public final class Gateway: Sendable {
 
         var lastError = "no replica is healthy"
         for replica in pool.candidates() {
+            // Counted before the first await, so calls arriving together see each other and spread out.
+            replica.begin()
+            defer { replica.end() }
             let upstream: ClientCall
             do {
                 upstream = try await replica.client.open(method, options: options, first: first, endOfStream: singleRequest)
@@ -106,8 +109,6 @@ public final class Gateway: Sendable {
                 }
                 continue
             }
-            replica.begin()
-            defer { replica.end() }
             return try await relay(call, requests: singleRequest ? nil : requests, to: upstream)
         }
         throw WireStatus(.unavailable, "no healthy \(pool.service) replica (\(pool.replicas.count) configured: \(pool.replicas.map(\.address).joined(separator: ", ")); last error: \(lastError))")
