@@ -35,10 +35,3 @@ public struct LayerNorm: Sendable {
         x.layerNorm(weight: weight, bias: bias, eps: eps)
     }
 }
-
-extension WeightSource {
-    /// Whether the source has `name` (optional weights such as an untied projection).
-    public func has(_ name: String) -> Bool {
-        names.contains(name)
-    }
-}

@@ -24,14 +24,11 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     private var draining = false
     private var flushPending = false
     private let remoteAddress: String
-    /// Set when the server runs handlers on the connection's event loop.
-    private let taskExecutor: EventLoopTaskExecutor?
 
     init(server: WireServer, channel: Channel) {
         self.server = server
         self.channel = channel
         self.remoteAddress = channel.remoteAddress.map { "\($0)" } ?? "unknown"
-        self.taskExecutor = server.configuration.handlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
     }
 
     var eventLoop: EventLoop { channel.eventLoop }
@@ -78,7 +75,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         guard let handler = server.handler(for: frame.method) else {
-            server.stats.recordFinished(failed: true)
+            server.stats.recordRefused()
             write(Frame(streamID: id, kind: .close, status: WireStatus(.unimplemented, "unknown method \(frame.method)")))
             return
         }
@@ -103,18 +100,13 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         streams[id] = stream
         server.stats.recordStarted()
-        let body: @Sendable () async -> Void = {
+        streams[id]!.task = Task {
             do {
                 let payload = try await handler(call)
                 self.finish(id, status: WireStatus(.ok, ""), payload: payload)
             } catch {
                 self.finish(id, status: WireStatus.from(error), payload: nil)
             }
-        }
-        if let executor = taskExecutor {
-            streams[id]!.task = Task(executorPreference: executor, operation: body)
-        } else {
-            streams[id]!.task = Task(operation: body)
         }
     }
 

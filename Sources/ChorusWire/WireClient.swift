@@ -271,7 +271,6 @@ func describe(_ error: Error) -> String {
     if let io = error as? IOError {
         return String(cString: strerror(io.errnoCode)).lowercased()
     }
-    if error is ChannelError { return "\(error)" }
     return "\(error)"
 }
 

@@ -21,8 +21,12 @@ public final class ServerStats: Sendable {
     }
 
     func recordFinished(failed: Bool) {
-        // Calls refused before they started (unknown method) count as finished without having been in flight.
-        if inFlightCount.load(ordering: .relaxed) > 0 { inFlightCount.subtract(1, ordering: .relaxed) }
+        inFlightCount.subtract(1, ordering: .relaxed)
+        recordRefused(failed: failed)
+    }
+
+    /// A call answered without ever running (an unknown method): counted, never in flight.
+    func recordRefused(failed: Bool = true) {
         total.add(1, ordering: .relaxed)
         if failed { failedCount.add(1, ordering: .relaxed) }
     }
@@ -34,16 +38,11 @@ public final class WireServer: @unchecked Sendable {
         public var host: String
         public var port: Int
         public var maxFrameSize: Int
-        /// Run handlers on the connection's event loop instead of the global executor: fewer thread hops
-        /// per call, for handlers that only do I/O (the gateway's forwarding). Never for model work.
-        public var handlersOnEventLoop: Bool
 
-        public init(host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = defaultMaxFrameSize,
-                    handlersOnEventLoop: Bool = false) {
+        public init(host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = defaultMaxFrameSize) {
             self.host = host
             self.port = port
             self.maxFrameSize = maxFrameSize
-            self.handlersOnEventLoop = handlersOnEventLoop
         }
     }
 

@@ -30,7 +30,7 @@ import Testing
         let wav = try WAVCodec.decode(Array(FileManager.default.contents(atPath: Bundle.module.path(forResource: item.clip, ofType: "wav", inDirectory: "Fixtures")!)!))
         let mel = try WhisperMel(melBins: model.melBins)
         let audio = model.encode(Tensor(shape: [model.melBins, mel.frameCount], storage: mel.logMel(wav.downmixedToMono())))
-        let decoder = WhisperGreedyDecoder(model: model, special: special, multilingual: model.vocabularySize >= 51865)
+        let decoder = WhisperGreedyDecoder(model: model, special: special)
         var prompt = [special.startOfTranscript]
         if let expected = item.language {
             let languages = decoder.detectLanguage(audio)

@@ -39,7 +39,6 @@ public struct WhisperDecodingResult: Sendable, Equatable {
 struct WhisperGreedyDecoder {
     let model: WhisperModel
     let special: WhisperTokens
-    let multilingual: Bool
 
     /// Probabilities of the language tokens after one decoder step on <|startoftranscript|>.
     func detectLanguage(_ audio: Tensor) -> [(language: String, probability: Float)] {

@@ -80,7 +80,7 @@ public final class WhisperEngine: Sendable {
     public func detectLanguage(_ samples: [Float]) -> [(language: String, probability: Float)] {
         guard multilingual else { return [("en", 1)] }
         let audio = model.encode(logMel(Array(samples.prefix(mel.chunkSamples))))
-        return WhisperGreedyDecoder(model: model, special: special, multilingual: true).detectLanguage(audio)
+        return WhisperGreedyDecoder(model: model, special: special).detectLanguage(audio)
     }
 
     /// Transcribes 16 kHz mono `samples`; `onSegment` sees each segment as soon as its window is decoded.
@@ -93,7 +93,7 @@ public final class WhisperEngine: Sendable {
         }
         var language = options.language ?? "en"
         var languageProbability: Float = 1
-        let decoder = WhisperGreedyDecoder(model: model, special: special, multilingual: multilingual)
+        let decoder = WhisperGreedyDecoder(model: model, special: special)
         var segments: [TranscriptSegment] = []
         var contextTokens: [Int] = options.initialPrompt.map { tokenizer.encode(" " + $0.trimmingCharacters(in: .whitespaces), addSpecialTokens: false) } ?? []
         var seek = 0
