@@ -60,7 +60,11 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
 
-        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
+        // CLIP's two towers: VisionService embeds with them, LLaVA reuses the vision tower and Stable
+        // Diffusion the text tower, so they live outside any one service.
+        .target(name: "ChorusCLIP", dependencies: ["ChorusTensor", "ChorusMedia", "ChorusText"]),
+
+        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "CBLAS"]),
         .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
         .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
         .target(name: "Gateway", dependencies: [
@@ -89,6 +93,8 @@ let package = Package(
         .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SpeechServiceTests", dependencies: ["SpeechService", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "VisionServiceTests", dependencies: ["VisionService", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusAPI", "ChorusWire", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
         // Real processes of the chorus binary on loopback; the dependency makes `swift test` build it.
         .testTarget(name: "ChorusSystemTests", dependencies: [
