@@ -64,7 +64,8 @@ let package = Package(
         // Diffusion the text tower, so they live outside any one service.
         .target(name: "ChorusCLIP", dependencies: ["ChorusTensor", "ChorusMedia", "ChorusText"]),
 
-        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "CBLAS"]),
+        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "CBLAS", "CZlib",
+                                                    .product(name: "Logging", package: "swift-log")]),
         .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
         .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
         .target(name: "Gateway", dependencies: [

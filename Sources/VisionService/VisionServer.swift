@@ -1,30 +1,198 @@
 import ChorusAPI
+import ChorusCLIP
+import ChorusMedia
 import ChorusServiceKit
+import ChorusTensor
 import ChorusWire
+import Foundation
 
-/// The Vision RPC handlers: a thin adapter between the wire and the CLIP and LLaVA engines.
-/// Until the engines land, model methods answer FAILED_PRECONDITION naming what is missing.
+/// The Vision RPC handlers: a thin adapter between the wire and the CLIP engine and image index.
+/// LLaVA methods answer FAILED_PRECONDITION until that engine lands.
 public struct VisionServer: VisionHandler, CommonServiceHandler {
-    public let runtime: ServiceRuntime
+    public struct Settings: Sendable {
+        /// How long a call waits for others to share its batch.
+        public var batchWindow: Duration
+        public var maxBatch: Int
+        public var maxImagesPerRequest: Int
+        public var maxTextsPerRequest: Int
+        public var maxLabels: Int
+        public var maxTemplates: Int
+        /// Where indexes are saved; nil keeps them in memory only.
+        public var dataDirectory: String?
+        public var imageLimits: ImageLimits
 
-    public init(runtime: ServiceRuntime) {
-        self.runtime = runtime
+        public init(batchWindow: Duration = .milliseconds(4), maxBatch: Int = 32, maxImagesPerRequest: Int = 256,
+                    maxTextsPerRequest: Int = 4096, maxLabels: Int = 1000, maxTemplates: Int = 100,
+                    dataDirectory: String? = nil, imageLimits: ImageLimits = .init(maxWidth: 16384, maxHeight: 16384, maxPixels: 64 << 20)) {
+            self.batchWindow = batchWindow
+            self.maxBatch = maxBatch
+            self.maxImagesPerRequest = maxImagesPerRequest
+            self.maxTextsPerRequest = maxTextsPerRequest
+            self.maxLabels = maxLabels
+            self.maxTemplates = maxTemplates
+            self.dataDirectory = dataDirectory
+            self.imageLimits = imageLimits
+        }
     }
 
-    private var noCLIP: WireStatus {
-        runtime.missingModel("CLIP", hint: "start it with --models DIR holding a Hugging Face CLIPModel folder")
+    public let runtime: ServiceRuntime
+    let settings: Settings
+    let clip: [String: CLIPEngine]
+    let defaultCLIP: String?
+    let indexes: IndexStore
+
+    /// Loads every model under the runtime's --models folder and the indexes under the data folder.
+    public init(runtime: ServiceRuntime, settings: Settings = .init()) throws {
+        self.runtime = runtime
+        self.settings = settings
+        let models = try VisionModels.load(from: runtime.options.modelsDirectory, runtime: runtime)
+        let compute = ComputeQueue()
+        let batching = CLIPEngine.Batching(window: settings.batchWindow, maxBatch: settings.maxBatch,
+                                           maxWaiting: max(settings.maxBatch, runtime.options.maxQueue * settings.maxBatch))
+        var engines: [String: CLIPEngine] = [:]
+        for (name, pipeline) in models.clip {
+            engines[name] = CLIPEngine(name: name, pipeline: pipeline, batching: batching, limiter: runtime.limiter, compute: compute)
+        }
+        clip = engines
+        defaultCLIP = models.defaultCLIP
+        indexes = try IndexStore(directory: settings.dataDirectory, logger: runtime.logger)
+        if settings.dataDirectory == nil {
+            runtime.logger.info("no --data-dir: image indexes live in memory and are lost on restart")
+        }
     }
 
     private var noLLaVA: WireStatus {
         runtime.missingModel("LLaVA", hint: "start it with --models DIR holding a Hugging Face LlavaForConditionalGeneration folder")
     }
 
-    public func embedImages(_ request: EmbedImagesRequest, context: CallContext) async throws -> EmbeddingsResponse { throw noCLIP }
-    public func embedTexts(_ request: EmbedTextsRequest, context: CallContext) async throws -> EmbeddingsResponse { throw noCLIP }
-    public func classify(_ request: ClassifyRequest, context: CallContext) async throws -> ClassifyResponse { throw noCLIP }
-    public func indexAdd(_ request: IndexAddRequest, context: CallContext) async throws -> IndexAddResponse { throw noCLIP }
-    public func indexSearch(_ request: IndexSearchRequest, context: CallContext) async throws -> IndexSearchResponse { throw noCLIP }
-    public func indexDelete(_ request: IndexDeleteRequest, context: CallContext) async throws -> IndexDeleteResponse { throw noCLIP }
+    /// The CLIP engine a request names, or the default one.
+    private func engine(_ name: String) throws -> CLIPEngine {
+        if !name.isEmpty {
+            guard let engine = clip[name] else {
+                throw WireStatus(.notFound, "no CLIP model named '\(name)'; loaded: \(clip.keys.sorted().joined(separator: ", "))")
+            }
+            return engine
+        }
+        guard let name = defaultCLIP, let engine = clip[name] else {
+            throw runtime.missingModel("CLIP", hint: "start it with --models DIR holding a Hugging Face CLIPModel folder")
+        }
+        return engine
+    }
+
+    private func imageBytes(_ images: [ChorusAPI.Image], field: String) throws -> [[UInt8]] {
+        guard images.count <= settings.maxImagesPerRequest else {
+            throw WireStatus(.invalidArgument, "\(images.count) \(field) in one request; the limit is \(settings.maxImagesPerRequest)")
+        }
+        return images.map { [UInt8]($0.data) }
+    }
+
+    private func embeddings(_ rows: ChorusTensor.Tensor) -> [Embedding] {
+        let width = rows.shape[1], storage = rows.storage
+        return (0..<rows.shape[0]).map { (row: Int) -> Embedding in Embedding(values: Array(storage[(row * width)..<((row + 1) * width)])) }
+    }
+
+    public func embedImages(_ request: EmbedImagesRequest, context: CallContext) async throws -> EmbeddingsResponse {
+        let engine = try engine(request.model)
+        guard !request.images.isEmpty else { throw WireStatus(.invalidArgument, "the request has no images") }
+        let rows = try await engine.embed(images: imageBytes(request.images, field: "images"), limits: settings.imageLimits)
+        return EmbeddingsResponse(model: engine.name, dimension: UInt32(engine.dimension), embeddings: embeddings(rows))
+    }
+
+    public func embedTexts(_ request: EmbedTextsRequest, context: CallContext) async throws -> EmbeddingsResponse {
+        let engine = try engine(request.model)
+        guard !request.texts.isEmpty else { throw WireStatus(.invalidArgument, "the request has no texts") }
+        guard request.texts.count <= settings.maxTextsPerRequest else {
+            throw WireStatus(.invalidArgument, "\(request.texts.count) texts in one request; the limit is \(settings.maxTextsPerRequest)")
+        }
+        let rows = try await engine.embed(texts: request.texts)
+        return EmbeddingsResponse(model: engine.name, dimension: UInt32(engine.dimension), embeddings: embeddings(rows),
+                                  tokens: UInt32(engine.tokenCount(request.texts)))
+    }
+
+    public func classify(_ request: ClassifyRequest, context: CallContext) async throws -> ClassifyResponse {
+        let engine = try engine(request.model)
+        guard let image = request.image, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no image") }
+        guard !request.labels.isEmpty else { throw WireStatus(.invalidArgument, "the request has no labels to choose from") }
+        guard request.labels.count <= settings.maxLabels else {
+            throw WireStatus(.invalidArgument, "\(request.labels.count) labels; the limit is \(settings.maxLabels) (--max-labels)")
+        }
+        if let blank = request.labels.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw WireStatus(.invalidArgument, "label \(blank) is empty")
+        }
+        let templates = request.templates.isEmpty ? ZeroShot.defaultTemplates : request.templates
+        guard templates.count <= settings.maxTemplates else {
+            throw WireStatus(.invalidArgument, "\(templates.count) templates; the limit is \(settings.maxTemplates)")
+        }
+        if let bad = templates.first(where: { !$0.contains("{}") }) {
+            throw WireStatus(.invalidArgument, "template '\(bad)' has no {} where the label goes")
+        }
+        async let imageRow = engine.embed(images: [[UInt8](image.data)], limits: settings.imageLimits)
+        let prompts = try await engine.embed(texts: ZeroShot.prompts(labels: request.labels, templates: templates))
+        let labels = ZeroShot.labelEmbeddings(prompts, templates: templates.count)
+        let (logits, probabilities) = ZeroShot.scores(image: try await imageRow, labels: labels, logitScale: engine.pipeline.model.logitScale)
+        let k = request.topK == 0 ? request.labels.count : min(Int(request.topK), request.labels.count)
+        return ClassifyResponse(labels: TopK.indices(of: probabilities, k: k).map {
+            LabelScore(label: request.labels[$0], probability: probabilities[$0], logit: logits[$0])
+        })
+    }
+
+    public func indexAdd(_ request: IndexAddRequest, context: CallContext) async throws -> IndexAddResponse {
+        try IndexStore.validate(request.index)
+        guard !request.ids.isEmpty else { throw WireStatus(.invalidArgument, "the request has no ids") }
+        guard Set(request.ids).count == request.ids.count else { throw WireStatus(.invalidArgument, "ids repeat within the request") }
+        let vectors: [[Float]]
+        switch (request.images.isEmpty, request.vectors.isEmpty) {
+        case (false, true):
+            guard request.images.count == request.ids.count else {
+                throw WireStatus(.invalidArgument, "\(request.ids.count) ids but \(request.images.count) images")
+            }
+            let engine = try engine(request.model)
+            let rows = try await engine.embed(images: imageBytes(request.images, field: "images"), limits: settings.imageLimits)
+            vectors = embeddings(rows).map { $0.values }
+        case (true, false):
+            guard request.vectors.count == request.ids.count else {
+                throw WireStatus(.invalidArgument, "\(request.ids.count) ids but \(request.vectors.count) vectors")
+            }
+            vectors = try request.vectors.enumerated().map { i, vector in
+                guard !vector.values.isEmpty, vector.values.allSatisfy(\.isFinite) else {
+                    throw WireStatus(.invalidArgument, "vector \(i) is empty or holds NaN/infinity")
+                }
+                return vector.values
+            }
+        default:
+            throw WireStatus(.invalidArgument, "give either images or vectors (one per id), not both or neither")
+        }
+        let (added, size) = try await indexes.add(to: request.index, ids: request.ids, vectors: vectors)
+        return IndexAddResponse(added: UInt32(added), size: UInt64(size))
+    }
+
+    public func indexSearch(_ request: IndexSearchRequest, context: CallContext) async throws -> IndexSearchResponse {
+        try IndexStore.validate(request.index)
+        let given = [!request.text.isEmpty, !(request.image?.data.isEmpty ?? true), !(request.vector?.values.isEmpty ?? true)]
+        guard given.filter({ $0 }).count == 1 else {
+            throw WireStatus(.invalidArgument, "give exactly one query: text, image or vector")
+        }
+        let k = request.topK == 0 ? 10 : Int(request.topK)
+        guard k <= 10_000 else { throw WireStatus(.invalidArgument, "top_k \(k) is above the limit of 10000") }
+        let query: [Float]
+        if let vector = request.vector, !vector.values.isEmpty {
+            guard vector.values.allSatisfy(\.isFinite) else { throw WireStatus(.invalidArgument, "the query vector holds NaN/infinity") }
+            query = vector.values
+        } else if !request.text.isEmpty {
+            query = try await engine(request.model).embed(texts: [request.text]).storage
+        } else {
+            query = try await engine(request.model).embed(images: [[UInt8](request.image!.data)], limits: settings.imageLimits).storage
+        }
+        let hits = try await indexes.search(request.index, query: query, k: k)
+        return IndexSearchResponse(hits: hits.map { IndexHit(id: $0.id, score: $0.score) })
+    }
+
+    public func indexDelete(_ request: IndexDeleteRequest, context: CallContext) async throws -> IndexDeleteResponse {
+        try IndexStore.validate(request.index)
+        let (deleted, size) = try await indexes.delete(from: request.index, ids: request.ids)
+        return IndexDeleteResponse(deleted: UInt32(deleted), size: UInt64(size))
+    }
+
     public func caption(_ request: CaptionRequest, context: CallContext) async throws -> TextResponse { throw noLLaVA }
     public func ask(_ request: AskRequest, context: CallContext) async throws -> TextResponse { throw noLLaVA }
 

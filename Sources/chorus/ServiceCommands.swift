@@ -86,11 +86,35 @@ struct ServiceFlags: ParsableArguments {
 
 struct VisionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "vision", abstract: "Run VisionService: CLIP embeddings, zero-shot classification, image search, LLaVA chat.")
+        commandName: "vision", abstract: "Run VisionService: CLIP embeddings, zero-shot classification, image search, LLaVA chat.",
+        discussion: "Every subfolder of --models holding a Hugging Face CLIPModel is loaded under its folder name. Concurrent embedding calls are combined into batches (dynamic batching): a call waits up to --batch-window-ms for company, batches hold at most --max-batch inputs.")
     @OptionGroup var flags: ServiceFlags
 
+    @Option(help: "Milliseconds an embedding call waits for others to share its batch (0 = no dynamic batching).")
+    var batchWindowMs: Double = 4
+
+    @Option(help: "Most images or texts run as one batch.")
+    var maxBatch = 32
+
+    @Option(help: "Most labels one Classify call may name.")
+    var maxLabels = 1000
+
+    @Option(help: "Most images one call may carry.")
+    var maxImages = 256
+
+    @Option(help: "Folder where image indexes are saved (one file per index); without it indexes live in memory only.")
+    var dataDir: String?
+
+    func validate() throws {
+        guard batchWindowMs >= 0, batchWindowMs <= 1000 else { throw ValidationError("--batch-window-ms must be 0 ... 1000") }
+        guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
+        guard maxLabels >= 1, maxImages >= 1 else { throw ValidationError("--max-labels and --max-images must be at least 1") }
+    }
+
     func run() async throws {
-        try await flags.run(service: "vision", defaultPort: 7101) { VisionServer(runtime: $0).routes }
+        let settings = VisionServer.Settings(batchWindow: .microseconds(Int64(batchWindowMs * 1000)), maxBatch: maxBatch,
+                                             maxImagesPerRequest: maxImages, maxLabels: maxLabels, dataDirectory: dataDir)
+        try await flags.run(service: "vision", defaultPort: 7101) { try VisionServer(runtime: $0, settings: settings).routes }
     }
 }
 
