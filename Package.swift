@@ -75,7 +75,7 @@ let package = Package(
 
         .executableTarget(name: "chorus", dependencies: [
             "ChorusWire", "ChorusAPI", "ChorusServiceKit", "VisionService", "DiffusionService", "SpeechService",
-            "Gateway", "ChorusTensor", "ChorusMedia", "CBLAS",
+            "Gateway", "ChorusTensor", "ChorusMedia", "ChorusCLIP", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -88,20 +88,6 @@ struct BenchSpeechCommand: AsyncParsableCommand {
         let audio = try AudioSamples(sampleRate: 16000, mono: Array(samples.prefix(seconds * 16000)))
         try Data(try WAVCodec.encode(audio)).write(to: URL(fileURLWithPath: path))
     }
-
-    private func runJSON(_ executable: String, _ arguments: [String]) -> [String: Any]? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        return try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-    }
 }
 
 /// One configuration of `chorus bench speech`, in its own process.

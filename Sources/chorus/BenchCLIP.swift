@@ -1,0 +1,133 @@
+import ArgumentParser
+import ChorusAPI
+import ChorusCLIP
+import ChorusMedia
+import ChorusServiceKit
+import ChorusTensor
+import ChorusWire
+import Foundation
+import Logging
+import VisionService
+
+/// `chorus bench clip`: CLIP ViT-B/32 images/s and texts/s against transformers on PyTorch in the same
+/// run, and what dynamic batching gains for many single-image callers over the wire.
+struct BenchCLIPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clip",
+        abstract: "CLIP embedding throughput against transformers on PyTorch, and the dynamic batching gain.",
+        discussion: """
+            The model is a full-size ViT-B/32 CLIPModel with random weights at the real shapes, made by the peer
+            (scripts/bench/clip_peer.py make-model) since model hubs are out of reach: speed does not depend on the
+            values. The peer runs with .venv/bin/python (pip install torch==2.13.0 transformers==5.23.0 numpy).
+            """)
+
+    @Option(help: "Where the ViT-B/32 folder is made (once) and read.")
+    var modelDir = "/tmp/chorus-bench-clip-b32"
+
+    @Option(help: "Batch sizes.")
+    var batches = "1,8,32"
+
+    @Option(help: "Threads for both engines.")
+    var threads = 2
+
+    @Option(help: "Concurrent single-image callers for the dynamic batching measurement.")
+    var callers = 16
+
+    @Option(help: "Seconds each dynamic batching configuration runs.")
+    var seconds = 8.0
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let sizes = batches.split(separator: ",").compactMap { Int($0) }
+        if !FileManager.default.fileExists(atPath: modelDir + "/model.safetensors") {
+            print("making the ViT-B/32 folder in \(modelDir) ...")
+            guard runJSON(peerPython, ["scripts/bench/clip_peer.py", "make-model", modelDir], quietErrors: false) != nil else {
+                throw ValidationError("scripts/bench/clip_peer.py make-model failed (run from the repository root with .venv set up)")
+            }
+        }
+        print("chorus bench clip: ViT-B/32 (random weights), \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected")")
+        let pipeline = try CLIPPipeline(folder: modelDir)
+        let model = pipeline.model
+        var ours: [String: [Int: Double]] = ["images": [:], "texts": [:]]
+        var generator = SplitMix(seed: 1)
+        for batch in sizes {
+            let pixels = Tensor(shape: [batch, 3, 224, 224], storage: (0..<(batch * 3 * 224 * 224)).map { _ in generator.nextFloat() * 4 - 2 })
+            ours["images"]![batch] = Double(batch) / medianSeconds { _ = model.imageEmbeddings(pixels) }
+            let ids = (0..<batch).map { _ in [49406] + (0..<14).map { _ in Int(generator.next() % 40000) } + [49407] }
+            ours["texts"]![batch] = Double(batch) / medianSeconds { _ = model.textEmbeddings(ids: ids) }
+        }
+        let peer = runJSON(peerPython, ["scripts/bench/clip_peer.py", "measure", modelDir, "\(threads)"], quietErrors: false)
+        print("\nbatch | chorus images/s | torch images/s | ratio || chorus texts/s | torch texts/s | ratio")
+        for batch in sizes {
+            let peerImages = (peer?["images_per_s"] as? [String: Double])?["\(batch)"]
+            let peerTexts = (peer?["texts_per_s"] as? [String: Double])?["\(batch)"]
+            let i = ours["images"]![batch]!, t = ours["texts"]![batch]!
+            print([String(format: "%5d", batch), String(format: "%15.1f", i), pad(format(peerImages), 14), pad(ratio(i, peerImages), 5)].joined(separator: " | ")
+                  + " || " + [String(format: "%14.1f", t), pad(format(peerTexts), 13), pad(ratio(t, peerTexts), 5)].joined(separator: " | "))
+        }
+        if peer == nil { print("(the PyTorch peer did not run: set up .venv with torch==2.13.0 and transformers)") }
+
+        print("\ndynamic batching: \(callers) callers, one PNG each per call, over the wire (in-process service)")
+        let png = try ImageCodec.encodePNG(ChorusMedia.Image(width: 224, height: 224, channels: 3,
+                                                             pixels: (0..<(224 * 224 * 3)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }))
+        var rates: [Double] = []
+        for window in [0.0, 4.0] {
+            let rate = try await callersPerSecond(windowMs: window, png: Data(png))
+            rates.append(rate)
+            print(String(format: "  --batch-window-ms %.0f: %.1f images/s", window, rate))
+        }
+        print(String(format: "  gain: %.2fx", rates[1] / rates[0]))
+    }
+
+    private func callersPerSecond(windowMs: Double, png: Data) async throws -> Double {
+        let logger = Logger(label: "bench")
+        let runtime = ServiceRuntime(options: .init(service: "vision", modelsDirectory: modelDir, maxConcurrency: 2, maxQueue: 256), logger: logger)
+        let settings = VisionServer.Settings(batchWindow: .microseconds(Int64(windowMs * 1000)), maxBatch: 32)
+        let server = WireServer(configuration: .init(port: 0), routes: try VisionServer(runtime: runtime, settings: settings).routes, logger: logger)
+        let port = try await server.start()
+        let client = VisionClient(WireClient(host: "127.0.0.1", port: port))
+        defer { client.channel.close() }
+        let request = EmbedImagesRequest(images: [ChorusAPI.Image(data: png)])
+        _ = try await client.embedImages(request)
+        let deadline = Date().addingTimeInterval(seconds)
+        let started = Date()
+        let done = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<callers {
+                group.addTask {
+                    var count = 0
+                    while Date() < deadline {
+                        _ = try await client.embedImages(request)
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let rate = Double(done) / Date().timeIntervalSince(started)
+        await server.close()
+        return rate
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+    private func format(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
+    private func ratio(_ ours: Double, _ peer: Double?) -> String { peer.map { String(format: "%.2fx", ours / $0) } ?? "-" }
+}
+
+/// A small deterministic generator for benchmark inputs.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
+}
