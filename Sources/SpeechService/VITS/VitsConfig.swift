@@ -1,0 +1,88 @@
+import Foundation
+
+/// transformers' `VitsConfig`: the fields inference reads. Piper voices get one derived from their
+/// ONNX shapes and .onnx.json (PiperVoice).
+struct VitsConfig: Decodable, Sendable {
+    var vocabSize = 38
+    var hiddenSize = 192
+    var numHiddenLayers = 6
+    var numAttentionHeads = 2
+    var windowSize = 4
+    var useBias = true
+    var ffnDim = 768
+    var ffnKernelSize = 3
+    var flowSize = 192
+    var layerNormEps: Float = 1e-5
+    var hiddenAct = "relu"
+    var upsampleInitialChannel = 512
+    var upsampleRates = [8, 8, 2, 2]
+    var upsampleKernelSizes = [16, 16, 4, 4]
+    var resblockKernelSizes = [3, 7, 11]
+    var resblockDilationSizes = [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
+    var leakyReluSlope: Float = 0.1
+    var depthSeparableChannels = 2
+    var depthSeparableNumLayers = 3
+    var durationPredictorFlowBins = 10
+    var durationPredictorTailBound: Float = 5
+    var durationPredictorKernelSize = 3
+    var durationPredictorNumFlows = 4
+    var durationPredictorFilterChannels = 256
+    var useStochasticDurationPrediction = true
+    var priorEncoderNumFlows = 4
+    var priorEncoderNumWavenetLayers = 4
+    var wavenetKernelSize = 5
+    var wavenetDilationRate = 1
+    var numSpeakers = 1
+    var speakerEmbeddingSize = 0
+    var samplingRate = 16000
+    var noiseScale: Float = 0.667
+    var noiseScaleDuration: Float = 0.8
+    var speakingRate: Float = 1
+
+    enum CodingKeys: String, CodingKey {
+        case vocabSize = "vocab_size", hiddenSize = "hidden_size", numHiddenLayers = "num_hidden_layers"
+        case numAttentionHeads = "num_attention_heads", windowSize = "window_size", useBias = "use_bias", ffnDim = "ffn_dim"
+        case ffnKernelSize = "ffn_kernel_size", flowSize = "flow_size", layerNormEps = "layer_norm_eps", hiddenAct = "hidden_act"
+        case upsampleInitialChannel = "upsample_initial_channel", upsampleRates = "upsample_rates"
+        case upsampleKernelSizes = "upsample_kernel_sizes", resblockKernelSizes = "resblock_kernel_sizes"
+        case resblockDilationSizes = "resblock_dilation_sizes", leakyReluSlope = "leaky_relu_slope"
+        case depthSeparableChannels = "depth_separable_channels", depthSeparableNumLayers = "depth_separable_num_layers"
+        case durationPredictorFlowBins = "duration_predictor_flow_bins", durationPredictorTailBound = "duration_predictor_tail_bound"
+        case durationPredictorKernelSize = "duration_predictor_kernel_size", durationPredictorNumFlows = "duration_predictor_num_flows"
+        case durationPredictorFilterChannels = "duration_predictor_filter_channels"
+        case useStochasticDurationPrediction = "use_stochastic_duration_prediction"
+        case priorEncoderNumFlows = "prior_encoder_num_flows", priorEncoderNumWavenetLayers = "prior_encoder_num_wavenet_layers"
+        case wavenetKernelSize = "wavenet_kernel_size", wavenetDilationRate = "wavenet_dilation_rate"
+        case numSpeakers = "num_speakers", speakerEmbeddingSize = "speaker_embedding_size", samplingRate = "sampling_rate"
+        case noiseScale = "noise_scale", noiseScaleDuration = "noise_scale_duration", speakingRate = "speaking_rate"
+    }
+
+    init() {}
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let decoded = try c.decodeIfPresent(T.self, forKey: key) { value = decoded }
+        }
+        try read(.vocabSize, &vocabSize); try read(.hiddenSize, &hiddenSize); try read(.numHiddenLayers, &numHiddenLayers)
+        try read(.numAttentionHeads, &numAttentionHeads); try read(.windowSize, &windowSize); try read(.useBias, &useBias)
+        try read(.ffnDim, &ffnDim); try read(.ffnKernelSize, &ffnKernelSize); try read(.flowSize, &flowSize)
+        try read(.layerNormEps, &layerNormEps); try read(.hiddenAct, &hiddenAct)
+        try read(.upsampleInitialChannel, &upsampleInitialChannel); try read(.upsampleRates, &upsampleRates)
+        try read(.upsampleKernelSizes, &upsampleKernelSizes); try read(.resblockKernelSizes, &resblockKernelSizes)
+        try read(.resblockDilationSizes, &resblockDilationSizes); try read(.leakyReluSlope, &leakyReluSlope)
+        try read(.depthSeparableChannels, &depthSeparableChannels); try read(.depthSeparableNumLayers, &depthSeparableNumLayers)
+        try read(.durationPredictorFlowBins, &durationPredictorFlowBins); try read(.durationPredictorTailBound, &durationPredictorTailBound)
+        try read(.durationPredictorKernelSize, &durationPredictorKernelSize); try read(.durationPredictorNumFlows, &durationPredictorNumFlows)
+        try read(.durationPredictorFilterChannels, &durationPredictorFilterChannels)
+        try read(.useStochasticDurationPrediction, &useStochasticDurationPrediction)
+        try read(.priorEncoderNumFlows, &priorEncoderNumFlows); try read(.priorEncoderNumWavenetLayers, &priorEncoderNumWavenetLayers)
+        try read(.wavenetKernelSize, &wavenetKernelSize); try read(.wavenetDilationRate, &wavenetDilationRate)
+        try read(.numSpeakers, &numSpeakers); try read(.speakerEmbeddingSize, &speakerEmbeddingSize)
+        try read(.samplingRate, &samplingRate); try read(.noiseScale, &noiseScale)
+        try read(.noiseScaleDuration, &noiseScaleDuration); try read(.speakingRate, &speakingRate)
+    }
+
+    /// Samples of audio per spectrogram frame.
+    var hopLength: Int { upsampleRates.reduce(1, *) }
+}

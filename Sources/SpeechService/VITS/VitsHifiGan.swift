@@ -1,0 +1,81 @@
+import ChorusTensor
+import Foundation
+
+/// `decoder.resblocks.N`: pairs of (dilated, plain) convolutions with leaky ReLUs and residuals.
+struct HifiGanResidualBlock: Sendable {
+    let convs1: [VitsConv1d], convs2: [VitsConv1d]
+    let slope: Float
+
+    init(_ w: WeightSource, _ prefix: String, kernel: Int, dilations: [Int], slope: Float) throws {
+        convs1 = try dilations.enumerated().map { i, d in
+            try VitsConv1d(w, "\(prefix).convs1.\(i)", padding: (kernel * d - d) / 2, dilation: d)
+        }
+        convs2 = try dilations.indices.map { try VitsConv1d(w, "\(prefix).convs2.\($0)", padding: (kernel - 1) / 2) }
+        self.slope = slope
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var x = x
+        for (c1, c2) in zip(convs1, convs2) {
+            var h = x
+            h.leakyReLU(slope: slope)
+            h = c1(h)
+            h.leakyReLU(slope: slope)
+            x = x + c2(h)
+        }
+        return x
+    }
+}
+
+/// `decoder`: HiFi-GAN (Kong et al. 2020), spectrogram latents [1, F, frames] → waveform.
+struct VitsHifiGan: Sendable {
+    struct Upsampler: Sendable {
+        let weight: Tensor, bias: Tensor?
+        let stride: Int, padding: Int
+    }
+
+    let convPre: VitsConv1d
+    let upsampler: [Upsampler]
+    let resblocks: [HifiGanResidualBlock]
+    let convPost: VitsConv1d
+    let cond: VitsConv1d?
+    let kernels: Int
+    let slope: Float
+
+    init(_ w: WeightSource, config: VitsConfig) throws {
+        convPre = try VitsConv1d(w, "decoder.conv_pre", padding: 3)
+        upsampler = try zip(config.upsampleRates, config.upsampleKernelSizes).enumerated().map { i, pair in
+            Upsampler(weight: try VitsConv1d.weight(w, "decoder.upsampler.\(i)"), bias: try w.tensor("decoder.upsampler.\(i).bias"),
+                      stride: pair.0, padding: (pair.1 - pair.0) / 2)
+        }
+        var blocks: [HifiGanResidualBlock] = []
+        for i in 0..<config.upsampleRates.count {
+            for (j, (kernel, dilations)) in zip(config.resblockKernelSizes, config.resblockDilationSizes).enumerated() {
+                blocks.append(try HifiGanResidualBlock(w, "decoder.resblocks.\(i * config.resblockKernelSizes.count + j)",
+                                                       kernel: kernel, dilations: dilations, slope: config.leakyReluSlope))
+            }
+        }
+        resblocks = blocks
+        convPost = try VitsConv1d(w, "decoder.conv_post", bias: false, padding: 3)
+        cond = config.speakerEmbeddingSize > 0 ? try VitsConv1d(w, "decoder.cond") : nil
+        kernels = config.resblockKernelSizes.count
+        slope = config.leakyReluSlope
+    }
+
+    func callAsFunction(_ spectrogram: Tensor, speaker: Tensor?) -> [Float] {
+        var x = convPre(spectrogram)
+        if let cond, let speaker { x = x + cond(speaker) }
+        for (i, up) in upsampler.enumerated() {
+            x.leakyReLU(slope: slope)
+            x = Convolution.convTranspose1d(x, weight: up.weight, bias: up.bias, stride: up.stride, padding: up.padding)
+            var sum = resblocks[i * kernels](x)
+            for j in 1..<kernels { sum = sum + resblocks[i * kernels + j](x) }
+            x = sum * (1 / Float(kernels))
+        }
+        // The last leaky ReLU uses PyTorch's default slope (0.01), not the config's.
+        x.leakyReLU(slope: 0.01)
+        var y = convPost(x)
+        y.apply(.tanh)
+        return y.storage
+    }
+}

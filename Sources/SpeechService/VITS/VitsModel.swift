@@ -1,0 +1,123 @@
+import ChorusTensor
+import Foundation
+
+/// VITS (Kim et al. 2021) as transformers' `VitsModel` lays it out, for inference: text encoder →
+/// durations → prior expanded to frames → reverse flow → HiFi-GAN. One utterance at a time.
+final class VitsModel: Sendable {
+    struct Output: Sendable {
+        var logDurations: [Float]
+        /// Latents after the reverse flow [1, flow_size, frames].
+        var spectrogram: Tensor
+        var waveform: [Float]
+    }
+
+    /// How the noise of a call is drawn; nil noise tensors are drawn from `random`.
+    struct Noise: Sendable {
+        var scale: Float
+        var durationScale: Float
+        var lengthScale: Float
+        var seed: UInt64 = 0
+        /// Unit-normal draws to use instead of the generator (tests: the reference's recorded noise).
+        var duration: Tensor?
+        var prior: Tensor?
+    }
+
+    let config: VitsConfig
+    let textEncoder: VitsTextEncoder
+    let stochasticDurations: VitsStochasticDurationPredictor?
+    let deterministicDurations: VitsDeterministicDurationPredictor?
+    let flow: VitsResidualCouplingBlock
+    let decoder: VitsHifiGan
+    let speakers: Tensor?
+
+    init(weights w: WeightSource, config: VitsConfig) throws {
+        self.config = config
+        textEncoder = try VitsTextEncoder(w, config: config)
+        if config.useStochasticDurationPrediction {
+            stochasticDurations = try VitsStochasticDurationPredictor(w, config: config)
+            deterministicDurations = nil
+        } else {
+            stochasticDurations = nil
+            deterministicDurations = try VitsDeterministicDurationPredictor(w, config: config)
+        }
+        flow = try VitsResidualCouplingBlock(w, config: config)
+        decoder = try VitsHifiGan(w, config: config)
+        speakers = config.numSpeakers > 1 ? try w.tensor("embed_speaker.weight") : nil
+    }
+
+    /// A Hugging Face VitsModel folder (MMS-TTS layout).
+    convenience init(folder: String) throws {
+        let config = try JSONConfig.load(VitsConfig.self, from: (folder as NSString).appendingPathComponent("config.json"))
+        try self.init(weights: SafeTensorsCheckpoint(folder: folder), config: config)
+    }
+
+    var sampleRate: Int { config.samplingRate }
+
+    func synthesize(_ ids: [Int], speaker: Int? = nil, noise: Noise, cancelled: () -> Bool = { false }) -> Output {
+        precondition(!ids.isEmpty, "VITS needs at least one token")
+        var random = GaussianRandom(seed: noise.seed)
+        let speakerEmbedding: Tensor? = speakers.map { table in
+            let id = min(max(speaker ?? 0, 0), table.shape[0] - 1)
+            return table.slice(axis: 0, id..<(id + 1)).reshaped([1, table.shape[1], 1])
+        }
+        let vocabulary = textEncoder.embedTokens.shape[0]
+        let (hidden, means, logVariances) = textEncoder(ids.map { min(max($0, 0), vocabulary - 1) })
+        let t = ids.count
+
+        let logDurations: [Float]
+        if let stochasticDurations {
+            let unit = noise.duration ?? Tensor(shape: [1, 2, t], storage: random.normals(2 * t))
+            logDurations = stochasticDurations.logDurations(hidden, speaker: speakerEmbedding, noise: unit * noise.durationScale)
+        } else {
+            logDurations = deterministicDurations!.logDurations(hidden, speaker: speakerEmbedding)
+        }
+        let durations = logDurations.map { Int(ceilf(expf($0) * noise.lengthScale)) }
+        let frames = max(1, durations.reduce(0, +))
+
+        // Each token's prior repeated for its frames.
+        let f = config.flowSize
+        var prior = [Float](repeating: 0, count: f * frames)
+        let unit = noise.prior ?? Tensor(shape: [1, f, frames], storage: random.normals(f * frames))
+        var frame = 0
+        for (token, count) in durations.enumerated() {
+            for _ in 0..<max(count, 0) where frame < frames {
+                for c in 0..<f {
+                    let mean = means.storage[c * t + token], logVariance = logVariances.storage[c * t + token]
+                    prior[c * frames + frame] = mean + unit.storage[c * frames + frame] * expf(logVariance) * noise.scale
+                }
+                frame += 1
+            }
+        }
+        if cancelled() { return Output(logDurations: logDurations, spectrogram: Tensor(zeros: [1, f, 0]), waveform: []) }
+        let spectrogram = flow.reverse(Tensor(shape: [1, f, frames], storage: prior), speaker: speakerEmbedding)
+        if cancelled() { return Output(logDurations: logDurations, spectrogram: spectrogram, waveform: []) }
+        return Output(logDurations: logDurations, spectrogram: spectrogram, waveform: decoder(spectrogram, speaker: speakerEmbedding))
+    }
+}
+
+/// Seeded unit-normal draws (Box–Muller over SplitMix64), so a seed gives the same audio every time.
+struct GaussianRandom {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+
+    private mutating func nextUniform() -> Double {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return (Double(z >> 11) + 0.5) / Double(1 << 53)
+    }
+
+    mutating func normals(_ count: Int) -> [Float] {
+        var out: [Float] = []
+        out.reserveCapacity(count + 1)
+        while out.count < count {
+            let r = (-2 * log(nextUniform())).squareRoot(), theta = 2 * Double.pi * nextUniform()
+            out.append(Float(r * cos(theta)))
+            out.append(Float(r * sin(theta)))
+        }
+        return Array(out.prefix(count))
+    }
+}

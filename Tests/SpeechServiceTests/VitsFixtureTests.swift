@@ -1,0 +1,53 @@
+import ChorusTensor
+import ChorusText
+import Foundation
+@testable import SpeechService
+import Testing
+
+/// The tiny random VitsModel of ../shared/fixtures/vits, made with transformers: both manifest cases.
+@Suite struct VitsFixtureTests {
+    static let folder = Bundle.module.resourcePath! + "/Fixtures/vits"
+    static let fixture = try! SafeTensorsFile(path: folder + "/fixtures.safetensors")
+    static let model = try! VitsModel(folder: folder)
+
+    func expectClose(_ actual: [Float], _ name: String, atol: Float = 4e-5, rtol: Float = 1e-4,
+                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let expected = try Self.fixture.tensor(name).storage
+        #expect(actual.count == expected.count, "\(name): \(actual.count) values, expected \(expected.count)", sourceLocation: sourceLocation)
+        guard actual.count == expected.count else { return }
+        let bad = actual.indices.filter { abs(actual[$0] - expected[$0]) > atol + rtol * abs(expected[$0]) }
+        let worst = actual.indices.map { abs(actual[$0] - expected[$0]) }.max() ?? 0
+        #expect(bad.isEmpty, "\(name): \(bad.count) values off, max |Δ| \(worst)", sourceLocation: sourceLocation)
+    }
+
+    func ids() throws -> [Int] { try Self.fixture.int64s("input_ids").map(Int.init) }
+
+    @Test func tokenizerGivesTheFixtureIDs() throws {
+        let tokenizer = try TokenizerLoader.load(folder: URL(fileURLWithPath: Self.folder))
+        #expect(tokenizer.encode("the quick brown fox") == (try ids()))
+    }
+
+    @Test func deterministicCaseMatchesTransformers() throws {
+        let out = Self.model.synthesize(try ids(), noise: .init(scale: 0, durationScale: 0, lengthScale: 1))
+        try expectClose(out.logDurations, "det_log_duration")
+        try expectClose(out.spectrogram.storage, "det_spectrogram")
+        try expectClose(out.waveform, "det_waveform")
+        #expect(out.waveform.count == (try Self.fixture.int64s("det_sequence_lengths")[0]))
+    }
+
+    @Test func recordedNoiseCaseMatchesTransformers() throws {
+        let noise = VitsModel.Noise(scale: 0.667, durationScale: 0.8, lengthScale: 1,
+                                    duration: try Self.fixture.tensor("noise_duration"), prior: try Self.fixture.tensor("noise_prior"))
+        let out = Self.model.synthesize(try ids(), noise: noise)
+        try expectClose(out.waveform, "noisy_waveform")
+        #expect(out.waveform.count == (try Self.fixture.int64s("noisy_sequence_lengths")[0]))
+    }
+
+    @Test func aSeedGivesTheSameAudioAndAnotherSeedOther() {
+        let ids = [0, 23, 0, 11, 0, 5, 0]
+        let a = Self.model.synthesize(ids, noise: .init(scale: 0.667, durationScale: 0.8, lengthScale: 1, seed: 7)).waveform
+        let b = Self.model.synthesize(ids, noise: .init(scale: 0.667, durationScale: 0.8, lengthScale: 1, seed: 7)).waveform
+        let c = Self.model.synthesize(ids, noise: .init(scale: 0.667, durationScale: 0.8, lengthScale: 1, seed: 8)).waveform
+        #expect(a == b && a != c)
+    }
+}
