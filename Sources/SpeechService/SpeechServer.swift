@@ -3,16 +3,19 @@ import ChorusServiceKit
 import ChorusWire
 import Foundation
 
-/// The Speech RPC handlers: a thin adapter between the wire and the Whisper (and, later, VITS) engines.
+/// The Speech RPC handlers: a thin adapter between the wire and the Whisper and VITS engines.
 public struct SpeechServer: SpeechHandler, CommonServiceHandler {
     public struct Settings: Sendable {
         public var maxAudioSeconds: Double
         /// Beams when a request leaves beam_size at 0.
         public var beamSize: Int
+        /// Longest text Synthesize accepts.
+        public var maxTextCharacters: Int
 
-        public init(maxAudioSeconds: Double = 3600, beamSize: Int = 5) {
+        public init(maxAudioSeconds: Double = 3600, beamSize: Int = 5, maxTextCharacters: Int = 5000) {
             self.maxAudioSeconds = maxAudioSeconds
             self.beamSize = beamSize
+            self.maxTextCharacters = maxTextCharacters
         }
     }
 
@@ -26,10 +29,6 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
         self.runtime = runtime
         self.settings = settings
         models = try SpeechModels.load(from: runtime.options.modelsDirectory, runtime: runtime)
-    }
-
-    private var noVoice: WireStatus {
-        runtime.missingModel("VITS/Piper voice", hint: "text-to-speech is not in this build yet")
     }
 
     /// The Whisper engine a request names, or the default one.
@@ -93,14 +92,6 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
         let top = Array(languages.prefix(Int(request.topK == 0 ? 5 : request.topK)))
         return DetectLanguageResponse(language: top.first?.language ?? "", probability: top.first?.probability ?? 0,
                                       languages: top.map { LanguageProbability(language: $0.language, probability: $0.probability) })
-    }
-
-    public func synthesize(_ request: SynthesizeRequest, context: CallContext, responses: ResponseWriter<AudioChunk>) async throws {
-        throw noVoice
-    }
-
-    public func listVoices(_ request: ListVoicesRequest, context: CallContext) async throws -> ListVoicesResponse {
-        ListVoicesResponse(voices: [])
     }
 
     /// Decodes on a compute thread, streaming segments to `onSegment` as windows finish.

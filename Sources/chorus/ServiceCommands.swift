@@ -131,7 +131,7 @@ struct DiffusionCommand: AsyncParsableCommand {
 struct SpeechCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "speech", abstract: "Run SpeechService: Whisper speech-to-text and VITS text-to-speech.",
-        discussion: "Every subfolder of --models holding a Whisper model (CTranslate2 model.bin or a Hugging Face folder) is loaded under its folder name; whisper-tiny.en is the default.")
+        discussion: "Every subfolder of --models holding a Whisper model (CTranslate2 model.bin or a Hugging Face folder) is loaded under its folder name; whisper-tiny.en is the default. Piper voices (X.onnx beside X.onnx.json, named X; phonemes from the espeak-ng program) and Hugging Face VitsModel folders (MMS-TTS) found there are loaded for Synthesize.")
     @OptionGroup var flags: ServiceFlags
 
     @Option(help: "Longest audio accepted, in seconds.")
@@ -140,8 +140,11 @@ struct SpeechCommand: AsyncParsableCommand {
     @Option(help: "Beams for transcription when a request does not say (1 = greedy).")
     var beamSize = 5
 
+    @Option(help: "Longest text Synthesize accepts, in characters.")
+    var maxTextChars = 5000
+
     func run() async throws {
-        let settings = SpeechServer.Settings(maxAudioSeconds: maxAudioSeconds, beamSize: max(1, beamSize))
+        let settings = SpeechServer.Settings(maxAudioSeconds: maxAudioSeconds, beamSize: max(1, beamSize), maxTextCharacters: max(1, maxTextChars))
         try await flags.run(service: "speech", defaultPort: 7103) { try SpeechServer(runtime: $0, settings: settings).routes }
     }
 }
