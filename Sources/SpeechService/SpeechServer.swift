@@ -31,6 +31,13 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
         models = try SpeechModels.load(from: runtime.options.modelsDirectory, runtime: runtime)
     }
 
+    /// With models already loaded (tests, benchmarks).
+    init(runtime: ServiceRuntime, settings: Settings, models: SpeechModels) {
+        self.runtime = runtime
+        self.settings = settings
+        self.models = models
+    }
+
     /// The Whisper engine a request names, or the default one.
     private func whisper(_ name: String, multilingual: Bool = false) throws -> WhisperEngine {
         if !name.isEmpty {
