@@ -57,3 +57,21 @@ public enum JSONConfig {
         }
     }
 }
+
+/// Tensors already in memory under their canonical names (weights that needed reshaping on the way in).
+public struct TensorDictionary: WeightSource {
+    public let tensors: [String: Tensor]
+    public let origin: String
+
+    public init(_ tensors: [String: Tensor], origin: String) {
+        self.tensors = tensors
+        self.origin = origin
+    }
+
+    public var names: [String] { tensors.keys.sorted() }
+
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let tensor = tensors[name] else { throw WeightFileError(origin, "has no tensor for '\(name)'") }
+        return tensor
+    }
+}

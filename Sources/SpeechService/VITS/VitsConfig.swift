@@ -20,6 +20,9 @@ struct VitsConfig: Decodable, Sendable {
     var resblockKernelSizes = [3, 7, 11]
     var resblockDilationSizes = [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
     var leakyReluSlope: Float = 0.1
+    /// HiFi-GAN residual block type: "1" (pairs of convs1/convs2, transformers' only kind) or "2" (one conv
+    /// per dilation, Piper's medium voices). Not a transformers field.
+    var resblock = "1"
     var depthSeparableChannels = 2
     var depthSeparableNumLayers = 3
     var durationPredictorFlowBins = 10
@@ -45,7 +48,7 @@ struct VitsConfig: Decodable, Sendable {
         case ffnKernelSize = "ffn_kernel_size", flowSize = "flow_size", layerNormEps = "layer_norm_eps", hiddenAct = "hidden_act"
         case upsampleInitialChannel = "upsample_initial_channel", upsampleRates = "upsample_rates"
         case upsampleKernelSizes = "upsample_kernel_sizes", resblockKernelSizes = "resblock_kernel_sizes"
-        case resblockDilationSizes = "resblock_dilation_sizes", leakyReluSlope = "leaky_relu_slope"
+        case resblockDilationSizes = "resblock_dilation_sizes", leakyReluSlope = "leaky_relu_slope", resblock
         case depthSeparableChannels = "depth_separable_channels", depthSeparableNumLayers = "depth_separable_num_layers"
         case durationPredictorFlowBins = "duration_predictor_flow_bins", durationPredictorTailBound = "duration_predictor_tail_bound"
         case durationPredictorKernelSize = "duration_predictor_kernel_size", durationPredictorNumFlows = "duration_predictor_num_flows"
@@ -71,6 +74,7 @@ struct VitsConfig: Decodable, Sendable {
         try read(.upsampleInitialChannel, &upsampleInitialChannel); try read(.upsampleRates, &upsampleRates)
         try read(.upsampleKernelSizes, &upsampleKernelSizes); try read(.resblockKernelSizes, &resblockKernelSizes)
         try read(.resblockDilationSizes, &resblockDilationSizes); try read(.leakyReluSlope, &leakyReluSlope)
+        try read(.resblock, &resblock)
         try read(.depthSeparableChannels, &depthSeparableChannels); try read(.depthSeparableNumLayers, &depthSeparableNumLayers)
         try read(.durationPredictorFlowBins, &durationPredictorFlowBins); try read(.durationPredictorTailBound, &durationPredictorTailBound)
         try read(.durationPredictorKernelSize, &durationPredictorKernelSize); try read(.durationPredictorNumFlows, &durationPredictorNumFlows)

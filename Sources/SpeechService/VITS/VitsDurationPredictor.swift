@@ -166,12 +166,13 @@ struct VitsStochasticDurationPredictor: Sendable {
         convProj = try VitsConv1d(w, "\(p).conv_proj")
         convDDS = try VitsDilatedDepthSeparableConv(w, "\(p).conv_dds", config: config)
         cond = config.speakerEmbeddingSize > 0 ? try VitsConv1d(w, "\(p).cond") : nil
-        var flows: [any VitsDurationFlow] = [try VitsElementwiseAffine(w, "\(p).flows.0")]
-        for i in 1...config.durationPredictorNumFlows { flows.append(try VitsConvFlow(w, "\(p).flows.\(i)", config: config)) }
-        // transformers: flows reversed, then the second-to-last (flows.1, "a useless vflow") dropped.
-        var reversed = Array(flows.reversed())
-        reversed.remove(at: reversed.count - 2)
-        inferenceFlows = reversed
+        // transformers runs the flows reversed and drops flows.1 ("a useless vflow"), so flows.1 is
+        // never loaded (Piper's export does not even contain it): flows.N … flows.2, then flows.0.
+        var flows: [any VitsDurationFlow] = try stride(from: config.durationPredictorNumFlows, through: 2, by: -1).map {
+            try VitsConvFlow(w, "\(p).flows.\($0)", config: config)
+        }
+        flows.append(try VitsElementwiseAffine(w, "\(p).flows.0"))
+        inferenceFlows = flows
     }
 
     /// hidden [1, H, T], noise [1, 2, T] (already scaled) → log-durations [T].

@@ -3,25 +3,30 @@ import Foundation
 
 /// `decoder.resblocks.N`: pairs of (dilated, plain) convolutions with leaky ReLUs and residuals.
 struct HifiGanResidualBlock: Sendable {
-    let convs1: [VitsConv1d], convs2: [VitsConv1d]
+    let convs1: [VitsConv1d]
+    /// Empty for type-2 blocks, whose steps are x + conv(leaky(x)).
+    let convs2: [VitsConv1d]
     let slope: Float
 
-    init(_ w: WeightSource, _ prefix: String, kernel: Int, dilations: [Int], slope: Float) throws {
+    init(_ w: WeightSource, _ prefix: String, kernel: Int, dilations: [Int], slope: Float, type: String) throws {
         convs1 = try dilations.enumerated().map { i, d in
             try VitsConv1d(w, "\(prefix).convs1.\(i)", padding: (kernel * d - d) / 2, dilation: d)
         }
-        convs2 = try dilations.indices.map { try VitsConv1d(w, "\(prefix).convs2.\($0)", padding: (kernel - 1) / 2) }
+        convs2 = type == "2" ? [] : try dilations.indices.map { try VitsConv1d(w, "\(prefix).convs2.\($0)", padding: (kernel - 1) / 2) }
         self.slope = slope
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
         var x = x
-        for (c1, c2) in zip(convs1, convs2) {
+        for (i, c1) in convs1.enumerated() {
             var h = x
             h.leakyReLU(slope: slope)
             h = c1(h)
-            h.leakyReLU(slope: slope)
-            x = x + c2(h)
+            if i < convs2.count {
+                h.leakyReLU(slope: slope)
+                h = convs2[i](h)
+            }
+            x = x + h
         }
         return x
     }
@@ -52,7 +57,7 @@ struct VitsHifiGan: Sendable {
         for i in 0..<config.upsampleRates.count {
             for (j, (kernel, dilations)) in zip(config.resblockKernelSizes, config.resblockDilationSizes).enumerated() {
                 blocks.append(try HifiGanResidualBlock(w, "decoder.resblocks.\(i * config.resblockKernelSizes.count + j)",
-                                                       kernel: kernel, dilations: dilations, slope: config.leakyReluSlope))
+                                                       kernel: kernel, dilations: dilations, slope: config.leakyReluSlope, type: config.resblock))
             }
         }
         resblocks = blocks
