@@ -75,9 +75,9 @@ extension SpeechServer {
             for (index, sentence) in plan.sentences.enumerated() {
                 try Task.checkCancellation()
                 let (audio, missing) = try await compute.run { flag -> ([Float]?, Set<Character>) in
-                    let (ids, missing, _) = try Self.frontEnd(voice, sentence)
-                    // Only Piper's ^ _ $ frame (or nothing at all): nothing the voice can say.
-                    guard ids.count > 3 || (voice.kind != "piper" && !ids.isEmpty) else { return (nil, missing) }
+                    let (ids, missing, phonemes) = try Self.frontEnd(voice, sentence)
+                    // Punctuation alone, or nothing at all: nothing the voice can say.
+                    guard !ids.isEmpty, phonemes.unicodeScalars.contains(where: { CharacterSet.letters.contains($0) }) else { return (nil, missing) }
                     let noise = VitsModel.Noise(scale: plan.scales.noise, durationScale: plan.scales.noiseW,
                                                 lengthScale: plan.scales.lengthScale, seed: plan.seed &+ UInt64(index))
                     let output = voice.model.synthesize(ids, speaker: plan.speaker, noise: noise, cancelled: { flag.isCancelled })

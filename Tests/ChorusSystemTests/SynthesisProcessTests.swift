@@ -61,9 +61,9 @@ import Testing
     @Test func piperToWhisperRoundTrip() async throws {
         let speech = try await client()
         defer { speech.channel.close() }
-        for sentence in ["The library opens at nine in the morning.",
+        for sentence in ["The library opens early in the morning.",
                          "Please remember to water the plants while I am away.",
-                         "Our train was delayed by twenty minutes because of the snow."] {
+                         "Our train was delayed because of the heavy snow."] {
             let audio = try await chunks(speech, SynthesizeRequest(text: sentence, sampleRate: 16000))
             var result = TranscribeResult()
             for try await event in speech.transcribe(TranscribeRequest(audio: Audio(wav: audio[0].data))) {
@@ -83,7 +83,8 @@ import Testing
             (SynthesizeRequest(text: "Hi.", voice: "nobody"), .notFound, "no voice named 'nobody'"),
             (SynthesizeRequest(text: "Hi.", speakerId: 3), .invalidArgument, "one speaker"),
             (SynthesizeRequest(text: "Hi.", lengthScale: -1), .invalidArgument, "length_scale"),
-            (SynthesizeRequest(text: "☃☃☃"), .invalidArgument, "nothing to pronounce"),
+            (SynthesizeRequest(text: "🂡🂢 ∰"), .invalidArgument, "nothing to pronounce"),
+            (SynthesizeRequest(text: "..."), .invalidArgument, "nothing to pronounce"),
         ]
         for (request, code, text) in cases {
             do {
@@ -94,7 +95,7 @@ import Testing
             }
         }
         // Text mixing what espeak can say with what it cannot still speaks.
-        let mixed = try await chunks(speech, SynthesizeRequest(text: "Snow ☃ falls."))
-        #expect(mixed.count == 1)
+        let mixed = try await chunks(speech, SynthesizeRequest(text: "Cards 🂡 fall. ∰"))
+        #expect(mixed.map(\.text) == ["Cards 🂡 fall."])
     }
 }
