@@ -66,13 +66,71 @@ public enum Convolution {
         return result
     }
 
-    /// x [N, Cin, L], weight [Cout, Cin/groups, k] → [N, Cout, Lo]: a conv2d of height 1.
+    /// x [N, Cin, L], weight [Cout, Cin/groups, k] → [N, Cout, Lo]: a conv2d of height 1, except for
+    /// stride 1 without groups (HiFi-GAN, WaveNet), which skips im2col: the output is the sum over taps
+    /// j of W_j · x shifted by j·dilation, one sgemm per tap reading the padded input in place, so no
+    /// k-times-larger column buffer is written and read back.
     public static func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                               dilation: Int = 1, groups: Int = 1) -> Tensor {
+        if stride == 1 && groups == 1 && weight.shape[2] > 1 {
+            return conv1dByTaps(x, weight: weight, bias: bias, padding: padding, dilation: dilation)
+        }
         let y = conv2d(x.reshaped([x.shape[0], x.shape[1], 1, x.shape[2]]),
                        weight: weight.reshaped([weight.shape[0], weight.shape[1], 1, weight.shape[2]]), bias: bias,
                        options: Conv2DOptions(stride: (1, stride), padding: (0, padding), dilation: (1, dilation), groups: groups))
         return y.reshaped([y.shape[0], y.shape[1], y.shape[3]])
+    }
+
+    private static func conv1dByTaps(_ x: Tensor, weight: Tensor, bias: Tensor?, padding: Int, dilation: Int) -> Tensor {
+        let (n, cin, length) = (x.shape[0], x.shape[1], x.shape[2])
+        let (cout, taps) = (weight.shape[0], weight.shape[2])
+        precondition(weight.shape[1] == cin, "conv1d: input has \(cin) channels, weight expects \(weight.shape[1])")
+        let padded = length + 2 * padding
+        let lo = padded - dilation * (taps - 1)
+        precondition(lo > 0, "conv1d: a kernel of \(taps) taps (dilation \(dilation)) does not fit \(length) padded by \(padding)")
+        // Tap-major weights: W_j [Cout, Cin] contiguous for each tap j.
+        var tapWeights = [Float](repeating: 0, count: taps * cout * cin)
+        weight.storage.withUnsafeBufferPointer { w in
+            for o in 0..<cout {
+                for i in 0..<cin {
+                    for j in 0..<taps { tapWeights[(j * cout + o) * cin + i] = w[(o * cin + i) * taps + j] }
+                }
+            }
+        }
+        var out = [Float](repeating: 0, count: n * cout * lo)
+        if let bias {
+            for sample in 0..<n {
+                for o in 0..<cout {
+                    let value = bias.storage[o]
+                    let base = (sample * cout + o) * lo
+                    for t in 0..<lo { out[base + t] = value }
+                }
+            }
+        }
+        var source = [Float](repeating: 0, count: padding == 0 ? 0 : cin * padded)
+        x.storage.withUnsafeBufferPointer { input in
+            tapWeights.withUnsafeBufferPointer { wt in
+                out.withUnsafeMutableBufferPointer { output in
+                    source.withUnsafeMutableBufferPointer { pad in
+                        for sample in 0..<n {
+                            var matrix = input.baseAddress! + sample * cin * length
+                            if padding > 0 {
+                                for c in 0..<cin {
+                                    (pad.baseAddress! + c * padded + padding).update(from: matrix + c * length, count: length)
+                                }
+                                matrix = UnsafePointer(pad.baseAddress!)
+                            }
+                            for j in 0..<taps {
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(lo), Int32(cin),
+                                            1, wt.baseAddress! + j * cout * cin, Int32(cin), matrix + j * dilation, Int32(padded),
+                                            bias == nil && j == 0 ? 0 : 1, output.baseAddress! + sample * cout * lo, Int32(lo))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [n, cout, lo], storage: out)
     }
 
     /// Transposed convolution: x [N, Cin, H, W], weight [Cin, Cout/groups, kH, kW] →
