@@ -67,13 +67,11 @@ public enum Convolution {
     }
 
     /// x [N, Cin, L], weight [Cout, Cin/groups, k] → [N, Cout, Lo]: a conv2d of height 1, except for
-    /// stride 1 without groups (HiFi-GAN, WaveNet), which skips im2col: the output is the sum over taps
-    /// j of W_j · x shifted by j·dilation, one sgemm per tap reading the padded input in place, so no
-    /// k-times-larger column buffer is written and read back.
+    /// stride 1 without groups (HiFi-GAN, WaveNet, Whisper's first layer), which runs tiled (conv1dFused).
     public static func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                               dilation: Int = 1, groups: Int = 1) -> Tensor {
         if stride == 1 && groups == 1 && weight.shape[2] > 1 {
-            return conv1dByTaps(x, weight: weight, bias: bias, padding: padding, dilation: dilation)
+            return conv1dFused(x, weight: weight, bias: bias, padding: padding, dilation: dilation)
         }
         let y = conv2d(x.reshaped([x.shape[0], x.shape[1], 1, x.shape[2]]),
                        weight: weight.reshaped([weight.shape[0], weight.shape[1], 1, weight.shape[2]]), bias: bias,
@@ -81,49 +79,69 @@ public enum Convolution {
         return y.reshaped([y.shape[0], y.shape[1], y.shape[3]])
     }
 
-    private static func conv1dByTaps(_ x: Tensor, weight: Tensor, bias: Tensor?, padding: Int, dilation: Int) -> Tensor {
+    /// conv1d with stride 1, fused with what usually surrounds it in vocoders: an optional leaky ReLU
+    /// on the input (applied while the padded copy is made) and an optional residual added to the output
+    /// (sgemm accumulates onto it). Time is processed in tiles whose im2col columns stay in cache and
+    /// reuse one buffer, so a long sequence never materialises a k-times-larger column matrix.
+    public static func conv1dFused(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, padding: Int = 0, dilation: Int = 1,
+                                   inputLeakySlope: Float? = nil, residual: Tensor? = nil) -> Tensor {
         let (n, cin, length) = (x.shape[0], x.shape[1], x.shape[2])
         let (cout, taps) = (weight.shape[0], weight.shape[2])
         precondition(weight.shape[1] == cin, "conv1d: input has \(cin) channels, weight expects \(weight.shape[1])")
         let padded = length + 2 * padding
         let lo = padded - dilation * (taps - 1)
         precondition(lo > 0, "conv1d: a kernel of \(taps) taps (dilation \(dilation)) does not fit \(length) padded by \(padding)")
-        // Tap-major weights: W_j [Cout, Cin] contiguous for each tap j.
-        var tapWeights = [Float](repeating: 0, count: taps * cout * cin)
-        weight.storage.withUnsafeBufferPointer { w in
-            for o in 0..<cout {
-                for i in 0..<cin {
-                    for j in 0..<taps { tapWeights[(j * cout + o) * cin + i] = w[(o * cin + i) * taps + j] }
-                }
-            }
+        let k = cin * taps
+        // Columns of one tile fit in about 1 MiB.
+        let tile = max(64, min(lo, (1 << 18) / max(k, 1)))
+        var out: [Float]
+        if let residual {
+            precondition(residual.shape == [n, cout, lo], "conv1d: residual \(residual.shape) does not match the output [\(n), \(cout), \(lo)]")
+            out = residual.storage
+        } else {
+            out = [Float](repeating: 0, count: n * cout * lo)
         }
-        var out = [Float](repeating: 0, count: n * cout * lo)
         if let bias {
             for sample in 0..<n {
                 for o in 0..<cout {
                     let value = bias.storage[o]
                     let base = (sample * cout + o) * lo
-                    for t in 0..<lo { out[base + t] = value }
+                    for t in 0..<lo { out[base + t] += value }
                 }
             }
         }
-        var source = [Float](repeating: 0, count: padding == 0 ? 0 : cin * padded)
+        let accumulate: Float = residual != nil || bias != nil ? 1 : 0
+        var source = [Float](repeating: 0, count: cin * padded)
+        var columns = [Float](repeating: 0, count: k * tile)
         x.storage.withUnsafeBufferPointer { input in
-            tapWeights.withUnsafeBufferPointer { wt in
+            weight.storage.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { output in
                     source.withUnsafeMutableBufferPointer { pad in
-                        for sample in 0..<n {
-                            var matrix = input.baseAddress! + sample * cin * length
-                            if padding > 0 {
+                        columns.withUnsafeMutableBufferPointer { col in
+                            for sample in 0..<n {
+                                let from = input.baseAddress! + sample * cin * length
                                 for c in 0..<cin {
-                                    (pad.baseAddress! + c * padded + padding).update(from: matrix + c * length, count: length)
+                                    let dst = pad.baseAddress! + c * padded + padding, src = from + c * length
+                                    if let slope = inputLeakySlope {
+                                        for t in 0..<length { let v = src[t]; dst[t] = v < 0 ? v * slope : v }
+                                    } else {
+                                        dst.update(from: src, count: length)
+                                    }
                                 }
-                                matrix = UnsafePointer(pad.baseAddress!)
-                            }
-                            for j in 0..<taps {
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(lo), Int32(cin),
-                                            1, wt.baseAddress! + j * cout * cin, Int32(cin), matrix + j * dilation, Int32(padded),
-                                            bias == nil && j == 0 ? 0 : 1, output.baseAddress! + sample * cout * lo, Int32(lo))
+                                var t0 = 0
+                                while t0 < lo {
+                                    let width = min(tile, lo - t0)
+                                    for c in 0..<cin {
+                                        for j in 0..<taps {
+                                            (col.baseAddress! + (c * taps + j) * width)
+                                                .update(from: pad.baseAddress! + c * padded + t0 + j * dilation, count: width)
+                                        }
+                                    }
+                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(width), Int32(k),
+                                                1, wt.baseAddress!, Int32(k), col.baseAddress!, Int32(width),
+                                                accumulate, output.baseAddress! + sample * cout * lo + t0, Int32(lo))
+                                    t0 += width
+                                }
                             }
                         }
                     }

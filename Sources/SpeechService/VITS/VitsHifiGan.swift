@@ -16,17 +16,17 @@ struct HifiGanResidualBlock: Sendable {
         self.slope = slope
     }
 
+    /// Each step is x + conv(leaky(x)) (type 2) or x + conv2(leaky(conv1(leaky(x)))) (type 1); the leaky
+    /// ReLUs and the residual add ride along inside the convolutions.
     func callAsFunction(_ x: Tensor) -> Tensor {
         var x = x
         for (i, c1) in convs1.enumerated() {
-            var h = x
-            h.leakyReLU(slope: slope)
-            h = c1(h)
             if i < convs2.count {
-                h.leakyReLU(slope: slope)
-                h = convs2[i](h)
+                let h = c1.fused(x, inputLeakySlope: slope)
+                x = convs2[i].fused(h, inputLeakySlope: slope, residual: x)
+            } else {
+                x = c1.fused(x, inputLeakySlope: slope, residual: x)
             }
-            x = x + h
         }
         return x
     }
@@ -74,12 +74,12 @@ struct VitsHifiGan: Sendable {
             x.leakyReLU(slope: slope)
             x = Convolution.convTranspose1d(x, weight: up.weight, bias: up.bias, stride: up.stride, padding: up.padding)
             var sum = resblocks[i * kernels](x)
-            for j in 1..<kernels { sum = sum + resblocks[i * kernels + j](x) }
-            x = sum * (1 / Float(kernels))
+            for j in 1..<kernels { sum.add(resblocks[i * kernels + j](x)) }
+            sum.scale(by: 1 / Float(kernels))
+            x = sum
         }
         // The last leaky ReLU uses PyTorch's default slope (0.01), not the config's.
-        x.leakyReLU(slope: 0.01)
-        var y = convPost(x)
+        var y = convPost.fused(x, inputLeakySlope: 0.01)
         y.apply(.tanh)
         return y.storage
     }

@@ -41,6 +41,13 @@ struct VitsConv1d: Sendable {
         return Tensor(shape: v.shape, storage: out)
     }
 
+    /// leaky(x) convolved, plus `residual` when given (stride-1, ungrouped convolutions only).
+    func fused(_ x: Tensor, inputLeakySlope: Float? = nil, residual: Tensor? = nil) -> Tensor {
+        precondition(groups == 1, "fused convolutions are ungrouped")
+        return Convolution.conv1dFused(x, weight: weight, bias: bias, padding: padding, dilation: dilation,
+                                       inputLeakySlope: inputLeakySlope, residual: residual)
+    }
+
     /// x [1, Cin, T] → [1, Cout, T'].
     func callAsFunction(_ x: Tensor) -> Tensor {
         if weight.shape[2] == 1 && groups == 1 {
@@ -87,6 +94,18 @@ struct ChannelLayerNorm: Sendable {
 }
 
 extension Tensor {
+    /// self += other, elementwise, same shape (no new buffer).
+    mutating func add(_ other: Tensor) {
+        precondition(shape == other.shape)
+        storage.withUnsafeMutableBufferPointer { a in
+            other.storage.withUnsafeBufferPointer { b in for i in 0..<a.count { a[i] += b[i] } }
+        }
+    }
+
+    mutating func scale(by factor: Float) {
+        storage.withUnsafeMutableBufferPointer { a in for i in 0..<a.count { a[i] *= factor } }
+    }
+
     /// Channels [range] of a [1, C, T] tensor.
     func channels(_ range: Range<Int>) -> Tensor {
         slice(axis: 1, range)
