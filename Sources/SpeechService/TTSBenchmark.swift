@@ -45,7 +45,7 @@ public struct TTSBenchmark {
     }
 
     /// Time from sending Synthesize to the first chunk, on loopback with a service in this process.
-    public func firstChunkOverTheWire(_ text: String, calls: Int = 9) async throws -> (p50: Double, worst: Double, count: Int) {
+    public func firstChunkOverTheWire(_ text: String, calls: Int = 9) async throws -> (p50: Double, worst: Double, count: Int, audioSeconds: Double) {
         let logger = Logger(label: "bench")
         let runtime = ServiceRuntime(options: .init(service: "speech"), logger: logger)
         var models = SpeechModels()
@@ -57,15 +57,17 @@ public struct TTSBenchmark {
         let client = SpeechClient(WireClient(host: "127.0.0.1", port: port))
         defer { client.channel.close() }
         var times: [Double] = []
+        var audioSeconds = 0.0
         for _ in 0..<(calls + 1) {
             let t0 = Date()
-            for try await _ in client.synthesize(SynthesizeRequest(text: text)) {
+            for try await chunk in client.synthesize(SynthesizeRequest(text: text, format: .pcmF32)) {
                 times.append(Date().timeIntervalSince(t0))
+                audioSeconds = Double(chunk.data.count / 4) / Double(chunk.sampleRate)
                 break
             }
         }
         await wire.close()
         times.removeFirst()  // warm-up
-        return (times.sorted()[times.count / 2], times.max() ?? 0, times.count)
+        return (times.sorted()[times.count / 2], times.max() ?? 0, times.count, audioSeconds)
     }
 }

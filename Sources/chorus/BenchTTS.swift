@@ -57,7 +57,10 @@ struct BenchTTSCommand: AsyncParsableCommand {
             }
             print(line)
         }
-        let first = try await bench.firstChunkOverTheWire(Self.short)
-        print("first audio chunk over the wire (\"\(Self.short)\"): " + String(format: "p50 %.0f ms, worst %.0f ms of %d calls", first.p50 * 1000, first.worst * 1000, first.count))
+        for text in ["Hello world.", Self.short] {
+            let first = try await bench.firstChunkOverTheWire(text)
+            print("first audio chunk over the wire (\"\(text)\", \(String(format: "%.1f", first.audioSeconds)) s of audio): "
+                  + String(format: "p50 %.0f ms, worst %.0f ms of %d calls", first.p50 * 1000, first.worst * 1000, first.count))
+        }
     }
 }
