@@ -71,7 +71,7 @@ public enum Attention {
 public struct KVCache: Sendable {
     public private(set) var length = 0
     public private(set) var capacity: Int
-    public let batch: Int
+    public private(set) var batch: Int
     public let width: Int
     private var keys: [Float]
     private var values: [Float]
@@ -96,6 +96,23 @@ public struct KVCache: Sendable {
             values.replaceSubrange(dst..<(dst + t * width), with: newValues.storage[src..<(src + t * width)])
         }
         length += t
+    }
+
+    /// Entry b of the result is entry `sources[b]` of this cache (beam search: each surviving beam
+    /// continues the history of its parent; several may share one).
+    public mutating func reorder(_ sources: [Int]) {
+        precondition(sources.allSatisfy { (0..<batch).contains($0) }, "KV cache: reorder \(sources) of \(batch) entries")
+        if sources == Array(0..<batch) { return }
+        let stride = capacity * width, used = length * width
+        var k = [Float](repeating: 0, count: sources.count * stride)
+        var v = k
+        for (b, source) in sources.enumerated() {
+            k.replaceSubrange((b * stride)..<(b * stride + used), with: keys[(source * stride)..<(source * stride + used)])
+            v.replaceSubrange((b * stride)..<(b * stride + used), with: values[(source * stride)..<(source * stride + used)])
+        }
+        keys = k
+        values = v
+        batch = sources.count
     }
 
     private mutating func grow(to newCapacity: Int) {

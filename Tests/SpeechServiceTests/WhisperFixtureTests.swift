@@ -53,3 +53,28 @@ import Testing
         #expect(ok, "\(detail)")
     }
 }
+
+/// Beam search decodes every beam in one batched step; it must give each beam what decoding it alone gives.
+@Suite struct WhisperBatchedStepTests {
+    @Test func batchedStepEqualsSeparateSteps() throws {
+        let model = WhisperFixtureTests.model
+        let audio = model.encode(try WhisperFixtureTests.fixture.tensor("input_features").reshaped([80, 3000]))
+        let prefix = try WhisperFixtureTests.fixture.int64s("decoder_prefix_ids").map(Int.init)
+        var shared = model.startDecoding(audio)
+        _ = model.decode(prefix, state: &shared)
+        // Three beams: two continue from sequence 0 with different tokens, one repeats; then a reorder.
+        shared.reorder([0, 0, 0])
+        let first = model.decodeStep([5, 9, 5], state: &shared)
+        shared.reorder([2, 1])
+        let second = model.decodeStep([7, 7], state: &shared)
+        for (history, row) in [([5, 7], 0), ([9, 7], 1)] {
+            var alone = model.startDecoding(audio)
+            _ = model.decode(prefix, state: &alone)
+            let step1 = model.decode([history[0]], state: &alone)
+            let step2 = model.decode([history[1]], state: &alone)
+            let vocabulary = step2.shape[1]
+            #expect(step2.maxAbsDifference(second.slice(axis: 0, row..<(row + 1))).value < 1e-4)
+            if row == 0 { #expect(step1.maxAbsDifference(first.slice(axis: 0, 0..<1)).value < 1e-4 && vocabulary > 0) }
+        }
+    }
+}

@@ -99,16 +99,16 @@ struct WhisperGreedyDecoder {
     /// ended; the winner has the highest log-probability per token.
     private func beamSearch(_ audio: Tensor, prompt: [Int], options: WhisperDecodingOptions, shouldStop: () -> Bool) -> WhisperDecodingResult {
         struct Beam {
-            var state: WhisperDecoderState
             var row: [Float]
             var tokens: [Int]
             var sumLogprob: Float
         }
+        // One decoder state holds every live beam as a batch entry.
         var state = model.startDecoding(audio)
         let logits = model.decode(prompt, state: &state)
         let vocabulary = logits.shape[1]
         let noSpeech = noSpeechProbability(logits, prompt: prompt, vocabulary: vocabulary)
-        var beams = [Beam(state: state, row: Array(logits.storage[((prompt.count - 1) * vocabulary)...]), tokens: [], sumLogprob: 0)]
+        var beams = [Beam(row: Array(logits.storage[((prompt.count - 1) * vocabulary)...]), tokens: [], sumLogprob: 0)]
         var finished: [(tokens: [Int], sumLogprob: Float)] = []
         let wanted = max(1, Int((Float(options.beamSize) * options.patience).rounded()))
         let limit = min(options.maxNewTokens, model.maxTokens - prompt.count)
@@ -126,6 +126,7 @@ struct WhisperGreedyDecoder {
             }
             candidates.sort { $0.score > $1.score }
             var next: [Beam] = []
+            var parents: [Int] = []
             var seen = Set<[Int]>()
             for candidate in candidates {
                 let tokens = beams[candidate.beam].tokens + [candidate.token]
@@ -133,16 +134,16 @@ struct WhisperGreedyDecoder {
                 if candidate.token == special.endOfText {
                     if finished.count < wanted { finished.append((beams[candidate.beam].tokens, candidate.score)) }
                 } else if next.count < options.beamSize {
-                    var beam = beams[candidate.beam]
-                    beam.tokens = tokens
-                    beam.sumLogprob = candidate.score
-                    next.append(beam)
+                    next.append(Beam(row: [], tokens: tokens, sumLogprob: candidate.score))
+                    parents.append(candidate.beam)
                 }
                 if next.count >= options.beamSize && finished.count >= wanted { break }
             }
-            // Each surviving beam advances its own copy of the decoder state by its new token.
-            for i in next.indices {
-                next[i].row = model.decode([next[i].tokens.last!], state: &next[i].state).storage
+            if !next.isEmpty {
+                // Survivors inherit their parents' caches, then all advance in one batched step.
+                state.reorder(parents)
+                let rows = model.decodeStep(next.map { $0.tokens.last! }, state: &state)
+                for i in next.indices { next[i].row = Array(rows.storage[(i * vocabulary)..<((i + 1) * vocabulary)]) }
             }
             beams = next
             step += 1

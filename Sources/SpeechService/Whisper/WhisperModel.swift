@@ -109,6 +109,13 @@ struct WhisperDecoderState: Sendable {
     let crossKeys: [Tensor]
     let crossValues: [Tensor]
     var length: Int { selfCaches.first?.length ?? 0 }
+    /// Sequences decoded side by side (beams); they share the audio's cross-attention keys and values.
+    var batch: Int { selfCaches.first?.batch ?? 1 }
+
+    /// Sequence b continues the history of sequence sources[b].
+    mutating func reorder(_ sources: [Int]) {
+        for i in selfCaches.indices { selfCaches[i].reorder(sources) }
+    }
 }
 
 public final class WhisperModel: Sendable {
@@ -169,6 +176,30 @@ public final class WhisperModel: Sendable {
 }
 
 extension WhisperModel {
+    /// One step for every sequence of the state at once (beam search): token b extends sequence b.
+    /// The projections run as one product over all beams, so the weights are read once per step, and
+    /// the cross-attention treats the beams as rows of one query over the shared audio keys.
+    /// Returns logits [beams, vocabulary].
+    func decodeStep(_ tokens: [Int], state: inout WhisperDecoderState) -> Tensor {
+        let beams = tokens.count, start = state.length, width = config.dModel
+        precondition(beams == state.batch, "decodeStep: \(beams) tokens for \(state.batch) sequences")
+        precondition(start < decoder.positions.shape[0], "Whisper decodes at most \(decoder.positions.shape[0]) tokens")
+        var x = decoder.tokens.embedding(tokens) + decoder.positions.slice(axis: 0, start..<(start + 1))
+        x = x.reshaped([beams, 1, width])
+        for (i, layer) in decoder.layers.enumerated() {
+            let n = layer.selfAttentionNorm(x)
+            state.selfCaches[i].append(keys: layer.selfAttention.key(n), values: layer.selfAttention.value(n))
+            x = x + layer.selfAttention.out(state.selfCaches[i].attend(query: layer.selfAttention.query(n), heads: layer.selfAttention.heads))
+            let c = layer.encoderAttentionNorm(x)
+            let q = layer.encoderAttention.query(c).reshaped([1, beams, width])
+            let a = Attention.attend(query: q, key: state.crossKeys[i], value: state.crossValues[i], heads: layer.encoderAttention.heads)
+            x = x + layer.encoderAttention.out(a.reshaped([beams, 1, width]))
+            x = x + layer.fc2(layer.fc1(layer.finalNorm(x)).applying(.gelu))
+        }
+        let h = decoder.layerNorm(x).reshaped([beams, width])
+        return MatMul.matmul(h, decoder.projection, transposeB: true)
+    }
+
     /// A full decoder pass over `tokens` that also returns, for each (layer, head) of `heads`, the raw
     /// cross-attention scores q·k/√d [tokens, frames] (for word timestamps).
     func crossAttentionScores(audio: Tensor, tokens: [Int], heads: [[Int]]) -> (scores: [Tensor], logits: Tensor) {
