@@ -51,3 +51,31 @@ import Testing
         #expect(a == b && a != c)
     }
 }
+
+/// A tiny three-speaker VitsModel (scripts/fixtures/make_vits_speakers.py, transformers): speaker
+/// conditioning of the duration predictor, flows and HiFi-GAN, and weight norm stored as weight_g/weight_v.
+@Suite struct VitsSpeakerTests {
+    static let folder = Bundle.module.resourcePath! + "/Fixtures/vits-speakers"
+
+    @Test func eachSpeakerMatchesTransformers() throws {
+        let model = try VitsModel(folder: Self.folder)
+        let expected = try SafeTensorsFile(path: Self.folder + "/expected.safetensors")
+        let ids = try expected.int64s("input_ids").map(Int.init)
+        for speaker in [0, 2] {
+            let out = model.synthesize(ids, speaker: speaker, noise: .init(scale: 0, durationScale: 0, lengthScale: 1)).waveform
+            let reference = try expected.tensor("speaker\(speaker)_waveform").storage
+            #expect(out.count == reference.count, "speaker \(speaker): \(out.count) samples vs \(reference.count)")
+            guard out.count == reference.count else { continue }
+            let worst = out.indices.map { abs(out[$0] - reference[$0]) }.max() ?? 0
+            #expect(worst < 1e-4, "speaker \(speaker): max |Δ| \(worst)")
+        }
+    }
+
+    /// The MMS-TTS path end to end: the character tokenizer and the model of a Hugging Face folder as a voice.
+    @Test func huggingFaceFolderIsAVoice() throws {
+        let voice = try VitsVoice(name: "tiny", huggingFaceFolder: VitsFixtureTests.folder)
+        let (ids, missing, _) = try voice.ids("the quick brown fox")
+        #expect(ids == (try VitsFixtureTests.fixture.int64s("input_ids").map(Int.init)) && missing.isEmpty)
+        #expect(voice.kind == "mms-tts" && voice.sampleRate == 16000 && voice.speakers == 1)
+    }
+}
