@@ -30,7 +30,8 @@ struct UpConfig: Codable {
 
     static func defaults(modelsFolder: String?) -> UpConfig {
         UpConfig(host: "127.0.0.1", gateway: .init(port: 7100), services: [
-            "vision": .init(port: 7101, models: nil),
+            // Vision loads any CLIP folder put under models/ and keeps its image indexes in data/vision.
+            "vision": .init(port: 7101, models: modelsFolder, extraArgs: ["--data-dir", "data/vision"]),
             "diffusion": .init(port: 7102, models: modelsFolder),
             "speech": .init(port: 7103, models: modelsFolder),
         ])
