@@ -66,7 +66,7 @@ let package = Package(
 
         .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "CBLAS", "CZlib",
                                                     .product(name: "Logging", package: "swift-log")]),
-        .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire"]),
+        .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "CBLAS"]),
         .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
         .target(name: "Gateway", dependencies: [
             "ChorusServiceKit", "ChorusAPI", "ChorusWire",
@@ -94,6 +94,8 @@ let package = Package(
         .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SpeechServiceTests", dependencies: ["SpeechService", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "DiffusionServiceTests", dependencies: ["DiffusionService", "ChorusTensor", "ChorusMedia", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VisionServiceTests", dependencies: ["VisionService", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusAPI", "ChorusWire", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),

@@ -124,7 +124,7 @@ struct DiffusionCommand: AsyncParsableCommand {
     @OptionGroup var flags: ServiceFlags
 
     func run() async throws {
-        try await flags.run(service: "diffusion", defaultPort: 7102) { DiffusionServer(runtime: $0).routes }
+        try await flags.run(service: "diffusion", defaultPort: 7102) { try DiffusionServer(runtime: $0).routes }
     }
 }
 

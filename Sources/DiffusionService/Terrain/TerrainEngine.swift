@@ -1,0 +1,90 @@
+import ChorusMedia
+import ChorusTensor
+import Foundation
+
+/// The default diffusion model: a consistency UNet for 128×128 terrain heightfields
+/// (adaptive-terrain-diffusion). One network evaluation denoises from any noise level, so generation is
+/// one step from pure noise (sigma 80) and img2img is one step from the init image plus noise at
+/// sigma = 0.002·(80/0.002)^strength. Heights live in [−1, 1]; outputs are 16-bit grayscale PNGs.
+final class TerrainEngine: Sendable {
+    static let size = 128
+    static let sigmaMin: Float = 0.002, sigmaMax: Float = 80
+
+    let name: String
+    let network: TerrainUNet
+
+    init(name: String, onnx path: String) throws {
+        self.name = name
+        network = try TerrainUNet(onnx: path)
+    }
+
+    /// The noise level img2img starts from for a strength in (0, 1].
+    static func sigma(strength: Float) -> Float {
+        sigmaMin * powf(sigmaMax / sigmaMin, strength)
+    }
+
+    /// Denoised heightfields [count, 128, 128] in [−1, 1]. `initial` (heights in [−1, 1]) with its
+    /// `strength` makes it img2img; without it generation starts from noise at sigma 80.
+    func generate(count: Int, difficulty: Int, seed: UInt64, initial: [Float]? = nil, strength: Float = 1) -> [[Float]] {
+        let pixels = Self.size * Self.size
+        let sigma = initial == nil ? Self.sigmaMax : Self.sigma(strength: strength)
+        var random = GaussianNoise(seed: seed)
+        var noisy = [Float](repeating: 0, count: count * pixels)
+        for b in 0..<count {
+            let noise = random.normals(pixels)
+            for i in 0..<pixels { noisy[b * pixels + i] = (initial?[i] ?? 0) + sigma * noise[i] }
+        }
+        let output = network(Tensor(shape: [count, 1, Self.size, Self.size], storage: noisy),
+                             sigma: [Float](repeating: sigma, count: count),
+                             difficulty: [Float](repeating: Float(difficulty - 1) / 99, count: count))
+        return (0..<count).map { Array(output.storage[($0 * pixels)..<(($0 + 1) * pixels)]) }
+    }
+
+    /// [−1, 1] heights → a 16-bit PNG (full range) and an 8-bit preview.
+    static func encode(_ heights: [Float]) throws -> (png16: [UInt8], preview: [UInt8]) {
+        let levels: [UInt16] = heights.map { (height: Float) -> UInt16 in
+            let unit = (min(max(height, -1), 1) + 1) / 2
+            return UInt16(unit * 65535 + 0.5)
+        }
+        let png16 = try ImageCodec.encodePNG(Image16(width: size, height: size, pixels: levels))
+        let gray: [UInt8] = levels.map { UInt8($0 >> 8) }
+        let preview = try ImageCodec.encodePNG(try Image(width: size, height: size, channels: 1, pixels: gray))
+        return (png16, preview)
+    }
+
+    /// A PNG/JPEG heightfield → heights in [−1, 1] (16-bit gray keeps every bit).
+    static func heights(from bytes: [UInt8]) throws -> [Float] {
+        let image = try ImageCodec.decodeGray16(bytes)
+        guard image.width == size && image.height == size else {
+            throw MediaError.invalidImage("the terrain model works on \(size)×\(size) heightfields, the init image is \(image.width)×\(image.height)")
+        }
+        return image.pixels.map { Float($0) / 65535 * 2 - 1 }
+    }
+}
+
+/// Seeded unit normals (Box–Muller over SplitMix64): a seed gives the same terrain every time.
+struct GaussianNoise {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed ^ 0x5DEE_CE66_D1CE_4E5B }
+
+    private mutating func uniform() -> Double {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return (Double(z >> 11) + 0.5) / Double(1 << 53)
+    }
+
+    mutating func normals(_ count: Int) -> [Float] {
+        var out: [Float] = []
+        out.reserveCapacity(count + 1)
+        while out.count < count {
+            let r = (-2 * log(uniform())).squareRoot(), theta = 2 * Double.pi * uniform()
+            out.append(Float(r * cos(theta)))
+            out.append(Float(r * sin(theta)))
+        }
+        return Array(out.prefix(count))
+    }
+}
