@@ -1,0 +1,33 @@
+import ChorusTensor
+import Foundation
+
+/// What `chorus bench diffusion` times on our side: one evaluation of the terrain consistency UNet.
+public struct TerrainBenchmark {
+    let unet: TerrainUNet
+
+    public init(onnx: String) throws {
+        unet = try TerrainUNet(onnx: onnx)
+    }
+
+    /// Median seconds of one network evaluation at sigma 80 for `batch` heightfields.
+    public func seconds(batch: Int) -> Double {
+        let noisy = Tensor(shape: [batch, 1, 128, 128], storage: GaussianNoise(seed: 1).normalsScaled(batch * 128 * 128, by: 80))
+        let sigma = [Float](repeating: 80, count: batch), difficulty = [Float](repeating: 0.5, count: batch)
+        _ = unet(noisy, sigma: sigma, difficulty: difficulty)
+        var times: [Double] = []
+        let started = Date()
+        while times.count < 3 || (Date().timeIntervalSince(started) < 4 && times.count < 30) {
+            let t0 = Date()
+            _ = unet(noisy, sigma: sigma, difficulty: difficulty)
+            times.append(Date().timeIntervalSince(t0))
+        }
+        return times.sorted()[times.count / 2]
+    }
+}
+
+extension GaussianNoise {
+    fileprivate func normalsScaled(_ count: Int, by factor: Float) -> [Float] {
+        var copy = self
+        return copy.normals(count).map { $0 * factor }
+    }
+}
