@@ -28,8 +28,11 @@ struct CallCommand: AsyncParsableCommand {
     @Option(name: .customLong("file"), help: "FIELD=PATH: put the file's bytes into a bytes field (dotted path). Repeatable.")
     var files: [String] = []
 
-    @Option(help: "Print only this field of each answer (dotted path); strings print raw.")
+    @Option(help: "Print only this field of each answer (dotted path, numbers index lists); strings print raw.")
     var field: String?
+
+    @Option(name: .customLong("save"), help: "FIELD=PATH: write a bytes field of the answer to a file (e.g. result.images.0.data=terrain.png). Repeatable.")
+    var saves: [String] = []
 
     @Option(help: "Give up after this many milliseconds (the deadline travels with the call).")
     var timeoutMs: Int?
@@ -107,15 +110,36 @@ struct CallCommand: AsyncParsableCommand {
         return object
     }
 
+    /// The value at a dotted path; numeric parts index lists.
+    private func lookup(_ path: String, in json: Any?) -> Any? {
+        var value = json
+        for key in path.split(separator: ".") {
+            if let list = value as? [Any], let index = Int(key) {
+                value = list.indices.contains(index) ? list[index] : nil
+            } else {
+                value = (value as? [String: Any])?[String(key)]
+            }
+        }
+        return value
+    }
+
     private func printAnswer(_ data: Data) throws {
+        let json = try JSONSerialization.jsonObject(with: data)
+        for save in saves {
+            guard let equals = save.firstIndex(of: "=") else { throw ValidationError("--save takes FIELD=PATH, got '\(save)'") }
+            let (path, file) = (String(save[..<equals]), String(save[save.index(after: equals)...]))
+            guard let found = lookup(path, in: json) else { continue }  // a streamed message without it
+            guard let text = found as? String, let bytes = Data(base64Encoded: text) else {
+                throw ValidationError("--save \(path): the answer's field is not a bytes field")
+            }
+            try bytes.write(to: URL(fileURLWithPath: file))
+            FileHandle.standardError.write(Data("wrote \(bytes.count) bytes of \(path) to \(file)\n".utf8))
+        }
         guard let field else {
-            print(String(decoding: data, as: UTF8.self))
+            if saves.isEmpty { print(String(decoding: data, as: UTF8.self)) }
             return
         }
-        var value: Any? = try JSONSerialization.jsonObject(with: data)
-        for key in field.split(separator: ".") {
-            value = (value as? [String: Any])?[String(key)]
-        }
+        let value = lookup(field, in: json)
         switch value {
         case nil: return  // a streamed message without this field (a progress event, say)
         case let text as String: print(text)

@@ -51,6 +51,20 @@ import Testing
         #expect(models.map(\.name) == ["terrain"] && models.first?.kind == "consistency-unet")
     }
 
+    /// `chorus call --save` writes the heightfield PNG the service answered.
+    @Test func chorusCallSavesTheImage() async throws {
+        _ = try RealModels.path("terrain/terrain_consistency_unet_difficulty100.onnx")
+        let (process, address) = try await ChorusProcess.serve(["diffusion", "--port", "0", "--models", RealModels.root.path])
+        defer { process.signal(SIGKILL) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("terrain-\(UUID().uuidString).png")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let (status, output) = try await ChorusProcess.run(["call", "diffusion.TextToImage", #"{"difficulty": 60, "seed": 7}"#,
+                                                            "--save", "result.images.0.data=\(file.path)", "--target", address], timeout: 60)
+        #expect(status == 0, "\(output)")
+        let png = try Data(contentsOf: file)
+        #expect(pngHeader(png) == (128, 128, 16, 0))
+    }
+
     @Test func badRequestsGetClearErrors() async throws {
         let (process, diffusion) = try await Self.start()
         defer { diffusion.channel.close(); process.signal(SIGKILL) }
