@@ -57,6 +57,7 @@ struct GatewayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        ParentWatch.startIfAsked()
         try Logs.bootstrap(level: logLevel)
         let logger = Logger(label: "chorus.gateway")
         func split(_ list: String?) -> [String] {

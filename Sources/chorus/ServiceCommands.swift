@@ -59,6 +59,7 @@ struct ServiceFlags: ParsableArguments {
 
     /// Builds the runtime, lets `makeRoutes` adapt it to the wire, and serves until SIGTERM.
     func run(service: String, defaultPort: Int, makeRoutes: (ServiceRuntime) throws -> [ServerRoute]) async throws {
+        ParentWatch.startIfAsked()
         try Logs.bootstrap(level: logLevel)
         let logger = Logger(label: "chorus.\(service)")
         let runtime = ServiceRuntime(

@@ -30,6 +30,10 @@ final class ChorusProcess: @unchecked Sendable {
         }
         process.executableURL = binary
         process.arguments = arguments
+        // Servers a test leaves running (the shared speech process) exit when the test run does.
+        var environment = ProcessInfo.processInfo.environment
+        environment["CHORUS_EXIT_WITH_PARENT"] = "1"
+        process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
