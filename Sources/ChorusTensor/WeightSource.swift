@@ -56,6 +56,13 @@ public enum JSONConfig {
             throw WeightFileError(file, "is not valid JSON: \(error.localizedDescription)")
         }
     }
+
+    /// The `model_type` of a Hugging Face folder's config.json ("whisper", "clip", "vits"), or nil.
+    public static func modelType(folder: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("config.json")),
+              let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return config["model_type"] as? String
+    }
 }
 
 /// Tensors already in memory under their canonical names (weights that needed reshaping on the way in).

@@ -9,9 +9,14 @@ public struct TerrainBenchmark {
         unet = try TerrainUNet(onnx: onnx)
     }
 
+    private func noise(_ count: Int) -> [Float] {
+        var random = SplitMix64(seed: 1)
+        return random.normals(count).map { $0 * 80 }
+    }
+
     /// Median seconds of one network evaluation at sigma 80 for `batch` heightfields.
     public func seconds(batch: Int) -> Double {
-        let noisy = Tensor(shape: [batch, 1, 128, 128], storage: GaussianNoise(seed: 1).normalsScaled(batch * 128 * 128, by: 80))
+        let noisy = Tensor(shape: [batch, 1, 128, 128], storage: noise(batch * 128 * 128))
         let sigma = [Float](repeating: 80, count: batch), difficulty = [Float](repeating: 0.5, count: batch)
         _ = unet(noisy, sigma: sigma, difficulty: difficulty)
         var times: [Double] = []
@@ -22,12 +27,5 @@ public struct TerrainBenchmark {
             times.append(Date().timeIntervalSince(t0))
         }
         return times.sorted()[times.count / 2]
-    }
-}
-
-extension GaussianNoise {
-    fileprivate func normalsScaled(_ count: Int, by factor: Float) -> [Float] {
-        var copy = self
-        return copy.normals(count).map { $0 * factor }
     }
 }

@@ -57,7 +57,7 @@ struct SpeechModels: Sendable {
         let fm = FileManager.default
         let started = Date()
         var loaded: [(VitsVoice, String, String)] = []
-        if modelType(path) == "vits" {
+        if JSONConfig.modelType(folder: path) == "vits" {
             do {
                 loaded.append((try VitsVoice(name: name, huggingFaceFolder: path), path, "Hugging Face safetensors"))
             } catch {
@@ -84,16 +84,11 @@ struct SpeechModels: Sendable {
         }
     }
 
-    private static func modelType(_ folder: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: folder + "/config.json"),
-              let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return config["model_type"] as? String
-    }
 
     private static func isWhisperFolder(_ path: String) -> Bool {
         let fm = FileManager.default
         guard fm.fileExists(atPath: path + "/tokenizer.json") else { return false }
         if fm.fileExists(atPath: path + "/model.bin") { return true }
-        return modelType(path) == "whisper"
+        return JSONConfig.modelType(folder: path) == "whisper"
     }
 }

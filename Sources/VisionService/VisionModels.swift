@@ -18,7 +18,7 @@ struct VisionModels: Sendable {
             .filter { !$0.hasPrefix(".") }
             .map { ($0, (folder as NSString).appendingPathComponent($0)) }
         candidates.append(((folder as NSString).lastPathComponent, folder))
-        for (name, path) in candidates where modelType(path) == "clip" {
+        for (name, path) in candidates where JSONConfig.modelType(folder: path) == "clip" {
             let started = Date()
             do {
                 let pipeline = try CLIPPipeline(folder: path)
@@ -41,11 +41,5 @@ struct VisionModels: Sendable {
             runtime.logger.warning("no CLIP model under \(folder): embedding, classification and image search answer FAILED_PRECONDITION")
         }
         return models
-    }
-
-    private static func modelType(_ folder: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("config.json")),
-              let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return config["model_type"] as? String
     }
 }

@@ -53,9 +53,9 @@ struct BenchCLIPCommand: AsyncParsableCommand {
         let pipeline = try CLIPPipeline(folder: modelDir)
         let model = pipeline.model
         var ours: [String: [Int: Double]] = ["images": [:], "texts": [:]]
-        var generator = SplitMix(seed: 1)
+        var generator = SplitMix64(seed: 1)
         for batch in sizes {
-            let pixels = Tensor(shape: [batch, 3, 224, 224], storage: (0..<(batch * 3 * 224 * 224)).map { _ in generator.nextFloat() * 4 - 2 })
+            let pixels = Tensor(shape: [batch, 3, 224, 224], storage: (0..<(batch * 3 * 224 * 224)).map { _ in Float(generator.uniform()) * 4 - 2 })
             ours["images"]![batch] = Double(batch) / medianSeconds { _ = model.imageEmbeddings(pixels) }
             let ids = (0..<batch).map { _ in [49406] + (0..<14).map { _ in Int(generator.next() % 40000) } + [49407] }
             ours["texts"]![batch] = Double(batch) / medianSeconds { _ = model.textEmbeddings(ids: ids) }
@@ -116,18 +116,4 @@ struct BenchCLIPCommand: AsyncParsableCommand {
     private func pad(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
     private func format(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
     private func ratio(_ ours: Double, _ peer: Double?) -> String { peer.map { String(format: "%.2fx", ours / $0) } ?? "-" }
-}
-
-/// A small deterministic generator for benchmark inputs.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
 }

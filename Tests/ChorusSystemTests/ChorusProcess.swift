@@ -72,9 +72,9 @@ final class ChorusProcess: @unchecked Sendable {
     }
 
     /// Starts a service or gateway with --port 0 and returns the address it listens on.
-    static func serve(_ arguments: [String]) async throws -> (ChorusProcess, String) {
+    static func serve(_ arguments: [String], startTimeout: Double = 20) async throws -> (ChorusProcess, String) {
         let process = try ChorusProcess(arguments)
-        let line = try await process.waitForLine(containing: " listening on ")
+        let line = try await process.waitForLine(containing: " listening on ", timeout: startTimeout)
         guard let range = line.range(of: " listening on ") else { throw TestFailure("unexpected line \(line)") }
         let address = line[range.upperBound...].split(separator: " ").first.map(String.init) ?? ""
         return (process, address)

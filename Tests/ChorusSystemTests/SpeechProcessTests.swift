@@ -29,7 +29,9 @@ import Testing
                         throw TestFailure("models/whisper-tiny.en is missing: run scripts/fetch-models first")
                     }
                     // Greedy keeps these process tests quick in debug builds; beam search is tested in-process.
-                    return try await ChorusProcess.serve(["speech", "--port", "0", "--models", models.path, "--max-concurrency", "2", "--beam-size", "1"])
+                    // Loading two Whisper models and the Piper voice in a debug build takes a while on a busy machine.
+                    return try await ChorusProcess.serve(["speech", "--port", "0", "--models", models.path, "--max-concurrency", "2", "--beam-size", "1"],
+                                                         startTimeout: 90)
                 }
             }
             return try await started!.value

@@ -28,7 +28,7 @@ final class TerrainEngine: Sendable {
     func generate(count: Int, difficulty: Int, seed: UInt64, initial: [Float]? = nil, strength: Float = 1) -> [[Float]] {
         let pixels = Self.size * Self.size
         let sigma = initial == nil ? Self.sigmaMax : Self.sigma(strength: strength)
-        var random = GaussianNoise(seed: seed)
+        var random = SplitMix64(seed: seed)
         var noisy = [Float](repeating: 0, count: count * pixels)
         for b in 0..<count {
             let noise = random.normals(pixels)
@@ -59,32 +59,5 @@ final class TerrainEngine: Sendable {
             throw MediaError.invalidImage("the terrain model works on \(size)×\(size) heightfields, the init image is \(image.width)×\(image.height)")
         }
         return image.pixels.map { Float($0) / 65535 * 2 - 1 }
-    }
-}
-
-/// Seeded unit normals (Box–Muller over SplitMix64): a seed gives the same terrain every time.
-struct GaussianNoise {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed ^ 0x5DEE_CE66_D1CE_4E5B }
-
-    private mutating func uniform() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return (Double(z >> 11) + 0.5) / Double(1 << 53)
-    }
-
-    mutating func normals(_ count: Int) -> [Float] {
-        var out: [Float] = []
-        out.reserveCapacity(count + 1)
-        while out.count < count {
-            let r = (-2 * log(uniform())).squareRoot(), theta = 2 * Double.pi * uniform()
-            out.append(Float(r * cos(theta)))
-            out.append(Float(r * sin(theta)))
-        }
-        return Array(out.prefix(count))
     }
 }

@@ -55,7 +55,7 @@ final class VitsModel: Sendable {
 
     func synthesize(_ ids: [Int], speaker: Int? = nil, noise: Noise, cancelled: () -> Bool = { false }) -> Output {
         precondition(!ids.isEmpty, "VITS needs at least one token")
-        var random = GaussianRandom(seed: noise.seed)
+        var random = SplitMix64(seed: noise.seed)
         let speakerEmbedding: Tensor? = speakers.map { table in
             let id = min(max(speaker ?? 0, 0), table.shape[0] - 1)
             return table.slice(axis: 0, id..<(id + 1)).reshaped([1, table.shape[1], 1])
@@ -92,32 +92,5 @@ final class VitsModel: Sendable {
         let spectrogram = flow.reverse(Tensor(shape: [1, f, frames], storage: prior), speaker: speakerEmbedding)
         if cancelled() { return Output(logDurations: logDurations, spectrogram: spectrogram, waveform: []) }
         return Output(logDurations: logDurations, spectrogram: spectrogram, waveform: decoder(spectrogram, speaker: speakerEmbedding))
-    }
-}
-
-/// Seeded unit-normal draws (Box–Muller over SplitMix64), so a seed gives the same audio every time.
-struct GaussianRandom {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-
-    private mutating func nextUniform() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return (Double(z >> 11) + 0.5) / Double(1 << 53)
-    }
-
-    mutating func normals(_ count: Int) -> [Float] {
-        var out: [Float] = []
-        out.reserveCapacity(count + 1)
-        while out.count < count {
-            let r = (-2 * log(nextUniform())).squareRoot(), theta = 2 * Double.pi * nextUniform()
-            out.append(Float(r * cos(theta)))
-            out.append(Float(r * sin(theta)))
-        }
-        return Array(out.prefix(count))
     }
 }
