@@ -27,16 +27,16 @@ public struct CLIPConfig: Decodable, Sendable {
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? hiddenSize
-            intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? intermediateSize
-            numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? numHiddenLayers
-            numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? numAttentionHeads
-            maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? maxPositionEmbeddings
-            hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? hiddenAct
-            layerNormEps = try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? layerNormEps
-            eosTokenId = try c.decodeIfPresent(Int.self, forKey: .eosTokenId) ?? eosTokenId
-            padTokenId = try c.decodeIfPresent(Int.self, forKey: .padTokenId) ?? padTokenId
-            vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? vocabSize
+            try c.read(.hiddenSize, into: &hiddenSize)
+            try c.read(.intermediateSize, into: &intermediateSize)
+            try c.read(.numHiddenLayers, into: &numHiddenLayers)
+            try c.read(.numAttentionHeads, into: &numAttentionHeads)
+            try c.read(.maxPositionEmbeddings, into: &maxPositionEmbeddings)
+            try c.read(.hiddenAct, into: &hiddenAct)
+            try c.read(.layerNormEps, into: &layerNormEps)
+            try c.read(.eosTokenId, into: &eosTokenId)
+            try c.read(.padTokenId, into: &padTokenId)
+            try c.read(.vocabSize, into: &vocabSize)
         }
     }
 
@@ -61,15 +61,15 @@ public struct CLIPConfig: Decodable, Sendable {
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? hiddenSize
-            intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? intermediateSize
-            numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? numHiddenLayers
-            numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? numAttentionHeads
-            imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? imageSize
-            patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize) ?? patchSize
-            numChannels = try c.decodeIfPresent(Int.self, forKey: .numChannels) ?? numChannels
-            hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? hiddenAct
-            layerNormEps = try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? layerNormEps
+            try c.read(.hiddenSize, into: &hiddenSize)
+            try c.read(.intermediateSize, into: &intermediateSize)
+            try c.read(.numHiddenLayers, into: &numHiddenLayers)
+            try c.read(.numAttentionHeads, into: &numAttentionHeads)
+            try c.read(.imageSize, into: &imageSize)
+            try c.read(.patchSize, into: &patchSize)
+            try c.read(.numChannels, into: &numChannels)
+            try c.read(.hiddenAct, into: &hiddenAct)
+            try c.read(.layerNormEps, into: &layerNormEps)
         }
     }
 
@@ -88,6 +88,13 @@ public struct CLIPConfig: Decodable, Sendable {
         text = try c.decodeIfPresent(Text.self, forKey: .text) ?? text
         vision = try c.decodeIfPresent(Vision.self, forKey: .vision) ?? vision
         projectionDim = try c.decodeIfPresent(Int.self, forKey: .projectionDim) ?? projectionDim
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// Overwrites `value` when the key is present: config fields a checkpoint omits keep transformers' defaults.
+    func read<T: Decodable>(_ key: Key, into value: inout T) throws {
+        if let decoded = try decodeIfPresent(T.self, forKey: key) { value = decoded }
     }
 }
 

@@ -37,11 +37,7 @@ struct BenchCLIPCommand: AsyncParsableCommand {
     var seconds = 8.0
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        quietBenchLogging()
         let sizes = batches.split(separator: ",").compactMap { Int($0) }
         if !FileManager.default.fileExists(atPath: modelDir + "/model.safetensors") {
             print("making the ViT-B/32 folder in \(modelDir) ...")

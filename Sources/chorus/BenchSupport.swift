@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Runs a benchmark peer (or one of our own configurations) to completion and reads the JSON object on
 /// the last line of its output; nil when it fails (its stderr goes to ours, so the reason is visible).
@@ -32,4 +33,13 @@ func medianSeconds(budget: Double = 3, _ body: () -> Void) -> Double {
         times.append(Date().timeIntervalSince(t))
     }
     return times.sorted()[times.count / 2]
+}
+
+/// Benchmarks print their own tables; only warnings from the services they start get through.
+func quietBenchLogging() {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .warning
+        return handler
+    }
 }

@@ -34,11 +34,7 @@ struct BenchTTSCommand: AsyncParsableCommand {
         """
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        quietBenchLogging()
         let bench = try TTSBenchmark(onnx: voice)
         let texts = [("1 sentence", Self.short), ("10 sentences", Self.long)]
         let idsFile = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-bench-tts-ids.json")

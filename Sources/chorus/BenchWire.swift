@@ -40,11 +40,7 @@ struct BenchWireCommand: AsyncParsableCommand {
     var grpcPeer = "Benchmarks/.build/release/grpc-echo-bench"
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        quietBenchLogging()
         let levels = concurrency.split(separator: ",").compactMap { Int($0) }
         guard !levels.isEmpty, levels.allSatisfy({ $0 > 0 }) else { throw ValidationError("--concurrency takes positive numbers, e.g. 1,16,64") }
 
