@@ -43,15 +43,15 @@ extension Tensor {
                         base[i] = 0.5 * v * (1 + fastTanh(0.79788456080286536 * (v + 0.044715 * v * v * v)))
                     }
                 case .quickGelu:
-                    for i in range { let v = base[i]; base[i] = v / (1 + expf(-1.702 * v)) }
+                    for i in range { let v = base[i]; base[i] = v / (1 + fastExp(-1.702 * v)) }
                 case .silu:
-                    for i in range { let v = base[i]; base[i] = v / (1 + expf(-v)) }
+                    for i in range { let v = base[i]; base[i] = v / (1 + fastExp(-v)) }
                 case .relu:
                     for i in range { base[i] = max(base[i], 0) }
                 case .tanh:
                     for i in range { base[i] = fastTanh(base[i]) }
                 case .sigmoid:
-                    for i in range { base[i] = 1 / (1 + expf(-base[i])) }
+                    for i in range { base[i] = 1 / (1 + fastExp(-base[i])) }
                 }
             }
         }
@@ -74,6 +74,24 @@ extension Tensor {
 /// tanh through exp: glibc's tanhf is about 0.1 Gelem/s (TOOLCHAIN.md). Relative error below 1e-6
 /// away from zero; near zero the series keeps it exact.
 @inlinable
+/// e^x to about 1 ulp without libm's call and errno handling, in a form the compiler vectorises:
+/// x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor polynomial, 2^n put into the exponent.
+/// Inputs are clamped to [−87.3, 88] (past them e^x leaves the normal floats anyway), so it never returns inf.
+@inline(__always)
+public func fastExp(_ x: Float) -> Float {
+    let x = min(max(x, -87.3), 88.0)
+    let n = (x * 1.442695041).rounded()
+    let r = x - n * 0.693359375 + n * 2.12194440e-4  // ln2 split in two for an exact reduction
+    var p: Float = 1.0 / 720
+    p = p * r + 1.0 / 120
+    p = p * r + 1.0 / 24
+    p = p * r + 1.0 / 6
+    p = p * r + 0.5
+    p = p * r + 1
+    p = p * r + 1
+    return p * Float(bitPattern: UInt32(bitPattern: Int32(n) + 127) << 23)
+}
+
 public func fastTanh(_ x: Float) -> Float {
     let a = abs(x)
     if a < 0.0004 { return x }

@@ -95,11 +95,8 @@ extension Tensor {
                         continue
                     }
                     var sum: Float = 0
-                    for i in 0..<width {
-                        let e = expf(p[i] - top)
-                        p[i] = e
-                        sum += e
-                    }
+                    for i in 0..<width { p[i] = fastExp(p[i] - top) }
+                    for i in 0..<width { sum += p[i] }
                     let inv = 1 / sum
                     for i in 0..<width { p[i] *= inv }
                 }
