@@ -80,7 +80,9 @@ extension Tensor {
 @inline(__always)
 public func fastExp(_ x: Float) -> Float {
     let x = min(max(x, -87.3), 88.0)
-    let n = (x * 1.442695041).rounded()
+    // Round x·log2(e) to an integer by adding 1.5·2²³: the sum's low mantissa bits are n (no call, no trap).
+    let shifted = x * 1.442695041 + 12_582_912
+    let n = shifted - 12_582_912
     let r = x - n * 0.693359375 + n * 2.12194440e-4  // ln2 split in two for an exact reduction
     var p: Float = 1.0 / 720
     p = p * r + 1.0 / 120
@@ -89,7 +91,7 @@ public func fastExp(_ x: Float) -> Float {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    return p * Float(bitPattern: UInt32(bitPattern: Int32(n) + 127) << 23)
+    return p * Float(bitPattern: (shifted.bitPattern &- 0x4B40_0000 &+ 127) << 23)
 }
 
 public func fastTanh(_ x: Float) -> Float {
