@@ -91,13 +91,6 @@ public struct CLIPConfig: Decodable, Sendable {
     }
 }
 
-extension KeyedDecodingContainer {
-    /// Overwrites `value` when the key is present: config fields a checkpoint omits keep transformers' defaults.
-    func read<T: Decodable>(_ key: Key, into value: inout T) throws {
-        if let decoded = try decodeIfPresent(T.self, forKey: key) { value = decoded }
-    }
-}
-
 extension Activation {
     /// The activation a config names, or an error naming it.
     static func named(_ name: String, in file: String) throws -> Activation {

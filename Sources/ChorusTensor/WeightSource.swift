@@ -82,3 +82,11 @@ public struct TensorDictionary: WeightSource {
         return tensor
     }
 }
+
+extension KeyedDecodingContainer {
+    /// Overwrites `value` when the key is present: config fields a checkpoint omits keep the reference
+    /// library's defaults.
+    public func read<T: Decodable>(_ key: Key, into value: inout T) throws {
+        if let decoded = try decodeIfPresent(T.self, forKey: key) { value = decoded }
+    }
+}

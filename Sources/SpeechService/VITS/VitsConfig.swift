@@ -1,3 +1,4 @@
+import ChorusTensor
 import Foundation
 
 /// transformers' `VitsConfig`: the fields inference reads. Piper voices get one derived from their
@@ -64,27 +65,24 @@ struct VitsConfig: Decodable, Sendable {
 
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
-            if let decoded = try c.decodeIfPresent(T.self, forKey: key) { value = decoded }
-        }
-        try read(.vocabSize, &vocabSize); try read(.hiddenSize, &hiddenSize); try read(.numHiddenLayers, &numHiddenLayers)
-        try read(.numAttentionHeads, &numAttentionHeads); try read(.windowSize, &windowSize); try read(.useBias, &useBias)
-        try read(.ffnDim, &ffnDim); try read(.ffnKernelSize, &ffnKernelSize); try read(.flowSize, &flowSize)
-        try read(.layerNormEps, &layerNormEps); try read(.hiddenAct, &hiddenAct)
-        try read(.upsampleInitialChannel, &upsampleInitialChannel); try read(.upsampleRates, &upsampleRates)
-        try read(.upsampleKernelSizes, &upsampleKernelSizes); try read(.resblockKernelSizes, &resblockKernelSizes)
-        try read(.resblockDilationSizes, &resblockDilationSizes); try read(.leakyReluSlope, &leakyReluSlope)
-        try read(.resblock, &resblock)
-        try read(.depthSeparableChannels, &depthSeparableChannels); try read(.depthSeparableNumLayers, &depthSeparableNumLayers)
-        try read(.durationPredictorFlowBins, &durationPredictorFlowBins); try read(.durationPredictorTailBound, &durationPredictorTailBound)
-        try read(.durationPredictorKernelSize, &durationPredictorKernelSize); try read(.durationPredictorNumFlows, &durationPredictorNumFlows)
-        try read(.durationPredictorFilterChannels, &durationPredictorFilterChannels)
-        try read(.useStochasticDurationPrediction, &useStochasticDurationPrediction)
-        try read(.priorEncoderNumFlows, &priorEncoderNumFlows); try read(.priorEncoderNumWavenetLayers, &priorEncoderNumWavenetLayers)
-        try read(.wavenetKernelSize, &wavenetKernelSize); try read(.wavenetDilationRate, &wavenetDilationRate)
-        try read(.numSpeakers, &numSpeakers); try read(.speakerEmbeddingSize, &speakerEmbeddingSize)
-        try read(.samplingRate, &samplingRate); try read(.noiseScale, &noiseScale)
-        try read(.noiseScaleDuration, &noiseScaleDuration); try read(.speakingRate, &speakingRate)
+        try c.read(.vocabSize, into: &vocabSize); try c.read(.hiddenSize, into: &hiddenSize); try c.read(.numHiddenLayers, into: &numHiddenLayers)
+        try c.read(.numAttentionHeads, into: &numAttentionHeads); try c.read(.windowSize, into: &windowSize); try c.read(.useBias, into: &useBias)
+        try c.read(.ffnDim, into: &ffnDim); try c.read(.ffnKernelSize, into: &ffnKernelSize); try c.read(.flowSize, into: &flowSize)
+        try c.read(.layerNormEps, into: &layerNormEps); try c.read(.hiddenAct, into: &hiddenAct)
+        try c.read(.upsampleInitialChannel, into: &upsampleInitialChannel); try c.read(.upsampleRates, into: &upsampleRates)
+        try c.read(.upsampleKernelSizes, into: &upsampleKernelSizes); try c.read(.resblockKernelSizes, into: &resblockKernelSizes)
+        try c.read(.resblockDilationSizes, into: &resblockDilationSizes); try c.read(.leakyReluSlope, into: &leakyReluSlope)
+        try c.read(.resblock, into: &resblock)
+        try c.read(.depthSeparableChannels, into: &depthSeparableChannels); try c.read(.depthSeparableNumLayers, into: &depthSeparableNumLayers)
+        try c.read(.durationPredictorFlowBins, into: &durationPredictorFlowBins); try c.read(.durationPredictorTailBound, into: &durationPredictorTailBound)
+        try c.read(.durationPredictorKernelSize, into: &durationPredictorKernelSize); try c.read(.durationPredictorNumFlows, into: &durationPredictorNumFlows)
+        try c.read(.durationPredictorFilterChannels, into: &durationPredictorFilterChannels)
+        try c.read(.useStochasticDurationPrediction, into: &useStochasticDurationPrediction)
+        try c.read(.priorEncoderNumFlows, into: &priorEncoderNumFlows); try c.read(.priorEncoderNumWavenetLayers, into: &priorEncoderNumWavenetLayers)
+        try c.read(.wavenetKernelSize, into: &wavenetKernelSize); try c.read(.wavenetDilationRate, into: &wavenetDilationRate)
+        try c.read(.numSpeakers, into: &numSpeakers); try c.read(.speakerEmbeddingSize, into: &speakerEmbeddingSize)
+        try c.read(.samplingRate, into: &samplingRate); try c.read(.noiseScale, into: &noiseScale)
+        try c.read(.noiseScaleDuration, into: &noiseScaleDuration); try c.read(.speakingRate, into: &speakingRate)
     }
 
     /// Samples of audio per spectrogram frame.
