@@ -29,20 +29,24 @@ public enum Attention {
 
     /// The pointer form: keys and values of batch b start at `b · keyStride` (a KV cache's capacity).
     static func attend(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                       batch: Int, tq: Int, tk: Int, keyStride: Int, width: Int, heads: Int,
+                       batch: Int, tq: Int, tk: Int, keyStride: Int, width: Int, heads: Int, keyWidth: Int? = nil,
                        mask: Tensor?, causal: Bool, queryOffset: Int, scale: Float?) {
         precondition(width % heads == 0, "attention: width \(width) does not split into \(heads) heads")
         let d = width / heads
+        // Grouped-query attention: keys and values have fewer heads, each shared by `group` query heads.
+        let keyWidth = keyWidth ?? width
+        precondition(keyWidth % d == 0 && heads % (keyWidth / d) == 0, "attention: \(heads) query heads of \(d) do not group over key width \(keyWidth)")
+        let group = heads / (keyWidth / d)
         let alpha = scale ?? 1 / Float(d).squareRoot()
         var scores = Tensor(zeros: [tq, tk])
         for b in 0..<batch {
             for h in 0..<heads {
                 let qh = q + b * tq * width + h * d
-                let kh = k + b * keyStride + h * d
-                let vh = v + b * keyStride + h * d
+                let kh = k + b * keyStride + (h / group) * d
+                let vh = v + b * keyStride + (h / group) * d
                 scores.storage.withUnsafeMutableBufferPointer { s in
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tq), Int32(tk), Int32(d),
-                                alpha, qh, Int32(width), kh, Int32(width), 0, s.baseAddress!, Int32(tk))
+                                alpha, qh, Int32(width), kh, Int32(keyWidth), 0, s.baseAddress!, Int32(tk))
                     if let mask {
                         let offset = mask.rank == 3 ? b * tq * tk : 0
                         mask.storage.withUnsafeBufferPointer { m in
@@ -59,7 +63,7 @@ public enum Attention {
                 scores.softmaxLastDimension()
                 scores.storage.withUnsafeBufferPointer { s in
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tq), Int32(d), Int32(tk),
-                                1, s.baseAddress!, Int32(tk), vh, Int32(width), 0, out + b * tq * width + h * d, Int32(width))
+                                1, s.baseAddress!, Int32(tk), vh, Int32(keyWidth), 0, out + b * tq * width + h * d, Int32(width))
                 }
             }
         }
@@ -98,6 +102,13 @@ public struct KVCache: Sendable {
         length += t
     }
 
+    /// Forgets every position from `newLength` on (a conversation that continues a cached prefix
+    /// but differs after it).
+    public mutating func truncate(to newLength: Int) {
+        precondition((0...length).contains(newLength), "KV cache: truncate to \(newLength) of \(length)")
+        length = newLength
+    }
+
     /// Entry b of the result is entry `sources[b]` of this cache (beam search: each surviving beam
     /// continues the history of its parent; several may share one).
     public mutating func reorder(_ sources: [Int]) {
@@ -128,7 +139,8 @@ public struct KVCache: Sendable {
         capacity = newCapacity
     }
 
-    /// Attention of new queries [B, Tq, width] over everything cached (append the new keys first).
+    /// Attention of new queries [B, Tq, heads·D] over everything cached (append the new keys first).
+    /// The cache may hold fewer heads than the query (grouped-query attention).
     public func attend(query: Tensor, heads: Int, causal: Bool = true, scale: Float? = nil) -> Tensor {
         let tq = query.shape[1]
         var out = [Float](repeating: 0, count: query.count)
@@ -137,8 +149,8 @@ public struct KVCache: Sendable {
                 values.withUnsafeBufferPointer { v in
                     out.withUnsafeMutableBufferPointer { o in
                         Attention.attend(q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, out: o.baseAddress!,
-                                         batch: batch, tq: tq, tk: length, keyStride: capacity * width, width: width, heads: heads,
-                                         mask: nil, causal: causal, queryOffset: length - tq, scale: scale)
+                                         batch: batch, tq: tq, tk: length, keyStride: capacity * width, width: query.shape[2],
+                                         heads: heads, keyWidth: width, mask: nil, causal: causal, queryOffset: length - tq, scale: scale)
                     }
                 }
             }

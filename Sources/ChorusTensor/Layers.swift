@@ -35,3 +35,18 @@ public struct LayerNorm: Sendable {
         x.layerNorm(weight: weight, bias: bias, eps: eps)
     }
 }
+
+/// Llama's `LlamaRMSNorm`: no mean subtraction, no bias.
+public struct RMSNorm: Sendable {
+    public let weight: Tensor
+    public let eps: Float
+
+    public init(_ source: WeightSource, _ prefix: String, eps: Float) throws {
+        weight = try source.tensor("\(prefix).weight")
+        self.eps = eps
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        x.rmsNorm(weight: weight, eps: eps)
+    }
+}
