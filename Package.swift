@@ -64,7 +64,10 @@ let package = Package(
         // Diffusion the text tower, so they live outside any one service.
         .target(name: "ChorusCLIP", dependencies: ["ChorusTensor", "ChorusMedia", "ChorusText"]),
 
-        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "CBLAS", "CZlib",
+        // LLaVA: the CLIP vision tower, its projector and a Llama decoder with chat templates and generation.
+        .target(name: "ChorusLLaVA", dependencies: ["ChorusTensor", "ChorusCLIP", "ChorusText", "ChorusMedia"]),
+
+        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusLLaVA", "ChorusTensor", "ChorusMedia", "CBLAS", "CZlib",
                                                     .product(name: "Logging", package: "swift-log")]),
         .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "CBLAS"]),
         .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
@@ -75,7 +78,7 @@ let package = Package(
 
         .executableTarget(name: "chorus", dependencies: [
             "ChorusWire", "ChorusAPI", "ChorusServiceKit", "VisionService", "DiffusionService", "SpeechService",
-            "Gateway", "ChorusTensor", "ChorusMedia", "ChorusCLIP", "CBLAS",
+            "Gateway", "ChorusTensor", "ChorusMedia", "ChorusCLIP", "ChorusLLaVA", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -96,6 +99,8 @@ let package = Package(
         .testTarget(name: "SpeechServiceTests", dependencies: ["SpeechService", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionServiceTests", dependencies: ["DiffusionService", "ChorusTensor", "ChorusMedia", "ChorusTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChorusLLaVATests", dependencies: ["ChorusLLaVA", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusText"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VisionServiceTests", dependencies: ["VisionService", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusAPI", "ChorusWire", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
