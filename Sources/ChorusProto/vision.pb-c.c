@@ -2002,7 +2002,7 @@ const ProtobufCMessageDescriptor chorus__vision__v1__generation_options__descrip
   (ProtobufCMessageInit) chorus__vision__v1__generation_options__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chorus__vision__v1__usage__field_descriptors[2] =
+static const ProtobufCFieldDescriptor chorus__vision__v1__usage__field_descriptors[3] =
 {
   {
     "prompt_tokens",
@@ -2028,15 +2028,28 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__usage__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cached_prompt_tokens",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__Usage, cached_prompt_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chorus__vision__v1__usage__field_indices_by_name[] = {
+  2,   /* field[2] = cached_prompt_tokens */
   1,   /* field[1] = completion_tokens */
   0,   /* field[0] = prompt_tokens */
 };
 static const ProtobufCIntRange chorus__vision__v1__usage__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor chorus__vision__v1__usage__descriptor =
 {
@@ -2046,7 +2059,7 @@ const ProtobufCMessageDescriptor chorus__vision__v1__usage__descriptor =
   "Chorus__Vision__V1__Usage",
   "chorus.vision.v1",
   sizeof(Chorus__Vision__V1__Usage),
-  2,
+  3,
   chorus__vision__v1__usage__field_descriptors,
   chorus__vision__v1__usage__field_indices_by_name,
   1,  chorus__vision__v1__usage__number_ranges,

@@ -1,13 +1,14 @@
 import ChorusAPI
 import ChorusCLIP
+import ChorusLLaVA
 import ChorusMedia
 import ChorusServiceKit
 import ChorusTensor
 import ChorusWire
 import Foundation
 
-/// The Vision RPC handlers: a thin adapter between the wire and the CLIP engine and image index.
-/// LLaVA methods answer FAILED_PRECONDITION until that engine lands.
+/// The Vision RPC handlers: a thin adapter between the wire and the CLIP engine, the image index and
+/// the LLaVA engine.
 public struct VisionServer: VisionHandler, CommonServiceHandler {
     public struct Settings: Sendable {
         /// How long a call waits for others to share its batch.
@@ -20,10 +21,22 @@ public struct VisionServer: VisionHandler, CommonServiceHandler {
         /// Where indexes are saved; nil keeps them in memory only.
         public var dataDirectory: String?
         public var imageLimits: ImageLimits
+        /// Most images in one LLaVA conversation.
+        public var maxChatImages: Int
+        /// LLaVA: new tokens when a request gives no max_new_tokens, and the most it may ask for.
+        public var defaultMaxNewTokens: Int
+        public var maxNewTokens: Int
+        /// LLaVA: finished conversations whose KV cache is kept for their next turn.
+        public var cachedConversations: Int
 
         public init(batchWindow: Duration = .milliseconds(4), maxBatch: Int = 32, maxImagesPerRequest: Int = 256,
                     maxTextsPerRequest: Int = 4096, maxLabels: Int = 1000, maxTemplates: Int = 100,
-                    dataDirectory: String? = nil, imageLimits: ImageLimits = .init(maxWidth: 16384, maxHeight: 16384, maxPixels: 64 << 20)) {
+                    dataDirectory: String? = nil, imageLimits: ImageLimits = .init(maxWidth: 16384, maxHeight: 16384, maxPixels: 64 << 20),
+                    maxChatImages: Int = 8, defaultMaxNewTokens: Int = 256, maxNewTokens: Int = 4096, cachedConversations: Int = 4) {
+            self.maxChatImages = maxChatImages
+            self.defaultMaxNewTokens = defaultMaxNewTokens
+            self.maxNewTokens = maxNewTokens
+            self.cachedConversations = cachedConversations
             self.batchWindow = batchWindow
             self.maxBatch = maxBatch
             self.maxImagesPerRequest = maxImagesPerRequest
@@ -39,6 +52,8 @@ public struct VisionServer: VisionHandler, CommonServiceHandler {
     let settings: Settings
     let clip: [String: CLIPEngine]
     let defaultCLIP: String?
+    let llava: [String: LlavaEngine]
+    let defaultLLaVA: String?
     let indexes: IndexStore
 
     /// Loads every model under the runtime's --models folder and the indexes under the data folder.
@@ -55,14 +70,31 @@ public struct VisionServer: VisionHandler, CommonServiceHandler {
         }
         clip = engines
         defaultCLIP = models.defaultCLIP
+        let chatLimits = LlavaEngine.Limits(maxImages: settings.maxChatImages, defaultMaxNewTokens: settings.defaultMaxNewTokens,
+                                            maxNewTokens: settings.maxNewTokens, maxStops: 16, image: settings.imageLimits)
+        llava = models.llava.mapValues { pipeline in
+            LlavaEngine(generator: LlavaGenerator(pipeline: pipeline, cachedConversations: settings.cachedConversations),
+                        limiter: runtime.limiter, compute: compute, limits: chatLimits)
+        }
+        defaultLLaVA = models.defaultLLaVA
         indexes = try IndexStore(directory: settings.dataDirectory, logger: runtime.logger)
         if settings.dataDirectory == nil {
             runtime.logger.info("no --data-dir: image indexes live in memory and are lost on restart")
         }
     }
 
-    private var noLLaVA: WireStatus {
-        runtime.missingModel("LLaVA", hint: "start it with --models DIR holding a Hugging Face LlavaForConditionalGeneration folder")
+    /// The LLaVA engine a request names, or the default one.
+    private func chatEngine(_ name: String) throws -> (name: String, engine: LlavaEngine) {
+        if !name.isEmpty {
+            guard let engine = llava[name] else {
+                throw WireStatus(.notFound, "no LLaVA model named '\(name)'; loaded: \(llava.keys.sorted().joined(separator: ", "))")
+            }
+            return (name, engine)
+        }
+        guard let name = defaultLLaVA, let engine = llava[name] else {
+            throw runtime.missingModel("LLaVA", hint: "start it with --models DIR holding a Hugging Face LlavaForConditionalGeneration folder")
+        }
+        return (name, engine)
     }
 
     /// The CLIP engine a request names, or the default one.
@@ -193,10 +225,32 @@ public struct VisionServer: VisionHandler, CommonServiceHandler {
         return IndexDeleteResponse(deleted: UInt32(deleted), size: UInt64(size))
     }
 
-    public func caption(_ request: CaptionRequest, context: CallContext) async throws -> TextResponse { throw noLLaVA }
-    public func ask(_ request: AskRequest, context: CallContext) async throws -> TextResponse { throw noLLaVA }
+    public func caption(_ request: CaptionRequest, context: CallContext) async throws -> TextResponse {
+        guard let image = request.image, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no image") }
+        let prompt = request.prompt.isEmpty ? "Describe the image." : request.prompt
+        return try await reply(request.model, [ChorusAPI.ChatMessage(role: "user", parts: [ChatPart(image: image), ChatPart(text: prompt)])], request.generation)
+    }
 
+    public func ask(_ request: AskRequest, context: CallContext) async throws -> TextResponse {
+        guard let image = request.image, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no image") }
+        guard !request.question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw WireStatus(.invalidArgument, "the request has no question")
+        }
+        return try await reply(request.model, [ChorusAPI.ChatMessage(role: "user", parts: [ChatPart(image: image), ChatPart(text: request.question)])], request.generation)
+    }
+
+    private func reply(_ model: String, _ messages: [ChorusAPI.ChatMessage], _ options: GenerationOptions?) async throws -> TextResponse {
+        let completion = try await chatEngine(model).engine.chat(messages, options: options, onToken: { _ in })
+        return TextResponse(text: completion.text.trimmingCharacters(in: .whitespaces), usage: completion.usage,
+                            finishReason: completion.finishReason.rawValue)
+    }
+
+    /// One event per token with the text it completes; the last event carries the finish reason, usage
+    /// and any text no token completed.
     public func chat(_ request: ChatRequest, context: CallContext, responses: ResponseWriter<ChatEvent>) async throws {
-        throw noLLaVA
+        let completion = try await chatEngine(request.model).engine.chat(request.messages, options: request.generation) { token in
+            try await responses.write(ChatEvent(text: token.text, tokenId: Int32(token.id)))
+        }
+        try await responses.write(ChatEvent(text: completion.tail, finishReason: completion.finishReason.rawValue, usage: completion.usage))
     }
 }

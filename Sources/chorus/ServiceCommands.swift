@@ -88,7 +88,7 @@ struct ServiceFlags: ParsableArguments {
 struct VisionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vision", abstract: "Run VisionService: CLIP embeddings, zero-shot classification, image search, LLaVA chat.",
-        discussion: "Every subfolder of --models holding a Hugging Face CLIPModel is loaded under its folder name. Concurrent embedding calls are combined into batches (dynamic batching): a call waits up to --batch-window-ms for company, batches hold at most --max-batch inputs.")
+        discussion: "Every subfolder of --models holding a Hugging Face CLIPModel or LlavaForConditionalGeneration is loaded under its folder name. Concurrent embedding calls are combined into batches (dynamic batching): a call waits up to --batch-window-ms for company, batches hold at most --max-batch inputs. LLaVA chats keep the KV cache of their last --cached-conversations conversations, so a next turn computes only its new tokens.")
     @OptionGroup var flags: ServiceFlags
 
     @Option(help: "Milliseconds an embedding call waits for others to share its batch (0 = no dynamic batching).")
@@ -106,15 +106,33 @@ struct VisionCommand: AsyncParsableCommand {
     @Option(help: "Folder where image indexes are saved (one file per index); without it indexes live in memory only.")
     var dataDir: String?
 
+    @Option(help: "Most images in one LLaVA conversation.")
+    var maxChatImages = 8
+
+    @Option(help: "LLaVA: new tokens generated when a request sets no max_new_tokens.")
+    var defaultMaxNewTokens = 256
+
+    @Option(help: "LLaVA: the most new tokens a request may ask for.")
+    var maxNewTokens = 4096
+
+    @Option(help: "LLaVA: finished conversations whose KV cache is kept for their next turn (0 = none).")
+    var cachedConversations = 4
+
     func validate() throws {
         guard batchWindowMs >= 0, batchWindowMs <= 1000 else { throw ValidationError("--batch-window-ms must be 0 ... 1000") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
         guard maxLabels >= 1, maxImages >= 1 else { throw ValidationError("--max-labels and --max-images must be at least 1") }
+        guard maxChatImages >= 1, defaultMaxNewTokens >= 1, maxNewTokens >= defaultMaxNewTokens else {
+            throw ValidationError("--max-chat-images and --default-max-new-tokens must be at least 1, and --max-new-tokens at least --default-max-new-tokens")
+        }
+        guard cachedConversations >= 0 else { throw ValidationError("--cached-conversations cannot be negative") }
     }
 
     func run() async throws {
         let settings = VisionServer.Settings(batchWindow: .microseconds(Int64(batchWindowMs * 1000)), maxBatch: maxBatch,
-                                             maxImagesPerRequest: maxImages, maxLabels: maxLabels, dataDirectory: dataDir)
+                                             maxImagesPerRequest: maxImages, maxLabels: maxLabels, dataDirectory: dataDir,
+                                             maxChatImages: maxChatImages, defaultMaxNewTokens: defaultMaxNewTokens,
+                                             maxNewTokens: maxNewTokens, cachedConversations: cachedConversations)
         try await flags.run(service: "vision", defaultPort: 7101) { try VisionServer(runtime: $0, settings: settings).routes }
     }
 }

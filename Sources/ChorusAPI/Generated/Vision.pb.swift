@@ -818,27 +818,32 @@ extension GenerationOptions: CBridgedMessage {
 public struct Usage: ChorusMessage {
     public var promptTokens: UInt32
     public var completionTokens: UInt32
+    public var cachedPromptTokens: UInt32
 
-    public init(promptTokens: UInt32 = 0, completionTokens: UInt32 = 0) {
+    public init(promptTokens: UInt32 = 0, completionTokens: UInt32 = 0, cachedPromptTokens: UInt32 = 0) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
     }
 
     enum CodingKeys: String, CodingKey {
         case promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens"
+        case cachedPromptTokens = "cached_prompt_tokens"
     }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.promptTokens = try c.decodeIfPresent(UInt32.self, forKey: .promptTokens) ?? 0
         self.completionTokens = try c.decodeIfPresent(UInt32.self, forKey: .completionTokens) ?? 0
+        self.cachedPromptTokens = try c.decodeIfPresent(UInt32.self, forKey: .cachedPromptTokens) ?? 0
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(promptTokens, forKey: .promptTokens)
         try c.encode(completionTokens, forKey: .completionTokens)
+        try c.encode(cachedPromptTokens, forKey: .cachedPromptTokens)
     }
 }
 
@@ -848,12 +853,14 @@ extension Usage: CBridgedMessage {
     public init(c: UnsafePointer<Chorus__Vision__V1__Usage>) {
         self.promptTokens = c.pointee.prompt_tokens
         self.completionTokens = c.pointee.completion_tokens
+        self.cachedPromptTokens = c.pointee.cached_prompt_tokens
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__Usage>, _ arena: CArena) {
         chorus__vision__v1__usage__init(c)
         c.pointee.prompt_tokens = promptTokens
         c.pointee.completion_tokens = completionTokens
+        c.pointee.cached_prompt_tokens = cachedPromptTokens
     }
 
     public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__Usage>? { chorus__vision__v1__usage__unpack(nil, count, bytes) }

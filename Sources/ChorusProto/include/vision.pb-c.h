@@ -262,10 +262,14 @@ struct  Chorus__Vision__V1__Usage
   ProtobufCMessage base;
   uint32_t prompt_tokens;
   uint32_t completion_tokens;
+  /*
+   * Prompt tokens taken from an earlier turn's KV cache instead of computed (OpenAI's cached_tokens).
+   */
+  uint32_t cached_prompt_tokens;
 };
 #define CHORUS__VISION__V1__USAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__usage__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0 }
 
 
 struct  Chorus__Vision__V1__CaptionRequest
