@@ -9,7 +9,6 @@ Audio is cut into consecutive 30 s windows, each decoded with timestamps from th
 The transformers peer is built from the same CTranslate2 weights (split back into the Hugging Face layout),
 since model hubs are out of reach here; it decodes with plain generate() (no Whisper logit processors)."""
 import json
-import resource
 import struct
 import sys
 import time
@@ -17,6 +16,16 @@ import wave
 
 import numpy as np
 
+
+
+def peak_rss_mb():
+    """This process's peak resident memory. Not getrusage's ru_maxrss: on Linux that keeps the parent's peak
+    across fork and exec, so a peer started by a big benchmark process would report the benchmark's memory."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 def read_wav(path):
     with wave.open(path) as w:
@@ -139,7 +148,7 @@ def main():
             tokens += out.shape[1] - len(prompt)
     seconds = time.perf_counter() - started
     print(json.dumps({"peer": engine, "seconds": seconds, "load_seconds": load, "audio_seconds": len(audio) / 16000,
-                      "tokens": tokens, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+                      "tokens": tokens, "peak_rss_mb": peak_rss_mb()}), flush=True)
 
 
 if __name__ == "__main__":
