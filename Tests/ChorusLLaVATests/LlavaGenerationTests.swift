@@ -1,4 +1,4 @@
-import ChorusLLaVA
+@testable import ChorusLLaVA
 import ChorusMedia
 import ChorusTensor
 import Foundation
@@ -17,19 +17,52 @@ import Testing
 
     static let pipeline = LlavaFixtureTests.pipeline
     static let cases = try! JSONDecoder().decode([Case].self, from: Data(contentsOf: URL(fileURLWithPath: LlavaFixtureTests.folder + "/generation_cases.json")))
-    static let pixels = try! pipeline.pixelValues(ImageCodec.decode([UInt8](Data(contentsOf: URL(fileURLWithPath: LlavaFixtureTests.folder + "/input_image.png")))))
+    static let image = try! ImageCodec.decode([UInt8](Data(contentsOf: URL(fileURLWithPath: LlavaFixtureTests.folder + "/input_image.png"))))
+    static let pixels = try! pipeline.pixelValues(image)
+    /// The image turned upside down (PIL's rotate(180)): its pixels in reverse order.
+    static let upsideDown: [Float] = {
+        let c = image.channels
+        let count = image.width * image.height
+        let pixels = (0..<count).reversed().flatMap { p in image.pixels[(p * c)..<((p + 1) * c)] }
+        return try! pipeline.pixelValues(ChorusMedia.Image(width: image.width, height: image.height, channels: c, pixels: pixels))
+    }()
 
     func request(_ prompt: String, maxNewTokens: Int, sampling: SamplingOptions = .init(), stop: [String] = []) -> GenerationRequest {
         GenerationRequest(promptIDs: Self.pipeline.promptIDs(prompt), images: [Self.pixels], maxNewTokens: maxNewTokens, sampling: sampling, stop: stop)
     }
 
-    @Test(arguments: 0..<3) func greedyMatchesTransformersGenerate(index: Int) throws {
+    /// Longer greedy runs, a repetition penalty, a second turn's prompt and two images in one prompt.
+    @Test(arguments: 0..<4) func greedyMatchesTransformersGenerate(index: Int) throws {
         let reference = Self.cases[index]
         #expect(Self.pipeline.promptIDs(reference.prompt) == reference.input_ids)
         let sampling = SamplingOptions(repetitionPenalty: Float(reference.options["repetition_penalty"] ?? 1))
-        let completion = try LlavaGenerator(pipeline: Self.pipeline)
-            .generate(request(reference.prompt, maxNewTokens: reference.generated_ids.count, sampling: sampling))
+        var generation = request(reference.prompt, maxNewTokens: reference.generated_ids.count, sampling: sampling)
+        if index == 3 { generation.images = [Self.pixels, Self.upsideDown] }
+        let completion = try LlavaGenerator(pipeline: Self.pipeline).generate(generation)
         #expect(completion.tokenIDs == reference.generated_ids)
+        if index == 3 {
+            // Features come out image after image, each image's rows as when it is alone.
+            let model = Self.pipeline.model
+            let both = model.imageFeatures(Tensor(shape: [2, 3, 32, 32], storage: Self.pixels + Self.upsideDown)).storage
+            let first = model.imageFeatures(Tensor(shape: [1, 3, 32, 32], storage: Self.pixels)).storage
+            let second = model.imageFeatures(Tensor(shape: [1, 3, 32, 32], storage: Self.upsideDown)).storage
+            #expect(zip(both, first + second).allSatisfy { abs($0 - $1) < 1e-5 })
+            #expect(first != second)
+        }
+    }
+
+    @Test func llama3RopeFrequenciesMatchTransformers() throws {
+        struct Reference: Decodable {
+            let head_dim: Int
+            let inv_freq: [Float]
+        }
+        let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: URL(fileURLWithPath: LlavaFixtureTests.folder + "/rope_llama3.json")))
+        let rotary = RotaryEmbedding(headSize: reference.head_dim, rope: LlamaConfig.RoPE(
+            theta: 500_000, scaling: .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 8192)))
+        #expect(rotary.inverseFrequencies.count == reference.inv_freq.count)
+        for (ours, theirs) in zip(rotary.inverseFrequencies, reference.inv_freq) {
+            #expect(abs(ours - theirs) <= 1e-6 * max(1, abs(theirs)), "\(ours) vs \(theirs)")
+        }
     }
 
     @Test func aSecondTurnReusesTheCachedPrefixAndGivesTheSameTokens() throws {
