@@ -101,8 +101,17 @@ struct CallCommand: AsyncParsableCommand {
         return matches[0]
     }
 
+    /// `json` with `value` put at `path`; numeric parts index lists (an index one past the end appends).
     private func setting(_ path: [String], to value: Any, in json: Any) throws -> Any {
         guard let key = path.first else { return value }
+        if var list = json as? [Any], let index = Int(key) {
+            guard (0...list.count).contains(index) else {
+                throw ValidationError("--file path index \(index) is past the end of a list of \(list.count)")
+            }
+            let inner = try setting(Array(path.dropFirst()), to: value, in: index < list.count ? list[index] : [String: Any]())
+            if index < list.count { list[index] = inner } else { list.append(inner) }
+            return list
+        }
         guard var object = (json as? [String: Any]) ?? (json is NSNull ? [:] : nil) else {
             throw ValidationError("--file path crosses a value that is not an object at '\(key)'")
         }

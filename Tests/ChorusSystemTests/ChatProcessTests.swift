@@ -13,11 +13,16 @@ import Testing
     static let greedyIDs: [Int32] = [69, 281, 168, 159, 168]
 
     static func start() async throws -> (ChorusProcess, VisionClient) {
+        let (process, client, _) = try await startWithAddress()
+        return (process, client)
+    }
+
+    static func startWithAddress() async throws -> (ChorusProcess, VisionClient, String) {
         let models = NSTemporaryDirectory() + "chorus-chat-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: models + "/llava-tiny", withDestinationPath: llavaFolder.path)
         let (process, address) = try await ChorusProcess.serve(["vision", "--port", "0", "--models", models])
-        return (process, VisionClient(try WireClient(address: address)))
+        return (process, VisionClient(try WireClient(address: address)), address)
     }
 
     func question(_ text: String) -> ChatMessage {
@@ -67,6 +72,19 @@ import Testing
         let a = try await vision.ask(AskRequest(image: Image(data: Self.png), question: "Where?", generation: sampled))
         let b = try await vision.ask(AskRequest(image: Image(data: Self.png), question: "Where?", generation: sampled))
         #expect(a.text == b.text)
+    }
+
+    @Test func chorusCallChatsThroughTheGatewayWithAnImageInAList() async throws {
+        let (process, vision, address) = try await Self.startWithAddress()
+        defer { vision.channel.close(); process.signal(SIGKILL) }
+        let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--vision", address])
+        defer { gateway.signal(SIGKILL) }
+        let request = #"{"messages": [{"role": "user", "parts": [{"image": {}}, {"text": "What is shown in this image?"}]}], "generation": {"max_new_tokens": 5}}"#
+        let png = Self.llavaFolder.appendingPathComponent("input_image.png").path
+        let (status, output) = try await ChorusProcess.run(["call", "vision.Chat", request, "--file", "messages.0.parts.0.image.data=\(png)",
+                                                            "--field", "usage.completion_tokens", "--target", gatewayAddress], timeout: 60)
+        #expect(status == 0, "\(output)")
+        #expect(output.split(separator: "\n").last == "5", "\(output)")
     }
 
     @Test func cancellingAChatStopsItAndTheServiceStaysUp() async throws {
