@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // System libraries, found through pkg-config.
@@ -76,9 +77,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // The OpenAI-compatible HTTP front of the gateway (Hummingbird), a client of the gateway's wire port.
+        .target(name: "GatewayHTTP", dependencies: [
+            "Gateway", "ChorusAPI", "ChorusWire", "ChorusMedia",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         .executableTarget(name: "chorus", dependencies: [
             "ChorusWire", "ChorusAPI", "ChorusServiceKit", "VisionService", "DiffusionService", "SpeechService",
-            "Gateway", "ChorusTensor", "ChorusMedia", "ChorusCLIP", "ChorusLLaVA", "CBLAS",
+            "Gateway", "GatewayHTTP", "ChorusTensor", "ChorusMedia", "ChorusCLIP", "ChorusLLaVA", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),

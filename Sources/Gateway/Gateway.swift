@@ -203,3 +203,6 @@ struct HealthClient {
         return try await client.unary(method, ListModelsRequest(), as: ListModelsResponse.self, options: CallOptions(timeout: timeout))
     }
 }
+
+/// The gateway under a name no generated service enum shares (ChorusAPI's `Gateway` is the wire service).
+public typealias ChorusGateway = Gateway

@@ -2,6 +2,7 @@ import ArgumentParser
 import ChorusServiceKit
 import ChorusWire
 import Gateway
+import GatewayHTTP
 import Foundation
 import Logging
 import NIOCore
@@ -15,6 +16,8 @@ struct GatewayCommand: AsyncParsableCommand {
               chorus gateway --speech 127.0.0.1:7103,127.0.0.1:7113 --vision 127.0.0.1:7101
             Calls go to the healthy replica with the fewest calls in flight. Replicas are probed with Health
             every --health-interval-ms, ejected when they fail and re-admitted when they answer again.
+            The OpenAI-compatible HTTP API (/v1/chat/completions, /v1/embeddings, /v1/audio/*, /v1/models,
+            /healthz, /readyz) listens on --http-port; it calls the services through the gateway itself.
             """)
 
     @Option(help: "Address to listen on.")
@@ -41,6 +44,15 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Seconds open calls get to finish after SIGTERM.")
     var drainGrace = 30
 
+    @Option(help: "Port of the OpenAI-compatible HTTP API; 0 picks a free one, -1 turns it off.")
+    var httpPort = 7180
+
+    @Option(help: "Largest HTTP request body, in MiB.")
+    var httpMaxBodyMib = 64
+
+    @Option(help: "Require 'Authorization: Bearer KEY' on HTTP requests (or set CHORUS_API_KEY).")
+    var apiKey: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -54,6 +66,8 @@ struct GatewayCommand: AsyncParsableCommand {
             }
         }
         guard healthIntervalMs >= 10 else { throw ValidationError("--health-interval-ms must be at least 10") }
+        guard (-1...65535).contains(httpPort) else { throw ValidationError("--http-port must be -1 (off), 0 (any) or a port") }
+        guard (1...4096).contains(httpMaxBodyMib) else { throw ValidationError("--http-max-body-mib must be 1 ... 4096") }
     }
 
     func run() async throws {
@@ -69,6 +83,10 @@ struct GatewayCommand: AsyncParsableCommand {
             logger: logger)
         let checks = Task { await gateway.runHealthChecks() }
         defer { checks.cancel() }
+        let http = HTTPFrontTask()
+        defer { http.cancel() }
+        let settings = OpenAIFront.Settings(host: host, port: httpPort, maxBodyBytes: httpMaxBodyMib << 20,
+                                            apiKey: apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"])
         try await ServiceHost.serve(
             routes: gateway.routes, fallback: gateway.forward, host: host, port: port,
             maxFrameSize: maxFrameMib << 20, drainGrace: .seconds(Int64(drainGrace)), logger: logger,
@@ -77,6 +95,35 @@ struct GatewayCommand: AsyncParsableCommand {
                     logger.info("routing \(name) to \(pool.replicas.map(\.address).joined(separator: ", "))")
                 }
                 logger.info("gateway listening on \(address)")
+                guard settings.port >= 0 else { return }
+                do {
+                    let front = try OpenAIFront(settings: settings, gateway: gateway, gatewayAddress: address, logger: logger)
+                    http.start {
+                        do {
+                            try await front.run { bound in
+                                logger.info("OpenAI-compatible HTTP on http://\(bound)\(settings.apiKey == nil ? "" : " (API key required)")")
+                            }
+                        } catch {
+                            logger.error("the HTTP front stopped: \(error)")
+                        }
+                    }
+                } catch {
+                    logger.error("the HTTP front did not start: \(error)")
+                }
             })
+    }
+}
+
+/// The HTTP front runs beside the wire server and stops with it.
+final class HTTPFrontTask: @unchecked Sendable {
+    private var task: Task<Void, Never>?
+    private let lock = NSLock()
+
+    func start(_ body: @escaping @Sendable () async -> Void) {
+        lock.withLock { task = Task { await body() } }
+    }
+
+    func cancel() {
+        lock.withLock { task?.cancel() }
     }
 }

@@ -1,0 +1,83 @@
+import ChorusAPI
+import ChorusMedia
+import Foundation
+import Hummingbird
+
+/// `POST /v1/audio/speech`, `/v1/audio/transcriptions` and `/v1/audio/translations` on SpeechService.
+struct AudioRoutes {
+    let speech: SpeechClient
+    let bodyLimit: Int
+
+    /// OpenAI's `speed` is Piper's 1 / length_scale. `wav` is one file for the whole text; `pcm` is
+    /// OpenAI's raw 24 kHz 16-bit little-endian mono.
+    func speak(_ request: Request) async throws -> Response {
+        let fields = JSONFields(try await request.jsonObject(limit: bodyLimit))
+        let input = try fields.requiredString("input")
+        let voice = try fields.string("voice") ?? ""
+        let speed = try fields.number("speed") ?? 1
+        guard (0.25...4).contains(speed) else { throw OpenAIError.invalid("speed \(speed) is outside 0.25 ... 4", param: "speed") }
+        let format = try fields.string("response_format") ?? "wav"
+        guard format == "wav" || format == "pcm" else {
+            throw OpenAIError.invalid("response_format '\(format)' is not supported; use wav or pcm", param: "response_format")
+        }
+        // OpenAI voice names (alloy, nova…) mean "the default voice" here; Chorus voice names pick one.
+        let openAIVoices: Set<String> = ["alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"]
+        let synthesis = SynthesizeRequest(text: input, voice: openAIVoices.contains(voice) ? "" : voice, lengthScale: Float(1 / speed),
+                                          format: .pcmF32, sampleRate: format == "pcm" ? 24_000 : 0)
+        var samples: [Float] = [], rate = 0
+        for try await chunk in speech.synthesize(synthesis) {
+            rate = Int(chunk.sampleRate)
+            samples += chunk.data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        if format == "pcm" {
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(samples.count * 2)
+            for sample in samples {
+                let value = Int16(max(-1, min(1, sample)) * 32767)
+                bytes += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)]
+            }
+            return Response.bytes(bytes, contentType: "audio/pcm")
+        }
+        let wav = try WAVCodec.encode(AudioSamples(sampleRate: max(rate, 1), channels: [samples]))
+        return Response.bytes(wav, contentType: "audio/wav")
+    }
+
+    /// Multipart upload: `file` (WAV), `model`, `language`, `prompt`, `response_format`, `temperature`,
+    /// `timestamp_granularities[]`.
+    func transcribe(_ request: Request, translate: Bool) async throws -> Response {
+        let contentType = request.headers[.contentType] ?? ""
+        let form = try MultipartForm(body: try await request.bytes(limit: bodyLimit), contentType: contentType)
+        guard let file = form.first("file"), !file.data.isEmpty else { throw OpenAIError.invalid("the form has no 'file'", param: "file") }
+        let format: TranscriptFormat
+        switch form.first("response_format")?.text ?? "json" {
+        case "json": format = .json
+        case "text": format = .text
+        case "srt": format = .srt
+        case "vtt": format = .vtt
+        case "verbose_json": format = .verboseJson
+        case let other: throw OpenAIError.invalid("response_format '\(other)' is not one of json, text, srt, vtt, verbose_json", param: "response_format")
+        }
+        // "whisper-1" is what the official examples send: it means the service's default model.
+        let model = form.first("model")?.text ?? ""
+        let temperature = Float(form.first("temperature")?.text ?? "0") ?? 0
+        let granularities = form.all("timestamp_granularities[]").map(\.text) + form.all("timestamp_granularities").map(\.text)
+        let transcription = TranscribeRequest(
+            audio: Audio(wav: Data(file.data)), model: model == "whisper-1" ? "" : model,
+            language: form.first("language")?.text ?? "", format: format, temperature: temperature,
+            initialPrompt: form.first("prompt")?.text ?? "", wordTimestamps: granularities.contains("word"))
+        let result: TranscribeResult
+        if translate {
+            result = try await speech.translate(transcription)
+        } else {
+            var last: TranscribeResult?
+            for try await event in speech.transcribe(transcription) where event.result != nil { last = event.result }
+            guard let final = last else { throw OpenAIError(.internalServerError, "the transcription ended without a result", type: "server_error") }
+            result = final
+        }
+        switch format {
+        case .json: return Response.json(["text": result.text.trimmingCharacters(in: .whitespaces)])
+        case .verboseJson: return Response.bytes(Array(result.formatted.utf8), contentType: "application/json")
+        default: return Response.bytes(Array(result.formatted.utf8), contentType: "text/plain; charset=utf-8")
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import ChorusAPI
+import ChorusWire
+import Foundation
+import Hummingbird
+
+/// `POST /v1/chat/completions` on VisionService's Chat: OpenAI messages (text and `image_url` data-URL
+/// parts) in, a completion or server-sent chunks out.
+struct ChatCompletions {
+    let vision: VisionClient
+    let bodyLimit: Int
+
+    func handle(_ request: Request) async throws -> Response {
+        let body = try await request.jsonObject(limit: bodyLimit)
+        let fields = JSONFields(body)
+        let model = try fields.requiredString("model")
+        let chat = try ChatRequest(model: model, messages: messages(body["messages"]), generation: generation(fields))
+        if try fields.integer("n").map({ $0 != 1 }) ?? false { throw OpenAIError.invalid("only n = 1 is supported", param: "n") }
+        let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let created = Int(Date().timeIntervalSince1970)
+        if try fields.bool("stream") ?? false {
+            let includeUsage = ((body["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
+            return try await stream(chat, id: id, created: created, includeUsage: includeUsage)
+        }
+        var text = "", usage = Usage(), finish = "stop"
+        for try await event in vision.chat(chat) {
+            text += event.text
+            if !event.finishReason.isEmpty { finish = event.finishReason }
+            if let u = event.usage { usage = u }
+        }
+        return Response.json([
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [["index": 0, "message": ["role": "assistant", "content": text], "finish_reason": Self.finishReason(finish)] as [String: Any]],
+            "usage": Self.usage(usage),
+        ])
+    }
+
+    /// The first event is awaited before answering, so a bad request is a plain error status, not a
+    /// stream that fails; then one chunk per token, the finish, usage when asked, and `[DONE]`.
+    private func stream(_ chat: ChatRequest, id: String, created: Int, includeUsage: Bool) async throws -> Response {
+        let events = EventIterator(vision.chat(chat).makeAsyncIterator())
+        let first = try await events.next()
+        let chunk: @Sendable ([String: any Sendable], String?, Usage?) -> ByteBuffer = { delta, finish, usage in
+            var object: [String: Any] = [
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": chat.model,
+                "choices": usage == nil ? [["index": 0, "delta": delta, "finish_reason": finish.map(Self.finishReason) ?? NSNull()] as [String: Any]] : [],
+            ]
+            if let usage { object["usage"] = Self.usage(usage) }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            return ByteBuffer(bytes: Array("data: ".utf8) + [UInt8](data) + Array("\n\n".utf8))
+        }
+        let body = ResponseBody { writer in
+            try await writer.write(chunk(["role": "assistant", "content": ""], nil, nil))
+            var event = first
+            while let current = event {
+                if current.finishReason.isEmpty {
+                    if !current.text.isEmpty { try await writer.write(chunk(["content": current.text], nil, nil)) }
+                } else {
+                    try await writer.write(chunk(current.text.isEmpty ? [:] : ["content": current.text], current.finishReason, nil))
+                    if includeUsage, let usage = current.usage { try await writer.write(chunk([:], nil, usage)) }
+                }
+                event = try await events.next()
+            }
+            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// The chat stream's iterator, read first by the handler and then by the response body's writer
+    /// (one after the other, never at once).
+    final class EventIterator: @unchecked Sendable {
+        private var iterator: ResponseStream<ChatEvent>.AsyncIterator
+        init(_ iterator: ResponseStream<ChatEvent>.AsyncIterator) { self.iterator = iterator }
+        func next() async throws -> ChatEvent? { try await iterator.next() }
+    }
+
+    /// OpenAI's messages → the wire's: `content` is a string or a list of text and image_url parts.
+    func messages(_ value: Any?) throws -> [ChatMessage] {
+        guard let list = value as? [[String: Any]], !list.isEmpty else {
+            throw OpenAIError.invalid("'messages' must be a non-empty list of objects", param: "messages")
+        }
+        return try list.enumerated().map { i, message in
+            let field = "messages[\(i)]"
+            guard let role = message["role"] as? String else { throw OpenAIError.invalid("\(field).role is required", param: field) }
+            // OpenAI's newer "developer" role is the system prompt.
+            let wireRole = role == "developer" ? "system" : role
+            switch message["content"] {
+            case let text as String:
+                return ChatMessage(role: wireRole, parts: [ChatPart(text: text)])
+            case let parts as [[String: Any]]:
+                return ChatMessage(role: wireRole, parts: try parts.enumerated().map { j, part in
+                    let partField = "\(field).content[\(j)]"
+                    switch part["type"] as? String {
+                    case "text":
+                        guard let text = part["text"] as? String else { throw OpenAIError.invalid("\(partField).text is required", param: partField) }
+                        return ChatPart(text: text)
+                    case "image_url":
+                        let url = (part["image_url"] as? [String: Any])?["url"] as? String ?? part["image_url"] as? String
+                        guard let url else { throw OpenAIError.invalid("\(partField).image_url.url is required", param: partField) }
+                        return ChatPart(image: Image(data: Data(try dataURLBytes(url, field: "\(partField).image_url.url"))))
+                    case let other:
+                        throw OpenAIError.invalid("\(partField) has type '\(other ?? "none")'; text and image_url are supported", param: partField)
+                    }
+                })
+            default:
+                throw OpenAIError.invalid("\(field).content must be a string or a list of parts", param: field)
+            }
+        }
+    }
+
+    func generation(_ fields: JSONFields) throws -> GenerationOptions {
+        let stop: [String]
+        switch fields.object["stop"] {
+        case let one as String: stop = [one]
+        case let many as [String]: stop = many
+        case nil, is NSNull: stop = []
+        default: throw OpenAIError.invalid("'stop' must be a string or a list of strings", param: "stop")
+        }
+        let maxTokens = try fields.integer("max_completion_tokens") ?? fields.integer("max_tokens") ?? 0
+        guard maxTokens >= 0 else { throw OpenAIError.invalid("max_tokens must be positive", param: "max_tokens") }
+        return GenerationOptions(maxNewTokens: UInt32(clamping: maxTokens), temperature: Float(try fields.number("temperature") ?? 0),
+                                 topP: Float(try fields.number("top_p") ?? 0), topK: UInt32(clamping: max(0, try fields.integer("top_k") ?? 0)),
+                                 repetitionPenalty: Float(try fields.number("repetition_penalty") ?? 0),
+                                 seed: UInt64(bitPattern: Int64(try fields.integer("seed") ?? 0)), stop: stop)
+    }
+
+    static func finishReason(_ reason: String) -> String { reason == "length" ? "length" : "stop" }
+
+    static func usage(_ usage: Usage) -> [String: Any] {
+        ["prompt_tokens": usage.promptTokens, "completion_tokens": usage.completionTokens,
+         "total_tokens": usage.promptTokens + usage.completionTokens,
+         "prompt_tokens_details": ["cached_tokens": usage.cachedPromptTokens]]
+    }
+}

@@ -1,0 +1,69 @@
+import ChorusWire
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// An error in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, with the HTTP status
+/// the official clients map to their exception classes.
+struct OpenAIError: Error, HTTPResponseError {
+    let status: HTTPResponse.Status
+    let message: String
+    let type: String
+    let code: String?
+    let param: String?
+
+    init(_ status: HTTPResponse.Status, _ message: String, type: String = "invalid_request_error", code: String? = nil, param: String? = nil) {
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+    }
+
+    static func invalid(_ message: String, param: String? = nil) -> OpenAIError {
+        OpenAIError(.badRequest, message, param: param)
+    }
+
+    /// A backend's status in HTTP terms: a missing model or service is 503, as is an unreachable one.
+    init(_ status: WireStatus) {
+        switch status.code {
+        case .invalidArgument, .outOfRange: self.init(.badRequest, status.message)
+        case .notFound: self.init(.notFound, status.message, code: "model_not_found")
+        case .failedPrecondition, .unavailable: self.init(.serviceUnavailable, status.message, type: "service_unavailable")
+        case .resourceExhausted: self.init(.tooManyRequests, status.message, type: "rate_limit_error")
+        case .deadlineExceeded: self.init(.gatewayTimeout, status.message, type: "timeout")
+        case .unauthenticated: self.init(.unauthorized, status.message, type: "authentication_error")
+        case .permissionDenied: self.init(.forbidden, status.message, type: "permission_error")
+        case .unimplemented: self.init(.notImplemented, status.message, type: "not_implemented")
+        case .cancelled: self.init(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"), status.message, type: "cancelled")
+        default: self.init(.internalServerError, status.message, type: "server_error")
+        }
+    }
+
+    static func from(_ error: Error) -> OpenAIError {
+        if let error = error as? OpenAIError { return error }
+        if let error = error as? HTTPError {
+            return OpenAIError(error.status, error.body ?? "\(error.status)", type: error.status == .contentTooLarge ? "invalid_request_error" : "server_error")
+        }
+        return OpenAIError(WireStatus.from(error))
+    }
+
+    var json: [String: Any] {
+        ["error": ["message": message, "type": type, "param": param ?? NSNull(), "code": code ?? NSNull()] as [String: Any]]
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response.json(json, status: status)
+    }
+}
+
+extension Response {
+    static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func bytes(_ bytes: [UInt8], contentType: String) -> Response {
+        Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

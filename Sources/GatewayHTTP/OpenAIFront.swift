@@ -1,0 +1,135 @@
+import ChorusAPI
+import ChorusWire
+import Foundation
+import Gateway
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The OpenAI-compatible HTTP front of the gateway. Every endpoint is a thin translation onto a
+/// native call through the gateway's own wire port, so HTTP requests get the same routing, failover
+/// and health as native ones.
+public struct OpenAIFront: Sendable {
+    public struct Settings: Sendable {
+        public var host: String
+        public var port: Int
+        public var maxBodyBytes: Int
+        /// When set, every request must carry `Authorization: Bearer <key>`.
+        public var apiKey: String?
+
+        public init(host: String = "127.0.0.1", port: Int = 7180, maxBodyBytes: Int = 64 << 20, apiKey: String? = nil) {
+            self.host = host
+            self.port = port
+            self.maxBodyBytes = maxBodyBytes
+            self.apiKey = apiKey
+        }
+    }
+
+    let settings: Settings
+    let gateway: ChorusGateway
+    let client: WireClient
+    let logger: Logger
+
+    /// `gatewayAddress`: the gateway's native listening address, which the front calls.
+    public init(settings: Settings, gateway: ChorusGateway, gatewayAddress: String, logger: Logger) throws {
+        self.settings = settings
+        self.gateway = gateway
+        client = try WireClient(address: gatewayAddress)
+        self.logger = logger
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: ErrorShape(logger: logger))
+        if let key = settings.apiKey { router.add(middleware: BearerToken(key: key)) }
+        let limit = settings.maxBodyBytes
+        let chat = ChatCompletions(vision: VisionClient(client), bodyLimit: limit)
+        let embeddings = Embeddings(vision: VisionClient(client), bodyLimit: limit)
+        let audio = AudioRoutes(speech: SpeechClient(client), bodyLimit: limit)
+        router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
+        router.get("/readyz") { _, _ in readiness() }
+        router.get("/v1/models") { _, _ in try await models() }
+        router.post("/v1/chat/completions") { request, _ in try await chat.handle(request) }
+        router.post("/v1/embeddings") { request, _ in try await embeddings.handle(request) }
+        router.post("/v1/audio/speech") { request, _ in try await audio.speak(request) }
+        router.post("/v1/audio/transcriptions") { request, _ in try await audio.transcribe(request, translate: false) }
+        router.post("/v1/audio/translations") { request, _ in try await audio.transcribe(request, translate: true) }
+        return router
+    }
+
+    /// 200 when every configured service has a healthy replica, else 503 naming those that do not.
+    func readiness() -> Response {
+        var services: [String: Any] = [:], missing: [String] = []
+        for (name, pool) in gateway.pools.sorted(by: { $0.key < $1.key }) {
+            let healthy = pool.replicas.filter { $0.isHealthy }.count
+            services[name] = ["healthy_replicas": healthy, "replicas": pool.replicas.count]
+            if healthy == 0 { missing.append(name) }
+        }
+        if missing.isEmpty { return Response.json(["status": "ready", "services": services]) }
+        return Response.json(["status": "not ready", "services": services,
+                              "error": "no healthy replica for \(missing.joined(separator: ", "))"], status: .serviceUnavailable)
+    }
+
+    /// What every service has loaded, as OpenAI's model list (`owned_by` names the service).
+    func models() async throws -> Response {
+        let listed = try await GatewayClient(client).listModels(ListModelsRequest())
+        let data = listed.models.map { model -> [String: Any] in
+            ["id": model.name, "object": "model", "created": 0, "owned_by": "chorus", "kind": model.kind]
+        }
+        return Response.json(["object": "list", "data": data])
+    }
+
+    /// Serves until the task is cancelled; `onStarted` gets the bound address ("127.0.0.1:7180").
+    public func run(onStarted: @escaping @Sendable (String) async -> Void) async throws {
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "chorus-gateway"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? settings.port
+                await onStarted("\(settings.host):\(port)")
+            },
+            logger: logger)
+        try await app.run()
+    }
+}
+
+/// Every failure leaves in OpenAI's error shape, whatever threw it.
+struct ErrorShape<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let shaped = OpenAIError.from(error)
+            if shaped.status.code >= 500 { logger.warning("\(request.method) \(request.uri.path): \(shaped.message)") }
+            return Response.json(shaped.json, status: shaped.status)
+        }
+    }
+}
+
+/// `Authorization: Bearer <key>`, compared in constant time so the key cannot be guessed byte by byte.
+struct BearerToken<Context: RequestContext>: RouterMiddleware {
+    let key: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.path == "/healthz" { return try await next(request, context) }
+        let header = request.headers[.authorization] ?? ""
+        let given = header.hasPrefix("Bearer ") ? Array(header.utf8.dropFirst(7)) : []
+        guard constantTimeEqual(given, Array(key.utf8)) else {
+            throw OpenAIError(.unauthorized, given.isEmpty ? "missing API key: send Authorization: Bearer <key>" : "incorrect API key",
+                              type: "invalid_request_error", code: "invalid_api_key")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Equal lengths and bytes, in time that depends only on the lengths.
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    var difference = UInt8(a.count == b.count ? 0 : 1)
+    for i in 0..<max(a.count, b.count) {
+        difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+    }
+    return difference == 0
+}

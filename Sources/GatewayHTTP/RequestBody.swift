@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Reading request bodies: size-limited, JSON objects with OpenAI's loose typing, data URLs.
+extension Request {
+    /// The whole body, refused with 413 past `limit` bytes before it is all read.
+    func bytes(limit: Int) async throws -> [UInt8] {
+        do {
+            var buffer = try await body.collect(upTo: limit)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch is NIOTooManyBytesError {
+            throw OpenAIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes (--http-max-body-mib)")
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw OpenAIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes (--http-max-body-mib)")
+        }
+    }
+
+    /// The body as a JSON object.
+    func jsonObject(limit: Int) async throws -> [String: Any] {
+        let data = Data(try await bytes(limit: limit))
+        guard let json = try? JSONSerialization.jsonObject(with: data), let object = json as? [String: Any] else {
+            throw OpenAIError.invalid("the body is not a JSON object")
+        }
+        return object
+    }
+}
+
+/// Typed reads of a JSON object's fields, each failing with a 400 naming the field.
+struct JSONFields {
+    let object: [String: Any]
+
+    init(_ object: [String: Any]) { self.object = object }
+
+    func string(_ key: String) throws -> String? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        guard let string = value as? String else { throw OpenAIError.invalid("'\(key)' must be a string", param: key) }
+        return string
+    }
+
+    func requiredString(_ key: String) throws -> String {
+        guard let value = try string(key) else { throw OpenAIError.invalid("'\(key)' is required", param: key) }
+        return value
+    }
+
+    func number(_ key: String) throws -> Double? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        guard let number = value as? NSNumber, !(value is Bool) else { throw OpenAIError.invalid("'\(key)' must be a number", param: key) }
+        return number.doubleValue
+    }
+
+    func integer(_ key: String) throws -> Int? {
+        guard let value = try number(key) else { return nil }
+        guard value == value.rounded(), abs(value) < 1e15 else { throw OpenAIError.invalid("'\(key)' must be an integer", param: key) }
+        return Int(value)
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        guard let bool = value as? Bool else { throw OpenAIError.invalid("'\(key)' must be true or false", param: key) }
+        return bool
+    }
+}
+
+/// `data:image/png;base64,...` → the bytes. Remote URLs are refused: the gateway fetches nothing.
+func dataURLBytes(_ url: String, field: String) throws -> [UInt8] {
+    guard url.hasPrefix("data:") else {
+        throw OpenAIError.invalid("\(field) must be a data URL (data:image/png;base64,...); the gateway does not fetch remote URLs", param: field)
+    }
+    guard let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64") else {
+        throw OpenAIError.invalid("\(field) is not a base64 data URL", param: field)
+    }
+    guard let data = Data(base64Encoded: String(url[url.index(after: comma)...]), options: .ignoreUnknownCharacters), !data.isEmpty else {
+        throw OpenAIError.invalid("\(field) holds no valid base64 data", param: field)
+    }
+    return [UInt8](data)
+}

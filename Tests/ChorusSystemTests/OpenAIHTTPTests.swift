@@ -1,0 +1,168 @@
+import ChorusAPI
+import ChorusWire
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// The gateway's OpenAI-compatible HTTP front over real processes: VisionService with the tiny LLaVA and
+/// CLIP fixtures behind a gateway, called with plain HTTP as the official clients send it.
+@Suite(.serialized) struct OpenAIHTTPTests {
+    struct Stack {
+        let vision: ChorusProcess
+        let gateway: ChorusProcess
+        let http: String
+
+        func stop() {
+            gateway.signal(SIGKILL)
+            vision.signal(SIGKILL)
+        }
+    }
+
+    static let png = ChatProcessTests.png
+    static var imageURL: String { "data:image/png;base64," + png.base64EncodedString() }
+
+    static func start(gatewayFlags: [String] = []) async throws -> Stack {
+        let models = NSTemporaryDirectory() + "chorus-http-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: models + "/llava-tiny", withDestinationPath: ChatProcessTests.llavaFolder.path)
+        try FileManager.default.createSymbolicLink(atPath: models + "/clip-tiny", withDestinationPath: VisionProcessTests.clipFolder.path)
+        let (vision, address) = try await ChorusProcess.serve(["vision", "--port", "0", "--models", models])
+        let (gateway, _) = try await ChorusProcess.serve(["gateway", "--port", "0", "--vision", address, "--http-port", "0"] + gatewayFlags)
+        let line = try await gateway.waitForLine(containing: "OpenAI-compatible HTTP on http://")
+        let http = String(line[line.range(of: "http://")!.lowerBound...].split(separator: " ").first!)
+        return Stack(vision: vision, gateway: gateway, http: http)
+    }
+
+    func call(_ stack: Stack, _ method: String, _ path: String, json: Any? = nil, body: Data? = nil,
+              headers: [String: String] = [:]) async throws -> (status: Int, body: Data, contentType: String) {
+        var request = URLRequest(url: URL(string: stack.http + path)!)
+        request.httpMethod = method
+        if let json { request.httpBody = try JSONSerialization.data(withJSONObject: json) }
+        if let body { request.httpBody = body }
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        return (http.statusCode, data, http.value(forHTTPHeaderField: "Content-Type") ?? "")
+    }
+
+    func object(_ data: Data) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(String(decoding: data, as: UTF8.self))")
+    }
+
+    func question(_ text: String) -> [String: Any] {
+        ["role": "user", "content": [["type": "image_url", "image_url": ["url": Self.imageURL]], ["type": "text", "text": text]]]
+    }
+
+    @Test func healthReadinessAndModels() async throws {
+        let stack = try await Self.start()
+        defer { stack.stop() }
+        #expect(try await call(stack, "GET", "/healthz").status == 200)
+        let ready = try await call(stack, "GET", "/readyz")
+        #expect(ready.status == 200, "\(String(decoding: ready.body, as: UTF8.self))")
+        let models = try object(try await call(stack, "GET", "/v1/models").body)
+        let ids = (models["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+        #expect(ids == ["clip-tiny", "llava-tiny"])
+
+        // With VisionService gone, readiness says so (the gateway ejects it at once).
+        stack.vision.signal(SIGKILL)
+        var status = 200
+        for _ in 0..<100 where status == 200 {
+            status = try await call(stack, "GET", "/readyz").status
+            if status == 200 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(status == 503)
+    }
+
+    @Test func chatCompletionsAnswerAndStream() async throws {
+        let stack = try await Self.start()
+        defer { stack.stop() }
+        let answer = try await call(stack, "POST", "/v1/chat/completions", json: [
+            "model": "llava-tiny", "max_tokens": 5, "messages": [question("What is shown in this image?")]])
+        #expect(answer.status == 200)
+        let completion = try object(answer.body)
+        #expect(completion["object"] as? String == "chat.completion")
+        let usage = try #require(completion["usage"] as? [String: Any])
+        #expect(usage["prompt_tokens"] as? Int == 46 && usage["completion_tokens"] as? Int == 5 && usage["total_tokens"] as? Int == 51)
+        let choice = try #require((completion["choices"] as? [[String: Any]])?.first)
+        #expect(choice["finish_reason"] as? String == "length")
+        let text = try #require((choice["message"] as? [String: Any])?["content"] as? String)
+
+        let streamed = try await call(stack, "POST", "/v1/chat/completions", json: [
+            "model": "llava-tiny", "max_tokens": 5, "stream": true, "stream_options": ["include_usage": true],
+            "messages": [question("What is shown in this image?")]])
+        #expect(streamed.status == 200 && streamed.contentType.hasPrefix("text/event-stream"))
+        let events = String(decoding: streamed.body, as: UTF8.self).components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        #expect(events.allSatisfy { $0.hasPrefix("data: ") })
+        #expect(events.last == "data: [DONE]")
+        let chunks = try events.dropLast().map { try object(Data($0.dropFirst(6).utf8)) }
+        let deltas = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String }
+        #expect(deltas.joined() == text, "the stream carries the same text as the answer")
+        #expect(chunks.count >= 4, "a role chunk, token chunks, the finish and the usage")
+        let lastUsage = try #require(chunks.last?["usage"] as? [String: Any])
+        #expect(lastUsage["completion_tokens"] as? Int == 5)
+        // The same conversation again: its prompt comes from the KV cache.
+        #expect(((lastUsage["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] as? Int ?? 0) >= 45)
+    }
+
+    @Test func embeddingsForTextsAndImagesAsFloatsOrBase64() async throws {
+        let stack = try await Self.start()
+        defer { stack.stop() }
+        let floats = try object(try await call(stack, "POST", "/v1/embeddings", json: [
+            "model": "clip-tiny", "input": ["a photo of a cat", "data:image/png;base64," + VisionProcessTests.png.base64EncodedString()]]).body)
+        let data = try #require(floats["data"] as? [[String: Any]])
+        #expect(data.count == 2 && data.map { $0["index"] as? Int } == [0, 1])
+        let text = try #require(data[0]["embedding"] as? [Double])
+        let image = try #require(data[1]["embedding"] as? [Double])
+        // transformers' numbers for the fixture (VisionProcessTests).
+        for (a, b) in zip(text, VisionProcessTests.textEmbedsStart) { #expect(abs(Float(a) - b) < 2e-4) }
+        for (a, b) in zip(image, VisionProcessTests.imageEmbedsStart) { #expect(abs(Float(a) - b) < 5e-3) }
+
+        let encoded = try object(try await call(stack, "POST", "/v1/embeddings", json: [
+            "model": "clip-tiny", "input": "a photo of a cat", "encoding_format": "base64"]).body)
+        let base64 = try #require((encoded["data"] as? [[String: Any]])?.first?["embedding"] as? String)
+        let bytes = try #require(Data(base64Encoded: base64))
+        let decoded = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(decoded == text.map(Float.init))
+    }
+
+    @Test func badRequestsGetOpenAIErrorsAndTheGatewayStaysUp() async throws {
+        let stack = try await Self.start(gatewayFlags: ["--http-max-body-mib", "1"])
+        defer { stack.stop() }
+        func expectError(_ status: Int, _ type: String, containing text: String, _ response: (status: Int, body: Data, contentType: String),
+                         sourceLocation: SourceLocation = #_sourceLocation) throws {
+            #expect(response.status == status, "\(String(decoding: response.body, as: UTF8.self))", sourceLocation: sourceLocation)
+            let error = try #require(try object(response.body)["error"] as? [String: Any], sourceLocation: sourceLocation)
+            #expect(error["type"] as? String == type, sourceLocation: sourceLocation)
+            #expect((error["message"] as? String)?.contains(text) == true, "\(error)", sourceLocation: sourceLocation)
+        }
+        try expectError(400, "invalid_request_error", containing: "not a JSON object",
+                        try await call(stack, "POST", "/v1/chat/completions", body: Data("{\"model\": ".utf8)))
+        try expectError(404, "invalid_request_error", containing: "no LLaVA model named 'gpt-4o'",
+                        try await call(stack, "POST", "/v1/chat/completions", json: ["model": "gpt-4o", "messages": [question("hi")]]))
+        try expectError(400, "invalid_request_error", containing: "image",
+                        try await call(stack, "POST", "/v1/chat/completions", json: ["model": "llava-tiny", "messages": [
+                            ["role": "user", "content": [["type": "image_url", "image_url": ["url": "data:image/png;base64," + Data("not a picture".utf8).base64EncodedString()]]]]]]))
+        try expectError(400, "invalid_request_error", containing: "does not fetch remote URLs",
+                        try await call(stack, "POST", "/v1/chat/completions", json: ["model": "llava-tiny", "messages": [
+                            ["role": "user", "content": [["type": "image_url", "image_url": ["url": "https://example.com/cat.png"]]]]]]))
+        try expectError(400, "invalid_request_error", containing: "'messages'",
+                        try await call(stack, "POST", "/v1/chat/completions", json: ["model": "llava-tiny"]))
+        try expectError(413, "invalid_request_error", containing: "larger than the limit",
+                        try await call(stack, "POST", "/v1/embeddings", body: Data(repeating: 32, count: 2 << 20)))
+        try expectError(503, "service_unavailable", containing: "speech",
+                        try await call(stack, "POST", "/v1/audio/speech", json: ["model": "tts-1", "input": "hi", "voice": "alloy"]))
+        #expect(try await call(stack, "GET", "/healthz").status == 200)
+    }
+
+    @Test func anAPIKeyIsRequiredWhenSet() async throws {
+        let stack = try await Self.start(gatewayFlags: ["--api-key", "sk-chorus-test"])
+        defer { stack.stop() }
+        #expect(try await call(stack, "GET", "/healthz").status == 200)
+        #expect(try await call(stack, "GET", "/v1/models").status == 401)
+        #expect(try await call(stack, "GET", "/v1/models", headers: ["Authorization": "Bearer sk-chorus-tesT"]).status == 401)
+        #expect(try await call(stack, "GET", "/v1/models", headers: ["Authorization": "Bearer sk-chorus-test"]).status == 200)
+    }
+}
