@@ -76,7 +76,13 @@ struct AudioRoutes {
         }
         switch format {
         case .json: return Response.json(["text": result.text.trimmingCharacters(in: .whitespaces)])
-        case .verboseJson: return Response.bytes(Array(result.formatted.utf8), contentType: "application/json")
+        case .verboseJson:
+            // OpenAI lists words at the top level (`words`) when they were asked for, beside the segments.
+            guard granularities.contains("word"), var object = try? JSONSerialization.jsonObject(with: Data(result.formatted.utf8)) as? [String: Any] else {
+                return Response.bytes(Array(result.formatted.utf8), contentType: "application/json")
+            }
+            object["words"] = ((object["segments"] as? [[String: Any]]) ?? []).flatMap { ($0["words"] as? [[String: Any]]) ?? [] }
+            return Response.json(object)
         default: return Response.bytes(Array(result.formatted.utf8), contentType: "text/plain; charset=utf-8")
         }
     }

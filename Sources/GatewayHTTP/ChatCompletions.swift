@@ -37,7 +37,7 @@ struct ChatCompletions {
     /// The first event is awaited before answering, so a bad request is a plain error status, not a
     /// stream that fails; then one chunk per token, the finish, usage when asked, and `[DONE]`.
     private func stream(_ chat: ChatRequest, id: String, created: Int, includeUsage: Bool) async throws -> Response {
-        let events = EventIterator(vision.chat(chat).makeAsyncIterator())
+        let events = StreamCursor(vision.chat(chat))
         let first = try await events.next()
         let chunk: @Sendable ([String: any Sendable], String?, Usage?) -> ByteBuffer = { delta, finish, usage in
             var object: [String: Any] = [
@@ -64,14 +64,6 @@ struct ChatCompletions {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
-    }
-
-    /// The chat stream's iterator, read first by the handler and then by the response body's writer
-    /// (one after the other, never at once).
-    final class EventIterator: @unchecked Sendable {
-        private var iterator: ResponseStream<ChatEvent>.AsyncIterator
-        init(_ iterator: ResponseStream<ChatEvent>.AsyncIterator) { self.iterator = iterator }
-        func next() async throws -> ChatEvent? { try await iterator.next() }
     }
 
     /// OpenAI's messages → the wire's: `content` is a string or a list of text and image_url parts.

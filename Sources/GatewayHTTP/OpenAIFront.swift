@@ -47,6 +47,7 @@ public struct OpenAIFront: Sendable {
         let chat = ChatCompletions(vision: VisionClient(client), bodyLimit: limit)
         let embeddings = Embeddings(vision: VisionClient(client), bodyLimit: limit)
         let audio = AudioRoutes(speech: SpeechClient(client), bodyLimit: limit)
+        let images = ImageRoutes(diffusion: DiffusionClient(client), bodyLimit: limit)
         router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
         router.get("/readyz") { _, _ in readiness() }
         router.get("/v1/models") { _, _ in try await models() }
@@ -55,6 +56,8 @@ public struct OpenAIFront: Sendable {
         router.post("/v1/audio/speech") { request, _ in try await audio.speak(request) }
         router.post("/v1/audio/transcriptions") { request, _ in try await audio.transcribe(request, translate: false) }
         router.post("/v1/audio/translations") { request, _ in try await audio.transcribe(request, translate: true) }
+        router.post("/v1/images/generations") { request, _ in try await images.generate(request) }
+        router.post("/v1/images/edits") { request, _ in try await images.edit(request) }
         return router
     }
 

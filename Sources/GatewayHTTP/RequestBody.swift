@@ -45,7 +45,10 @@ struct JSONFields {
 
     func number(_ key: String) throws -> Double? {
         guard let value = object[key], !(value is NSNull) else { return nil }
-        guard let number = value as? NSNumber, !(value is Bool) else { throw OpenAIError.invalid("'\(key)' must be a number", param: key) }
+        // JSON's true and false are NSNumbers too (and `1 is Bool` holds on Linux): tell them apart by type.
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else {
+            throw OpenAIError.invalid("'\(key)' must be a number", param: key)
+        }
         return number.doubleValue
     }
 

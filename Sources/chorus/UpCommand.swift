@@ -22,6 +22,15 @@ struct UpConfig: Codable {
 
     struct GatewaySection: Codable {
         var port: Int
+        /// The OpenAI-compatible HTTP API's port (gateway --http-port); nil = 7180, -1 = off.
+        var httpPort: Int?
+        var extraArgs: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case port
+            case httpPort = "http_port"
+            case extraArgs = "extra_args"
+        }
     }
 
     var host: String
@@ -29,7 +38,7 @@ struct UpConfig: Codable {
     var services: [String: Service]
 
     static func defaults(modelsFolder: String?) -> UpConfig {
-        UpConfig(host: "127.0.0.1", gateway: .init(port: 7100), services: [
+        UpConfig(host: "127.0.0.1", gateway: .init(port: 7100, httpPort: 7180), services: [
             // Vision loads any CLIP folder put under models/ and keeps its image indexes in data/vision.
             "vision": .init(port: 7101, models: modelsFolder, extraArgs: ["--data-dir", "data/vision"]),
             "diffusion": .init(port: 7102, models: modelsFolder),
@@ -50,7 +59,8 @@ struct UpCommand: AsyncParsableCommand {
         discussion: """
             Logs of every process are forwarded with a [name] prefix. A process that dies is restarted with
             back-off (0.5 s doubling to 30 s). Ctrl-C or SIGTERM stops them all cleanly (they drain first).
-            Without --config: vision 7101, diffusion 7102, speech 7103, gateway 7100, models from ./models.
+            Without --config: vision 7101, diffusion 7102, speech 7103, gateway 7100 (OpenAI-compatible HTTP on 7180),
+            models from ./models.
             --print-config shows the configuration in the file format.
             """)
 
@@ -88,6 +98,8 @@ struct UpCommand: AsyncParsableCommand {
         for name in ["vision", "diffusion", "speech"] where settings.services[name] != nil {
             gatewayArgs += ["--\(name)", settings.addresses(of: name).joined(separator: ",")]
         }
+        if let httpPort = settings.gateway.httpPort { gatewayArgs += ["--http-port", "\(httpPort)"] }
+        gatewayArgs += settings.gateway.extraArgs ?? []
         specs.append(.init(name: "gateway", arguments: gatewayArgs))
         let supervisor = Supervisor(specs: specs)
         await supervisor.run()

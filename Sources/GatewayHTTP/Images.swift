@@ -1,0 +1,93 @@
+import ChorusAPI
+import ChorusWire
+import Foundation
+import Hummingbird
+
+/// `POST /v1/images/generations` (JSON) and `/v1/images/edits` (multipart, img2img by `strength`) on
+/// DiffusionService. Images come back as `b64_json`; the extensions `seed`, `steps`, `guidance_scale`,
+/// `negative_prompt`, `scheduler`, `difficulty` (the terrain model) pass through, and `stream: true`
+/// sends progress as server-sent events before the images.
+struct ImageRoutes {
+    let diffusion: DiffusionClient
+    let bodyLimit: Int
+
+    func generate(_ request: Request) async throws -> Response {
+        let fields = JSONFields(try await request.jsonObject(limit: bodyLimit))
+        let parameters = try Self.parameters(string: { try fields.string($0) }, number: { try fields.number($0) })
+        let stream = try fields.bool("stream") ?? false
+        return try await answer(diffusion.textToImage(parameters), stream: stream)
+    }
+
+    func edit(_ request: Request) async throws -> Response {
+        let form = try MultipartForm(body: try await request.bytes(limit: bodyLimit), contentType: request.headers[.contentType] ?? "")
+        guard let image = form.first("image") ?? form.first("image[]"), !image.data.isEmpty else {
+            throw OpenAIError.invalid("the form has no 'image'", param: "image")
+        }
+        func number(_ key: String) throws -> Double? {
+            guard let text = form.first(key)?.text else { return nil }
+            guard let value = Double(text) else { throw OpenAIError.invalid("'\(key)' must be a number", param: key) }
+            return value
+        }
+        let parameters = try Self.parameters(string: { form.first($0)?.text }, number: number)
+        let strength = try number("strength") ?? 0.8
+        guard (0...1).contains(strength) else { throw OpenAIError.invalid("strength \(strength) is outside 0 ... 1", param: "strength") }
+        let edit = ImageToImageRequest(params: parameters, initImage: Image(data: Data(image.data)), strength: Float(strength))
+        return try await answer(diffusion.imageToImage(edit), stream: form.first("stream")?.text == "true")
+    }
+
+    static func parameters(string: (String) throws -> String?, number: (String) throws -> Double?) throws -> TextToImageRequest {
+        let format = try string("response_format") ?? "b64_json"
+        guard format == "b64_json" else {
+            throw OpenAIError.invalid("response_format '\(format)' is not supported; use b64_json (the gateway serves no image URLs)", param: "response_format")
+        }
+        var width: UInt32 = 0, height: UInt32 = 0
+        if let size = try string("size"), size != "auto" {
+            let parts = size.split(separator: "x").compactMap { UInt32($0) }
+            guard parts.count == 2 else { throw OpenAIError.invalid("size '\(size)' is not WIDTHxHEIGHT", param: "size") }
+            (width, height) = (parts[0], parts[1])
+        }
+        let n = try number("n") ?? 1
+        guard (1...10).contains(n), n == n.rounded() else { throw OpenAIError.invalid("n must be 1 ... 10", param: "n") }
+        return TextToImageRequest(model: try string("model") ?? "", prompt: try string("prompt") ?? "",
+                                  negativePrompt: try string("negative_prompt") ?? "",
+                                  guidanceScale: Float(try number("guidance_scale") ?? 0), steps: UInt32(try number("steps") ?? 0),
+                                  seed: UInt64(try number("seed") ?? 0), width: width, height: height, numImages: UInt32(n),
+                                  scheduler: try string("scheduler") ?? "", difficulty: UInt32(try number("difficulty") ?? 0))
+    }
+
+    private func answer(_ events: ResponseStream<DiffusionEvent>, stream: Bool) async throws -> Response {
+        let created = Int(Date().timeIntervalSince1970)
+        guard stream else {
+            for try await event in events {
+                if let result = event.result { return Response.json(Self.body(result, created: created)) }
+            }
+            throw OpenAIError(.internalServerError, "the generation ended without images", type: "server_error")
+        }
+        let iterator = StreamCursor(events)
+        let first = try await iterator.next()
+        let body = ResponseBody { writer in
+            var event = first
+            while let current = event {
+                var object: [String: Any] = [:]
+                if let progress = current.progress {
+                    object = ["type": "progress", "step": progress.step, "total": progress.total, "elapsed_seconds": progress.elapsedSeconds]
+                } else if let preview = current.preview {
+                    object = ["type": "preview", "b64_json": preview.data.base64EncodedString()]
+                } else if let result = current.result {
+                    object = Self.body(result, created: created)
+                    object["type"] = "result"
+                }
+                let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+                try await writer.write(ByteBuffer(bytes: Array("data: ".utf8) + [UInt8](data) + Array("\n\n".utf8)))
+                event = try await iterator.next()
+            }
+            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    static func body(_ result: DiffusionResult, created: Int) -> [String: Any] {
+        ["created": created, "seed": result.seed, "data": result.images.map { ["b64_json": $0.data.base64EncodedString()] }]
+    }
+}

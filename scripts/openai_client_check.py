@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Drives every endpoint of the gateway's OpenAI-compatible API with the official `openai` client, as
+another backend would. Run by ChorusSystemTests (OpenAIClientTests) against `chorus up` on loopback:
+
+    .venv/bin/pip install openai==3.57.0      # once; .ci/run does it
+    .venv/bin/python scripts/openai_client_check.py http://127.0.0.1:7180/v1 llava-tiny clip-tiny
+
+Prints one line per check and, last, a JSON object {"passed": [...], "failed": {name: reason}}; exits 1 when
+any check fails."""
+import base64
+import io
+import json
+import struct
+import sys
+import traceback
+import wave
+
+import openai
+
+base_url, chat_model, clip_model = sys.argv[1], sys.argv[2], sys.argv[3]
+client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=300)
+passed, failed = [], {}
+PNG = open(sys.argv[4], "rb").read() if len(sys.argv) > 4 else None
+
+
+def check(name):
+    def run(body):
+        try:
+            body()
+            passed.append(name)
+            print(f"ok   {name}", flush=True)
+        except Exception as error:  # noqa: BLE001 - every failure is reported by name
+            failed[name] = f"{type(error).__name__}: {error}"
+            print(f"FAIL {name}: {failed[name]}\n{traceback.format_exc()}", flush=True)
+    return run
+
+
+def data_url(png):
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+@check("models.list names every loaded model")
+def _():
+    ids = {m.id for m in client.models.list()}
+    for expected in (chat_model, clip_model, "whisper-tiny.en", "whisper-base", "en_US-joe-medium", "terrain"):
+        assert expected in ids, f"{expected} not in {sorted(ids)}"
+
+
+@check("chat.completions.create with an image")
+def _():
+    answer = client.chat.completions.create(model=chat_model, max_tokens=5, messages=[{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": data_url(PNG)}}, {"type": "text", "text": "What is shown in this image?"}]}])
+    assert answer.choices[0].finish_reason == "length", answer
+    assert answer.usage.completion_tokens == 5 and answer.usage.prompt_tokens == 46, answer.usage
+
+
+@check("chat.completions.create stream=True")
+def _():
+    chunks = list(client.chat.completions.create(model=chat_model, max_tokens=4, stream=True, stream_options={"include_usage": True},
+                                                 messages=[{"role": "user", "content": [
+                                                     {"type": "image_url", "image_url": {"url": data_url(PNG)}},
+                                                     {"type": "text", "text": "What is shown in this image?"}]}]))
+    assert len(chunks) >= 3, chunks
+    assert chunks[-1].usage.completion_tokens == 4, chunks[-1]
+    assert any(c.choices and c.choices[0].finish_reason == "length" for c in chunks)
+
+
+@check("embeddings.create (base64 by default, decoded by the client)")
+def _():
+    answer = client.embeddings.create(model=clip_model, input=["a photo of a cat", "a diagram"])
+    assert len(answer.data) == 2 and len(answer.data[0].embedding) == 32
+    norm = sum(x * x for x in answer.data[0].embedding)
+    assert abs(norm - 1) < 1e-4, norm
+
+
+wav_bytes = {}
+
+
+@check("audio.speech.create wav")
+def _():
+    audio = client.audio.speech.create(model="tts-1", voice="alloy", input="Please turn off the lights before you leave.",
+                                       response_format="wav")
+    data = audio.read()
+    with wave.open(io.BytesIO(data)) as w:
+        assert w.getnchannels() == 1 and w.getsampwidth() == 2 and w.getnframes() > w.getframerate(), (w.getparams())
+    wav_bytes["speech"] = data
+
+
+@check("audio.speech.create pcm at 24 kHz")
+def _():
+    data = client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.", response_format="pcm").read()
+    assert len(data) % 2 == 0 and len(data) > 24000, len(data)
+
+
+@check("audio.transcriptions.create json")
+def _():
+    text = client.audio.transcriptions.create(model="whisper-1", file=("speech.wav", wav_bytes["speech"])).text
+    assert "lights" in text.lower(), text
+
+
+@check("audio.transcriptions.create srt")
+def _():
+    srt = client.audio.transcriptions.create(model="whisper-1", file=("speech.wav", wav_bytes["speech"]), response_format="srt")
+    assert srt.startswith("1\n00:00:00,000 --> "), srt
+
+
+@check("audio.transcriptions.create verbose_json with words")
+def _():
+    verbose = client.audio.transcriptions.create(model="whisper-1", file=("speech.wav", wav_bytes["speech"]),
+                                                 response_format="verbose_json", timestamp_granularities=["word", "segment"])
+    assert verbose.segments and verbose.words, verbose
+    assert verbose.language == "en"
+
+
+@check("audio.translations.create")
+def _():
+    text = client.audio.translations.create(model="whisper-base", file=("speech.wav", wav_bytes["speech"])).text
+    assert "light" in text.lower(), text
+
+
+@check("images.generate b64_json")
+def _():
+    answer = client.images.generate(model="terrain", prompt="a heightfield", n=1, response_format="b64_json", extra_body={"seed": 7})
+    png = base64.b64decode(answer.data[0].b64_json)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width > 0 and height > 0
+
+
+@check("images.edit with strength")
+def _():
+    source = base64.b64decode(client.images.generate(model="terrain", prompt="x", response_format="b64_json").data[0].b64_json)
+    answer = client.images.edit(model="terrain", image=("terrain.png", source, "image/png"), prompt="x", response_format="b64_json",
+                                extra_body={"strength": 0.3})
+    assert base64.b64decode(answer.data[0].b64_json)[:4] == b"\x89PNG"
+
+
+@check("errors: unknown model is NotFoundError, malformed input BadRequestError")
+def _():
+    try:
+        client.chat.completions.create(model="gpt-unknown", messages=[{"role": "user", "content": "hi"}])
+        raise AssertionError("no error")
+    except openai.NotFoundError as error:
+        assert "gpt-unknown" in str(error)
+    try:
+        client.chat.completions.create(model=chat_model, messages=[{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(b"not an image").decode()}}]}])
+        raise AssertionError("no error")
+    except openai.BadRequestError as error:
+        assert "image" in str(error)
+
+
+print(json.dumps({"passed": passed, "failed": failed}))
+sys.exit(1 if failed else 0)
