@@ -31,6 +31,7 @@ public final class Gateway: Sendable {
 
     public let configuration: Configuration
     public let pools: [String: ReplicaPool]
+    public let metrics = GatewayMetrics()
     let logger: Logger
     private let prefixes: [(prefix: String, pool: ReplicaPool)]
 
@@ -73,6 +74,18 @@ public final class Gateway: Sendable {
 
     /// Relays one call to a replica, frame for frame: deadline, metadata and cancellation pass through.
     @Sendable public func forward(_ call: ServerCall) async throws -> [UInt8]? {
+        let finished = metrics.nativeCallStarted(method: call.context.method)
+        do {
+            let answer = try await route(call)
+            finished("\(StatusCode.ok)")
+            return answer
+        } catch {
+            finished("\(WireStatus.from(error).code)")
+            throw error
+        }
+    }
+
+    private func route(_ call: ServerCall) async throws -> [UInt8]? {
         let method = call.context.method
         guard let pool = pool(for: method) else {
             let known = Self.serviceNames.filter { method.hasPrefix("/\($0.value)/") }.map(\.key).first

@@ -41,6 +41,7 @@ public struct OpenAIFront: Sendable {
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: RequestMetrics(metrics: gateway.metrics))
         router.add(middleware: ErrorShape(logger: logger))
         if let key = settings.apiKey { router.add(middleware: BearerToken(key: key)) }
         let limit = settings.maxBodyBytes
@@ -50,6 +51,9 @@ public struct OpenAIFront: Sendable {
         let images = ImageRoutes(diffusion: DiffusionClient(client), bodyLimit: limit)
         router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
         router.get("/readyz") { _, _ in readiness() }
+        router.get("/metrics") { _, _ in
+            Response.bytes(Array(gateway.metrics.render(pools: gateway.pools).utf8), contentType: "text/plain; version=0.0.4")
+        }
         router.get("/v1/models") { _, _ in try await models() }
         router.post("/v1/chat/completions") { request, _ in try await chat.handle(request) }
         router.post("/v1/embeddings") { request, _ in try await embeddings.handle(request) }
@@ -94,6 +98,24 @@ public struct OpenAIFront: Sendable {
             },
             logger: logger)
         try await app.run()
+    }
+}
+
+/// Counts and times every request by its route (the matched path, so ids in URLs cannot explode the series).
+struct RequestMetrics<Context: RequestContext>: RouterMiddleware {
+    let metrics: GatewayMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let route = context.endpointPath ?? "unmatched"
+        let finished = metrics.httpRequestStarted(method: "\(request.method)", route: route)
+        do {
+            let response = try await next(request, context)
+            finished("\(response.status.code)")
+            return response
+        } catch {
+            finished("\((error as? HTTPResponseError)?.status.code ?? 500)")
+            throw error
+        }
     }
 }
 

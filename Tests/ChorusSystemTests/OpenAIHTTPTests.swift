@@ -105,6 +105,17 @@ import Testing
         #expect(lastUsage["completion_tokens"] as? Int == 5)
         // The same conversation again: its prompt comes from the KV cache.
         #expect(((lastUsage["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] as? Int ?? 0) >= 45)
+
+        _ = try await call(stack, "POST", "/v1/chat/completions", json: ["model": "nope", "messages": [question("hi")]])
+        let metrics = String(decoding: try await call(stack, "GET", "/metrics").body, as: UTF8.self)
+        for line in [#"chorus_http_requests_total{method="POST",route="/v1/chat/completions",status="200"} 2"#,
+                     #"chorus_http_requests_total{method="POST",route="/v1/chat/completions",status="404"} 1"#,
+                     #"chorus_gateway_calls_total{method="/chorus.vision.v1.Vision/Chat",code="OK"} 2"#,
+                     #"chorus_gateway_calls_total{method="/chorus.vision.v1.Vision/Chat",code="NOT_FOUND"} 1"#,
+                     #"chorus_http_request_seconds_count{method="POST",route="/v1/chat/completions"} 3"#,
+                     #"chorus_replica_healthy{service="vision",address=""#] {
+            #expect(metrics.contains(line), "\(line) in:\n\(metrics)")
+        }
     }
 
     @Test func embeddingsForTextsAndImagesAsFloatsOrBase64() async throws {
