@@ -70,6 +70,28 @@ public final class Gateway: Sendable {
         GatewayServer(gateway: self).routes
     }
 
+    /// `routes` and `forward` requiring `authorization: Bearer <key>` metadata (compared in constant
+    /// time), except the gateway's own Health, which probes and load balancers call without one.
+    public func requiringKey(_ key: String) -> (routes: [ServerRoute], fallback: ServerRoute.RawHandler) {
+        let check: @Sendable (ServerCall) throws -> Void = { call in
+            let given = Array((call.context.metadata["authorization"] ?? "").utf8)
+            guard constantTimeEqual(given, Array("Bearer \(key)".utf8)) else {
+                throw WireStatus(.unauthenticated, given.isEmpty ? "the gateway requires an API key: send metadata authorization: Bearer <key>" : "incorrect API key")
+            }
+        }
+        let guarded = routes.map { route -> ServerRoute in
+            guard !route.path.hasSuffix("/Health") else { return route }
+            return ServerRoute(path: route.path) { call in
+                try check(call)
+                return try await route.handler(call)
+            }
+        }
+        return (guarded, { [self] call in
+            try check(call)
+            return try await forward(call)
+        })
+    }
+
     // MARK: forwarding
 
     /// Relays one call to a replica, frame for frame: deadline, metadata and cancellation pass through.
@@ -103,7 +125,8 @@ public final class Gateway: Sendable {
             first = try await requests.next()
             guard first != nil else { throw WireStatus(.invalidArgument, "\(method) expects one request, the stream carried none") }
         }
-        let options = CallOptions(deadline: call.context.deadline, metadata: call.context.metadata)
+        // The gateway's API key stops here: backends never see it.
+        let options = CallOptions(deadline: call.context.deadline, metadata: call.context.metadata.filter { $0.key != "authorization" })
 
         var lastError = "no replica is healthy"
         for replica in pool.candidates() {
@@ -219,3 +242,13 @@ struct HealthClient {
 
 /// The gateway under a name no generated service enum shares (ChorusAPI's `Gateway` is the wire service).
 public typealias ChorusGateway = Gateway
+
+/// Equal lengths and bytes, in time that depends only on the lengths: an API key cannot be guessed
+/// byte by byte from response times.
+public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    var difference = UInt8(a.count == b.count ? 0 : 1)
+    for i in 0..<max(a.count, b.count) {
+        difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+    }
+    return difference == 0
+}

@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusWire
 import ChorusMedia
 import Foundation
 import Hummingbird
@@ -7,6 +8,8 @@ import Hummingbird
 struct AudioRoutes {
     let speech: SpeechClient
     let bodyLimit: Int
+    /// Carries the API key on to the gateway's wire port when one is set.
+    let options: CallOptions
 
     /// OpenAI's `speed` is Piper's 1 / length_scale. `wav` is one file for the whole text; `pcm` is
     /// OpenAI's raw 24 kHz 16-bit little-endian mono.
@@ -25,7 +28,7 @@ struct AudioRoutes {
         let synthesis = SynthesizeRequest(text: input, voice: openAIVoices.contains(voice) ? "" : voice, lengthScale: Float(1 / speed),
                                           format: .pcmF32, sampleRate: format == "pcm" ? 24_000 : 0)
         var samples: [Float] = [], rate = 0
-        for try await chunk in speech.synthesize(synthesis) {
+        for try await chunk in speech.synthesize(synthesis, options: options) {
             rate = Int(chunk.sampleRate)
             samples += chunk.data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         }
@@ -67,10 +70,10 @@ struct AudioRoutes {
             initialPrompt: form.first("prompt")?.text ?? "", wordTimestamps: granularities.contains("word"))
         let result: TranscribeResult
         if translate {
-            result = try await speech.translate(transcription)
+            result = try await speech.translate(transcription, options: options)
         } else {
             var last: TranscribeResult?
-            for try await event in speech.transcribe(transcription) where event.result != nil { last = event.result }
+            for try await event in speech.transcribe(transcription, options: options) where event.result != nil { last = event.result }
             guard let final = last else { throw OpenAIError(.internalServerError, "the transcription ended without a result", type: "server_error") }
             result = final
         }

@@ -8,6 +8,8 @@ import Hummingbird
 struct ChatCompletions {
     let vision: VisionClient
     let bodyLimit: Int
+    /// Carries the API key on to the gateway's wire port when one is set.
+    let options: CallOptions
 
     func handle(_ request: Request) async throws -> Response {
         let body = try await request.jsonObject(limit: bodyLimit)
@@ -22,7 +24,7 @@ struct ChatCompletions {
             return try await stream(chat, id: id, created: created, includeUsage: includeUsage)
         }
         var text = "", usage = Usage(), finish = "stop"
-        for try await event in vision.chat(chat) {
+        for try await event in vision.chat(chat, options: options) {
             text += event.text
             if !event.finishReason.isEmpty { finish = event.finishReason }
             if let u = event.usage { usage = u }
@@ -37,7 +39,7 @@ struct ChatCompletions {
     /// The first event is awaited before answering, so a bad request is a plain error status, not a
     /// stream that fails; then one chunk per token, the finish, usage when asked, and `[DONE]`.
     private func stream(_ chat: ChatRequest, id: String, created: Int, includeUsage: Bool) async throws -> Response {
-        let events = StreamCursor(vision.chat(chat))
+        let events = StreamCursor(vision.chat(chat, options: options))
         let first = try await events.next()
         let chunk: @Sendable ([String: any Sendable], String?, Usage?) -> ByteBuffer = { delta, finish, usage in
             var object: [String: Any] = [

@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusWire
 import Foundation
 import Hummingbird
 
@@ -7,6 +8,8 @@ import Hummingbird
 struct Embeddings {
     let vision: VisionClient
     let bodyLimit: Int
+    /// Carries the API key on to the gateway's wire port when one is set.
+    let options: CallOptions
 
     func handle(_ request: Request) async throws -> Response {
         let body = try await request.jsonObject(limit: bodyLimit)
@@ -29,13 +32,13 @@ struct Embeddings {
         var vectors = [[Float]](repeating: [], count: inputs.count)
         var tokens: UInt32 = 0
         if !textIndices.isEmpty {
-            let answer = try await vision.embedTexts(EmbedTextsRequest(model: model, texts: textIndices.map { inputs[$0] }))
+            let answer = try await vision.embedTexts(EmbedTextsRequest(model: model, texts: textIndices.map { inputs[$0] }), options: options)
             for (i, embedding) in zip(textIndices, answer.embeddings) { vectors[i] = embedding.values }
             tokens = answer.tokens
         }
         if !imageIndices.isEmpty {
             let images = try imageIndices.map { Image(data: Data(try dataURLBytes(inputs[$0], field: "input[\($0)]"))) }
-            let answer = try await vision.embedImages(EmbedImagesRequest(model: model, images: images))
+            let answer = try await vision.embedImages(EmbedImagesRequest(model: model, images: images), options: options)
             for (i, embedding) in zip(imageIndices, answer.embeddings) { vectors[i] = embedding.values }
         }
         let data = vectors.enumerated().map { i, vector -> [String: Any] in

@@ -10,12 +10,14 @@ import Hummingbird
 struct ImageRoutes {
     let diffusion: DiffusionClient
     let bodyLimit: Int
+    /// Carries the API key on to the gateway's wire port when one is set.
+    let options: CallOptions
 
     func generate(_ request: Request) async throws -> Response {
         let fields = JSONFields(try await request.jsonObject(limit: bodyLimit))
         let parameters = try Self.parameters(string: { try fields.string($0) }, number: { try fields.number($0) })
         let stream = try fields.bool("stream") ?? false
-        return try await answer(diffusion.textToImage(parameters), stream: stream)
+        return try await answer(diffusion.textToImage(parameters, options: options), stream: stream)
     }
 
     func edit(_ request: Request) async throws -> Response {
@@ -32,7 +34,7 @@ struct ImageRoutes {
         let strength = try number("strength") ?? 0.8
         guard (0...1).contains(strength) else { throw OpenAIError.invalid("strength \(strength) is outside 0 ... 1", param: "strength") }
         let edit = ImageToImageRequest(params: parameters, initImage: Image(data: Data(image.data)), strength: Float(strength))
-        return try await answer(diffusion.imageToImage(edit), stream: form.first("stream")?.text == "true")
+        return try await answer(diffusion.imageToImage(edit, options: options), stream: form.first("stream")?.text == "true")
     }
 
     static func parameters(string: (String) throws -> String?, number: (String) throws -> Double?) throws -> TextToImageRequest {

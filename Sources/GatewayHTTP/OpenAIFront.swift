@@ -45,16 +45,17 @@ public struct OpenAIFront: Sendable {
         router.add(middleware: ErrorShape(logger: logger))
         if let key = settings.apiKey { router.add(middleware: BearerToken(key: key)) }
         let limit = settings.maxBodyBytes
-        let chat = ChatCompletions(vision: VisionClient(client), bodyLimit: limit)
-        let embeddings = Embeddings(vision: VisionClient(client), bodyLimit: limit)
-        let audio = AudioRoutes(speech: SpeechClient(client), bodyLimit: limit)
-        let images = ImageRoutes(diffusion: DiffusionClient(client), bodyLimit: limit)
+        let options = CallOptions(metadata: settings.apiKey.map { ["authorization": "Bearer \($0)"] } ?? [:])
+        let chat = ChatCompletions(vision: VisionClient(client), bodyLimit: limit, options: options)
+        let embeddings = Embeddings(vision: VisionClient(client), bodyLimit: limit, options: options)
+        let audio = AudioRoutes(speech: SpeechClient(client), bodyLimit: limit, options: options)
+        let images = ImageRoutes(diffusion: DiffusionClient(client), bodyLimit: limit, options: options)
         router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
         router.get("/readyz") { _, _ in readiness() }
         router.get("/metrics") { _, _ in
             Response.bytes(Array(gateway.metrics.render(pools: gateway.pools).utf8), contentType: "text/plain; version=0.0.4")
         }
-        router.get("/v1/models") { _, _ in try await models() }
+        router.get("/v1/models") { _, _ in try await models(options: options) }
         router.post("/v1/chat/completions") { request, _ in try await chat.handle(request) }
         router.post("/v1/embeddings") { request, _ in try await embeddings.handle(request) }
         router.post("/v1/audio/speech") { request, _ in try await audio.speak(request) }
@@ -79,8 +80,8 @@ public struct OpenAIFront: Sendable {
     }
 
     /// What every service has loaded, as OpenAI's model list (`owned_by` names the service).
-    func models() async throws -> Response {
-        let listed = try await GatewayClient(client).listModels(ListModelsRequest())
+    func models(options: CallOptions) async throws -> Response {
+        let listed = try await GatewayClient(client).listModels(ListModelsRequest(), options: options)
         let data = listed.models.map { model -> [String: Any] in
             ["id": model.name, "object": "model", "created": 0, "owned_by": "chorus", "kind": model.kind]
         }
@@ -148,13 +149,4 @@ struct BearerToken<Context: RequestContext>: RouterMiddleware {
         }
         return try await next(request, context)
     }
-}
-
-/// Equal lengths and bytes, in time that depends only on the lengths.
-func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    var difference = UInt8(a.count == b.count ? 0 : 1)
-    for i in 0..<max(a.count, b.count) {
-        difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-    }
-    return difference == 0
 }

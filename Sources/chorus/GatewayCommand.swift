@@ -50,7 +50,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Largest HTTP request body, in MiB.")
     var httpMaxBodyMib = 64
 
-    @Option(help: "Require 'Authorization: Bearer KEY' on HTTP requests (or set CHORUS_API_KEY).")
+    @Option(help: "Require 'Authorization: Bearer KEY' on HTTP requests and 'authorization: Bearer KEY' metadata on native calls (or set CHORUS_API_KEY).")
     var apiKey: String?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
@@ -87,8 +87,9 @@ struct GatewayCommand: AsyncParsableCommand {
         defer { http.cancel() }
         let settings = OpenAIFront.Settings(host: host, port: httpPort, maxBodyBytes: httpMaxBodyMib << 20,
                                             apiKey: apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"])
+        let (routes, fallback) = settings.apiKey.map { gateway.requiringKey($0) } ?? (gateway.routes, gateway.forward)
         try await ServiceHost.serve(
-            routes: gateway.routes, fallback: gateway.forward, host: host, port: port,
+            routes: routes, fallback: fallback, host: host, port: port,
             maxFrameSize: maxFrameMib << 20, drainGrace: .seconds(Int64(drainGrace)), logger: logger,
             onStarted: { address, _ in
                 for (name, pool) in gateway.pools.sorted(by: { $0.key < $1.key }) {

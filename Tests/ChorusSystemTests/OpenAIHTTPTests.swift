@@ -12,6 +12,7 @@ import Testing
     struct Stack {
         let vision: ChorusProcess
         let gateway: ChorusProcess
+        let gatewayAddress: String
         let http: String
 
         func stop() {
@@ -29,10 +30,10 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: models + "/llava-tiny", withDestinationPath: ChatProcessTests.llavaFolder.path)
         try FileManager.default.createSymbolicLink(atPath: models + "/clip-tiny", withDestinationPath: VisionProcessTests.clipFolder.path)
         let (vision, address) = try await ChorusProcess.serve(["vision", "--port", "0", "--models", models])
-        let (gateway, _) = try await ChorusProcess.serve(["gateway", "--port", "0", "--vision", address, "--http-port", "0"] + gatewayFlags)
+        let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--vision", address, "--http-port", "0"] + gatewayFlags)
         let line = try await gateway.waitForLine(containing: "OpenAI-compatible HTTP on http://")
         let http = String(line[line.range(of: "http://")!.lowerBound...].split(separator: " ").first!)
-        return Stack(vision: vision, gateway: gateway, http: http)
+        return Stack(vision: vision, gateway: gateway, gatewayAddress: gatewayAddress, http: http)
     }
 
     func call(_ stack: Stack, _ method: String, _ path: String, json: Any? = nil, body: Data? = nil,
@@ -175,5 +176,17 @@ import Testing
         #expect(try await call(stack, "GET", "/v1/models").status == 401)
         #expect(try await call(stack, "GET", "/v1/models", headers: ["Authorization": "Bearer sk-chorus-tesT"]).status == 401)
         #expect(try await call(stack, "GET", "/v1/models", headers: ["Authorization": "Bearer sk-chorus-test"]).status == 200)
+        let chat: [String: Any] = ["model": "llava-tiny", "max_tokens": 2, "messages": [question("hi")]]
+        #expect(try await call(stack, "POST", "/v1/chat/completions", json: chat, headers: ["Authorization": "Bearer sk-chorus-test"]).status == 200)
+
+        // Native calls through the gateway need the key too (as metadata); its Health does not.
+        let native = stack.gatewayAddress
+        let (refused, message) = try await ChorusProcess.run(["call", "vision.ListModels", "--target", native])
+        #expect(refused != 0 && message.contains("UNAUTHENTICATED"), "\(message)")
+        let (allowed, models) = try await ChorusProcess.run(["call", "vision.ListModels", "--target", native,
+                                                             "--metadata", "authorization=Bearer sk-chorus-test"])
+        #expect(allowed == 0 && models.contains("llava-tiny"), "\(models)")
+        let (health, _) = try await ChorusProcess.run(["health", "--target", native])
+        #expect(health == 0)
     }
 }
