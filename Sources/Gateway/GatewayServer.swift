@@ -62,7 +62,12 @@ struct GatewayServer: GatewayHandler {
         EchoResponse(payload: request.payload, servedBy: "gateway \(getpid())")
     }
 
+    /// One event per step as it finishes (a failed step's event carries its status), then `done`.
     func compose(_ request: ComposeRequest, context: CallContext, responses: ResponseWriter<ComposeEvent>) async throws {
-        throw WireStatus(.unimplemented, "Compose (pipelines of service calls) is not in this build yet")
+        try await gateway.compose(request, deadline: context.deadline) { step in
+            try await responses.write(ComposeEvent(stepId: step.id, statusCode: step.status?.code.rawValue ?? 0,
+                                                   statusMessage: step.status?.message ?? "", outputJson: step.outputJSON))
+        }
+        try await responses.write(ComposeEvent(done: true))
     }
 }

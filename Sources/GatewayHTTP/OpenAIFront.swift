@@ -50,6 +50,7 @@ public struct OpenAIFront: Sendable {
         let embeddings = Embeddings(vision: VisionClient(client), bodyLimit: limit, options: options)
         let audio = AudioRoutes(speech: SpeechClient(client), bodyLimit: limit, options: options)
         let images = ImageRoutes(diffusion: DiffusionClient(client), bodyLimit: limit, options: options)
+        let pipelines = PipelineRoute(gateway: GatewayClient(client), bodyLimit: limit, options: options)
         router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
         router.get("/readyz") { _, _ in readiness() }
         router.get("/metrics") { _, _ in
@@ -63,6 +64,7 @@ public struct OpenAIFront: Sendable {
         router.post("/v1/audio/translations") { request, _ in try await audio.transcribe(request, translate: true) }
         router.post("/v1/images/generations") { request, _ in try await images.generate(request) }
         router.post("/v1/images/edits") { request, _ in try await images.edit(request) }
+        router.post("/v1/pipelines") { request, _ in try await pipelines.handle(request) }
         return router
     }
 

@@ -1,0 +1,145 @@
+import ChorusAPI
+import ChorusWire
+import Foundation
+
+/// A small DAG of service calls. Each step is a method and the request fields it sets; a value is a
+/// JSON literal or a reference: `$input.NAME`, `$image.N`, `$audio.N`, or `$STEP.path.to.field` (an
+/// earlier step's output, numeric parts indexing lists). A step runs once every step it references has
+/// finished, so steps that do not depend on each other run at the same time.
+struct Pipeline {
+    struct Step {
+        let id: String
+        let method: AnyMethod
+        /// (dotted request field, value as written)
+        let inputs: [(field: String, value: String)]
+        /// The steps whose outputs this one reads.
+        let dependencies: Set<String>
+    }
+
+    let steps: [Step]
+    let inputs: [String: String]
+    let images: [ChorusAPI.Image]
+    let audio: [Audio]
+
+    static let maxSteps = 32
+
+    /// Resolves a recipe or explicit steps and checks them before anything runs: known methods,
+    /// unique ids, references to steps that exist, no cycles.
+    init(_ request: ComposeRequest) throws {
+        let specs: [PipelineStep]
+        var inputs = Dictionary(request.inputs.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+        switch (request.recipe.isEmpty, request.steps.isEmpty) {
+        case (false, true):
+            guard let recipe = Recipes.all[request.recipe] else {
+                throw WireStatus(.invalidArgument, "unknown recipe '\(request.recipe)'; recipes: \(Recipes.all.keys.sorted().joined(separator: ", "))")
+            }
+            specs = try recipe.steps(&inputs)
+        case (true, false):
+            specs = request.steps
+        default:
+            throw WireStatus(.invalidArgument, "give a recipe or steps (not both, not neither)")
+        }
+        guard specs.count <= Self.maxSteps else { throw WireStatus(.invalidArgument, "\(specs.count) steps; the limit is \(Self.maxSteps)") }
+        var seen = Set<String>()
+        var steps: [Step] = []
+        for spec in specs {
+            guard !spec.id.isEmpty, !spec.id.contains("."), !["input", "image", "audio"].contains(spec.id) else {
+                throw WireStatus(.invalidArgument, "step id '\(spec.id)' must be non-empty, without dots, and not input/image/audio")
+            }
+            guard seen.insert(spec.id).inserted else { throw WireStatus(.invalidArgument, "two steps are named '\(spec.id)'") }
+            guard let method = Self.method(spec.method) else {
+                throw WireStatus(.invalidArgument, "step '\(spec.id)': unknown method '\(spec.method)' (write /chorus.vision.v1.Vision/Caption or vision.Caption)")
+            }
+            guard method.descriptor.kind == .unary || method.descriptor.kind == .serverStreaming else {
+                throw WireStatus(.invalidArgument, "step '\(spec.id)': \(spec.method) streams requests, which a pipeline step cannot send")
+            }
+            var dependencies = Set<String>()
+            for input in spec.inputs {
+                guard input.value.hasPrefix("$") else { continue }
+                let root = String(input.value.dropFirst().prefix { $0 != "." })
+                if ["input", "image", "audio"].contains(root) { continue }
+                guard specs.contains(where: { $0.id == root }) else {
+                    throw WireStatus(.invalidArgument, "step '\(spec.id)' refers to '\(input.value)', but no step is named '\(root)'")
+                }
+                dependencies.insert(root)
+            }
+            steps.append(Step(id: spec.id, method: method, inputs: spec.inputs.map { ($0.field, $0.value) }, dependencies: dependencies))
+        }
+        // Kahn's algorithm: whatever cannot be ordered sits on a cycle.
+        var done = Set<String>(), progress = true
+        while progress {
+            progress = false
+            for step in steps where !done.contains(step.id) && step.dependencies.isSubset(of: done) {
+                done.insert(step.id)
+                progress = true
+            }
+        }
+        if done.count < steps.count {
+            throw WireStatus(.invalidArgument, "the steps \(steps.map(\.id).filter { !done.contains($0) }.sorted().joined(separator: ", ")) depend on each other in a cycle")
+        }
+        self.steps = steps
+        self.inputs = inputs
+        images = request.images
+        audio = request.audio
+    }
+
+    /// "/chorus.vision.v1.Vision/Caption" or the short "vision.Caption".
+    static func method(_ name: String) -> AnyMethod? {
+        if let exact = ChorusMethods.all[name] { return exact }
+        let parts = name.split(separator: ".")
+        guard parts.count == 2 else { return nil }
+        return ChorusMethods.all.values.first {
+            $0.descriptor.method == String(parts[1]) && $0.descriptor.service.lowercased().hasPrefix("chorus.\(parts[0].lowercased()).")
+        }
+    }
+
+    /// The request of `step` as JSON, with every reference replaced by its value.
+    func request(for step: Step, outputs: [String: Any]) throws -> Data {
+        var json: Any = [String: Any]()
+        for (field, value) in step.inputs {
+            json = try Self.setting(field.split(separator: ".").map(String.init), to: resolve(value, step: step.id, outputs: outputs), in: json)
+        }
+        return try JSONSerialization.data(withJSONObject: json)
+    }
+
+    func resolve(_ value: String, step: String, outputs: [String: Any]) throws -> Any {
+        guard value.hasPrefix("$") else {
+            // A JSON literal; anything that does not parse is taken as a plain string.
+            return (try? JSONSerialization.jsonObject(with: Data(value.utf8), options: [.fragmentsAllowed])) ?? value
+        }
+        let path = value.dropFirst().split(separator: ".").map(String.init)
+        func missing(_ what: String) -> WireStatus { WireStatus(.invalidArgument, "step '\(step)': \(value) — \(what)") }
+        switch path.first {
+        case "input":
+            guard path.count == 2, let text = inputs[path[1]] else { throw missing("no input named '\(path.dropFirst().joined(separator: "."))'") }
+            return (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
+        case "image":
+            guard path.count == 2, let index = Int(path[1]), images.indices.contains(index) else { throw missing("the request has \(images.count) images") }
+            return images[index].data.base64EncodedString()
+        case "audio":
+            guard path.count == 2, let index = Int(path[1]), audio.indices.contains(index) else { throw missing("the request has \(audio.count) audio inputs") }
+            let clip = audio[index]
+            if !clip.wav.isEmpty { return ["wav": clip.wav.base64EncodedString()] as [String: Any] }
+            let pcm: [String: Any] = ["pcm_f32": clip.pcmF32.base64EncodedString(), "sample_rate": Int(clip.sampleRate), "channels": Int(clip.channels)]
+            return pcm
+        default:
+            var current: Any? = outputs[path[0]]
+            for key in path.dropFirst() {
+                if let list = current as? [Any], let index = Int(key) {
+                    current = list.indices.contains(index) ? list[index] : nil
+                } else {
+                    current = (current as? [String: Any])?[key]
+                }
+            }
+            guard let current else { throw missing("the output of '\(path[0])' has no \(path.dropFirst().joined(separator: "."))") }
+            return current
+        }
+    }
+
+    static func setting(_ path: [String], to value: Any, in json: Any) throws -> Any {
+        guard let key = path.first else { return value }
+        guard var object = json as? [String: Any] else { throw WireStatus(.invalidArgument, "field path crosses a value that is not an object at '\(key)'") }
+        object[key] = try setting(Array(path.dropFirst()), to: value, in: object[key] ?? [String: Any]())
+        return object
+    }
+}

@@ -1,0 +1,100 @@
+import ChorusAPI
+import ChorusWire
+import Foundation
+import NIOCore
+
+extension Gateway {
+    /// One finished step: its output as JSON, or the status it failed with.
+    public struct StepResult: Sendable {
+        public let id: String
+        public let status: WireStatus?
+        public let outputJSON: String
+    }
+
+    /// Runs a pipeline, calling `onStep` as each step finishes. Independent steps run at the same time;
+    /// the first failure cancels what is still running and is thrown with its step named. The caller's
+    /// deadline covers the whole pipeline; cancelling the caller cancels every running step.
+    public func compose(_ request: ComposeRequest, deadline: NIODeadline?,
+                        onStep: @escaping @Sendable (StepResult) async throws -> Void) async throws {
+        let pipeline = try Pipeline(request)
+        var outputs: [String: Any] = [:]
+        var pending = pipeline.steps
+        try await withThrowingTaskGroup(of: (String, Result<Data, WireStatus>).self) { group in
+            func startReady() throws {
+                for step in pending where step.dependencies.isSubset(of: Set(outputs.keys)) {
+                    let body = try pipeline.request(for: step, outputs: outputs)
+                    pending.removeAll { $0.id == step.id }
+                    group.addTask { [self] in
+                        do {
+                            return (step.id, .success(try await self.call(step.method, json: body, deadline: deadline)))
+                        } catch {
+                            let status = WireStatus.from(error)
+                            return (step.id, .failure(WireStatus(status.code, "step '\(step.id)' (\(step.method.descriptor.method)): \(status.message)")))
+                        }
+                    }
+                }
+            }
+            try startReady()
+            while let (id, result) = try await group.next() {
+                switch result {
+                case .success(let output):
+                    outputs[id] = try JSONSerialization.jsonObject(with: output)
+                    try await onStep(StepResult(id: id, status: nil, outputJSON: String(decoding: output, as: UTF8.self)))
+                    try startReady()
+                case .failure(let status):
+                    group.cancelAll()
+                    try? await onStep(StepResult(id: id, status: status, outputJSON: ""))
+                    throw status
+                }
+            }
+        }
+    }
+
+    /// One call to a healthy replica of the method's service; a server stream's answer is its last
+    /// message with every message under "events".
+    func call(_ method: AnyMethod, json: Data, deadline: NIODeadline?) async throws -> Data {
+        let path = method.descriptor.path
+        guard let pool = pool(for: path) else {
+            throw WireStatus(.unavailable, "the gateway has no replicas for \(method.descriptor.service)")
+        }
+        let payload: [UInt8]
+        do {
+            payload = try method.encodeRequest(json)
+        } catch {
+            throw WireStatus(.invalidArgument, "the request does not fit \(method.requestType): \(jsonErrorDescription(error))")
+        }
+        guard let replica = pool.candidates().first else {
+            throw WireStatus(.unavailable, "no healthy \(pool.service) replica")
+        }
+        replica.begin()
+        defer { replica.end() }
+        let finished = metrics.nativeCallStarted(method: path)
+        let upstream: ClientCall
+        do {
+            upstream = try await replica.client.open(path, options: CallOptions(deadline: deadline), first: payload, endOfStream: true)
+        } catch {
+            finished("\(WireStatus.from(error).code)")
+            throw error
+        }
+        do {
+            var messages: [[UInt8]] = []
+            try await withTaskCancellationHandler {
+                for try await part in upstream.responses { messages.append(part.payload) }
+            } onCancel: {
+                upstream.cancel()
+            }
+            finished("\(StatusCode.ok)")
+            if method.descriptor.kind == .unary {
+                guard let answer = messages.last else { throw WireStatus(.internal, "\(path) answered nothing") }
+                return try method.decodeResponse(answer)
+            }
+            let events = try messages.map { try JSONSerialization.jsonObject(with: method.decodeResponse($0)) }
+            var output = (events.last as? [String: Any]) ?? [:]
+            output["events"] = events
+            return try JSONSerialization.data(withJSONObject: output)
+        } catch {
+            finished("\(WireStatus.from(error).code)")
+            throw error
+        }
+    }
+}

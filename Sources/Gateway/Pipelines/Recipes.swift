@@ -1,0 +1,46 @@
+import ChorusAPI
+import ChorusWire
+
+/// The built-in pipelines, usable by name in Compose and POST /v1/pipelines. Each reads the request's
+/// images, audio and named inputs; the defaults below fill inputs a caller leaves out.
+struct Recipe {
+    let summary: String
+    let build: (inout [String: String]) throws -> [PipelineStep]
+
+    func steps(_ inputs: inout [String: String]) throws -> [PipelineStep] { try build(&inputs) }
+}
+
+enum Recipes {
+    static func step(_ id: String, _ method: String, _ inputs: [(String, String)]) -> PipelineStep {
+        PipelineStep(id: id, method: method, inputs: inputs.map { StepInput(field: $0.0, value: $0.1) })
+    }
+
+    static let all: [String: Recipe] = [
+        "describe-and-speak": Recipe(summary: "image → caption → speech") { _ in [
+            step("caption", "vision.Caption", [("image.data", "$image.0")]),
+            step("speech", "speech.Synthesize", [("text", "$caption.text"), ("format", "\"WAV\"")]),
+        ] },
+        "spoken-question": Recipe(summary: "audio question + image → transcript → answer → speech") { _ in [
+            step("transcript", "speech.Transcribe", [("audio", "$audio.0")]),
+            step("answer", "vision.Ask", [("image.data", "$image.0"), ("question", "$transcript.result.text")]),
+            step("speech", "speech.Synthesize", [("text", "$answer.text"), ("format", "\"WAV\"")]),
+        ] },
+        "augment": Recipe(summary: "image → caption → N img2img variants (inputs: variants, default 3; strength, default 0.5)") { inputs in
+            let count = Int(inputs["variants"] ?? "3") ?? 0
+            guard (1...8).contains(count) else { throw WireStatus(.invalidArgument, "augment makes 1 ... 8 variants (input 'variants')") }
+            if inputs["strength"] == nil { inputs["strength"] = "0.5" }
+            return [step("caption", "vision.Caption", [("image.data", "$image.0")])] + (1...count).map { i in
+                step("variant-\(i)", "diffusion.ImageToImage", [("init_image.data", "$image.0"), ("strength", "$input.strength"),
+                                                                ("params.prompt", "$caption.text"), ("params.seed", "\(i)")])
+            }
+        },
+        "transcribe-and-illustrate": Recipe(summary: "audio → transcript → image") { _ in [
+            step("transcript", "speech.Transcribe", [("audio", "$audio.0")]),
+            step("illustration", "diffusion.TextToImage", [("prompt", "$transcript.result.text")]),
+        ] },
+        "zero-shot": Recipe(summary: "image + labels (input 'labels', a JSON list) → probabilities") { inputs in
+            guard inputs["labels"] != nil else { throw WireStatus(.invalidArgument, "zero-shot needs the input 'labels' (a JSON list of strings)") }
+            return [step("classify", "vision.Classify", [("image.data", "$image.0"), ("labels", "$input.labels")])]
+        },
+    ]
+}
