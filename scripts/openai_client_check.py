@@ -150,5 +150,57 @@ def _():
         assert "image" in str(error)
 
 
+def pipeline(body):
+    """POST /v1/pipelines (not in the OpenAI client: plain HTTP), the server-sent events as a dict step -> output."""
+    import urllib.request
+    request = urllib.request.Request(base_url + "/pipelines", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    steps = {}
+    with urllib.request.urlopen(request, timeout=300) as response:
+        for line in response.read().decode().split("\n\n"):
+            if line.startswith("data: {"):
+                event = json.loads(line[6:])
+                assert "error" not in event, event
+                steps[event["step"]] = event["output"]
+    return steps
+
+
+def wav_data_url():
+    return "data:audio/wav;base64," + base64.b64encode(wav_bytes["speech"]).decode()
+
+
+@check("pipelines: describe-and-speak")
+def _():
+    steps = pipeline({"recipe": "describe-and-speak", "images": [data_url(PNG)]})
+    assert steps["caption"]["usage"]["completion_tokens"] > 0
+    assert base64.b64decode(steps["speech"]["events"][0]["data"])[:4] == b"RIFF"
+
+
+@check("pipelines: spoken-question")
+def _():
+    steps = pipeline({"recipe": "spoken-question", "images": [data_url(PNG)], "audio": [wav_data_url()]})
+    assert "lights" in steps["transcript"]["result"]["text"].lower(), steps["transcript"]["result"]
+    assert steps["answer"]["usage"]["prompt_tokens"] > 16 and "events" in steps["speech"]
+
+
+@check("pipelines: transcribe-and-illustrate")
+def _():
+    steps = pipeline({"recipe": "transcribe-and-illustrate", "audio": [wav_data_url()]})
+    assert base64.b64decode(steps["illustration"]["result"]["images"][0]["data"])[:4] == b"\x89PNG"
+
+
+@check("pipelines: augment (2 variants of a heightfield)")
+def _():
+    terrain = base64.b64decode(client.images.generate(model="terrain", prompt="x", response_format="b64_json").data[0].b64_json)
+    steps = pipeline({"recipe": "augment", "inputs": {"variants": 2, "strength": 0.4}, "images": [data_url(terrain)]})
+    assert {"caption", "variant-1", "variant-2"} <= set(steps), steps.keys()
+    assert steps["variant-1"]["result"]["images"][0]["data"] != steps["variant-2"]["result"]["images"][0]["data"]
+
+
+@check("pipelines: zero-shot")
+def _():
+    steps = pipeline({"recipe": "zero-shot", "inputs": {"labels": ["a photo of a cat", "a diagram"]}, "images": [data_url(PNG)]})
+    assert abs(sum(label["probability"] for label in steps["classify"]["labels"]) - 1) < 1e-4
+
+
 print(json.dumps({"passed": passed, "failed": failed}))
 sys.exit(1 if failed else 0)

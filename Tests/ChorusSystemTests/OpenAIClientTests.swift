@@ -4,7 +4,8 @@ import Testing
 
 /// The official `openai` Python client drives every endpoint of the HTTP API against `chorus up` on
 /// loopback: the tiny LLaVA and CLIP fixtures in VisionService, the real Whisper and Piper in
-/// SpeechService, the real terrain UNet in DiffusionService (scripts/openai_client_check.py).
+/// SpeechService, the real terrain UNet in DiffusionService (scripts/openai_client_check.py); the
+/// pipelines endpoint runs every built-in recipe.
 @Suite(.serialized) struct OpenAIClientTests {
     static let python = VisionProcessTests.repository.appendingPathComponent(".venv/bin/python").path
     static let script = VisionProcessTests.repository.appendingPathComponent("scripts/openai_client_check.py").path
@@ -50,6 +51,6 @@ import Testing
         client.waitUntilExit()
         #expect(client.terminationStatus == 0, "\(text)")
         let summary = try #require(text.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
-        #expect((summary["passed"] as? [String])?.count == 13, "\(text)")
+        #expect((summary["passed"] as? [String])?.count == 18, "\(text)")
     }
 }
