@@ -65,6 +65,7 @@ public struct OpenAIFront: Sendable {
         router.post("/v1/images/generations") { request, _ in try await images.generate(request) }
         router.post("/v1/images/edits") { request, _ in try await images.edit(request) }
         router.post("/v1/pipelines") { request, _ in try await pipelines.handle(request) }
+        router.post("/v1/echo") { request, _ in try await echo(request, options: options) }
         return router
     }
 
@@ -79,6 +80,22 @@ public struct OpenAIFront: Sendable {
         if missing.isEmpty { return Response.json(["status": "ready", "services": services]) }
         return Response.json(["status": "not ready", "services": services,
                               "error": "no healthy replica for \(missing.joined(separator: ", "))"], status: .serviceUnavailable)
+    }
+
+    /// A Chorus diagnostic, like the native Echo: `{"service": "speech", "payload": base64}` is echoed by
+    /// that service through the gateway, so `chorus bench gateway` can time the HTTP front alone.
+    func echo(_ request: Request, options: CallOptions) async throws -> Response {
+        let fields = JSONFields(try await request.jsonObject(limit: settings.maxBodyBytes))
+        let payload = Data(base64Encoded: try fields.string("payload") ?? "") ?? Data()
+        let echo = EchoRequest(payload: payload)
+        let answer: EchoResponse
+        switch try fields.string("service") ?? "speech" {
+        case "speech": answer = try await SpeechClient(client).echo(echo, options: options)
+        case "vision": answer = try await VisionClient(client).echo(echo, options: options)
+        case "diffusion": answer = try await DiffusionClient(client).echo(echo, options: options)
+        case let other: throw OpenAIError.invalid("'service' is '\(other)'; services are speech, vision and diffusion", param: "service")
+        }
+        return Response.json(["payload": answer.payload.base64EncodedString(), "served_by": answer.servedBy])
     }
 
     /// What every service has loaded, as OpenAI's model list (`owned_by` names the service).

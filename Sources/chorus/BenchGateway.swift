@@ -1,0 +1,193 @@
+import ArgumentParser
+import ChorusAPI
+import ChorusServiceKit
+import ChorusWire
+import Foundation
+import Gateway
+import GatewayHTTP
+import Logging
+import SpeechService
+import Synchronization
+
+/// `chorus bench gateway`: what the gateway adds to a small call — the native hop and the HTTP front —
+/// over calling the service directly, at p50 and p99, all measured in one run on loopback.
+struct BenchGatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Latency the gateway adds (native hop, HTTP front) over a direct service call.",
+        discussion: """
+            A SpeechService (no models), a gateway and its HTTP front run in this process on loopback. The small
+            request is Echo with a 16-byte payload: directly to the service, through the gateway's wire port, and
+            as POST /v1/echo through the HTTP front (keep-alive connections, one per caller, from plain blocking
+            sockets so the client adds little of its own). Run it from a release build.
+            """)
+
+    @Option(help: "Calls per path and concurrency level.")
+    var calls = 20_000
+
+    @Option(help: "Concurrent callers, comma-separated.")
+    var concurrency = "1,64"
+
+    func run() async throws {
+        quietBenchLogging()
+        let levels = concurrency.split(separator: ",").compactMap { Int($0) }
+        let logger = Logger(label: "bench")
+        let runtime = ServiceRuntime(options: .init(service: "speech"), logger: logger)
+        let service = WireServer(configuration: .init(port: 0), routes: try SpeechServer(runtime: runtime).routes, logger: logger)
+        let servicePort = try await service.start()
+        let gateway = try Gateway(configuration: .init(services: ["speech": ["127.0.0.1:\(servicePort)"]]), logger: logger)
+        let gatewayServer = WireServer(configuration: .init(port: 0), routes: gateway.routes, fallback: gateway.forward, logger: logger)
+        let gatewayPort = try await gatewayServer.start()
+        let front = try OpenAIFront(settings: .init(port: 0), gateway: gateway, gatewayAddress: "127.0.0.1:\(gatewayPort)", logger: logger)
+        let (bound, boundContinuation) = AsyncStream<String>.makeStream()
+        let http = Task { try await front.run { address in boundContinuation.yield(address) } }
+        defer { http.cancel() }
+        var addresses = bound.makeAsyncIterator()
+        guard let httpAddress = await addresses.next(), let httpPort = Int(httpAddress.split(separator: ":").last ?? "") else {
+            throw ValidationError("the HTTP front did not start")
+        }
+
+        print("chorus bench gateway: \(calls) Echo calls of 16 B per path and level; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("path       conc |    p50 µs    p99 µs    calls/s | added p50 µs  added p99 µs")
+        let payload = Data(repeating: 7, count: 16)
+        for level in levels {
+            var results: [(String, Latencies)] = []
+            for (name, port) in [("direct", servicePort), ("gateway", gatewayPort)] {
+                let client = SpeechClient(WireClient(host: "127.0.0.1", port: port))
+                _ = try await nativeCalls(client, payload: payload, total: min(2000, calls), concurrency: level)
+                results.append((name, try await nativeCalls(client, payload: payload, total: calls, concurrency: level)))
+                client.channel.close()
+            }
+            let body = #"{"service": "speech", "payload": "\#(payload.base64EncodedString())"}"#
+            _ = try httpCalls(port: httpPort, body: body, total: min(2000, calls), concurrency: level)
+            results.append(("http", try httpCalls(port: httpPort, body: body, total: calls, concurrency: level)))
+            let direct = results[0].1
+            for (name, latencies) in results {
+                let added = name == "direct" ? "" : String(format: "%12.1f  %12.1f", latencies.p50 - direct.p50, latencies.p99 - direct.p99)
+                print(String(format: "%@ %4d | %9.1f %9.1f %10.0f | ", name.padding(toLength: 10, withPad: " ", startingAt: 0), level,
+                             latencies.p50, latencies.p99, latencies.callsPerSecond) + added)
+            }
+        }
+        await gatewayServer.close()
+        await service.close()
+    }
+
+    struct Latencies {
+        var p50: Double  // µs
+        var p99: Double
+        var callsPerSecond: Double
+
+        init(_ nanoseconds: [UInt64], seconds: Double) {
+            let sorted = nanoseconds.sorted()
+            p50 = Double(sorted[sorted.count / 2]) / 1000
+            p99 = Double(sorted[Int(0.99 * Double(sorted.count - 1))]) / 1000
+            callsPerSecond = Double(sorted.count) / seconds
+        }
+    }
+
+    private func nativeCalls(_ client: SpeechClient, payload: Data, total: Int, concurrency: Int) async throws -> Latencies {
+        let request = EchoRequest(payload: payload)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { group in
+            for worker in 0..<concurrency {
+                let count = total / concurrency + (worker < total % concurrency ? 1 : 0)
+                group.addTask {
+                    var latencies: [UInt64] = []
+                    for _ in 0..<count {
+                        let t0 = DispatchTime.now().uptimeNanoseconds
+                        _ = try await client.echo(request)
+                        latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
+                    }
+                    return latencies
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        return Latencies(latencies, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+
+    /// `concurrency` threads, each with one keep-alive connection, posting `body` in a loop.
+    private func httpCalls(port: Int, body: String, total: Int, concurrency: Int) throws -> Latencies {
+        let request = Array("POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        let results = Mutex<[UInt64]>([])
+        let failures = Mutex<[String]>([])
+        let group = DispatchGroup()
+        let start = DispatchTime.now().uptimeNanoseconds
+        for worker in 0..<concurrency {
+            let count = total / concurrency + (worker < total % concurrency ? 1 : 0)
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                do {
+                    let connection = try BlockingHTTPConnection(port: port)
+                    defer { connection.close() }
+                    var latencies: [UInt64] = []
+                    for _ in 0..<count {
+                        let t0 = DispatchTime.now().uptimeNanoseconds
+                        let status = try connection.exchange(request)
+                        guard status == 200 else { throw ValidationError("HTTP \(status)") }
+                        latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
+                    }
+                    results.withLock { $0 += latencies }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        group.wait()
+        if let failure = failures.withLock({ $0.first }) { throw ValidationError("HTTP echo failed: \(failure)") }
+        return Latencies(results.withLock { $0 }, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection on a blocking socket: write a request, read one response.
+final class BlockingHTTPConnection {
+    private let socket: Int32
+    private var buffer: [UInt8] = []
+
+    init(port: Int) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw ValidationError("cannot connect to 127.0.0.1:\(port)") }
+        var one: Int32 = 1
+        setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Sends `request` and reads the response through its Content-Length; returns the status code.
+    func exchange(_ request: [UInt8]) throws -> Int {
+        var sent = 0
+        while sent < request.count {
+            let n = request[sent...].withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw ValidationError("send failed") }
+            sent += n
+        }
+        let separator: [UInt8] = [13, 10, 13, 10]
+        var headerEnd: Int?
+        while headerEnd == nil {
+            headerEnd = buffer.indices.dropLast(3).first { buffer[$0..<($0 + 4)].elementsEqual(separator) }
+            if headerEnd == nil { try fill() }
+        }
+        let head = String(decoding: buffer[..<headerEnd!], as: UTF8.self)
+        let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+        let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+        while buffer.count < headerEnd! + 4 + length { try fill() }
+        buffer.removeFirst(headerEnd! + 4 + length)
+        return status
+    }
+
+    private func fill() throws {
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        let n = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { throw ValidationError("the connection closed") }
+        buffer += chunk[..<n]
+    }
+
+    func close() { _ = Glibc.close(socket) }
+}
