@@ -86,7 +86,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let http = HTTPFrontTask()
         defer { http.cancel() }
         let settings = OpenAIFront.Settings(host: host, port: httpPort, maxBodyBytes: httpMaxBodyMib << 20,
-                                            apiKey: apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"])
+                                            apiKey: (apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"]).flatMap { $0.isEmpty ? nil : $0 })
         let (routes, fallback) = settings.apiKey.map { gateway.requiringKey($0) } ?? (gateway.routes, gateway.forward)
         try await ServiceHost.serve(
             routes: routes, fallback: fallback, host: host, port: port,
