@@ -226,21 +226,23 @@ public struct VisionServer: VisionHandler, CommonServiceHandler {
     }
 
     public func caption(_ request: CaptionRequest, context: CallContext) async throws -> TextResponse {
+        let engine = try chatEngine(request.model).engine
         guard let image = request.image, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no image") }
         let prompt = request.prompt.isEmpty ? "Describe the image." : request.prompt
-        return try await reply(request.model, [ChorusAPI.ChatMessage(role: "user", parts: [ChatPart(image: image), ChatPart(text: prompt)])], request.generation)
+        return try await reply(engine, [ChorusAPI.ChatMessage(role: "user", parts: [ChatPart(image: image), ChatPart(text: prompt)])], request.generation)
     }
 
     public func ask(_ request: AskRequest, context: CallContext) async throws -> TextResponse {
+        let engine = try chatEngine(request.model).engine
         guard let image = request.image, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no image") }
         guard !request.question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw WireStatus(.invalidArgument, "the request has no question")
         }
-        return try await reply(request.model, [ChorusAPI.ChatMessage(role: "user", parts: [ChatPart(image: image), ChatPart(text: request.question)])], request.generation)
+        return try await reply(engine, [ChorusAPI.ChatMessage(role: "user", parts: [ChatPart(image: image), ChatPart(text: request.question)])], request.generation)
     }
 
-    private func reply(_ model: String, _ messages: [ChorusAPI.ChatMessage], _ options: GenerationOptions?) async throws -> TextResponse {
-        let completion = try await chatEngine(model).engine.chat(messages, options: options, onToken: { _ in })
+    private func reply(_ engine: LlavaEngine, _ messages: [ChorusAPI.ChatMessage], _ options: GenerationOptions?) async throws -> TextResponse {
+        let completion = try await engine.chat(messages, options: options, onToken: { _ in })
         return TextResponse(text: completion.text.trimmingCharacters(in: .whitespaces), usage: completion.usage,
                             finishReason: completion.finishReason.rawValue)
     }
