@@ -70,7 +70,7 @@ let package = Package(
 
         .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusLLaVA", "ChorusTensor", "ChorusMedia", "CBLAS", "CZlib",
                                                     .product(name: "Logging", package: "swift-log")]),
-        .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "CBLAS"]),
+        .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusCLIP", "CBLAS"]),
         .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
         .target(name: "Gateway", dependencies: [
             "ChorusServiceKit", "ChorusAPI", "ChorusWire",

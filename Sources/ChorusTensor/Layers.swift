@@ -50,3 +50,53 @@ public struct RMSNorm: Sendable {
         x.rmsNorm(weight: weight, eps: eps)
     }
 }
+
+/// `torch.nn.GroupNorm`: statistics per (sample, group of channels), then a per-channel affine.
+public struct GroupNorm: Sendable {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let groups: Int
+    public let eps: Float
+
+    public init(weight: Tensor, bias: Tensor, groups: Int, eps: Float) {
+        self.weight = weight
+        self.bias = bias
+        self.groups = groups
+        self.eps = eps
+    }
+
+    public init(_ source: WeightSource, _ prefix: String, groups: Int, eps: Float) throws {
+        self.init(weight: try source.tensor("\(prefix).weight"), bias: try source.tensor("\(prefix).bias"), groups: groups, eps: eps)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        x.groupNorm(groups: groups, weight: weight, bias: bias, eps: eps)
+    }
+}
+
+/// `torch.nn.Conv2d` with square stride and padding, bias optional.
+public struct Conv2d: Sendable {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let stride: Int
+    public let padding: Int
+
+    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) {
+        self.weight = weight
+        self.bias = bias
+        self.stride = stride
+        self.padding = padding
+    }
+
+    /// `prefix.weight` [Cout, Cin, kH, kW] and `prefix.bias`; a missing bias is allowed only when `bias` is false.
+    public init(_ source: WeightSource, _ prefix: String, stride: Int = 1, padding: Int = 0, bias: Bool = true) throws {
+        self.init(weight: try source.tensor("\(prefix).weight"), bias: bias ? try source.tensor("\(prefix).bias") : nil,
+                  stride: stride, padding: padding)
+    }
+
+    public var outChannels: Int { weight.shape[0] }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        Convolution.conv2d(x, weight: weight, bias: bias, options: Conv2DOptions(stride: (stride, stride), padding: (padding, padding)))
+    }
+}

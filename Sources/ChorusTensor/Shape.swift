@@ -92,16 +92,39 @@ extension Tensor {
 
     /// Nearest-neighbour upsampling of [N, C, H, W] by an integer factor (PyTorch's `nearest`).
     public func upsampleNearest(factor: Int) -> Tensor {
+        upsampleNearest(height: shape[2] * factor, width: shape[3] * factor)
+    }
+
+    /// Nearest-neighbour resize of [N, C, H, W] to (height, width), PyTorch's `interpolate(mode="nearest",
+    /// size=...)`: output pixel i reads input pixel ⌊i · in / out⌋.
+    public func upsampleNearest(height ho: Int, width wo: Int) -> Tensor {
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-        let (ho, wo) = (h * factor, w * factor)
+        let columns = (0..<wo).map { min(Int(Float($0) * (Float(w) / Float(wo))), w - 1) }
         var out = [Float](repeating: 0, count: n * c * ho * wo)
         storage.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for plane in 0..<(n * c) {
                     for y in 0..<ho {
-                        let srcRow = plane * h * w + (y / factor) * w
+                        let srcRow = plane * h * w + min(Int(Float(y) * (Float(h) / Float(ho))), h - 1) * w
                         let dstRow = plane * ho * wo + y * wo
-                        for x in 0..<wo { dst[dstRow + x] = src[srcRow + x / factor] }
+                        for x in 0..<wo { dst[dstRow + x] = src[srcRow + columns[x]] }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [n, c, ho, wo], storage: out)
+    }
+
+    /// [N, C, H, W] with zero rows added below and zero columns to the right (`F.pad(x, (0, right, 0, bottom))`).
+    public func zeroPadded(bottom: Int, right: Int) -> Tensor {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (ho, wo) = (h + bottom, w + right)
+        var out = [Float](repeating: 0, count: n * c * ho * wo)
+        storage.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for plane in 0..<(n * c) {
+                    for y in 0..<h {
+                        for x in 0..<w { dst[(plane * ho + y) * wo + x] = src[(plane * h + y) * w + x] }
                     }
                 }
             }

@@ -3,74 +3,214 @@ import ChorusMedia
 import ChorusServiceKit
 import ChorusWire
 import Foundation
-import Synchronization
 
-/// The Diffusion RPC handlers: a thin adapter between the wire and the diffusion engines. Today that is
-/// the terrain consistency UNet; Stable Diffusion folders answer FAILED_PRECONDITION until that engine lands.
-/// The loaded terrain models; UnloadModel takes one away while calls keep the engine they already hold.
-final class TerrainModels: Sendable {
-    private let engines: Mutex<[String: TerrainEngine]>
-
-    init(_ engines: [String: TerrainEngine]) { self.engines = Mutex(engines) }
-
-    var all: [String: TerrainEngine] { engines.withLock { $0 } }
-
-    func remove(_ name: String) { _ = engines.withLock { $0.removeValue(forKey: name) } }
-}
-
+/// The Diffusion RPC handlers: a thin adapter between the wire and the two engines, Stable Diffusion
+/// (diffusers folders) and the terrain consistency UNet.
 public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
-    public let runtime: ServiceRuntime
-    let models: TerrainModels
-    let compute = ComputeQueue()
+    public struct Settings: Sendable {
+        /// Largest width × height a Stable Diffusion request may ask for.
+        public var maxPixels: Int
+        public var maxSteps: Int
+        public var maxImages: Int
+        /// Memory a run may use beyond the weights; nil = what /proc/meminfo says is available.
+        public var memoryBudgetBytes: Int?
 
-    /// Loads every model under the runtime's --models folder.
-    public init(runtime: ServiceRuntime) throws {
-        self.runtime = runtime
-        models = TerrainModels(try Self.loadTerrain(from: runtime.options.modelsDirectory, runtime: runtime))
+        public init(maxPixels: Int = 1024 * 1024, maxSteps: Int = 150, maxImages: Int = 8, memoryBudgetBytes: Int? = nil) {
+            self.maxPixels = maxPixels
+            self.maxSteps = maxSteps
+            self.maxImages = maxImages
+            self.memoryBudgetBytes = memoryBudgetBytes
+        }
     }
 
-    private var terrain: [String: TerrainEngine] { models.all }
+    public let runtime: ServiceRuntime
+    let settings: Settings
+    let models = DiffusionModels()
+    let compute = ComputeQueue()
 
-    /// ONNX files whose graph takes (noisy, sigma, difficulty), in any subfolder, named after the subfolder.
-    static func loadTerrain(from folder: String?, runtime: ServiceRuntime) throws -> [String: TerrainEngine] {
-        guard let folder else { return [:] }
-        var engines: [String: TerrainEngine] = [:]
-        let fm = FileManager.default
-        for entry in ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted() where !entry.hasPrefix(".") {
+    /// Loads every model under the runtime's --models folder: diffusers Stable Diffusion folders and
+    /// terrain consistency UNets, each named after its subfolder.
+    public init(runtime: ServiceRuntime, settings: Settings = .init()) throws {
+        self.runtime = runtime
+        self.settings = settings
+        guard let folder = runtime.options.modelsDirectory else { return }
+        for entry in ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted() where !entry.hasPrefix(".") {
             let path = (folder as NSString).appendingPathComponent(entry)
-            for file in ((try? fm.contentsOfDirectory(atPath: path)) ?? []).sorted()
-            where file.hasSuffix(".onnx") && file.contains("consistency") && !fm.fileExists(atPath: path + "/" + file + ".json") {
-                let onnx = (path as NSString).appendingPathComponent(file)
-                let started = Date()
-                do {
-                    let engine = try TerrainEngine(name: entry, onnx: onnx)
-                    engines[entry] = engine
-                    runtime.addModel(ModelInfo(
-                        name: entry, kind: "consistency-unet", source: onnx, format: "ONNX", device: runtime.options.device,
-                        details: [KeyValue(key: "size", value: "128x128"), KeyValue(key: "difficulty", value: "1-100"),
-                                  KeyValue(key: "load_seconds", value: String(format: "%.2f", Date().timeIntervalSince(started)))]))
-                    runtime.logger.info("loaded terrain consistency UNet '\(entry)' from \(onnx)")
-                } catch {
-                    throw WireStatus(.failedPrecondition, "\(onnx) looks like the terrain consistency UNet but did not load: \(error)")
+            guard let kind = DiffusionModels.kind(at: path), !path.hasSuffix(".onnx") else { continue }
+            try add(name: entry, path: path, kind: kind)
+        }
+        if models.all.isEmpty { runtime.logger.warning("no diffusion model under \(folder): TextToImage answers FAILED_PRECONDITION") }
+    }
+
+    private func add(name: String, path: String, kind: String?) throws {
+        let (model, info) = try DiffusionModels.load(name: name, path: path, kind: kind, device: runtime.options.device)
+        models.add(name, model)
+        runtime.addModel(info)
+    }
+
+    /// The model a request names; without a name, Stable Diffusion for a request with a prompt and the
+    /// terrain model otherwise, falling back to whichever is loaded.
+    private func model(_ name: String, prompt: String) throws -> (name: String, model: DiffusionModel) {
+        let all = models.all
+        if !name.isEmpty {
+            guard let model = all[name] else {
+                throw WireStatus(.notFound, "no diffusion model named '\(name)'; loaded: \(all.keys.sorted().joined(separator: ", "))")
+            }
+            return (name, model)
+        }
+        func first(_ wanted: (DiffusionModel) -> Bool) -> (String, DiffusionModel)? {
+            for key in all.keys.sorted() where wanted(all[key]!) { return (key, all[key]!) }
+            return nil
+        }
+        let isSD: (DiffusionModel) -> Bool = { if case .stableDiffusion = $0 { return true } else { return false } }
+        guard let chosen = prompt.isEmpty ? (first { !isSD($0) } ?? first(isSD)) : (first(isSD) ?? first { !isSD($0) }) else {
+            throw runtime.missingModel("diffusion", hint: "start it with --models DIR holding the terrain consistency UNet (scripts/fetch-models) or a diffusers Stable Diffusion folder")
+        }
+        return chosen
+    }
+
+    public func textToImage(_ request: TextToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
+        switch try model(request.model, prompt: request.prompt).model {
+        case .terrain(let engine): try await runTerrain(engine, request, initial: nil, strength: 1, responses: responses)
+        case .stableDiffusion(let engine): try await runStableDiffusion(engine, try job(request, engine: engine), responses: responses)
+        }
+    }
+
+    public func imageToImage(_ request: ImageToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
+        let params = request.params ?? TextToImageRequest()
+        let chosen = try model(params.model, prompt: params.prompt).model
+        guard let image = request.initImage, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no init_image") }
+        guard request.strength > 0 && request.strength <= 1 else {
+            throw WireStatus(.invalidArgument, "strength \(request.strength) is outside (0, 1]")
+        }
+        switch chosen {
+        case .terrain(let engine):
+            let heights: [Float]
+            do {
+                heights = try TerrainEngine.heights(from: [UInt8](image.data))
+            } catch let error as MediaError {
+                throw WireStatus(.invalidArgument, "init_image: \(error)")
+            }
+            try await runTerrain(engine, params, initial: heights, strength: request.strength, responses: responses)
+        case .stableDiffusion(let engine):
+            let decoded: ChorusMedia.Image
+            do {
+                decoded = try ImageCodec.decode([UInt8](image.data), limits: ImageLimits(maxWidth: 8192, maxHeight: 8192, maxPixels: 64 << 20))
+            } catch let error as MediaError {
+                throw WireStatus(.invalidArgument, "init_image: \(error)")
+            }
+            // Without a size the init image's own, rounded down to the VAE's multiple of 8.
+            var sized = params
+            let f = max(8, engine.pipeline.downscale)
+            if sized.width == 0 { sized.width = UInt32(max(f, decoded.width / f * f)) }
+            if sized.height == 0 { sized.height = UInt32(max(f, decoded.height / f * f)) }
+            var job = try job(sized, engine: engine)
+            job.initImage = decoded.width == job.width && decoded.height == job.height
+                ? decoded.rgb() : try decoded.rgb().resized(width: job.width, height: job.height)
+            job.strength = request.strength
+            guard StableDiffusionEngine.img2imgStart(steps: job.steps, strength: job.strength) != nil else {
+                throw WireStatus(.invalidArgument, "strength \(job.strength) of \(job.steps) steps re-runs no step (⌊steps · strength⌋ = 0); raise strength or steps")
+            }
+            try await runStableDiffusion(engine, job, responses: responses)
+        }
+    }
+
+    // MARK: - Stable Diffusion
+
+    /// Checks a request against the model and the limits; fills in the defaults (the model's native
+    /// size, 50 steps, guidance 7.5, the folder's scheduler, a random seed).
+    private func job(_ p: TextToImageRequest, engine: StableDiffusionEngine) throws -> StableDiffusionJob {
+        let pipeline = engine.pipeline
+        let f = max(8, pipeline.downscale)  // diffusers' pipelines take multiples of 8 whatever the VAE's factor
+        let width = p.width == 0 ? pipeline.nativeSize : Int(p.width), height = p.height == 0 ? pipeline.nativeSize : Int(p.height)
+        guard width % f == 0, height % f == 0, width >= f, height >= f else {
+            throw WireStatus(.invalidArgument, "width and height must be positive multiples of \(f); got \(width)×\(height)")
+        }
+        guard width * height <= settings.maxPixels else {
+            throw WireStatus(.invalidArgument, "\(width)×\(height) is \(width * height) pixels; the limit is \(settings.maxPixels) (--max-pixels)")
+        }
+        let steps = p.steps == 0 ? 50 : Int(p.steps)
+        guard steps <= settings.maxSteps else { throw WireStatus(.invalidArgument, "steps \(steps) is above the limit of \(settings.maxSteps) (--max-steps)") }
+        let count = max(1, Int(p.numImages))
+        guard count <= settings.maxImages else { throw WireStatus(.invalidArgument, "num_images \(count) is above the limit of \(settings.maxImages) (--max-images)") }
+        guard p.guidanceScale.isFinite, p.guidanceScale >= 0, p.guidanceScale <= 50 else {
+            throw WireStatus(.invalidArgument, "guidance_scale \(p.guidanceScale) is outside 0 ... 50")
+        }
+        let scheduler: SchedulerKind
+        if p.scheduler.isEmpty {
+            scheduler = pipeline.defaultScheduler
+        } else {
+            guard let named = SchedulerKind(rawValue: p.scheduler) else {
+                throw WireStatus(.invalidArgument, "scheduler '\(p.scheduler)' is not one of \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            scheduler = named
+        }
+        do {
+            _ = try scheduler.make(config: pipeline.schedulerConfig, steps: steps)
+        } catch {
+            throw WireStatus(.invalidArgument, "\(scheduler.rawValue) with \(steps) steps: \(error)")
+        }
+        let guidance = p.guidanceScale == 0 ? 7.5 : p.guidanceScale
+        let needed = engine.estimatedBytes(width: width, height: height, count: count, guided: guidance > 1)
+        let budget = settings.memoryBudgetBytes ?? Self.availableMemory()
+        guard needed <= budget else {
+            throw WireStatus(.resourceExhausted, String(format: "%d×%d × %d image(s) needs about %.1f GB beyond the weights; %.1f GB is available. Ask for fewer or smaller images", width, height, count, Double(needed) / 1e9, Double(budget) / 1e9))
+        }
+        if pipeline.truncatedTokens(p.prompt) > 0 {
+            runtime.logger.info("prompt longer than the text encoder's 77 tokens: \(pipeline.truncatedTokens(p.prompt)) tokens dropped")
+        }
+        return StableDiffusionJob(prompt: p.prompt, negativePrompt: p.negativePrompt, guidanceScale: guidance, steps: steps,
+                                  seed: p.seed == 0 ? UInt64.random(in: 1...UInt64.max) : p.seed, width: width, height: height,
+                                  count: count, scheduler: scheduler, previewEvery: Int(p.previewEvery))
+    }
+
+    /// MemAvailable from /proc/meminfo (Int.max where it cannot be read).
+    static func availableMemory() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return .max }
+        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+            return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
+        }
+        return .max
+    }
+
+    /// Runs the job on a compute thread, streaming progress and previews as they happen; CANCEL or a
+    /// passed deadline stops it after the step in flight.
+    private func runStableDiffusion(_ engine: StableDiffusionEngine, _ job: StableDiffusionJob, responses: ResponseWriter<DiffusionEvent>) async throws {
+        let started = Date()
+        let (events, continuation) = AsyncStream<DiffusionStepEvent>.makeStream()
+        let work = Task {
+            try await runtime.limiter.run {
+                try await compute.run { flag in
+                    defer { continuation.finish() }
+                    return try engine.generate(job) { event in
+                        if flag.isCancelled { throw CancellationError() }
+                        continuation.yield(event)
+                    }
                 }
             }
         }
-        if engines.isEmpty { runtime.logger.warning("no diffusion model under \(folder): TextToImage answers FAILED_PRECONDITION") }
-        return engines
+        do {
+            for await event in events {
+                switch event {
+                case .progress(let step, let total):
+                    try await responses.write(DiffusionEvent(progress: Progress(step: UInt32(step), total: UInt32(total),
+                                                                                elapsedSeconds: Date().timeIntervalSince(started))))
+                case .preview(let image):
+                    try await responses.write(DiffusionEvent(preview: ChorusAPI.Image(data: Data(try ImageCodec.encodePNG(image)))))
+                }
+            }
+        } catch {
+            work.cancel()
+            throw error
+        }
+        let images = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+        try Task.checkCancellation()
+        let encoded = try images.map { ChorusAPI.Image(data: Data(try ImageCodec.encodePNG($0))) }
+        runtime.logger.info("\(engine.name): \(job.count) image(s) \(job.width)×\(job.height), \(job.scheduler.rawValue) \(job.steps) steps in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        try await responses.write(DiffusionEvent(result: DiffusionResult(images: encoded, seed: job.seed, elapsedSeconds: Date().timeIntervalSince(started))))
     }
 
-    private func engine(_ name: String) throws -> TerrainEngine {
-        if !name.isEmpty {
-            guard let engine = terrain[name] else {
-                throw WireStatus(.notFound, "no diffusion model named '\(name)'; loaded: \(terrain.keys.sorted().joined(separator: ", "))")
-            }
-            return engine
-        }
-        guard let first = terrain.keys.sorted().first, let engine = terrain[first] else {
-            throw runtime.missingModel("diffusion", hint: "start it with --models DIR holding the terrain consistency UNet (scripts/fetch-models) or a diffusers Stable Diffusion folder")
-        }
-        return engine
-    }
+    // MARK: - Terrain
 
     /// Checks what the terrain model can honour: its fixed size, difficulty 1–100, a few images at once.
     private func terrainSettings(_ p: TextToImageRequest) throws -> (count: Int, difficulty: Int) {
@@ -82,26 +222,8 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
         return (max(1, Int(p.numImages)), p.difficulty == 0 ? 50 : Int(p.difficulty))
     }
 
-    public func textToImage(_ request: TextToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
-        try await run(request, initial: nil, strength: 1, responses: responses)
-    }
-
-    public func imageToImage(_ request: ImageToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
-        guard let image = request.initImage, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no init_image") }
-        guard request.strength > 0 && request.strength <= 1 else {
-            throw WireStatus(.invalidArgument, "strength \(request.strength) is outside (0, 1]")
-        }
-        let heights: [Float]
-        do {
-            heights = try TerrainEngine.heights(from: [UInt8](image.data))
-        } catch let error as MediaError {
-            throw WireStatus(.invalidArgument, "init_image: \(error)")
-        }
-        try await run(request.params ?? TextToImageRequest(), initial: heights, strength: request.strength, responses: responses)
-    }
-
-    private func run(_ p: TextToImageRequest, initial: [Float]?, strength: Float, responses: ResponseWriter<DiffusionEvent>) async throws {
-        let engine = try engine(p.model)
+    private func runTerrain(_ engine: TerrainEngine, _ p: TextToImageRequest, initial: [Float]?, strength: Float,
+                            responses: ResponseWriter<DiffusionEvent>) async throws {
         let (count, difficulty) = try terrainSettings(p)
         let seed = p.seed == 0 ? UInt64.random(in: 1...UInt64.max) : p.seed
         let started = Date()
@@ -119,12 +241,24 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
                                                                           elapsedSeconds: Date().timeIntervalSince(started))))
     }
 
+    // MARK: - Loading
+
     public func loadModel(_ request: LoadModelRequest, context: CallContext) async throws -> LoadModelResponse {
-        throw WireStatus(.unimplemented, "loading '\(request.path)' at run time is not in this build yet; put the model under --models and restart")
+        guard !request.path.isEmpty else { throw WireStatus(.invalidArgument, "the request has no path") }
+        let name = request.name.isEmpty ? (request.path as NSString).lastPathComponent : request.name
+        guard !name.isEmpty, !name.contains("/") else { throw WireStatus(.invalidArgument, "model name '\(name)' is empty or has a /") }
+        guard FileManager.default.fileExists(atPath: request.path) else {
+            throw WireStatus(.notFound, "\(request.path) does not exist on the diffusion service's machine")
+        }
+        let kind = request.kind.isEmpty ? nil : request.kind
+        let path = request.path
+        try await compute.run { _ in try add(name: name, path: path, kind: kind) }
+        guard let info = runtime.models.first(where: { $0.name == name }) else { throw WireStatus(.internal, "'\(name)' loaded but is not listed") }
+        return LoadModelResponse(model: info)
     }
 
     public func unloadModel(_ request: UnloadModelRequest, context: CallContext) async throws -> UnloadModelResponse {
-        models.remove(request.name)
+        _ = models.remove(request.name)
         guard runtime.removeModel(named: request.name) else {
             throw WireStatus(.notFound, "no model named '\(request.name)' is loaded; ListModels shows what is")
         }

@@ -139,11 +139,33 @@ struct VisionCommand: AsyncParsableCommand {
 
 struct DiffusionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "diffusion", abstract: "Run DiffusionService: text-to-image and img2img.")
+        commandName: "diffusion", abstract: "Run DiffusionService: text-to-image and img2img.",
+        discussion: "Every subfolder of --models that is a diffusers Stable Diffusion 1.x/2.x folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/; safetensors) or holds the terrain consistency UNet (.onnx) is loaded under its folder name. A request without a model name goes to Stable Diffusion when it has a prompt and to the terrain model when it has none. Schedulers per request: pndm, ddim, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm (default: the folder's own).")
     @OptionGroup var flags: ServiceFlags
 
+    @Option(help: "Stable Diffusion: the largest width × height a request may ask for, in pixels.")
+    var maxPixels = 1024 * 1024
+
+    @Option(help: "Stable Diffusion: the most denoising steps a request may ask for.")
+    var maxSteps = 150
+
+    @Option(help: "Stable Diffusion: the most images one request may ask for.")
+    var maxImages = 8
+
+    @Option(help: "Memory in GB a run may use beyond the weights; a request estimated above it is refused with RESOURCE_EXHAUSTED before it starts (default: what the machine has available at that moment).")
+    var memoryBudgetGb: Double?
+
+    func validate() throws {
+        guard maxPixels >= 64 * 64, maxSteps >= 1, maxImages >= 1 else {
+            throw ValidationError("--max-pixels must be at least 4096, --max-steps and --max-images at least 1")
+        }
+        if let memoryBudgetGb, memoryBudgetGb <= 0 { throw ValidationError("--memory-budget-gb must be positive") }
+    }
+
     func run() async throws {
-        try await flags.run(service: "diffusion", defaultPort: 7102) { try DiffusionServer(runtime: $0).routes }
+        let settings = DiffusionServer.Settings(maxPixels: maxPixels, maxSteps: maxSteps, maxImages: maxImages,
+                                                memoryBudgetBytes: memoryBudgetGb.map { Int($0 * 1e9) })
+        try await flags.run(service: "diffusion", defaultPort: 7102) { try DiffusionServer(runtime: $0, settings: settings).routes }
     }
 }
 

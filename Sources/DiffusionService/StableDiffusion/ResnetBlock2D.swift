@@ -1,0 +1,65 @@
+import ChorusTensor
+
+/// diffusers' `ResnetBlock2D` (the UNet's with a time embedding, the VAE's without):
+/// h = conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + time_emb_proj(SiLU(temb))))); out = shortcut(x) + h.
+struct ResnetBlock2D: Sendable {
+    let norm1: GroupNorm, conv1: Conv2d
+    let timeEmbProj: Linear?
+    let norm2: GroupNorm, conv2: Conv2d
+    let convShortcut: Conv2d?
+
+    init(_ w: WeightSource, _ prefix: String, groups: Int, eps: Float, timeEmbedding: Bool) throws {
+        norm1 = try GroupNorm(w, "\(prefix).norm1", groups: groups, eps: eps)
+        conv1 = try Conv2d(w, "\(prefix).conv1", padding: 1)
+        timeEmbProj = timeEmbedding ? try Linear(w, "\(prefix).time_emb_proj") : nil
+        norm2 = try GroupNorm(w, "\(prefix).norm2", groups: groups, eps: eps)
+        conv2 = try Conv2d(w, "\(prefix).conv2", padding: 1)
+        convShortcut = w.names.contains("\(prefix).conv_shortcut.weight") ? try Conv2d(w, "\(prefix).conv_shortcut") : nil
+    }
+
+    var outChannels: Int { conv2.outChannels }
+
+    /// `temb` is the UNet's time embedding after its SiLU, [B, D]; nil in the VAE.
+    func callAsFunction(_ x: Tensor, temb: Tensor?) -> Tensor {
+        var h = norm1(x)
+        h.apply(.silu)
+        h = conv1(h)
+        if let timeEmbProj, let temb {
+            let t = timeEmbProj(temb)
+            h = h + t.reshaped([t.shape[0], t.shape[1], 1, 1])
+        }
+        h = norm2(h)
+        h.apply(.silu)
+        h = conv2(h)
+        return (convShortcut.map { $0(x) } ?? x) + h
+    }
+}
+
+/// `Downsample2D` with a convolution: stride 2, padding 1 in the UNet; the VAE's padding 0 pads one
+/// zero row and column at the bottom and right first.
+struct Downsample2D: Sendable {
+    let conv: Conv2d
+
+    init(_ w: WeightSource, _ prefix: String, padding: Int) throws {
+        conv = try Conv2d(w, "\(prefix).conv", stride: 2, padding: padding)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        conv(conv.padding == 0 ? x.zeroPadded(bottom: 1, right: 1) : x)
+    }
+}
+
+/// `Upsample2D`: nearest ×2 (or to the size of the skip it meets, for latents not divisible by the
+/// UNet's total stride), then a 3×3 convolution.
+struct Upsample2D: Sendable {
+    let conv: Conv2d
+
+    init(_ w: WeightSource, _ prefix: String) throws {
+        conv = try Conv2d(w, "\(prefix).conv", padding: 1)
+    }
+
+    func callAsFunction(_ x: Tensor, size: (height: Int, width: Int)? = nil) -> Tensor {
+        let (height, width) = size ?? (x.shape[2] * 2, x.shape[3] * 2)
+        return conv(x.upsampleNearest(height: height, width: width))
+    }
+}

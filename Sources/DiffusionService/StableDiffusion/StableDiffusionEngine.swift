@@ -1,0 +1,145 @@
+import ChorusMedia
+import ChorusTensor
+import Foundation
+
+/// One Stable Diffusion request, checked: what the pipeline runs.
+struct StableDiffusionJob: Sendable {
+    var prompt = ""
+    var negativePrompt = ""
+    var guidanceScale: Float = 7.5
+    var steps = 50
+    var seed: UInt64 = 1
+    var width = 512
+    var height = 512
+    var count = 1
+    var scheduler: SchedulerKind
+    var previewEvery = 0
+    /// img2img: the init image (RGB, already at width × height) and how much of the schedule is re-run.
+    var initImage: ChorusMedia.Image?
+    var strength: Float = 1
+}
+
+/// What a run reports while it works.
+enum DiffusionStepEvent: Sendable {
+    case progress(step: Int, total: Int)
+    /// An RGB preview of the latents at latent resolution (linear approximation, no VAE).
+    case preview(ChorusMedia.Image)
+}
+
+/// Stable Diffusion behind the service: seeds, img2img set-up, previews, a memory estimate. The loop itself
+/// is the pipeline's.
+final class StableDiffusionEngine: Sendable {
+    let name: String
+    let pipeline: StableDiffusionPipeline
+
+    init(name: String, folder: String) throws {
+        self.name = name
+        pipeline = try StableDiffusionPipeline(folder: folder)
+    }
+
+    /// The schedule positions img2img runs (diffusers' `get_timesteps`): the last ⌊steps · strength⌋ of
+    /// `steps`. Nil when that is none at all.
+    static func img2imgStart(steps: Int, strength: Float) -> Int? {
+        let initial = min(Int(Float(steps) * strength), steps)
+        return initial == 0 ? nil : steps - initial
+    }
+
+    /// Images [count] as 8-bit RGB. `onEvent` may throw (cancellation) to stop between steps.
+    func generate(_ job: StableDiffusionJob, onEvent: (DiffusionStepEvent) throws -> Void) throws -> [ChorusMedia.Image] {
+        let f = pipeline.downscale, channels = pipeline.latentChannels
+        let (h, w) = (job.height / f, job.width / f)
+        let shape = [job.count, channels, h, w]
+        var random = SplitMix64(seed: job.seed)
+        var scheduler = try job.scheduler.make(config: pipeline.schedulerConfig, steps: job.steps)
+
+        let guided = job.guidanceScale > 1
+        let cond = pipeline.textEmbeddings(ids: [pipeline.tokenize(job.prompt)])
+        var rows = Array(repeating: cond, count: job.count)
+        if guided { rows = Array(repeating: pipeline.textEmbeddings(ids: [pipeline.tokenize(job.negativePrompt)]), count: job.count) + rows }
+        let context = Tensor.concatenate(rows, axis: 0)
+
+        var start = 0
+        var latents: Tensor
+        if let image = job.initImage {
+            guard let first = Self.img2imgStart(steps: job.steps, strength: job.strength) else {
+                throw StableDiffusionError.nothingToRun(steps: job.steps, strength: job.strength)
+            }
+            start = first
+            let encoded = pipeline.encodeImage(Self.pixels(image), noise: random.normals(channels * h * w))
+            let repeated = Array(repeating: encoded.storage, count: job.count).flatMap { $0 }
+            latents = Tensor(shape: shape, storage: scheduler.addNoise(repeated, noise: random.normals(repeated.count), step: start))
+        } else {
+            latents = Tensor(shape: shape, storage: random.normals(shape.reduce(1, *))) * scheduler.initNoiseSigma
+        }
+        let total = scheduler.timesteps.count - start
+        latents = try pipeline.denoise(latents, context: context, guidance: job.guidanceScale, scheduler: &scheduler, from: start,
+                                       noise: { random.normals(shape.reduce(1, *)) }) { i, current in
+            let done = i - start + 1
+            try onEvent(.progress(step: done, total: total))
+            if job.previewEvery > 0, done % job.previewEvery == 0, done < total, let preview = Self.preview(current) {
+                try onEvent(.preview(preview))
+            }
+        }
+        let images = pipeline.decodeImages(latents)
+        let pixels = job.height * job.width * 3
+        return try (0..<job.count).map { b in
+            let bytes = images.storage[(b * pixels)..<((b + 1) * pixels)].map { UInt8(($0 * 255).rounded()) }
+            return try ChorusMedia.Image(width: job.width, height: job.height, channels: 3, pixels: Array(bytes))
+        }
+    }
+
+    /// An 8-bit RGB image → [1, 3, H, W] in [0, 1].
+    static func pixels(_ image: ChorusMedia.Image) -> Tensor {
+        let rgb = image.rgb(), plane = rgb.width * rgb.height
+        var values = [Float](repeating: 0, count: 3 * plane)
+        for i in 0..<plane {
+            for c in 0..<3 { values[c * plane + i] = Float(rgb.pixels[i * 3 + c]) / 255 }
+        }
+        return Tensor(shape: [1, 3, rgb.height, rgb.width], storage: values)
+    }
+
+    /// SD 1.x/2.x latents → RGB by the usual linear map of the four latent channels (the factors
+    /// stable-diffusion-webui's "approx NN"-free preview uses); other latent spaces get no preview.
+    static func preview(_ latents: Tensor) -> ChorusMedia.Image? {
+        guard latents.shape[1] == 4 else { return nil }
+        let factors: [[Float]] = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
+        let (h, w) = (latents.shape[2], latents.shape[3]), plane = h * w
+        var bytes = [UInt8](repeating: 0, count: plane * 3)
+        for i in 0..<plane {
+            for c in 0..<3 {
+                var v: Float = 0
+                for k in 0..<4 { v += latents.storage[k * plane + i] * factors[k][c] }
+                bytes[i * 3 + c] = UInt8(min(max((v + 1) / 2, 0), 1) * 255)
+            }
+        }
+        return try? ChorusMedia.Image(width: w, height: h, channels: 3, pixels: bytes)
+    }
+
+    /// Bytes a run of this size needs beyond the weights, estimated from the largest live tensors:
+    /// the UNet's skips and attention scores at full latent size for the guided batch, and the VAE
+    /// decoder's top level (feature maps and the 3×3 convolution's im2col columns) at image size.
+    func estimatedBytes(width: Int, height: Int, count: Int, guided: Bool) -> Int {
+        let f = pipeline.downscale
+        let positions = (width / f) * (height / f)
+        let batch = count * (guided ? 2 : 1)
+        let unetChannels = pipeline.unet.config.blockOutChannels
+        var skips = 0, level = positions
+        for c in unetChannels { skips += (pipeline.unet.config.layersPerBlock + 1) * c * level; level /= 4 }
+        let unet = 4 * (batch * (skips + 12 * unetChannels[0] * positions) + positions * positions + 9 * 2 * unetChannels[0] * positions)
+        let vaeTop = pipeline.vae.config.blockOutChannels[0], vaeNext = pipeline.vae.config.blockOutChannels[min(1, pipeline.vae.config.blockOutChannels.count - 1)]
+        let pixels = width * height
+        let vae = 4 * (count * 6 * vaeTop * pixels + 9 * vaeNext * pixels + (positions * positions))
+        return max(unet, vae)
+    }
+}
+
+enum StableDiffusionError: Error, CustomStringConvertible {
+    case nothingToRun(steps: Int, strength: Float)
+
+    var description: String {
+        switch self {
+        case .nothingToRun(let steps, let strength):
+            return "strength \(strength) of \(steps) steps re-runs no step (⌊steps · strength⌋ = 0); raise strength or steps"
+        }
+    }
+}
