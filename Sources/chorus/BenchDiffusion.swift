@@ -1,15 +1,20 @@
 import ArgumentParser
+import ChorusServiceKit
 import DiffusionService
 import Foundation
 
-/// `chorus bench diffusion`: the terrain consistency UNet's one-step generation against ONNX Runtime.
+/// `chorus bench diffusion`: the terrain consistency UNet against ONNX Runtime, and Stable Diffusion 1.5's UNet
+/// step and VAE decode against diffusers on PyTorch, each measured in the same run.
 struct BenchDiffusionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diffusion",
-        abstract: "Terrain consistency UNet speed against ONNX Runtime, measured in the same run.",
+        abstract: "Diffusion speed against ONNX Runtime (terrain) and diffusers on PyTorch (Stable Diffusion 1.5), in the same run.",
         discussion: """
-            The peer runs with .venv/bin/python (pip install onnxruntime numpy). Stable Diffusion rows come with the
-            Stable Diffusion engine, which this build does not have yet.
+            The Stable Diffusion rows use an SD 1.5-shaped diffusers folder with random weights at the published
+            shapes, made once by the peer (scripts/bench/sd_peer.py make) since model hubs are out of reach: speed
+            does not depend on the values. A UNet step is one guided evaluation (batch 2: unconditional and
+            conditional). The peers run with .venv/bin/python (pip install onnxruntime numpy torch==2.13.0
+            diffusers==0.42.1 transformers==5.23.0).
             """)
 
     @Option(help: "The terrain consistency UNet.")
@@ -18,10 +23,25 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
     @Option(help: "Threads for both engines.")
     var threads = 2
 
-    @Option(help: "Batch sizes.")
+    @Option(help: "Terrain batch sizes.")
     var batches = "1,4"
 
+    @Option(help: "Stable Diffusion rows: any of unet512, unet256, vae512; empty for none.")
+    var sdRows = "unet256,unet512,vae512"
+
+    @Option(help: "Where the SD 1.5-shaped folder is made (once) and read.")
+    var sdFolder = "/tmp/chorus-bench-sd15"
+
+    @Flag(help: "Skip the terrain rows.")
+    var noTerrain = false
+
     func run() async throws {
+        if !noTerrain { try terrain() }
+        let rows = sdRows.split(separator: ",").map(String.init)
+        if !rows.isEmpty { try stableDiffusion(rows) }
+    }
+
+    func terrain() throws {
         let sizes = batches.split(separator: ",").compactMap { Int($0) }
         print("chorus bench diffusion: terrain consistency UNet (128×128, one step), \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected")")
         let bench = try TerrainBenchmark(onnx: onnx)
@@ -32,5 +52,35 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
             let p = peer?["\(batch)"]
             print(String(format: "%5d | %8.3f | ", batch, seconds) + (p.map { String(format: "%13.3f | %.2fx", $0, $0 / seconds) } ?? "(peer did not run: pip install onnxruntime into .venv)"))
         }
+    }
+
+    func stableDiffusion(_ rows: [String]) throws {
+        let known = ["unet512", "unet256", "vae512"]
+        guard rows.allSatisfy(known.contains) else { throw ValidationError("--sd-rows takes \(known.joined(separator: ", "))") }
+        if !FileManager.default.fileExists(atPath: sdFolder + "/model_index.json") {
+            print("making the SD 1.5-shaped folder in \(sdFolder) (about 4 GB) ...")
+            guard runJSON(peerPython, ["scripts/bench/sd_peer.py", "make", sdFolder], quietErrors: false) != nil else {
+                throw ValidationError("scripts/bench/sd_peer.py make failed: pip install torch==2.13.0 diffusers==0.42.1 transformers==5.23.0 into .venv")
+            }
+        }
+        print("chorus bench diffusion: Stable Diffusion 1.5 shapes (random weights), \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected")")
+        let bench = try StableDiffusionBenchmark(folder: sdFolder)
+        var ours: [String: Double] = [:]
+        for row in rows {
+            switch row {
+            case "unet512": ours[row] = bench.unetStepSeconds(size: 512)
+            case "unet256": ours[row] = bench.unetStepSeconds(size: 256)
+            default: ours[row] = bench.vaeDecodeSeconds(size: 512)
+            }
+            print(String(format: "  chorus %@: %.2f s", row, ours[row]!))
+        }
+        let peer = runJSON(peerPython, ["scripts/bench/sd_peer.py", "bench", sdFolder, "\(threads)", rows.joined(separator: ",")], quietErrors: false)
+        let seconds = peer?["seconds"] as? [String: Double]
+        print("row | chorus s | diffusers (PyTorch) s | ratio (peer / chorus)")
+        for row in rows {
+            let label = ["unet512": "UNet step 512×512 (batch 2)", "unet256": "UNet step 256×256 (batch 2)", "vae512": "VAE decode 512×512"][row]!
+            print(String(format: "%@ | %8.2f | ", label, ours[row]!) + (seconds?[row].map { String(format: "%8.2f | %.2fx", $0, $0 / ours[row]!) } ?? "(peer did not run)"))
+        }
+        print(String(format: "peak resident memory: chorus %.0f MB", Double(ProcessMemory.peakResidentBytes) / 1e6) + ((peer?["peak_rss_mib"] as? Double).map { String(format: ", diffusers %.0f MB", $0 * 1.048576) } ?? ""))
     }
 }

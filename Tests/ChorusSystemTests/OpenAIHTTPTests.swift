@@ -189,4 +189,34 @@ import Testing
         let (health, _) = try await ChorusProcess.run(["health", "--target", native])
         #expect(health == 0)
     }
+
+    /// /v1/images/generations served by Stable Diffusion (the tiny diffusers fixture) behind the gateway.
+    @Test func imageGenerationsRunStableDiffusion() async throws {
+        let models = try StableDiffusionProcessTests.models()
+        let (diffusion, address) = try await ChorusProcess.serve(["diffusion", "--port", "0", "--models", models])
+        defer { diffusion.signal(SIGKILL) }
+        let (gateway, _) = try await ChorusProcess.serve(["gateway", "--port", "0", "--diffusion", address, "--http-port", "0"])
+        defer { gateway.signal(SIGKILL) }
+        let line = try await gateway.waitForLine(containing: "OpenAI-compatible HTTP on http://")
+        let http = String(line[line.range(of: "http://")!.lowerBound...].split(separator: " ").first!)
+        let stack = Stack(vision: diffusion, gateway: gateway, gatewayAddress: "", http: http)
+        let request: [String: Any] = ["model": "sd-tiny", "prompt": "a photo of a cat", "size": "32x32", "n": 2, "seed": 4, "steps": 2,
+                                      "response_format": "b64_json"]
+        let answer = try await call(stack, "POST", "/v1/images/generations", json: request)
+        #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self))")
+        let data = try #require(try object(answer.body)["data"] as? [[String: Any]])
+        let pngs = data.compactMap { ($0["b64_json"] as? String).flatMap { Data(base64Encoded: $0) } }
+        #expect(pngs.count == 2 && pngs[0] != pngs[1])
+        for png in pngs {
+            let b = [UInt8](png)
+            #expect(b.count > 26 && b[0...3] == [0x89, 0x50, 0x4E, 0x47] && b[19] == 32 && b[23] == 32 && b[25] == 2, "a 32×32 RGB PNG")
+        }
+        let again = try await call(stack, "POST", "/v1/images/generations", json: request)
+        let repeated = (try object(again.body)["data"] as? [[String: Any]])?.compactMap { $0["b64_json"] as? String }
+        #expect(repeated == data.compactMap { $0["b64_json"] as? String }, "same seed, same images")
+        var bad = request
+        bad["size"] = "33x32"
+        let refused = try await call(stack, "POST", "/v1/images/generations", json: bad)
+        #expect(refused.status == 400 && String(decoding: refused.body, as: UTF8.self).contains("multiples of 8"))
+    }
 }
