@@ -58,15 +58,17 @@ public final class WireClient: @unchecked Sendable {
     // MARK: connection
 
     func readyConnection() async throws -> ClientConnection {
-        let future: EventLoopFuture<ClientConnection> = lock.withLock {
-            if let connection, connection.acceptsNewStreams {
-                return connection.eventLoop.makeSucceededFuture(connection)
-            }
-            if let connecting { return connecting }
+        // A live connection is returned as it is: awaiting even a succeeded future hops to its event loop
+        // and back, which is most of what a forwarded call through the gateway costs.
+        let (ready, pending): (ClientConnection?, EventLoopFuture<ClientConnection>?) = lock.withLock {
+            if let connection, connection.acceptsNewStreams { return (connection, nil) }
+            if let connecting { return (nil, connecting) }
             let future = connect()
             connecting = future
-            return future
+            return (nil, future)
         }
+        if let ready { return ready }
+        guard let future = pending else { throw WireStatus(.internal, "no connection to \(address)") }
         do {
             return try await future.get()
         } catch {
