@@ -35,8 +35,11 @@ public enum Convolution {
         let k = cinPerGroup * kh * kw
         let spatial = ho * wo
         let direct = kh == 1 && kw == 1 && o.stride == (1, 1) && o.padding == (0, 0)
+        // im2col runs a strip of output rows at a time, sized so its columns stay in the last-level cache
+        // for the sgemm that reads them: at 512×512 a whole map's columns are gigabytes.
+        let stripRows = direct ? ho : max(1, min(ho, max(2048, Self.columnBudget / max(k, 1)) / wo))
         var out = [Float](repeating: 0, count: n * cout * spatial)
-        var columns = [Float](repeating: 0, count: direct ? 0 : k * spatial)
+        var columns = [Float](repeating: 0, count: direct ? 0 : k * stripRows * wo)
         x.storage.withUnsafeBufferPointer { input in
             weight.storage.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { output in
@@ -44,17 +47,23 @@ public enum Convolution {
                         for sample in 0..<n {
                             for g in 0..<o.groups {
                                 let source = input.baseAddress! + (sample * cin + g * cinPerGroup) * h * w
-                                let matrix: UnsafePointer<Float>
-                                if direct {
-                                    matrix = UnsafePointer(source)
-                                } else {
-                                    im2col(source, channels: cinPerGroup, height: h, width: w, kh: kh, kw: kw,
-                                           ho: ho, wo: wo, options: o, into: col.baseAddress!)
-                                    matrix = UnsafePointer(col.baseAddress!)
+                                let target = output.baseAddress! + (sample * cout + g * coutPerGroup) * spatial
+                                let weights = wt.baseAddress! + g * coutPerGroup * k
+                                for first in stride(from: 0, to: ho, by: stripRows) {
+                                    let rows = first..<min(ho, first + stripRows)
+                                    let width = rows.count * wo
+                                    let matrix: UnsafePointer<Float>
+                                    if direct {
+                                        matrix = UnsafePointer(source)
+                                    } else {
+                                        im2col(source, channels: cinPerGroup, height: h, width: w, kh: kh, kw: kw,
+                                               rows: rows, wo: wo, options: o, into: col.baseAddress!)
+                                        matrix = UnsafePointer(col.baseAddress!)
+                                    }
+                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(coutPerGroup), Int32(width), Int32(k),
+                                                1, weights, Int32(k), matrix, Int32(width),
+                                                0, target + first * wo, Int32(spatial))
                                 }
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(coutPerGroup), Int32(spatial), Int32(k),
-                                            1, wt.baseAddress! + g * coutPerGroup * k, Int32(k), matrix, Int32(spatial),
-                                            0, output.baseAddress! + (sample * cout + g * coutPerGroup) * spatial, Int32(spatial))
                             }
                         }
                     }
@@ -201,19 +210,24 @@ public enum Convolution {
     }
 
     /// Each row of `columns` is one (channel, ki, kj) tap; each column one output position.
+    /// Floats of im2col columns kept per strip (8 MB: a few strips fit this CPU's 32 MB L3 with the packed weights).
+    static let columnBudget = 2 << 20
+
+    /// The im2col matrix [channels·kh·kw, rows.count·wo] of output rows `rows`.
     private static func im2col(_ x: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, kh: Int, kw: Int,
-                               ho: Int, wo: Int, options o: Conv2DOptions, into columns: UnsafeMutablePointer<Float>) {
+                               rows outputRows: Range<Int>, wo: Int, options o: Conv2DOptions, into columns: UnsafeMutablePointer<Float>) {
         let rows = channels * kh * kw
-        Parallel.chunks(rows, minimumPerChunk: max(1, 32_768 / max(ho * wo, 1))) { range in
+        let width = outputRows.count * wo
+        Parallel.chunks(rows, minimumPerChunk: max(1, 32_768 / max(width, 1))) { range in
             for row in range {
                 let c = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
                 let plane = x + c * h * w
-                let dst = columns + row * ho * wo
+                let dst = columns + row * width - outputRows.lowerBound * wo
                 // The output columns whose input column lies inside the image, for this tap.
                 let dx = kj * o.dilation.1 - o.padding.1
                 let firstX = dx >= 0 ? 0 : min(wo, (-dx + o.stride.1 - 1) / o.stride.1)
                 let lastX = w - 1 - dx < 0 ? firstX : max(firstX, min(wo, (w - 1 - dx) / o.stride.1 + 1))
-                for oy in 0..<ho {
+                for oy in outputRows {
                     let iy = oy * o.stride.0 - o.padding.0 + ki * o.dilation.0
                     let line = dst + oy * wo
                     guard iy >= 0 && iy < h, lastX > firstX else {

@@ -106,6 +106,22 @@ import Testing
         #expect(quick.last?.result?.images.count == 1)
     }
 
+    @Test func cancelStopsTheRunAfterTheStepInFlight() async throws {
+        let (process, diffusion) = try await Self.start(["--max-concurrency", "1"])
+        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        // Leaving the stream after the first progress event sends CANCEL.
+        for try await event in diffusion.textToImage(TextToImageRequest(prompt: "a cat", steps: 150, seed: 1, width: 64, height: 64))
+        where event.progress != nil { break }
+        var idle = false
+        for _ in 0..<150 where !idle {
+            idle = try await diffusion.status(StatusRequest()).inFlight == 1
+            if !idle { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(idle, "the run stopped after CANCEL")
+        let quick = try await events(diffusion.textToImage(TextToImageRequest(prompt: "a cat", steps: 1, seed: 1, width: 32, height: 32)))
+        #expect(quick.last?.result?.images.count == 1)
+    }
+
     @Test func loadModelAtRunTimeAndUnload() async throws {
         let (process, address) = try await ChorusProcess.serve(["diffusion", "--port", "0"])
         let diffusion = DiffusionClient(try WireClient(address: address))
