@@ -27,18 +27,7 @@ import Testing
         return (process, DiffusionClient(try WireClient(address: address)))
     }
 
-    func events(_ stream: ResponseStream<DiffusionEvent>) async throws -> [DiffusionEvent] {
-        var events: [DiffusionEvent] = []
-        for try await event in stream { events.append(event) }
-        return events
-    }
-
-    /// PNG header fields: (width, height, bit depth, color type).
-    func pngHeader(_ data: Data) -> (Int, Int, Int, Int) {
-        let b = [UInt8](data)
-        func u32(_ i: Int) -> Int { Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3]) }
-        return (u32(16), u32(20), Int(b[24]), Int(b[25]))
-    }
+    func events(_ stream: ResponseStream<DiffusionEvent>) async throws -> [DiffusionEvent] { try await stream.collected() }
 
     @Test func textToImageStreamsProgressAndPreviewsAndIsSeeded() async throws {
         let (process, diffusion) = try await Self.start()
