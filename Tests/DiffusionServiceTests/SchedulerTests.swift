@@ -277,7 +277,8 @@ private func denoise(_ scheduler: inout any Scheduler, from start: Int, sample: 
     @Test func refusesSettingsNotImplemented() throws {
         func config(_ json: String) throws -> SchedulerConfig { try SchedulerConfig.decode(Data(json.utf8)) }
         let refused: [(SchedulerKind, String)] = [
-            (.pndm, "{}"),  // PNDMScheduler's default skip_prk_steps false: Runge–Kutta warm-up steps
+            // A PNDMScheduler config that keeps the class default skip_prk_steps false: Runge–Kutta warm-up steps.
+            (.pndm, #"{"_class_name": "PNDMScheduler"}"#),
             (.ddim, #"{"thresholding": true}"#),
             (.eulerAncestral, #"{"prediction_type": "sample"}"#),  // diffusers raises too
             (.euler, #"{"prediction_type": "flow_prediction"}"#),
@@ -289,6 +290,8 @@ private func denoise(_ scheduler: inout any Scheduler, from start: Int, sample: 
         for (kind, json) in refused {
             #expect(throws: SchedulerError.self, "\(kind) \(json)") { try kind.make(config: config(json), steps: 10) }
         }
+        // pndm named on another class's config (or none) runs PLMS, as SD pipelines ship it: 10 steps, 11 evaluations.
+        #expect(try SchedulerKind.pndm.make(config: config("{}"), steps: 10).timesteps.count == 11)
         // The kind's name decides the algorithm: DPM++ 2M even from a config written for another solver.
         let sde = try config(#"{"algorithm_type": "sde-dpmsolver++", "solver_order": 3}"#)
         #expect(throws: SchedulerError.self) { try DPMSolverMultistepScheduler(config: sde, steps: 10) }
