@@ -150,6 +150,38 @@ def _():
         assert "image" in str(error)
 
 
+@check("errors: a 200 MB body is refused with 413 while it streams in, and the gateway stays up")
+def _():
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+    url = urllib.parse.urlsplit(base_url)
+    size = 200 * 1024 * 1024
+    with socket.create_connection((url.hostname, url.port)) as s:
+        s.sendall(f"POST {url.path}/embeddings HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {size}\r\n\r\n".encode())
+        s.setblocking(False)
+        chunk, sent, answer, started = b" " * (1 << 20), 0, b"", time.time()
+        while b"\r\n\r\n" not in answer and time.time() - started < 60:
+            try:
+                if sent < size:
+                    sent += s.send(chunk)
+            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                pass
+            try:
+                data = s.recv(65536)
+                if not data:
+                    break
+                answer += data
+            except BlockingIOError:
+                time.sleep(0.001)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < size, "the gateway read the whole body before answering"
+    with urllib.request.urlopen(base_url.rsplit("/v1", 1)[0] + "/healthz", timeout=10) as health:
+        assert health.status == 200
+
+
 def pipeline(body):
     """POST /v1/pipelines (not in the OpenAI client: plain HTTP), the server-sent events as a dict step -> output."""
     import urllib.request

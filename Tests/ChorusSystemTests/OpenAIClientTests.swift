@@ -51,6 +51,6 @@ import Testing
         client.waitUntilExit()
         #expect(client.terminationStatus == 0, "\(text)")
         let summary = try #require(text.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
-        #expect((summary["passed"] as? [String])?.count == 18, "\(text)")
+        #expect((summary["passed"] as? [String])?.count == 19, "\(text)")
     }
 }
