@@ -109,7 +109,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionServiceTests", dependencies: ["DiffusionService", "ChorusTensor", "ChorusMedia", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "ChorusLLaVATests", dependencies: ["ChorusLLaVA", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusText"],
+        .testTarget(name: "ChorusLLaVATests", dependencies: ["ChorusLLaVA", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VisionServiceTests", dependencies: ["VisionService", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusAPI", "ChorusWire", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),

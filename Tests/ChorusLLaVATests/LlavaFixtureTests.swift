@@ -1,6 +1,7 @@
 import ChorusLLaVA
 import ChorusMedia
 import ChorusTensor
+import ChorusTestSupport
 import Foundation
 import Testing
 
@@ -15,12 +16,8 @@ import Testing
     /// The manifest's rule: |actual − expected| ≤ atol + rtol·|expected| everywhere.
     func expectClose(_ actual: [Float], _ name: String, atol: Float = 1e-5, rtol: Float = 1e-4,
                      sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let expected = try Self.fixture.tensor(name).storage
-        #expect(actual.count == expected.count, "\(name): \(actual.count) values vs \(expected.count)", sourceLocation: sourceLocation)
-        guard actual.count == expected.count else { return }
-        let bad = actual.indices.filter { abs(actual[$0] - expected[$0]) > atol + rtol * abs(expected[$0]) }
-        let worst = actual.indices.map { abs(actual[$0] - expected[$0]) }.max() ?? 0
-        #expect(bad.isEmpty, "\(name): \(bad.count) values off, max |Δ| \(worst)", sourceLocation: sourceLocation)
+        let mismatch = fixtureMismatch(name, actual, try Self.fixture.tensor(name).storage, atol: atol, rtol: rtol)
+        #expect(mismatch == nil, "\(mismatch ?? "")", sourceLocation: sourceLocation)
     }
 
     func promptIDs() throws -> [Int] { try Self.fixture.int64s("input_ids").map(Int.init) }

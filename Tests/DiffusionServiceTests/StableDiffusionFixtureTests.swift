@@ -1,4 +1,5 @@
 import ChorusTensor
+import ChorusTestSupport
 @testable import DiffusionService
 import Foundation
 import Testing
@@ -13,11 +14,8 @@ import Testing
     /// The manifest's rule: |actual − expected| ≤ atol + rtol·|expected| everywhere.
     func expectClose(_ actual: Tensor, _ name: String, atol: Float, rtol: Float = 1e-4,
                      sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let expected = try Self.fixture.tensor(name)
-        #expect(actual.count == expected.count, "\(name): \(actual.shape) vs \(expected.shape)", sourceLocation: sourceLocation)
-        guard actual.count == expected.count else { return }
-        let bad = (0..<actual.count).filter { abs(actual.storage[$0] - expected.storage[$0]) > atol + rtol * abs(expected.storage[$0]) }
-        #expect(bad.isEmpty, "\(name): \(bad.count) values off, max |Δ| \(actual.maxAbsDifference(expected).value)", sourceLocation: sourceLocation)
+        let mismatch = fixtureMismatch(name, actual.storage, try Self.fixture.tensor(name).storage, atol: atol, rtol: rtol)
+        #expect(mismatch == nil, "\(mismatch ?? "")", sourceLocation: sourceLocation)
     }
 
     func ids(_ name: String) throws -> [Int] { try Self.fixture.int64s(name).map(Int.init) }

@@ -1,4 +1,5 @@
 import ChorusTensor
+import ChorusTestSupport
 import ChorusText
 import Foundation
 @testable import SpeechService
@@ -12,12 +13,8 @@ import Testing
 
     func expectClose(_ actual: [Float], _ name: String, atol: Float = 4e-5, rtol: Float = 1e-4,
                      sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let expected = try Self.fixture.tensor(name).storage
-        #expect(actual.count == expected.count, "\(name): \(actual.count) values, expected \(expected.count)", sourceLocation: sourceLocation)
-        guard actual.count == expected.count else { return }
-        let bad = actual.indices.filter { abs(actual[$0] - expected[$0]) > atol + rtol * abs(expected[$0]) }
-        let worst = actual.indices.map { abs(actual[$0] - expected[$0]) }.max() ?? 0
-        #expect(bad.isEmpty, "\(name): \(bad.count) values off, max |Δ| \(worst)", sourceLocation: sourceLocation)
+        let mismatch = fixtureMismatch(name, actual, try Self.fixture.tensor(name).storage, atol: atol, rtol: rtol)
+        #expect(mismatch == nil, "\(mismatch ?? "")", sourceLocation: sourceLocation)
     }
 
     func ids() throws -> [Int] { try Self.fixture.int64s("input_ids").map(Int.init) }
