@@ -156,9 +156,8 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
         guard needed <= budget else {
             throw WireStatus(.resourceExhausted, String(format: "%d×%d × %d image(s) needs about %.1f GB beyond the weights; %.1f GB is available. Ask for fewer or smaller images", width, height, count, Double(needed) / 1e9, Double(budget) / 1e9))
         }
-        if pipeline.truncatedTokens(p.prompt) > 0 {
-            runtime.logger.info("prompt longer than the text encoder's 77 tokens: \(pipeline.truncatedTokens(p.prompt)) tokens dropped")
-        }
+        let dropped = pipeline.truncatedTokens(p.prompt)
+        if dropped > 0 { runtime.logger.info("prompt longer than the text encoder's 77 tokens: \(dropped) tokens dropped") }
         return StableDiffusionJob(prompt: p.prompt, negativePrompt: p.negativePrompt, guidanceScale: guidance, steps: steps,
                                   seed: p.seed == 0 ? UInt64.random(in: 1...UInt64.max) : p.seed, width: width, height: height,
                                   count: count, scheduler: scheduler, previewEvery: Int(p.previewEvery))
