@@ -24,17 +24,23 @@ extension Tensor {
         precondition(rank >= 2 && shape[1] % groups == 0, "group norm: \(shape[1]) channels do not split into \(groups) groups")
         let channels = shape[1]
         let spatial = shape.dropFirst(2).reduce(1, *)
-        let groupWidth = channels / groups * spatial
+        let perGroup = channels / groups, groupWidth = perGroup * spatial
+        let w = weight?.storage ?? [Float](repeating: 1, count: channels), b = bias?.storage ?? [Float](repeating: 0, count: channels)
         var out = self
-        normalizeRows(&out, width: groupWidth, eps: eps, subtractMean: true, weight: nil, bias: nil)
-        if weight != nil || bias != nil {
-            let w = weight?.storage, b = bias?.storage
-            out.storage.withUnsafeMutableBufferPointer { o in
-                for n in 0..<shape[0] {
-                    for c in 0..<channels {
-                        let scale = w?[c] ?? 1, shift = b?[c] ?? 0
-                        let base = (n * channels + c) * spatial
-                        for i in base..<(base + spatial) { o[i] = o[i] * scale + shift }
+        out.storage.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            // Statistics per (sample, group); the channel's affine folds into one scale and shift.
+            Parallel.chunks(shape[0] * groups, minimumPerChunk: max(1, 16_384 / max(groupWidth, 1))) { range in
+                for row in range {
+                    let p = base + row * groupWidth
+                    let mean = Float(RowReduction.sum(p, groupWidth) / Double(groupWidth))
+                    let variance = RowReduction.sum(p, groupWidth, minus: mean, squared: true) / Double(groupWidth)
+                    let inv = Float(1 / (variance + Double(eps)).squareRoot())
+                    for j in 0..<perGroup {
+                        let c = (row % groups) * perGroup + j
+                        let scale = inv * w[c], shift = b[c] - mean * inv * w[c]
+                        let q = p + j * spatial
+                        for i in 0..<spatial { q[i] = q[i] * scale + shift }
                     }
                 }
             }
@@ -43,35 +49,27 @@ extension Tensor {
     }
 }
 
-/// Normalises each row of `width` in place; mean and variance are accumulated in Double so long rows
-/// (group norm over 64×64 maps) keep float32 precision.
+/// Normalises each row of `width` in place, mean first and then the variance around it (two passes keep
+/// precision where one-pass E[x²] − E[x]² cancels); the sums run in RowReduction's float lanes and Double blocks.
 private func normalizeRows(_ x: inout Tensor, width: Int, eps: Float, subtractMean: Bool, weight: Tensor?, bias: Tensor?) {
     let rows = x.count / width
-    let w = weight?.storage, b = bias?.storage
+    let ones = weight == nil ? [Float](repeating: 1, count: width) : []
+    let zeros = bias == nil ? [Float](repeating: 0, count: width) : []
+    let w = weight?.storage ?? ones, b = bias?.storage ?? zeros
     x.storage.withUnsafeMutableBufferPointer { buffer in
         let base = buffer.baseAddress!
         let perChunk = max(1, 16_384 / max(width, 1))
-        Parallel.chunks(rows, minimumPerChunk: perChunk) { range in
-            for row in range {
-                let p = base + row * width
-                var mean = 0.0
-                if subtractMean {
-                    for i in 0..<width { mean += Double(p[i]) }
-                    mean /= Double(width)
-                }
-                var variance = 0.0
-                for i in 0..<width {
-                    let d = Double(p[i]) - mean
-                    variance += d * d
-                }
-                variance /= Double(width)
-                let inv = Float(1 / (variance + Double(eps)).squareRoot())
-                let m = Float(mean)
-                for i in 0..<width {
-                    var v = (p[i] - m) * inv
-                    if let w { v *= w[i] }
-                    if let b { v += b[i] }
-                    p[i] = v
+        w.withUnsafeBufferPointer { w in
+            b.withUnsafeBufferPointer { b in
+                let (w, b) = (w.baseAddress!, b.baseAddress!)
+                Parallel.chunks(rows, minimumPerChunk: perChunk) { range in
+                    for row in range {
+                        let p = base + row * width
+                        let mean = subtractMean ? Float(RowReduction.sum(p, width) / Double(width)) : 0
+                        let variance = RowReduction.sum(p, width, minus: mean, squared: true) / Double(width)
+                        let inv = Float(1 / (variance + Double(eps)).squareRoot())
+                        for i in 0..<width { p[i] = (p[i] - mean) * inv * w[i] + b[i] }
+                    }
                 }
             }
         }
@@ -86,21 +84,21 @@ extension Tensor {
         storage.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             Parallel.chunks(rows, minimumPerChunk: max(1, 16_384 / max(width, 1))) { range in
-                for row in range {
-                    let p = base + row * width
-                    var top = -Float.infinity
-                    for i in 0..<width { top = max(top, p[i]) }
-                    if top == -.infinity {
-                        for i in 0..<width { p[i] = 0 }  // a fully masked row attends to nothing
-                        continue
-                    }
-                    var sum: Float = 0
-                    for i in 0..<width { p[i] = fastExp(p[i] - top) }
-                    for i in 0..<width { sum += p[i] }
-                    let inv = 1 / sum
-                    for i in 0..<width { p[i] *= inv }
-                }
+                for row in range { softmaxRow(base + row * width, width) }
             }
         }
     }
+}
+
+/// Softmax of one row in place; a fully masked row (all −∞) becomes zeros: it attends to nothing.
+@inline(__always)
+func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ width: Int) {
+    let top = RowReduction.max(p, width)
+    if top == -.infinity {
+        p.update(repeating: 0, count: width)
+        return
+    }
+    for i in 0..<width { p[i] = fastExp(p[i] - top) }
+    let inv = Float(1 / RowReduction.sum(p, width))
+    for i in 0..<width { p[i] *= inv }
 }

@@ -43,7 +43,7 @@ struct FeedForward: Sendable {
                         let hidden = p.baseAddress! + r * 2 * inner, gate = hidden + inner
                         for i in 0..<inner {
                             let v = gate[i]
-                            g[r * inner + i] = hidden[i] * 0.5 * v * (1 + erff(v * 0.70710678118654752))
+                            g[r * inner + i] = hidden[i] * 0.5 * v * (1 + fastErf(v * 0.70710678118654752))
                         }
                     }
                 }
