@@ -38,6 +38,26 @@ public enum Attention {
         precondition(keyWidth % d == 0 && heads % (keyWidth / d) == 0, "attention: \(heads) query heads of \(d) do not group over key width \(keyWidth)")
         let group = heads / (keyWidth / d)
         let alpha = scale ?? 1 / Float(d).squareRoot()
+        if tq == 1 && mask == nil {
+            // One query (a decoder step): two matrix-vector products per head. sgemm would pack the
+            // head's keys and values for a single row, which costs more than reading them once.
+            let keys = causal ? min(tk, queryOffset + 1) : tk
+            var scores = [Float](repeating: 0, count: keys)
+            scores.withUnsafeMutableBufferPointer { s in
+                for b in 0..<batch {
+                    for h in 0..<heads {
+                        let qh = q + b * width + h * d
+                        let kh = k + b * keyStride + (h / group) * d
+                        let vh = v + b * keyStride + (h / group) * d
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(keys), Int32(d), alpha, kh, Int32(keyWidth), qh, 1, 0, s.baseAddress!, 1)
+                        softmaxRow(s.baseAddress!, keys)
+                        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(keys), Int32(d), 1, vh, Int32(keyWidth), s.baseAddress!, 1,
+                                    0, out + b * width + h * d, 1)
+                    }
+                }
+            }
+            return
+        }
         var scores = Tensor(zeros: [tq, tk])
         for b in 0..<batch {
             for h in 0..<heads {

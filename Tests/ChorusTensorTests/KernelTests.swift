@@ -167,3 +167,70 @@ import Testing
         #expect(fastExp(1000).isFinite && fastExp(1000) > 1e38)
     }
 }
+
+@Suite struct VectorKernelTests {
+    @Test func fastErfAndFastTanhMatchLibmAcrossTheRange() {
+        var erfWorst: Float = 0, tanhWorst: Float = 0
+        for i in 0...200_000 {
+            let x = -10 + Float(i) * (20.0 / 200_000)
+            erfWorst = max(erfWorst, abs(fastErf(x) - erff(x)))
+            tanhWorst = max(tanhWorst, abs(fastTanh(x) - tanhf(x)) / max(abs(tanhf(x)), 1e-30))
+        }
+        #expect(erfWorst < 1e-6, "worst absolute erf error \(erfWorst)")
+        #expect(tanhWorst < 2e-4, "worst relative tanh error \(tanhWorst)")  // only near 0.0004, where 1 − e cancels
+        #expect(fastErf(0) == 0 && fastErf(30) == 1 && fastErf(-30) == -1)
+        #expect(fastTanh(1e-6) == 1e-6 && fastTanh(50) == 1 && fastTanh(-50) == -1)
+    }
+
+    /// Rows long enough for the eight-lane loops and with a ragged tail, against Double arithmetic.
+    @Test(arguments: [1, 7, 8, 1003])
+    func softmaxOfLongRowsMatchesDoubleArithmetic(width: Int) {
+        let x = Reference.tensor([3, width], seed: 40) * 8
+        var y = x
+        y.softmaxLastDimension()
+        for row in 0..<3 {
+            let values = (0..<width).map { Double(x.storage[row * width + $0]) }
+            let top = values.max()!, total = values.map { exp($0 - top) }.reduce(0, +)
+            for i in 0..<width {
+                #expect(abs(Double(y.storage[row * width + i]) - exp(values[i] - top) / total) < 1e-6)
+            }
+        }
+    }
+
+    @Test func groupNormOverLongGroupsMatchesDoubleArithmetic() {
+        let x = Reference.tensor([2, 4, 25, 41], seed: 41) + 3  // 2050 values a group, offset from zero
+        let (w, b) = (Reference.tensor([4], seed: 42), Reference.tensor([4], seed: 43))
+        let y = x.groupNorm(groups: 2, weight: w, bias: b, eps: 1e-5)
+        let spatial = 25 * 41
+        for n in 0..<2 {
+            for g in 0..<2 {
+                let start = (n * 4 + g * 2) * spatial
+                let values = (start..<(start + 2 * spatial)).map { Double(x.storage[$0]) }
+                let mean = values.reduce(0, +) / Double(values.count)
+                let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+                for i in stride(from: 0, to: values.count, by: 97) {
+                    let c = g * 2 + i / spatial
+                    let expected = (values[i] - mean) / (variance + 1e-5).squareRoot() * Double(w.storage[c]) + Double(b.storage[c])
+                    #expect(abs(Double(y.storage[start + i]) - expected) < 1e-5)
+                }
+            }
+        }
+    }
+
+    /// One query per batch entry goes through matrix-vector products instead of sgemm.
+    @Test func singleQueryAttentionMatchesTheDefinition() {
+        let q = Reference.tensor([2, 1, 12], seed: 44), k = Reference.tensor([2, 9, 12], seed: 45), v = Reference.tensor([2, 9, 12], seed: 46)
+        #expect(Attention.attend(query: q, key: k, value: v, heads: 3).isClose(to: Reference.attention(q, k, v, heads: 3, causal: false, mask: nil)))
+    }
+
+    @Test func halfMatrixTakesOnlyHalfValuesAndMultipliesLikeFloat() throws {
+        let raw = Reference.tensor([37, 21], seed: 47)
+        #expect(HalfMatrix(exactly: raw) == nil)  // random floats are not halves
+        let weight = Tensor(shape: raw.shape, storage: raw.storage.map { Float(Float16($0)) })
+        let half = try #require(HalfMatrix(exactly: weight))
+        for batch in [1, 3] {
+            let x = Reference.tensor([batch, 21], seed: 48 + batch)
+            #expect(half.timesTransposed(x).isClose(to: MatMul.matmul(x, weight, transposeB: true), atol: 1e-5))
+        }
+    }
+}
