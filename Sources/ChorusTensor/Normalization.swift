@@ -38,7 +38,7 @@ extension Tensor {
                     let inv = Float(1 / (variance + Double(eps)).squareRoot())
                     for j in 0..<perGroup {
                         let c = (row % groups) * perGroup + j
-                        let scale = inv * w[c], shift = b[c] - mean * inv * w[c]
+                        let scale = inv * w[c], shift = b[c] - mean * scale
                         let q = p + j * spatial
                         for i in 0..<spatial { q[i] = q[i] * scale + shift }
                     }
