@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 /// Scaled dot-product attention over tensors laid out [B, T, heads·D], as projections produce them:
 /// each head is read and written in place through sgemm's leading dimension, so no head is ever copied
@@ -12,7 +13,8 @@ public enum Attention {
         let (batch, tq, width) = (q.shape[0], q.shape[1], q.shape[2])
         let tk = k.shape[1]
         precondition(k.shape == [batch, tk, width] && v.shape == [batch, tk, width], "attention: q \(q.shape), k \(k.shape), v \(v.shape)")
-        var out = [Float](repeating: 0, count: batch * tq * width)
+        // sgemm stores its output without reading it; the single-query path's sgemv is given zeros.
+        var out: [Float] = tq == 1 ? [Float](repeating: 0, count: batch * width) : .unset(batch * tq * width)
         q.storage.withUnsafeBufferPointer { qp in
             k.storage.withUnsafeBufferPointer { kp in
                 v.storage.withUnsafeBufferPointer { vp in
@@ -38,52 +40,68 @@ public enum Attention {
         precondition(keyWidth % d == 0 && heads % (keyWidth / d) == 0, "attention: \(heads) query heads of \(d) do not group over key width \(keyWidth)")
         let group = heads / (keyWidth / d)
         let alpha = scale ?? 1 / Float(d).squareRoot()
+        let units = batch * heads
         if tq == 1 && mask == nil {
             // One query (a decoder step): two matrix-vector products per head. sgemm would pack the
             // head's keys and values for a single row, which costs more than reading them once.
             let keys = causal ? min(tk, queryOffset + 1) : tk
-            var scores = [Float](repeating: 0, count: keys)
-            scores.withUnsafeMutableBufferPointer { s in
-                for b in 0..<batch {
-                    for h in 0..<heads {
-                        let qh = q + b * width + h * d
+            let workers = min(units, BLAS.pieces(work: units * keys * d * 2))
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var scores = [Float](repeating: 0, count: keys)
+                scores.withUnsafeMutableBufferPointer { s in
+                    for unit in stride(from: worker, to: units, by: workers) {
+                        let (b, h) = unit.quotientAndRemainder(dividingBy: heads)
                         let kh = k + b * keyStride + (h / group) * d
                         let vh = v + b * keyStride + (h / group) * d
-                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(keys), Int32(d), alpha, kh, Int32(keyWidth), qh, 1, 0, s.baseAddress!, 1)
+                        BLAS.serialSgemv(rows: keys, columns: d, alpha: alpha, a: kh, lda: keyWidth, x: q + b * width + h * d, y: s.baseAddress!)
                         softmaxRow(s.baseAddress!, keys)
-                        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(keys), Int32(d), 1, vh, Int32(keyWidth), s.baseAddress!, 1,
-                                    0, out + b * width + h * d, 1)
+                        BLAS.serialSgemv(transA: true, rows: keys, columns: d, a: vh, lda: keyWidth, x: s.baseAddress!, y: out + b * width + h * d)
                     }
                 }
             }
             return
         }
-        var scores = Tensor(zeros: [tq, tk])
-        for b in 0..<batch {
-            for h in 0..<heads {
-                let qh = q + b * tq * width + h * d
-                let kh = k + b * keyStride + (h / group) * d
-                let vh = v + b * keyStride + (h / group) * d
-                scores.storage.withUnsafeMutableBufferPointer { s in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tq), Int32(tk), Int32(d),
-                                alpha, qh, Int32(width), kh, Int32(keyWidth), 0, s.baseAddress!, Int32(tk))
+        // Queries go in blocks whose scores (block × keys) stay in cache between the two products and the
+        // softmax; the blocks of every batch entry and head are shared out over the cores.
+        let blockRows = min(tq, max(32, (1 << 18) / max(tk, 1)))
+        let blocks = (tq + blockRows - 1) / blockRows
+        let jobs = units * blocks
+        let workers = min(jobs, BLAS.pieces(work: units * tq * tk * d * 2))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var scores = [Float].unset(blockRows * tk)
+            scores.withUnsafeMutableBufferPointer { buffer in
+                let s = buffer.baseAddress!
+                for job in stride(from: worker, to: jobs, by: workers) {
+                    let (unit, block) = job.quotientAndRemainder(dividingBy: blocks)
+                    let (b, h) = unit.quotientAndRemainder(dividingBy: heads)
+                    let first = block * blockRows
+                    let rows = min(tq, first + blockRows) - first
+                    // Causal: no query of this block sees a key past its last row's position.
+                    let keys = causal ? min(tk, queryOffset + first + rows) : tk
+                    let qh = q + (b * tq + first) * width + h * d
+                    let kh = k + b * keyStride + (h / group) * d
+                    let vh = v + b * keyStride + (h / group) * d
+                    BLAS.serialSgemm(transB: true, m: rows, n: keys, k: d, alpha: alpha, a: qh, lda: width, b: kh, ldb: keyWidth,
+                                     c: s, ldc: keys)
                     if let mask {
-                        let offset = mask.rank == 3 ? b * tq * tk : 0
+                        let offset = (mask.rank == 3 ? b * tq * tk : 0) + first * tk
                         mask.storage.withUnsafeBufferPointer { m in
-                            for i in 0..<(tq * tk) { s[i] += m[offset + i] }
+                            for i in 0..<rows {
+                                let row = s + i * keys, added = m.baseAddress! + offset + i * tk
+                                for j in 0..<keys { row[j] += added[j] }
+                            }
                         }
                     }
-                    if causal {
-                        for i in 0..<tq {
-                            let last = queryOffset + i
-                            if last + 1 < tk { for j in (last + 1)..<tk { s[i * tk + j] = -.infinity } }
+                    for i in 0..<rows {
+                        let row = s + i * keys
+                        if causal {
+                            let last = queryOffset + first + i
+                            if last + 1 < keys { (row + last + 1).update(repeating: -.infinity, count: keys - last - 1) }
                         }
+                        softmaxRow(row, keys)
                     }
-                }
-                scores.softmaxLastDimension()
-                scores.storage.withUnsafeBufferPointer { s in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tq), Int32(d), Int32(tk),
-                                1, s.baseAddress!, Int32(tk), vh, Int32(keyWidth), 0, out + b * tq * width + h * d, Int32(width))
+                    BLAS.serialSgemm(m: rows, n: d, k: keys, a: s, lda: keys, b: vh, ldb: keyWidth,
+                                     c: out + (b * tq + first) * width + h * d, ldc: width)
                 }
             }
         }

@@ -1,7 +1,8 @@
 import CBLAS
+import Dispatch
 
 /// Convolutions as PyTorch defines them (NCHW, cross-correlation), through im2col and one sgemm per
-/// (sample, group). 1×1 convolutions with unit stride skip im2col: the input already is the matrix.
+/// (sample, group, strip of output rows). 1×1 convolutions with unit stride skip im2col: the input already is the matrix.
 public struct Conv2DOptions: Sendable, Equatable {
     public var stride: (Int, Int)
     public var padding: (Int, Int)
@@ -35,34 +36,43 @@ public enum Convolution {
         let k = cinPerGroup * kh * kw
         let spatial = ho * wo
         let direct = kh == 1 && kw == 1 && o.stride == (1, 1) && o.padding == (0, 0)
-        // im2col runs a strip of output rows at a time, sized so its columns stay in the last-level cache
-        // for the sgemm that reads them: at 512×512 a whole map's columns are gigabytes.
-        let stripRows = direct ? ho : max(1, min(ho, max(2048, Self.columnBudget / max(k, 1)) / wo))
-        var out = [Float](repeating: 0, count: n * cout * spatial)
-        var columns = [Float](repeating: 0, count: direct ? 0 : k * stripRows * wo)
+        // The output is made a strip of rows at a time: im2col of the strip, then its sgemm. A strip's
+        // columns stay in the last-level cache for the sgemm that reads them (at 512×512 a whole map's
+        // columns are gigabytes), and the strips of every sample and group are shared out over the cores,
+        // each core with its own column buffer, so im2col runs in parallel with the products.
+        let groupsTotal = n * o.groups
+        let workers = BLAS.pieces(work: n * cout * spatial * k)
+        let widest = direct ? ho : max(1, min(ho, max(2048, Self.columnBudget / max(k, 1)) / wo))
+        var strips = (ho + widest - 1) / widest
+        if workers > 1 && (groupsTotal * strips) % workers != 0 && groupsTotal * strips < 8 * workers {
+            strips = min(ho, (strips + workers - 1) / workers * workers)
+        }
+        let stripRows = (ho + strips - 1) / strips
+        strips = (ho + stripRows - 1) / stripRows
+        let jobs = groupsTotal * strips
+        var out = [Float].unset(n * cout * spatial)
         x.storage.withUnsafeBufferPointer { input in
             weight.storage.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { output in
-                    columns.withUnsafeMutableBufferPointer { col in
-                        for sample in 0..<n {
-                            for g in 0..<o.groups {
-                                let source = input.baseAddress! + (sample * cin + g * cinPerGroup) * h * w
-                                let target = output.baseAddress! + (sample * cout + g * coutPerGroup) * spatial
-                                let weights = wt.baseAddress! + g * coutPerGroup * k
-                                for first in stride(from: 0, to: ho, by: stripRows) {
-                                    let rows = first..<min(ho, first + stripRows)
-                                    let width = rows.count * wo
-                                    let matrix: UnsafePointer<Float>
-                                    if direct {
-                                        matrix = UnsafePointer(source)
-                                    } else {
-                                        im2col(source, channels: cinPerGroup, height: h, width: w, kh: kh, kw: kw,
-                                               rows: rows, wo: wo, options: o, into: col.baseAddress!)
-                                        matrix = UnsafePointer(col.baseAddress!)
-                                    }
-                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(coutPerGroup), Int32(width), Int32(k),
-                                                1, weights, Int32(k), matrix, Int32(width),
-                                                0, target + first * wo, Int32(spatial))
+                    let (input, wt, output) = (input.baseAddress!, wt.baseAddress!, output.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: min(workers, jobs)) { worker in
+                        var columns = [Float].unset(direct ? 0 : k * stripRows * wo)
+                        columns.withUnsafeMutableBufferPointer { col in
+                            for job in stride(from: worker, to: jobs, by: min(workers, jobs)) {
+                                let (pair, strip) = job.quotientAndRemainder(dividingBy: strips)
+                                let (sample, g) = pair.quotientAndRemainder(dividingBy: o.groups)
+                                let source = input + (sample * cin + g * cinPerGroup) * h * w
+                                let target = output + (sample * cout + g * coutPerGroup) * spatial
+                                let rows = (strip * stripRows)..<min(ho, (strip + 1) * stripRows)
+                                let width = rows.count * wo
+                                if direct {
+                                    BLAS.serialSgemm(m: coutPerGroup, n: width, k: k, a: wt + g * coutPerGroup * k, lda: k,
+                                                     b: source + rows.lowerBound * wo, ldb: spatial, c: target + rows.lowerBound * wo, ldc: spatial)
+                                } else {
+                                    im2col(source, channels: cinPerGroup, height: h, width: w, kh: kh, kw: kw,
+                                           rows: rows, wo: wo, options: o, into: col.baseAddress!, parallel: workers == 1)
+                                    BLAS.serialSgemm(m: coutPerGroup, n: width, k: k, a: wt + g * coutPerGroup * k, lda: k,
+                                                     b: col.baseAddress!, ldb: width, c: target + rows.lowerBound * wo, ldc: spatial)
                                 }
                             }
                         }
@@ -101,55 +111,94 @@ public enum Convolution {
         let lo = padded - dilation * (taps - 1)
         precondition(lo > 0, "conv1d: a kernel of \(taps) taps (dilation \(dilation)) does not fit \(length) padded by \(padding)")
         let k = cin * taps
-        // Columns of one tile fit in about 1 MiB.
-        let tile = max(64, min(lo, (1 << 18) / max(k, 1)))
+        // Tiles of about 4 MiB of columns, and never narrower than 512: sgemm repacks the whole weight for
+        // every tile, and at 512 channels × 7 taps a 73-column tile ran at half the speed of a 512-column one.
+        let widest = min(lo, max(512, (1 << 20) / max(k, 1)))
+        let workers = BLAS.pieces(work: cout * lo * k)
+        // A few tiles are evened out over the cores, so that no core waits on the last narrow one.
+        var tiles = (lo + widest - 1) / widest
+        if workers > 1 && tiles < 4 * workers { tiles = min(lo, (tiles + workers - 1) / workers * workers) }
+        let tile = (lo + tiles - 1) / tiles
+        tiles = (lo + tile - 1) / tile
         var out: [Float]
         if let residual {
             precondition(residual.shape == [n, cout, lo], "conv1d: residual \(residual.shape) does not match the output [\(n), \(cout), \(lo)]")
             out = residual.storage
         } else {
-            out = [Float](repeating: 0, count: n * cout * lo)
+            out = bias == nil ? [Float](repeating: 0, count: n * cout * lo) : .unset(n * cout * lo)
         }
         if let bias {
-            for sample in 0..<n {
-                for o in 0..<cout {
-                    let value = bias.storage[o]
-                    let base = (sample * cout + o) * lo
-                    for t in 0..<lo { out[base + t] += value }
+            // Onto the residual, or as the output's first value; sgemm then accumulates.
+            out.withUnsafeMutableBufferPointer { o in
+                for sample in 0..<n {
+                    for channel in 0..<cout {
+                        let value = bias.storage[channel], row = o.baseAddress! + (sample * cout + channel) * lo
+                        if residual == nil {
+                            row.update(repeating: value, count: lo)
+                        } else {
+                            for t in 0..<lo { row[t] += value }
+                        }
+                    }
                 }
             }
         }
         let accumulate: Float = residual != nil || bias != nil ? 1 : 0
         var source = [Float](repeating: 0, count: cin * padded)
-        var columns = [Float](repeating: 0, count: k * tile)
         x.storage.withUnsafeBufferPointer { input in
             weight.storage.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { output in
                     source.withUnsafeMutableBufferPointer { pad in
-                        columns.withUnsafeMutableBufferPointer { col in
-                            for sample in 0..<n {
-                                let from = input.baseAddress! + sample * cin * length
-                                for c in 0..<cin {
-                                    let dst = pad.baseAddress! + c * padded + padding, src = from + c * length
-                                    if let slope = inputLeakySlope {
-                                        for t in 0..<length { let v = src[t]; dst[t] = v < 0 ? v * slope : v }
-                                    } else {
-                                        dst.update(from: src, count: length)
-                                    }
+                        let (wt, pad) = (wt.baseAddress!, pad.baseAddress!)
+                        for sample in 0..<n {
+                            let from = input.baseAddress! + sample * cin * length
+                            for c in 0..<cin {
+                                let dst = pad + c * padded + padding, src = from + c * length
+                                if let slope = inputLeakySlope {
+                                    for t in 0..<length { let v = src[t]; dst[t] = v < 0 ? v * slope : v }
+                                } else {
+                                    dst.update(from: src, count: length)
                                 }
-                                var t0 = 0
-                                while t0 < lo {
-                                    let width = min(tile, lo - t0)
-                                    for c in 0..<cin {
-                                        for j in 0..<taps {
-                                            (col.baseAddress! + (c * taps + j) * width)
-                                                .update(from: pad.baseAddress! + c * padded + t0 + j * dilation, count: width)
+                            }
+                            let target = output.baseAddress! + sample * cout * lo
+                            if cout <= 4 {
+                                // A few outputs (a vocoder's last layer): a row of multiply-adds per (channel,
+                                // tap) over time. As a matrix product, the M = 1 sgemm spent its time in im2col.
+                                Parallel.chunks(lo, minimumPerChunk: 4096) { span in
+                                    for o in 0..<cout {
+                                        let y = target + o * lo
+                                        for c in 0..<cin {
+                                            for j in 0..<taps {
+                                                let weight = wt[(o * cin + c) * taps + j], x = pad + c * padded + j * dilation
+                                                for t in span { y[t] += weight * x[t] }
+                                            }
                                         }
                                     }
-                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(width), Int32(k),
-                                                1, wt.baseAddress!, Int32(k), col.baseAddress!, Int32(width),
-                                                accumulate, output.baseAddress! + sample * cout * lo + t0, Int32(lo))
-                                    t0 += width
+                                }
+                                continue
+                            }
+                            // Each core takes every workers-th tile, with its own column buffer; with fewer
+                            // tiles than cores, each tile's sgemm is split instead.
+                            let tileWorkers = tiles >= workers ? workers : 1
+                            DispatchQueue.concurrentPerform(iterations: tileWorkers) { worker in
+                                var columns = [Float].unset(k * tile)
+                                columns.withUnsafeMutableBufferPointer { col in
+                                    let col = col.baseAddress!
+                                    for index in stride(from: worker, to: tiles, by: tileWorkers) {
+                                        let t0 = index * tile
+                                        let width = min(tile, lo - t0)
+                                        for c in 0..<cin {
+                                            for j in 0..<taps {
+                                                (col + (c * taps + j) * width).update(from: pad + c * padded + t0 + j * dilation, count: width)
+                                            }
+                                        }
+                                        if tileWorkers > 1 {
+                                            BLAS.serialSgemm(m: cout, n: width, k: k, a: wt, lda: k, b: col, ldb: width,
+                                                             beta: accumulate, c: target + t0, ldc: lo)
+                                        } else {
+                                            BLAS.sgemm(m: cout, n: width, k: k, a: wt, lda: k, b: col, ldb: width,
+                                                       beta: accumulate, c: target + t0, ldc: lo)
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -174,7 +223,7 @@ public enum Convolution {
         let wo = (w - 1) * o.stride.1 - 2 * o.padding.1 + o.dilation.1 * (kw - 1) + outputPadding.1 + 1
         let k = coutPerGroup * kh * kw
         var out = [Float](repeating: 0, count: n * cout * ho * wo)
-        var columns = [Float](repeating: 0, count: k * h * w)
+        var columns = [Float].unset(k * h * w)
         x.storage.withUnsafeBufferPointer { input in
             weight.storage.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { output in
@@ -182,10 +231,9 @@ public enum Convolution {
                         for sample in 0..<n {
                             for g in 0..<o.groups {
                                 // columns [Cout/g·kH·kW, H·W] = weightᵀ [k, Cin/g] · x [Cin/g, H·W]
-                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(h * w), Int32(cinPerGroup),
-                                            1, wt.baseAddress! + g * cinPerGroup * k, Int32(k),
-                                            input.baseAddress! + (sample * cin + g * cinPerGroup) * h * w, Int32(h * w),
-                                            0, col.baseAddress!, Int32(h * w))
+                                BLAS.sgemm(transA: true, m: k, n: h * w, k: cinPerGroup, a: wt.baseAddress! + g * cinPerGroup * k, lda: k,
+                                           b: input.baseAddress! + (sample * cin + g * cinPerGroup) * h * w, ldb: h * w,
+                                           c: col.baseAddress!, ldc: h * w)
                                 col2im(col.baseAddress!, channels: coutPerGroup, height: h, width: w, kh: kh, kw: kw, ho: ho, wo: wo,
                                        options: o, into: output.baseAddress! + (sample * cout + g * coutPerGroup) * ho * wo)
                             }
@@ -215,10 +263,11 @@ public enum Convolution {
 
     /// The im2col matrix [channels·kh·kw, rows.count·wo] of output rows `rows`.
     private static func im2col(_ x: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, kh: Int, kw: Int,
-                               rows outputRows: Range<Int>, wo: Int, options o: Conv2DOptions, into columns: UnsafeMutablePointer<Float>) {
+                               rows outputRows: Range<Int>, wo: Int, options o: Conv2DOptions, into columns: UnsafeMutablePointer<Float>,
+                               parallel: Bool) {
         let rows = channels * kh * kw
         let width = outputRows.count * wo
-        Parallel.chunks(rows, minimumPerChunk: max(1, 32_768 / max(width, 1))) { range in
+        Parallel.chunks(rows, minimumPerChunk: parallel ? max(1, 32_768 / max(width, 1)) : .max) { range in
             for row in range {
                 let c = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
                 let plane = x + c * h * w
@@ -250,6 +299,26 @@ public enum Convolution {
     /// The adjoint of im2col: adds every tap back to the output position it came from.
     private static func col2im(_ columns: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, kh: Int, kw: Int,
                                ho: Int, wo: Int, options o: Conv2DOptions, into out: UnsafeMutablePointer<Float>) {
+        if kh == 1 && h == 1 && ho == 1 {
+            // One dimension (every vocoder upsampler): each tap's row lands on a strided run of outputs; the
+            // run's ends are found once instead of testing every position.
+            let (step, dilation, padding) = (o.stride.1, o.dilation.1, o.padding.1)
+            Parallel.chunks(channels, minimumPerChunk: max(1, 32_768 / max(w * kw, 1))) { range in
+                for c in range {
+                    let plane = out + c * wo
+                    for kj in 0..<kw {
+                        let src = columns + (c * kw + kj) * w
+                        let offset = kj * dilation - padding  // output position of input 0
+                        let first = offset >= 0 ? 0 : (-offset + step - 1) / step
+                        let last = offset > wo - 1 ? 0 : min(w, (wo - 1 - offset) / step + 1)
+                        guard last > first else { continue }
+                        let base = plane + offset
+                        for ix in first..<last { base[ix * step] += src[ix] }
+                    }
+                }
+            }
+            return
+        }
         Parallel.chunks(channels, minimumPerChunk: max(1, 32_768 / max(h * w * kh * kw, 1))) { range in
             for c in range {
                 let plane = out + c * ho * wo

@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 /// C = A·B (or with either side transposed) through OpenBLAS sgemm; transposes are passed to BLAS,
 /// never materialised.
@@ -11,14 +12,15 @@ public enum MatMul {
         let kb = transposeB ? b.shape[1] : b.shape[0]
         let n = transposeB ? b.shape[0] : b.shape[1]
         precondition(k == kb, "inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
-        var out = [Float](repeating: 0, count: m * n)
-        if m == 1 && !transposeA {
+        let vector = m == 1 && !transposeA
+        var out: [Float] = vector ? [Float](repeating: 0, count: n) : .unset(m * n)
+        if vector {
             // One row (a decoder step): a matrix-vector product, which BLAS does faster than a 1-row sgemm.
             a.storage.withUnsafeBufferPointer { pa in
                 b.storage.withUnsafeBufferPointer { pb in
                     out.withUnsafeMutableBufferPointer { pc in
-                        cblas_sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, Int32(b.shape[0]), Int32(b.shape[1]),
-                                    1, pb.baseAddress, Int32(b.shape[1]), pa.baseAddress, 1, 0, pc.baseAddress, 1)
+                        BLAS.sgemv(transA: !transposeB, rows: b.shape[0], columns: b.shape[1], a: pb.baseAddress!, lda: b.shape[1],
+                                   x: pa.baseAddress!, y: pc.baseAddress!)
                     }
                 }
             }
@@ -27,9 +29,8 @@ public enum MatMul {
         a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
-                    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                                Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(a.shape[1]),
-                                pb.baseAddress, Int32(b.shape[1]), 0, pc.baseAddress, Int32(n))
+                    BLAS.sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: pa.baseAddress!, lda: a.shape[1],
+                               b: pb.baseAddress!, ldb: b.shape[1], c: pc.baseAddress!, ldc: n)
                 }
             }
         }
@@ -60,13 +61,12 @@ public enum MatMul {
             weight.storage.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
                     if rows == 1 {
-                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), 1, pw.baseAddress, Int32(inFeatures),
-                                    px.baseAddress, 1, bias == nil ? 0 : 1, po.baseAddress, 1)
+                        BLAS.sgemv(rows: outFeatures, columns: inFeatures, a: pw.baseAddress!, lda: inFeatures, x: px.baseAddress!,
+                                   beta: bias == nil ? 0 : 1, y: po.baseAddress!)
                         return
                     }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures),
-                                1, px.baseAddress, Int32(inFeatures), pw.baseAddress, Int32(inFeatures),
-                                bias == nil ? 0 : 1, po.baseAddress, Int32(outFeatures))
+                    BLAS.sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: px.baseAddress!, lda: inFeatures,
+                               b: pw.baseAddress!, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: po.baseAddress!, ldc: outFeatures)
                 }
             }
         }
@@ -85,14 +85,23 @@ public enum MatMul {
         let (m, k) = transposeA ? (ac, ar) : (ar, ac)
         let (kb, n) = transposeB ? (bc, br) : (br, bc)
         precondition(k == kb, "inner dimensions differ: \(a.shape) · \(b.shape)")
-        var out = [Float](repeating: 0, count: batch * m * n)
+        var out = [Float].unset(batch * m * n)
         a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
-                    for i in 0..<batch {
-                        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                                    Int32(m), Int32(n), Int32(k), 1, pa.baseAddress! + i * ar * ac, Int32(ac),
-                                    pb.baseAddress! + (shared ? 0 : i * br * bc), Int32(bc), 0, pc.baseAddress! + i * m * n, Int32(n))
+                    func product(_ i: Int, split: Bool) {
+                        let (a, b, c) = (pa.baseAddress! + i * ar * ac, pb.baseAddress! + (shared ? 0 : i * br * bc), pc.baseAddress! + i * m * n)
+                        if split {
+                            BLAS.sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: a, lda: ac, b: b, ldb: bc, c: c, ldc: n)
+                        } else {
+                            BLAS.serialSgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: a, lda: ac, b: b, ldb: bc, c: c, ldc: n)
+                        }
+                    }
+                    // Many entries: one per core, each on one thread. Few: each product split across the cores.
+                    if batch >= Parallel.cores && BLAS.pieces(work: batch * m * n * k) > 1 {
+                        DispatchQueue.concurrentPerform(iterations: batch) { product($0, split: false) }
+                    } else {
+                        for i in 0..<batch { product(i, split: true) }
                     }
                 }
             }

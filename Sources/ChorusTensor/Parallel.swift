@@ -1,8 +1,8 @@
 import Dispatch
 import Foundation
 
-/// Splits elementwise and per-row work across the cores. Never wraps BLAS calls: OpenBLAS runs its own
-/// threads, and nesting the two would oversubscribe the machine.
+/// Splits elementwise and per-row work across the cores. Matrix products are split by `BLAS`, on this
+/// same pool (OpenBLAS itself runs one thread).
 public enum Parallel {
     public static let cores = ProcessInfo.processInfo.activeProcessorCount
 

@@ -39,3 +39,13 @@ public struct Tensor: Sendable, Equatable {
         return (worst, at)
     }
 }
+
+extension Array where Element == Float {
+    /// `count` floats left unset, for buffers written whole before anything reads them (im2col columns,
+    /// sgemm outputs with beta 0, which OpenBLAS stores without reading): zeroing them first is a wasted
+    /// pass over memory.
+    @inlinable
+    public static func unset(_ count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+}

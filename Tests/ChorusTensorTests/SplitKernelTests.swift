@@ -1,0 +1,115 @@
+import ChorusTensor
+import Foundation
+import Testing
+
+/// The kernels at sizes large enough that `BLAS` cuts them over the cores (above a million multiply-adds),
+/// against the slow definitions: every split must give the unsplit answer.
+@Suite struct SplitKernelTests {
+    @Test func openBLASRunsOneThreadAndChorusSplits() {
+        _ = MatMul.matmul(Reference.tensor([2, 2], seed: 1), Reference.tensor([2, 2], seed: 2))
+        if ProcessInfo.processInfo.environment["CHORUS_BLAS_THREADS"] == "openblas" {
+            #expect(!BLAS.splits)
+        } else {
+            #expect(BLAS.splits && BLASInfo.threads == 1)
+        }
+    }
+
+    /// Long A splits by rows, wide B by columns; transposes move where each piece starts.
+    @Test(arguments: [(300, 40, 200), (40, 300, 200), (257, 263, 64)])
+    func matmulMatchesTheDefinitionInEveryLayout(m: Int, n: Int, k: Int) {
+        let a = Reference.tensor([m, k], seed: 3), b = Reference.tensor([k, n], seed: 4)
+        let expected = Self.product(a, b)
+        let at = Self.transposed(a), bt = Self.transposed(b)
+        #expect(MatMul.matmul(a, b).isClose(to: expected, atol: 1e-3))
+        #expect(MatMul.matmul(at, b, transposeA: true).isClose(to: expected, atol: 1e-3))
+        #expect(MatMul.matmul(a, bt, transposeB: true).isClose(to: expected, atol: 1e-3))
+        #expect(MatMul.matmul(at, bt, transposeA: true, transposeB: true).isClose(to: expected, atol: 1e-3))
+    }
+
+    @Test func linearOfOneRowAndOfManyMatchesTheDefinition() {
+        let weight = Reference.tensor([600, 2000], seed: 5), bias = Reference.tensor([600], seed: 6)
+        for rows in [1, 5] {
+            let x = Reference.tensor([rows, 2000], seed: 7 + rows)
+            var expected = Self.product(x, Self.transposed(weight))
+            for r in 0..<rows { for o in 0..<600 { expected.storage[r * 600 + o] += bias.storage[o] } }
+            #expect(MatMul.linear(x, weight: weight, bias: bias).isClose(to: expected, atol: 1e-3))
+        }
+    }
+
+    @Test func batchedMatmulOverManyEntriesMatchesEachProduct() {
+        let a = Reference.tensor([6, 70, 90], seed: 9), b = Reference.tensor([6, 90, 80], seed: 10)
+        let y = MatMul.batchedMatmul(a, b)
+        for i in 0..<6 {
+            let ai = Tensor(shape: [70, 90], storage: Array(a.storage[(i * 6300)..<((i + 1) * 6300)]))
+            let bi = Tensor(shape: [90, 80], storage: Array(b.storage[(i * 7200)..<((i + 1) * 7200)]))
+            let yi = Tensor(shape: [70, 80], storage: Array(y.storage[(i * 5600)..<((i + 1) * 5600)]))
+            #expect(yi.isClose(to: Self.product(ai, bi), atol: 1e-3))
+        }
+    }
+
+    /// 600 queries over 600 keys make two query blocks per head; causal blocks stop at their last row's key.
+    @Test(arguments: [false, true])
+    func blockedAttentionMatchesTheDefinition(causal: Bool) {
+        let q = Reference.tensor([1, 600, 32], seed: 11), k = Reference.tensor([1, 640, 32], seed: 12), v = Reference.tensor([1, 640, 32], seed: 13)
+        let mask = Tensor(shape: [600, 640], storage: (0..<(600 * 640)).map { $0 % 11 == 0 ? -1e9 : Float($0 % 5) * 0.05 })
+        let y = Attention.attend(query: q, key: k, value: v, heads: 2, mask: mask, causal: causal, queryOffset: 40)
+        #expect(y.isClose(to: Reference.attention(q, k, v, heads: 2, causal: causal, mask: mask), atol: 1e-4))
+    }
+
+    @Test func singleQueryAttentionOverManyHeadsMatchesTheDefinition() {
+        let q = Reference.tensor([5, 1, 256], seed: 14), k = Reference.tensor([5, 1500, 256], seed: 15), v = Reference.tensor([5, 1500, 256], seed: 16)
+        #expect(Attention.attend(query: q, key: k, value: v, heads: 4).isClose(to: Reference.attention(q, k, v, heads: 4, causal: false, mask: nil)))
+    }
+
+    /// Two strips of one map shared over the cores, for im2col convolutions and for the 1×1 one that reads
+    /// the input in place; with two groups, one group per core.
+    @Test(arguments: [(1, 3, 1), (2, 3, 2), (1, 1, 1)])
+    func stripedConv2dMatchesTheDefinition(stride: Int, kernel: Int, groups: Int) {
+        let x = Reference.tensor([1, 32, 40, 40], seed: 17), w = Reference.tensor([32, 32 / groups, kernel, kernel], seed: 18)
+        let bias = Reference.tensor([32], seed: 19)
+        let options = Conv2DOptions(stride: (stride, stride), padding: (kernel / 2, kernel / 2), groups: groups)
+        let expected = Reference.conv2d(x, w, bias, stride: (stride, stride), padding: (kernel / 2, kernel / 2), dilation: (1, 1), groups: groups)
+        #expect(Convolution.conv2d(x, weight: w, bias: bias, options: options).isClose(to: expected, atol: 1e-3))
+    }
+
+    /// Time tiles over the cores (one long tile cut in two, or a short input cut narrower) and the
+    /// few-output path, each with the fused leaky ReLU, bias and residual.
+    @Test(arguments: [(64, 64, 2000), (128, 96, 300), (32, 1, 5000)])
+    func fusedConv1dMatchesTheDefinition(cin: Int, cout: Int, length: Int) {
+        let (taps, dilation) = (5, 2), padding = 4
+        let x = Reference.tensor([1, cin, length], seed: 20), w = Reference.tensor([cout, cin, taps], seed: 21)
+        let bias = Reference.tensor([cout], seed: 22), residual = Reference.tensor([1, cout, length], seed: 23)
+        let leaky = Tensor(shape: x.shape, storage: x.storage.map { $0 < 0 ? $0 * 0.1 : $0 })
+        var expected = Reference.conv2d(leaky.reshaped([1, cin, 1, length]), w.reshaped([cout, cin, 1, taps]), bias,
+                                        stride: (1, 1), padding: (0, padding), dilation: (1, dilation), groups: 1).reshaped([1, cout, length])
+        for i in 0..<expected.count { expected.storage[i] += residual.storage[i] }
+        let y = Convolution.conv1dFused(x, weight: w, bias: bias, padding: padding, dilation: dilation, inputLeakySlope: 0.1, residual: residual)
+        #expect(y.isClose(to: expected, atol: 1e-3))
+    }
+
+    /// A vocoder's upsampler: stride 4, kernel 8, padding 2.
+    @Test func convTranspose1dMatchesTheScatter() {
+        let x = Reference.tensor([1, 64, 700], seed: 24), w = Reference.tensor([64, 32, 8], seed: 25)
+        let y = Convolution.convTranspose1d(x, weight: w, stride: 4, padding: 2)
+        let expected = Reference.convTranspose2d(x.reshaped([1, 64, 1, 700]), w.reshaped([64, 32, 1, 8]), stride: (1, 4), padding: (0, 2),
+                                                 outputPadding: (0, 0), groups: 1)
+        #expect(y.shape == [1, 32, 2800])
+        #expect(y.isClose(to: expected.reshaped([1, 32, 2800]), atol: 1e-3))
+    }
+
+    static func product(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
+        var out = [Float](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n {
+            var sum = 0.0
+            for e in 0..<k { sum += Double(a.storage[i * k + e]) * Double(b.storage[e * n + j]) }
+            out[i * n + j] = Float(sum)
+        } }
+        return Tensor(shape: [m, n], storage: out)
+    }
+
+    static func transposed(_ a: Tensor) -> Tensor {
+        let (r, c) = (a.shape[0], a.shape[1])
+        return Tensor(shape: [c, r], storage: (0..<(r * c)).map { a.storage[($0 % r) * c + $0 / r] })
+    }
+}
