@@ -9,6 +9,12 @@ public enum BLASInfo {
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
+    /// How matrix products use the cores, for start-up logs and benchmark headers.
+    public static var threading: String {
+        BLAS.splits ? "OpenBLAS on 1 thread, products split over \(Parallel.cores) cores by Chorus"
+            : "OpenBLAS's own \(threads) threads (CHORUS_BLAS_THREADS=openblas)"
+    }
+
     /// OpenBLAS 0.3.21 does not know recent CPUs and falls back to a generic kernel several times slower;
     /// the fix is an environment variable read when the library loads, so it can only be advised here.
     public static var advice: String? {

@@ -25,7 +25,7 @@ struct BenchKernelsCommand: AsyncParsableCommand {
     func run() async throws {
         let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
         let environment = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
-        print("OpenBLAS \(openblas_get_config().map { String(cString: $0) } ?? "?"); kernel \(core) (OPENBLAS_CORETYPE=\(environment)); \(openblas_get_num_threads()) threads")
+        print("OpenBLAS \(openblas_get_config().map { String(cString: $0) } ?? "?"); kernel \(core) (OPENBLAS_CORETYPE=\(environment)); \(BLASInfo.threading)")
         let peer = runPeer()
 
         var rows: [(String, String, Double, Double?, String)] = []  // kernel, shape, ours (s), peer (s), extra

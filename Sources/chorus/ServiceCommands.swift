@@ -66,7 +66,7 @@ struct ServiceFlags: ParsableArguments {
             options: .init(service: service, device: device, modelsDirectory: models,
                            maxConcurrency: maxConcurrency, maxQueue: maxQueue),
             logger: logger)
-        logger.info("OpenBLAS kernel \(BLASInfo.kernel), \(BLASInfo.threads) threads")
+        logger.info("OpenBLAS kernel \(BLASInfo.kernel); \(BLASInfo.threading)")
         if let advice = BLASInfo.advice { logger.warning("\(advice)") }
         if let models {
             logger.info("looking for \(service) models in \(models)")

@@ -54,7 +54,10 @@ import Testing
         for (a, b) in zip(texts.embeddings[0].values, Self.textEmbedsStart) { #expect(abs(a - b) < 2e-4) }
 
         let images = try await vision.embedImages(EmbedImagesRequest(images: [Image(data: Self.png), Image(data: Self.png)]))
-        #expect(images.embeddings.count == 2 && images.embeddings[0].values == images.embeddings[1].values)
+        // The same image twice in one batch: the same embedding, up to rounding. Not to the bit: sgemm rounds
+        // a row differently depending on where in the batch (which micro-tile) it falls.
+        #expect(images.embeddings.count == 2)
+        for (a, b) in zip(images.embeddings[0].values, images.embeddings[1].values) { #expect(abs(a - b) < 1e-6) }
         for (a, b) in zip(images.embeddings[0].values, Self.imageEmbedsStart) { #expect(abs(a - b) < 5e-3) }
 
         // "{}" makes each label its own prompt, so the logits are the reference's logits_per_image.
