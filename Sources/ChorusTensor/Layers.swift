@@ -15,8 +15,33 @@ public struct Linear: Sendable {
         self.bias = bias ? try source.tensor("\(prefix).bias") : nil
     }
 
+    /// The weight again as halves, for products of a few rows, when every value is exactly a half.
+    public private(set) var halves: HalfMatrix?
+
+    /// This layer keeping its weight as halves too, when the checkpoint is float16 (CTranslate2's Whisper
+    /// files are): a decoder step, one row per sequence, then reads half the bytes for the same values.
+    /// Longer inputs still go to sgemm on the float32 weight, for which the product is compute-bound.
+    /// `when` is for tests: debug builds widen halves too slowly to use them.
+    public func keepingHalves(when worthIt: Bool = HalfMatrix.worthUsing) -> Linear {
+        var copy = self
+        copy.halves = worthIt ? HalfMatrix(exactly: weight) : nil
+        return copy
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        MatMul.linear(x, weight: weight, bias: bias)
+        let rows = x.count / max(weight.shape[1], 1)
+        if let halves, rows <= HalfMatrix.rowsWorthIt {
+            var y = halves.timesTransposed(x.reshaped([rows, weight.shape[1]]))
+            if let bias {
+                y.storage.withUnsafeMutableBufferPointer { o in
+                    bias.storage.withUnsafeBufferPointer { b in
+                        for r in 0..<rows { for i in 0..<b.count { o[r * b.count + i] += b[i] } }
+                    }
+                }
+            }
+            return y.reshaped(Array(x.shape.dropLast()) + [weight.shape[0]])
+        }
+        return MatMul.linear(x, weight: weight, bias: bias)
     }
 }
 

@@ -223,6 +223,21 @@ import Testing
         #expect(Attention.attend(query: q, key: k, value: v, heads: 3).isClose(to: Reference.attention(q, k, v, heads: 3, causal: false, mask: nil)))
     }
 
+    @Test func linearKeepingHalvesAgreesWithFloatBelowAndAboveTheRowLimit() throws {
+        let raw = Reference.tensor([40, 45], seed: 52)  // 45 columns: the 16-wide, 8-wide and scalar loops
+        let weight = Tensor(shape: raw.shape, storage: raw.storage.map { Float(Float16($0)) })
+        let plain = Linear(weight: weight, bias: Reference.tensor([40], seed: 53))
+        let halved = plain.keepingHalves(when: true)
+        #expect(halved.halves?.rows == 40 && halved.halves?.columns == 45)
+        #expect(Linear(weight: raw, bias: nil).keepingHalves(when: true).halves == nil)  // not a float16 checkpoint
+        for rows in [1, 3, HalfMatrix.rowsWorthIt + 1] {
+            let x = Reference.tensor([1, rows, 45], seed: 54 + rows)
+            let y = halved(x)
+            #expect(y.shape == [1, rows, 40])
+            #expect(y.isClose(to: plain(x), atol: 1e-5))
+        }
+    }
+
     @Test func halfMatrixTakesOnlyHalfValuesAndMultipliesLikeFloat() throws {
         let raw = Reference.tensor([37, 21], seed: 47)
         #expect(HalfMatrix(exactly: raw) == nil)  // random floats are not halves

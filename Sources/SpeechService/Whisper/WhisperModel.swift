@@ -5,7 +5,7 @@ import Foundation
 /// mirror the checkpoint's module tree, so `model.decoder.layers.3.encoder_attn.k_proj.weight` is
 /// `decoder.layers[3].encoderAttention.key.weight`.
 struct WhisperAttention: Sendable {
-    let query: Linear, key: Linear, value: Linear, out: Linear
+    var query: Linear, key: Linear, value: Linear, out: Linear
     let heads: Int
 
     init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
@@ -75,12 +75,20 @@ struct WhisperDecoderLayer: Sendable {
     let finalNorm: LayerNorm
 
     init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
-        selfAttention = try WhisperAttention(w, "\(prefix).self_attn", heads: heads)
+        // A decoder step reads every weight for one row per sequence: halves, when the checkpoint is float16.
+        // The cross-attention keys and values are made once per window from 1500 rows, so they stay float32.
+        var selfAttention = try WhisperAttention(w, "\(prefix).self_attn", heads: heads)
+        (selfAttention.query, selfAttention.key, selfAttention.value, selfAttention.out) =
+            (selfAttention.query.keepingHalves(), selfAttention.key.keepingHalves(), selfAttention.value.keepingHalves(),
+             selfAttention.out.keepingHalves())
+        self.selfAttention = selfAttention
         selfAttentionNorm = try LayerNorm(w, "\(prefix).self_attn_layer_norm")
-        encoderAttention = try WhisperAttention(w, "\(prefix).encoder_attn", heads: heads)
+        var encoderAttention = try WhisperAttention(w, "\(prefix).encoder_attn", heads: heads)
+        (encoderAttention.query, encoderAttention.out) = (encoderAttention.query.keepingHalves(), encoderAttention.out.keepingHalves())
+        self.encoderAttention = encoderAttention
         encoderAttentionNorm = try LayerNorm(w, "\(prefix).encoder_attn_layer_norm")
-        fc1 = try Linear(w, "\(prefix).fc1")
-        fc2 = try Linear(w, "\(prefix).fc2")
+        fc1 = try Linear(w, "\(prefix).fc1").keepingHalves()
+        fc2 = try Linear(w, "\(prefix).fc2").keepingHalves()
         finalNorm = try LayerNorm(w, "\(prefix).final_layer_norm")
     }
 }
@@ -108,7 +116,7 @@ struct WhisperDecoder: Sendable {
     /// Logits [rows, vocabulary] of final hidden states [rows, d]. A long prompt's rows go to sgemm,
     /// for which the product is compute-bound and the float32 weights are the faster read.
     func logits(_ h: Tensor) -> Tensor {
-        if let halfProjection, h.shape[0] <= 8 { return halfProjection.timesTransposed(h) }
+        if let halfProjection, h.shape[0] <= HalfMatrix.rowsWorthIt { return halfProjection.timesTransposed(h) }
         return MatMul.matmul(h, projection, transposeB: true)
     }
 }
