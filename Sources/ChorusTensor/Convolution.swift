@@ -49,16 +49,16 @@ public enum Convolution {
         }
         let stripRows = (ho + strips - 1) / strips
         strips = (ho + stripRows - 1) / stripRows
-        let jobs = groupsTotal * strips
+        let jobs = groupsTotal * strips, lanes = min(workers, jobs)
         var out = [Float].unset(n * cout * spatial)
         x.storage.withUnsafeBufferPointer { input in
             weight.storage.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { output in
                     let (input, wt, output) = (input.baseAddress!, wt.baseAddress!, output.baseAddress!)
-                    DispatchQueue.concurrentPerform(iterations: min(workers, jobs)) { worker in
+                    DispatchQueue.concurrentPerform(iterations: lanes) { worker in
                         var columns = [Float].unset(direct ? 0 : k * stripRows * wo)
                         columns.withUnsafeMutableBufferPointer { col in
-                            for job in stride(from: worker, to: jobs, by: min(workers, jobs)) {
+                            for job in stride(from: worker, to: jobs, by: lanes) {
                                 let (pair, strip) = job.quotientAndRemainder(dividingBy: strips)
                                 let (sample, g) = pair.quotientAndRemainder(dividingBy: o.groups)
                                 let source = input + (sample * cin + g * cinPerGroup) * h * w

@@ -5,7 +5,7 @@ import Foundation
 /// mirror the checkpoint's module tree, so `model.decoder.layers.3.encoder_attn.k_proj.weight` is
 /// `decoder.layers[3].encoderAttention.key.weight`.
 struct WhisperAttention: Sendable {
-    var query: Linear, key: Linear, value: Linear, out: Linear
+    let query: Linear, key: Linear, value: Linear, out: Linear
     let heads: Int
 
     init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
@@ -14,6 +14,17 @@ struct WhisperAttention: Sendable {
         value = try Linear(w, "\(prefix).v_proj")
         out = try Linear(w, "\(prefix).out_proj")
         self.heads = heads
+    }
+
+    private init(query: Linear, key: Linear, value: Linear, out: Linear, heads: Int) {
+        (self.query, self.key, self.value, self.out, self.heads) = (query, key, value, out, heads)
+    }
+
+    /// The projections a decoder step runs on one row per sequence, kept as halves too (Linear.keepingHalves).
+    /// Cross-attention's keys and values are made once per window from 1500 rows, so they stay float32.
+    func keepingHalves(keysAndValues: Bool) -> WhisperAttention {
+        WhisperAttention(query: query.keepingHalves(), key: keysAndValues ? key.keepingHalves() : key,
+                         value: keysAndValues ? value.keepingHalves() : value, out: out.keepingHalves(), heads: heads)
     }
 }
 
@@ -76,16 +87,9 @@ struct WhisperDecoderLayer: Sendable {
 
     init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
         // A decoder step reads every weight for one row per sequence: halves, when the checkpoint is float16.
-        // The cross-attention keys and values are made once per window from 1500 rows, so they stay float32.
-        var selfAttention = try WhisperAttention(w, "\(prefix).self_attn", heads: heads)
-        (selfAttention.query, selfAttention.key, selfAttention.value, selfAttention.out) =
-            (selfAttention.query.keepingHalves(), selfAttention.key.keepingHalves(), selfAttention.value.keepingHalves(),
-             selfAttention.out.keepingHalves())
-        self.selfAttention = selfAttention
+        selfAttention = try WhisperAttention(w, "\(prefix).self_attn", heads: heads).keepingHalves(keysAndValues: true)
         selfAttentionNorm = try LayerNorm(w, "\(prefix).self_attn_layer_norm")
-        var encoderAttention = try WhisperAttention(w, "\(prefix).encoder_attn", heads: heads)
-        (encoderAttention.query, encoderAttention.out) = (encoderAttention.query.keepingHalves(), encoderAttention.out.keepingHalves())
-        self.encoderAttention = encoderAttention
+        encoderAttention = try WhisperAttention(w, "\(prefix).encoder_attn", heads: heads).keepingHalves(keysAndValues: false)
         encoderAttentionNorm = try LayerNorm(w, "\(prefix).encoder_attn_layer_norm")
         fc1 = try Linear(w, "\(prefix).fc1").keepingHalves()
         fc2 = try Linear(w, "\(prefix).fc2").keepingHalves()
@@ -98,26 +102,16 @@ struct WhisperDecoder: Sendable {
     let positions: Tensor
     let layers: [WhisperDecoderLayer]
     let layerNorm: LayerNorm
-    /// The output projection; tied to `tokens` when the checkpoint has no proj_out.
-    let projection: Tensor
-    /// The same in half precision when the checkpoint is float16 (CTranslate2's Whisper models are):
-    /// half the bytes to read every step, the same values.
-    let halfProjection: HalfMatrix?
+    /// The output projection (`proj_out`), tied to `tokens` when the checkpoint has none; kept as halves
+    /// too when the checkpoint is float16, for the 80 MB a tiny.en step would read in float32.
+    let projection: Linear
 
     init(_ w: WeightSource, config: WhisperConfig) throws {
         tokens = try w.tensor("model.decoder.embed_tokens.weight")
         positions = try w.tensor("model.decoder.embed_positions.weight")
         layers = try (0..<config.decoderLayers).map { try WhisperDecoderLayer(w, "model.decoder.layers.\($0)", heads: config.decoderHeads) }
         layerNorm = try LayerNorm(w, "model.decoder.layer_norm")
-        projection = (try? w.tensor("proj_out.weight")) ?? tokens
-        halfProjection = HalfMatrix.worthUsing ? HalfMatrix(exactly: projection) : nil
-    }
-
-    /// Logits [rows, vocabulary] of final hidden states [rows, d]. A long prompt's rows go to sgemm,
-    /// for which the product is compute-bound and the float32 weights are the faster read.
-    func logits(_ h: Tensor) -> Tensor {
-        if let halfProjection, h.shape[0] <= HalfMatrix.rowsWorthIt { return halfProjection.timesTransposed(h) }
-        return MatMul.matmul(h, projection, transposeB: true)
+        projection = Linear(weight: (try? w.tensor("proj_out.weight")) ?? tokens, bias: nil).keepingHalves()
     }
 }
 
@@ -155,7 +149,7 @@ public final class WhisperModel: Sendable {
     }
 
     public var melBins: Int { config.melBins }
-    public var vocabularySize: Int { decoder.projection.shape[0] }
+    public var vocabularySize: Int { decoder.projection.weight.shape[0] }
     public var maxTokens: Int { config.maxTargetPositions }
 
     /// mel [mels, 3000] → audio features [1, 1500, d].
@@ -190,7 +184,7 @@ public final class WhisperModel: Sendable {
             x = x + layer.fc2(layer.fc1(layer.finalNorm(x)).applying(.gelu))
         }
         let h = decoder.layerNorm(x).reshaped([tokens.count, config.dModel])
-        return decoder.logits(h)
+        return decoder.projection(h)
     }
 }
 
@@ -216,7 +210,7 @@ extension WhisperModel {
             x = x + layer.fc2(layer.fc1(layer.finalNorm(x)).applying(.gelu))
         }
         let h = decoder.layerNorm(x).reshaped([beams, width])
-        return decoder.logits(h)
+        return decoder.projection(h)
     }
 
     /// A full decoder pass over `tokens` that also returns, for each (layer, head) of `heads`, the raw
@@ -245,6 +239,6 @@ extension WhisperModel {
             x = x + layer.fc2(layer.fc1(layer.finalNorm(x)).applying(.gelu))
         }
         let h = decoder.layerNorm(x).reshaped([tokens.count, config.dModel])
-        return (scores, decoder.logits(h))
+        return (scores, decoder.projection(h))
     }
 }
