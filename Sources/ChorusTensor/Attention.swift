@@ -41,6 +41,13 @@ public enum Attention {
         let group = heads / (keyWidth / d)
         let alpha = scale ?? 1 / Float(d).squareRoot()
         let units = batch * heads
+        if FewQueryAttention.applies(tq: tq, tk: tk, mask: mask, causal: causal) {
+            for b in 0..<batch {
+                FewQueryAttention.attend(q: q + b * tq * width, k: k + b * keyStride, v: v + b * keyStride, out: out + b * tq * width,
+                                         tq: tq, tk: tk, width: width, keyWidth: keyWidth, heads: heads, group: group, alpha: alpha)
+            }
+            return
+        }
         if tq == 1 && mask == nil {
             // One query (a decoder step): two matrix-vector products per head. sgemm would pack the
             // head's keys and values for a single row, which costs more than reading them once.

@@ -57,7 +57,8 @@ extension Tensor {
         }
     }
 
-    public func applying(_ activation: Activation) -> Tensor {
+    /// Consuming, so a temporary (`fc1(x).applying(.gelu)`) is changed in place instead of copied.
+    public consuming func applying(_ activation: Activation) -> Tensor {
         var copy = self
         copy.apply(activation)
         return copy

@@ -56,9 +56,19 @@ import Testing
         #expect(y.isClose(to: Reference.attention(q, k, v, heads: 2, causal: causal, mask: mask), atol: 1e-4))
     }
 
+    /// Below 256 keys a single query runs two matrix-vector products per head, the heads shared over the cores.
     @Test func singleQueryAttentionOverManyHeadsMatchesTheDefinition() {
-        let q = Reference.tensor([5, 1, 256], seed: 14), k = Reference.tensor([5, 1500, 256], seed: 15), v = Reference.tensor([5, 1500, 256], seed: 16)
-        #expect(Attention.attend(query: q, key: k, value: v, heads: 4).isClose(to: Reference.attention(q, k, v, heads: 4, causal: false, mask: nil)))
+        let q = Reference.tensor([4, 1, 1280], seed: 14), k = Reference.tensor([4, 250, 1280], seed: 15), v = Reference.tensor([4, 250, 1280], seed: 16)
+        #expect(Attention.attend(query: q, key: k, value: v, heads: 20).isClose(to: Reference.attention(q, k, v, heads: 20, causal: false, mask: nil)))
+    }
+
+    /// A decoder step's cross-attention (one query per beam over 1500 frames) reads each key and value row
+    /// once for every query and head, the rows cut over the cores; batch entries stay apart.
+    @Test(arguments: [1, 5, 8])
+    func fewQueryAttentionOverManyKeysMatchesTheDefinition(queries: Int) {
+        let q = Reference.tensor([2, queries, 384], seed: 40), k = Reference.tensor([2, 1500, 384], seed: 41), v = Reference.tensor([2, 1500, 384], seed: 42)
+        let y = Attention.attend(query: q, key: k, value: v, heads: 6)
+        #expect(y.isClose(to: Reference.attention(q, k, v, heads: 6, causal: false, mask: nil), atol: 1e-5))
     }
 
     /// Two strips of one map shared over the cores, for im2col convolutions and for the 1×1 one that reads

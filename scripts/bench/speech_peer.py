@@ -5,7 +5,9 @@ one JSON line on stdout.
     speech_peer.py ENGINE MODEL_DIR WAV BEAM THREADS
     ENGINE: ct2-float32 | ct2-int8 | transformers
 
-Audio is cut into consecutive 30 s windows, each decoded with timestamps from the same prompt Chorus uses.
+Audio goes through 30 s windows advanced as openai-whisper's transcribe (and Chorus) advance them: from the last
+timestamp that closed a segment. Each window is decoded with timestamps from the same prompt Chorus uses, so every
+engine decodes the same windows; the JSON line says how many.
 The transformers peer is built from the same CTranslate2 weights (split back into the Hugging Face layout),
 since model hubs are out of reach here; it decodes with plain generate() (no Whisper logit processors)."""
 import json
@@ -113,6 +115,26 @@ def transformers_model(model_dir, threads):
     return model
 
 
+def advance(ids, window_count, window_samples, timestamp_begin, samples_per_timestamp):
+    """openai-whisper's seek, as Chorus applies it: a full window continues from the last timestamp that closed a
+    segment, unless the tokens end on a lone timestamp or in unfinished text (then the whole window is consumed)."""
+    last_closed, start, text = None, None, False
+    for token in ids:
+        if token >= timestamp_begin:
+            if start is not None and text:
+                last_closed, start, text = token - timestamp_begin, None, False
+            else:
+                start = token
+        else:
+            text = True
+    if text:
+        last_closed = None
+    lone = len(ids) >= 2 and ids[-1] >= timestamp_begin and ids[-2] < timestamp_begin
+    if last_closed is None or lone or window_count < window_samples:
+        return window_count
+    return max(samples_per_timestamp, last_closed * samples_per_timestamp)
+
+
 def main():
     engine, model_dir, wav, beam, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     from transformers import WhisperFeatureExtractor
@@ -130,14 +152,22 @@ def main():
     else:
         model = transformers_model(model_dir, threads)
     load = time.perf_counter() - started
-    tokens = 0
+    tokens = windows = 0
+    window_samples = 16000 * 30
+    samples_per_timestamp = 16000 // 50
+    seek = 0
     started = time.perf_counter()
-    for start in range(0, len(audio), 16000 * 30):
-        features = extractor(audio[start:start + 16000 * 30], sampling_rate=16000, return_tensors="np")["input_features"]
+    while seek < len(audio):
+        window = audio[seek:seek + window_samples]
+        if float(np.mean(window * window)) < 1e-8:  # digital silence is skipped, as Chorus does
+            seek += len(window)
+            continue
+        features = extractor(window, sampling_rate=16000, return_tensors="np")["input_features"]
+        windows += 1
         if engine.startswith("ct2"):
             import ctranslate2
             result = model.generate(ctranslate2.StorageView.from_array(features), [prompt], beam_size=beam, max_length=448)
-            tokens += len(result[0].sequences_ids[0])
+            ids = list(result[0].sequences_ids[0])
         else:
             import torch
             from transformers import GenerationMixin
@@ -145,10 +175,14 @@ def main():
                 out = GenerationMixin.generate(model, input_features=torch.from_numpy(features), decoder_input_ids=torch.tensor([prompt]),
                                                num_beams=beam, do_sample=False, max_new_tokens=220, eos_token_id=added["<|endoftext|>"],
                                                pad_token_id=added["<|endoftext|>"])
-            tokens += out.shape[1] - len(prompt)
+            ids = out[0, len(prompt):].tolist()
+        if added["<|endoftext|>"] in ids:
+            ids = ids[:ids.index(added["<|endoftext|>"])]
+        tokens += len(ids)
+        seek += advance(ids, len(window), window_samples, added["<|notimestamps|>"] + 1, samples_per_timestamp)
     seconds = time.perf_counter() - started
     print(json.dumps({"peer": engine, "seconds": seconds, "load_seconds": load, "audio_seconds": len(audio) / 16000,
-                      "tokens": tokens, "peak_rss_mb": peak_rss_mb()}), flush=True)
+                      "tokens": tokens, "windows": windows, "peak_rss_mb": peak_rss_mb()}), flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ public struct Transcription: Sendable, Equatable {
     public var languageProbability: Float
     public var duration: Double
     public var segments: [TranscriptSegment]
+    /// How many windows went through the encoder and decoder (silent ones are skipped, not counted).
+    public var windows = 0
 }
 
 public struct TranscribeOptions: Sendable {
@@ -97,6 +99,7 @@ public final class WhisperEngine: Sendable {
         var segments: [TranscriptSegment] = []
         var contextTokens: [Int] = options.initialPrompt.map { tokenizer.encode(" " + $0.trimmingCharacters(in: .whitespaces), addSpecialTokens: false) } ?? []
         var seek = 0
+        var windows = 0
         let samplesPerToken = WhisperMel.sampleRate / 50  // a timestamp step is 20 ms
         while seek < samples.count && !shouldStop() {
             let window = Array(samples[seek..<min(samples.count, seek + mel.chunkSamples)])
@@ -108,6 +111,7 @@ public final class WhisperEngine: Sendable {
                 continue
             }
             let audio = model.encode(logMel(window))
+            windows += 1
             if multilingual && options.language == nil && seek == 0 {
                 let detected = decoder.detectLanguage(audio).first ?? ("en", 1)
                 (language, languageProbability) = (detected.language, detected.probability)
@@ -159,7 +163,7 @@ public final class WhisperEngine: Sendable {
             seek += advance
         }
         return Transcription(text: segments.map(\.text).joined(), language: language, languageProbability: languageProbability,
-                             duration: duration, segments: segments)
+                             duration: duration, segments: segments, windows: windows)
     }
 
     /// Text runs between timestamp tokens; the last timestamp (in 20 ms steps) that closed a pair,
