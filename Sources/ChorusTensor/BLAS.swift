@@ -15,6 +15,7 @@ import Foundation
 public enum BLAS {
     /// True when OpenBLAS runs one thread and Chorus splits the work.
     public static let splits: Bool = {
+        _ = FreedBuffers.kept  // the compute layer's other process-wide setting, made at the same first use
         if ProcessInfo.processInfo.environment["CHORUS_BLAS_THREADS"] == "openblas" { return false }
         openblas_set_num_threads(1)
         return true

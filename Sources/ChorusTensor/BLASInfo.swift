@@ -11,8 +11,9 @@ public enum BLASInfo {
 
     /// How matrix products use the cores, for start-up logs and benchmark headers.
     public static var threading: String {
-        BLAS.splits ? "OpenBLAS on 1 thread, products split over \(Parallel.cores) cores by Chorus"
-            : "OpenBLAS's own \(threads) threads (CHORUS_BLAS_THREADS=openblas)"
+        (BLAS.splits ? "OpenBLAS on 1 thread, products split over \(Parallel.cores) cores by Chorus"
+            : "OpenBLAS's own \(threads) threads (CHORUS_BLAS_THREADS=openblas)")
+            + (FreedBuffers.kept ? "; freed buffers up to \(FreedBuffers.largestReused >> 20) MiB kept for reuse" : "; glibc malloc as configured")
     }
 
     /// OpenBLAS 0.3.21 does not know recent CPUs and falls back to a generic kernel several times slower;

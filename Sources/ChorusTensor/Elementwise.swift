@@ -156,7 +156,8 @@ extension Tensor {
         return out
     }
 
-    public func combined(with other: Tensor, _ op: BinaryOperator) -> Tensor {
+    /// Consuming, so `x = x + a` adds into x's storage instead of copying it first.
+    public consuming func combined(with other: Tensor, _ op: BinaryOperator) -> Tensor {
         if shape == other.shape {
             var out = self
             out.storage.withUnsafeMutableBufferPointer { o in
@@ -218,18 +219,18 @@ extension Tensor {
         return Tensor(shape: outShape, storage: out)
     }
 
-    public static func + (a: Tensor, b: Tensor) -> Tensor { a.combined(with: b, .add) }
-    public static func - (a: Tensor, b: Tensor) -> Tensor { a.combined(with: b, .subtract) }
-    public static func * (a: Tensor, b: Tensor) -> Tensor { a.combined(with: b, .multiply) }
-    public static func / (a: Tensor, b: Tensor) -> Tensor { a.combined(with: b, .divide) }
+    public static func + (a: consuming Tensor, b: Tensor) -> Tensor { a.combined(with: b, .add) }
+    public static func - (a: consuming Tensor, b: Tensor) -> Tensor { a.combined(with: b, .subtract) }
+    public static func * (a: consuming Tensor, b: Tensor) -> Tensor { a.combined(with: b, .multiply) }
+    public static func / (a: consuming Tensor, b: Tensor) -> Tensor { a.combined(with: b, .divide) }
 
-    public static func * (a: Tensor, s: Float) -> Tensor {
+    public static func * (a: consuming Tensor, s: Float) -> Tensor {
         var out = a
         out.storage.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] *= s } }
         return out
     }
 
-    public static func + (a: Tensor, s: Float) -> Tensor {
+    public static func + (a: consuming Tensor, s: Float) -> Tensor {
         var out = a
         out.storage.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] += s } }
         return out
