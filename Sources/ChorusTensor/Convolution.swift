@@ -2,7 +2,8 @@ import CBLAS
 import Dispatch
 
 /// Convolutions as PyTorch defines them (NCHW, cross-correlation), through im2col and one sgemm per
-/// (sample, group, strip of output rows). 1×1 convolutions with unit stride skip im2col: the input already is the matrix.
+/// (sample, group, strip of output rows). 1×1 convolutions with unit stride skip im2col: the input already is the matrix;
+/// wider kernels at unit stride over large maps run as one product per tap (ShiftedConvolution.swift).
 public struct Conv2DOptions: Sendable, Equatable {
     public var stride: (Int, Int)
     public var padding: (Int, Int)
@@ -35,6 +36,20 @@ public enum Convolution {
         let coutPerGroup = cout / o.groups
         let k = cinPerGroup * kh * kw
         let spatial = ho * wo
+        if shiftedApplies(cout: cout, kh: kh, kw: kw, wo: wo, positions: n * spatial, options: o) {
+            var out = [Float].unset(n * cout * spatial)
+            x.storage.withUnsafeBufferPointer { input in
+                weight.storage.withUnsafeBufferPointer { wt in
+                    out.withUnsafeMutableBufferPointer { output in
+                        conv2dShifted(input.baseAddress!, weight: wt.baseAddress!, out: output.baseAddress!, n: n, cin: cin, h: h, w: w,
+                                      cout: cout, kh: kh, kw: kw, ho: ho, wo: wo, options: o)
+                    }
+                }
+            }
+            var result = Tensor(shape: [n, cout, ho, wo], storage: out)
+            if let bias { result.addChannelBias(bias) }
+            return result
+        }
         let direct = kh == 1 && kw == 1 && o.stride == (1, 1) && o.padding == (0, 0)
         // The output is made a strip of rows at a time: im2col of the strip, then its sgemm. A strip's
         // columns stay in the last-level cache for the sgemm that reads them (at 512×512 a whole map's

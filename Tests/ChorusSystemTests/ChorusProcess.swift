@@ -68,11 +68,14 @@ final class ChorusProcess: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
+        // A test task can be starved past the deadline by CPU-bound suites: look once more before failing.
+        if let line = log.split(separator: "\n").first(where: { $0.contains(text) }) { return String(line) }
         throw TestFailure("no '\(text)' within \(timeout) s from chorus \(process.arguments!.joined(separator: " ")):\n\(log)")
     }
 
-    /// Starts a service or gateway with --port 0 and returns the address it listens on.
-    static func serve(_ arguments: [String], startTimeout: Double = 20) async throws -> (ChorusProcess, String) {
+    /// Starts a service or gateway with --port 0 and returns the address it listens on. The wait is long
+    /// because debug builds load models slowly while the other suites hold both cores.
+    static func serve(_ arguments: [String], startTimeout: Double = 60) async throws -> (ChorusProcess, String) {
         let process = try ChorusProcess(arguments)
         let line = try await process.waitForLine(containing: " listening on ", timeout: startTimeout)
         guard let range = line.range(of: " listening on ") else { throw TestFailure("unexpected line \(line)") }

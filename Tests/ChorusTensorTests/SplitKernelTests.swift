@@ -82,6 +82,18 @@ import Testing
         #expect(Convolution.conv2d(x, weight: w, bias: bias, options: options).isClose(to: expected, atol: 1e-3))
     }
 
+    /// Wide maps at unit stride run one product per tap over a padded copy of each strip: two samples,
+    /// grouped, a non-square kernel with uneven padding, and a last strip shorter than the others (45 rows).
+    /// The 8×8 map is too small for it and goes through im2col.
+    @Test(arguments: [(2, 1, 3, 3, 1, 1, 45), (1, 2, 3, 3, 1, 1, 40), (1, 1, 3, 5, 0, 2, 45), (1, 1, 3, 3, 1, 1, 8)])
+    func tapByTapConv2dMatchesTheDefinition(n: Int, groups: Int, kh: Int, kw: Int, padH: Int, padW: Int, size: Int) {
+        let x = Reference.tensor([n, 16, size, size + 3], seed: 43), w = Reference.tensor([24, 16 / groups, kh, kw], seed: 44)
+        let bias = Reference.tensor([24], seed: 45)
+        let options = Conv2DOptions(padding: (padH, padW), groups: groups)
+        let expected = Reference.conv2d(x, w, bias, stride: (1, 1), padding: (padH, padW), dilation: (1, 1), groups: groups)
+        #expect(Convolution.conv2d(x, weight: w, bias: bias, options: options).isClose(to: expected, atol: 1e-3))
+    }
+
     /// Every path of the fused conv1d, each with the leaky ReLU, bias and residual: time tiles over the
     /// cores (one long tile cut in two, or a short input cut narrower) and the few-output path.
     @Test(arguments: [(64, 64, 2000), (3, 8, 1001), (96, 128, 1200), (128, 96, 300), (32, 1, 5000)])
