@@ -94,8 +94,9 @@ import Testing
         #expect(Convolution.conv2d(x, weight: w, bias: bias, options: options).isClose(to: expected, atol: 1e-3))
     }
 
-    /// Every path of the fused conv1d, each with the leaky ReLU, bias and residual: time tiles over the
-    /// cores (one long tile cut in two, or a short input cut narrower) and the few-output path.
+    /// Every path of the fused conv1d, each with the leaky ReLU, bias and residual: one product per tap
+    /// (up to 64 input channels), im2col time tiles over the cores (one long tile cut in two, or a short input
+    /// cut narrower) and the few-output path.
     @Test(arguments: [(64, 64, 2000), (3, 8, 1001), (96, 128, 1200), (128, 96, 300), (32, 1, 5000)])
     func fusedConv1dMatchesTheDefinition(cin: Int, cout: Int, length: Int) {
         let (taps, dilation) = (5, 2), padding = 4

@@ -26,6 +26,30 @@ import Testing
         #expect(hello.segments.count == 1 && hello.segments[0].temperature == 0)
     }
 
+    /// A minute of the two sentences (each followed by a second of silence), as `chorus bench speech` makes
+    /// its clips. Beam search must go through each window as greedy decoding does: an early end kept from
+    /// below the beam's cut once ended windows after their first segment (6 windows instead of 3, a third
+    /// of the words missing).
+    @Test func beamSearchDecodesWholeWindowsOfALongClip() throws {
+        let engine = try Self.engine.get()
+        var pattern: [Float] = []
+        for clip in ["espeak_lights", "piper_speech_service"] { pattern += try Self.samples(clip) + [Float](repeating: 0, count: 16000) }
+        var minute: [Float] = []
+        while minute.count < 60 * 16000 { minute += pattern }
+        minute = Array(minute.prefix(60 * 16000))
+        var options = TranscribeOptions()
+        options.temperatures = [0]
+        options.decoding.beamSize = 1
+        let greedy = try engine.transcribe(minute, options: options)
+        options.decoding.beamSize = 5
+        let beam = try engine.transcribe(minute, options: options)
+        let count = { (text: String, word: String) in text.components(separatedBy: word).count - 1 }
+        #expect(beam.windows == greedy.windows && greedy.windows <= 4, "windows: beam \(beam.windows), greedy \(greedy.windows)")
+        #expect(count(beam.text, "lights") == count(greedy.text, "lights") && count(beam.text, "speech service") == count(greedy.text, "speech service"),
+                "beam: \(beam.text)\ngreedy: \(greedy.text)")
+        #expect(count(greedy.text, "lights") >= 5, "\(greedy.text)")
+    }
+
     @Test func fallbackRaisesTheTemperatureAndSamplingIsSeeded() throws {
         let engine = try Self.engine.get()
         var options = TranscribeOptions()

@@ -128,16 +128,19 @@ struct WhisperGreedyDecoder {
             var next: [Beam] = []
             var parents: [Int] = []
             var seen = Set<[Int]>()
+            // openai-whisper's order: down the ranking until beamSize sequences live on; a sequence that
+            // ends above that cut is finished. Ends ranked below it are not kept: short low-scoring endings
+            // filled the finished list, so a window ended after its first segment and text was lost.
             for candidate in candidates {
                 let tokens = beams[candidate.beam].tokens + [candidate.token]
                 guard seen.insert(tokens).inserted else { continue }
                 if candidate.token == special.endOfText {
                     if finished.count < wanted { finished.append((beams[candidate.beam].tokens, candidate.score)) }
-                } else if next.count < options.beamSize {
+                } else {
                     next.append(Beam(row: [], tokens: tokens, sumLogprob: candidate.score))
                     parents.append(candidate.beam)
+                    if next.count == options.beamSize { break }
                 }
-                if next.count >= options.beamSize && finished.count >= wanted { break }
             }
             if !next.isEmpty {
                 // Survivors inherit their parents' caches, then all advance in one batched step.
