@@ -199,6 +199,14 @@ public enum Convolution {
                             // Each core takes every workers-th tile, with its own column buffer; with fewer
                             // tiles than cores, each tile's sgemm is split instead.
                             let tileWorkers = tiles >= workers ? workers : 1
+                            func tileProduct(k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+                                             t0: Int, width: Int) {
+                                if tileWorkers > 1 {
+                                    BLAS.serialSgemm(m: cout, n: width, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: target + t0, ldc: lo)
+                                } else {
+                                    BLAS.sgemm(m: cout, n: width, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: target + t0, ldc: lo)
+                                }
+                            }
                             DispatchQueue.concurrentPerform(iterations: tileWorkers) { worker in
                                 var columns = [Float].unset(byTap ? 0 : k * tile)
                                 columns.withUnsafeMutableBufferPointer { col in
@@ -209,15 +217,8 @@ public enum Convolution {
                                         if byTap {
                                             tapWeights.withUnsafeBufferPointer { tw in
                                                 for j in 0..<taps {
-                                                    let (a, b) = (tw.baseAddress! + j * cout * cin, pad + t0 + j * dilation)
-                                                    let beta: Float = j == 0 ? accumulate : 1
-                                                    if tileWorkers > 1 {
-                                                        BLAS.serialSgemm(m: cout, n: width, k: cin, a: a, lda: cin, b: b, ldb: padded,
-                                                                         beta: beta, c: target + t0, ldc: lo)
-                                                    } else {
-                                                        BLAS.sgemm(m: cout, n: width, k: cin, a: a, lda: cin, b: b, ldb: padded,
-                                                                   beta: beta, c: target + t0, ldc: lo)
-                                                    }
+                                                    tileProduct(k: cin, a: tw.baseAddress! + j * cout * cin, lda: cin, b: pad + t0 + j * dilation,
+                                                                ldb: padded, beta: j == 0 ? accumulate : 1, t0: t0, width: width)
                                                 }
                                             }
                                             continue
@@ -227,13 +228,7 @@ public enum Convolution {
                                                 (col + (c * taps + j) * width).update(from: pad + c * padded + t0 + j * dilation, count: width)
                                             }
                                         }
-                                        if tileWorkers > 1 {
-                                            BLAS.serialSgemm(m: cout, n: width, k: k, a: wt, lda: k, b: col, ldb: width,
-                                                             beta: accumulate, c: target + t0, ldc: lo)
-                                        } else {
-                                            BLAS.sgemm(m: cout, n: width, k: k, a: wt, lda: k, b: col, ldb: width,
-                                                       beta: accumulate, c: target + t0, ldc: lo)
-                                        }
+                                        tileProduct(k: k, a: wt, lda: k, b: col, ldb: width, beta: accumulate, t0: t0, width: width)
                                     }
                                 }
                             }
