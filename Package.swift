@@ -43,8 +43,11 @@ let package = Package(
         ]),
         // protoc-c output for the ONNX subset the weight loader reads (Proto/onnx).
         .target(name: "CONNX", dependencies: ["CProtobufC"], linkerSettings: [.linkedLibrary("protobuf-c")]),
+        // Register-blocked AVX2 kernels for the shapes sgemm handles badly; optimised in debug builds too,
+        // where the tests run the vocoders through them.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // Tensor, kernels on OpenBLAS, weight loaders.
-        .target(name: "ChorusTensor", dependencies: ["CBLAS", "CONNX"]),
+        .target(name: "ChorusTensor", dependencies: ["CBLAS", "CONNX", "CKernels"]),
         // libjpeg reports errors by longjmp-ing out of a handler, which Swift cannot catch: that happens in C.
         .target(name: "CJPEGShim", dependencies: ["CJPEG"]),
         // Images (PNG/JPEG, resize, CLIP preprocessing) and audio (WAV, resampling, log-mel).

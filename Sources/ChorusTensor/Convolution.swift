@@ -117,27 +117,40 @@ public enum Convolution {
     /// on the input (applied while the padded copy is made) and an optional residual added to the output
     /// (sgemm accumulates onto it). Time is processed in tiles whose im2col columns stay in cache and
     /// reuse one buffer, so a long sequence never materialises a k-times-larger column matrix.
+    ///
+    /// Where the CPU has AVX2 and FMA, all but the few-output case run the direct kernels
+    /// (DirectConvolution.swift), with `packed` when the caller keeps the weight packed; `kernel: .sgemm`
+    /// takes the path other CPUs do.
     public static func conv1dFused(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, padding: Int = 0, dilation: Int = 1,
-                                   inputLeakySlope: Float? = nil, residual: Tensor? = nil) -> Tensor {
+                                   inputLeakySlope: Float? = nil, residual: Tensor? = nil,
+                                   packed: PackedConv1dWeight? = nil, kernel: Conv1dKernel = .fastest) -> Tensor {
         let (n, cin, length) = (x.shape[0], x.shape[1], x.shape[2])
         let (cout, taps) = (weight.shape[0], weight.shape[2])
         precondition(weight.shape[1] == cin, "conv1d: input has \(cin) channels, weight expects \(weight.shape[1])")
         let padded = length + 2 * padding
         let lo = padded - dilation * (taps - 1)
         precondition(lo > 0, "conv1d: a kernel of \(taps) taps (dilation \(dilation)) does not fit \(length) padded by \(padding)")
+        if let residual {
+            precondition(residual.shape == [n, cout, lo], "conv1d: residual \(residual.shape) does not match the output [\(n), \(cout), \(lo)]")
+        }
+        if cout > 4 && cin <= Self.directChannels && kernel == .fastest, let direct = packed.flatMap({ $0.matches(weight) ? $0 : nil }) ?? PackedConv1dWeight(weight) {
+            return DirectConvolution.conv1d(x, packed: direct, bias: bias, padding: padding, dilation: dilation,
+                                            inputLeakySlope: inputLeakySlope, residual: residual, lo: lo)
+        }
         let k = cin * taps
         // Tiles of about 4 MiB of columns, and never narrower than 512: sgemm repacks the whole weight for
         // every tile, and at 512 channels × 7 taps a 73-column tile ran at half the speed of a 512-column one.
         let widest = min(lo, max(512, (1 << 20) / max(k, 1)))
         let workers = BLAS.pieces(work: cout * lo * k)
-        // A few tiles are evened out over the cores, so that no core waits on the last narrow one.
+        // A few tiles are evened out over the cores, so that no core waits on the last narrow one. A short
+        // input stays one tile, whose product BLAS splits by output channels: cut in time, each core repacked
+        // the whole weight for a few dozen columns (a VITS text encoder's 100 tokens).
         var tiles = (lo + widest - 1) / widest
-        if workers > 1 && tiles < 4 * workers { tiles = min(lo, (tiles + workers - 1) / workers * workers) }
+        if workers > 1 && tiles < 4 * workers && lo >= Self.shortInput { tiles = min(lo, (tiles + workers - 1) / workers * workers) }
         let tile = (lo + tiles - 1) / tiles
         tiles = (lo + tile - 1) / tile
         var out: [Float]
         if let residual {
-            precondition(residual.shape == [n, cout, lo], "conv1d: residual \(residual.shape) does not match the output [\(n), \(cout), \(lo)]")
             out = residual.storage
         } else {
             out = bias == nil ? [Float](repeating: 0, count: n * cout * lo) : .unset(n * cout * lo)
@@ -304,6 +317,14 @@ public enum Convolution {
     /// conv1dFused runs one product per tap up to this many input channels (HiFi-GAN's last two stages):
     /// 4% faster for the Piper voice at 64, slower at 256, where the weight's re-layout costs more.
     static let byTapChannels = 64
+
+    /// Steps below which conv1dFused leaves the split to BLAS.
+    static let shortInput = 384
+
+    /// conv1dFused runs the direct kernels up to this many input channels. Beyond it (a VITS text encoder's
+    /// 192 → 768 feed-forward over 100 tokens, its flow's 192 → 384 over 260 frames) sgemm was as fast,
+    /// alternating the two within one run (2.85 against 3.0 ms a feed-forward, 1.95 against 2.0 a flow layer).
+    public static let directChannels = 128
 
     /// The im2col matrix [channels·kh·kw, rows.count·wo] of output rows `rows`.
     private static func im2col(_ x: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, kh: Int, kw: Int,

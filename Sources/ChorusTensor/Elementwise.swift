@@ -75,7 +75,7 @@ extension Tensor {
 /// e^x to about 1 ulp without libm's call and errno handling, in a form the compiler vectorises:
 /// x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor polynomial, 2^n put into the exponent.
 /// Inputs are clamped to [−87.3, 88] (past them e^x leaves the normal floats anyway), so it never returns inf.
-@inline(__always)
+@inlinable @inline(__always)
 public func fastExp(_ x: Float) -> Float {
     let x = min(max(x, -87.3), 88.0)
     // Round x·log2(e) to an integer by adding 1.5·2²³: the sum's low mantissa bits are n (no call, no trap).
@@ -95,7 +95,7 @@ public func fastExp(_ x: Float) -> Float {
 /// tanh through fastExp: glibc's tanhf is about 0.1 Gelem/s (TOOLCHAIN.md). Relative error below 1e-6
 /// away from zero; near zero, where 1 − e^−2|x| cancels, tanh x = x to float precision. Selects, not
 /// branches, so loops over it vectorise.
-@inline(__always)
+@inlinable @inline(__always)
 public func fastTanh(_ x: Float) -> Float {
     let a = min(abs(x), 9)
     let e = fastExp(-2 * a)
@@ -107,7 +107,7 @@ public func fastTanh(_ x: Float) -> Float {
 /// erf(x) as a rational function of x (the odd/even minimax pair Eigen and XLA use), within 5e-7 of
 /// glibc's erff, which at ≈ 27 ns a call made erf-GELU the slowest op of Whisper's encoder. Past |x| = 4
 /// erf is ±1 in float.
-@inline(__always)
+@inlinable @inline(__always)
 public func fastErf(_ v: Float) -> Float {
     let x = min(max(v, -4), 4)
     let x2 = x * x

@@ -94,11 +94,14 @@ import Testing
         #expect(Convolution.conv2d(x, weight: w, bias: bias, options: options).isClose(to: expected, atol: 1e-3))
     }
 
-    /// Every path of the fused conv1d, each with the leaky ReLU, bias and residual: one product per tap
-    /// (up to 64 input channels), im2col time tiles over the cores (one long tile cut in two, or a short input
-    /// cut narrower) and the few-output path.
-    @Test(arguments: [(64, 64, 2000), (3, 8, 1001), (96, 128, 1200), (128, 96, 300), (32, 1, 5000)])
-    func fusedConv1dMatchesTheDefinition(cin: Int, cout: Int, length: Int) {
+    /// Every path of the fused conv1d, each with the leaky ReLU, bias and residual: the direct kernels
+    /// (6-channel blocks, partial blocks at the last channels and at the end of time, spans over the cores),
+    /// and the sgemm fallback: one product per tap (up to 64 input channels), im2col time tiles over the
+    /// cores (one long tile cut in two, or a short input cut narrower) and the few-output path.
+    @Test(arguments: [(64, 64, 2000), (3, 8, 1001), (96, 128, 1200), (128, 96, 300), (32, 1, 5000), (7, 13, 37)],
+          [Conv1dKernel.fastest, .sgemm])
+    func fusedConv1dMatchesTheDefinition(shape: (Int, Int, Int), kernel: Conv1dKernel) {
+        let (cin, cout, length) = shape
         let (taps, dilation) = (5, 2), padding = 4
         let x = Reference.tensor([1, cin, length], seed: 20), w = Reference.tensor([cout, cin, taps], seed: 21)
         let bias = Reference.tensor([cout], seed: 22), residual = Reference.tensor([1, cout, length], seed: 23)
@@ -106,8 +109,15 @@ import Testing
         var expected = Reference.conv2d(leaky.reshaped([1, cin, 1, length]), w.reshaped([cout, cin, 1, taps]), bias,
                                         stride: (1, 1), padding: (0, padding), dilation: (1, dilation), groups: 1).reshaped([1, cout, length])
         for i in 0..<expected.count { expected.storage[i] += residual.storage[i] }
-        let y = Convolution.conv1dFused(x, weight: w, bias: bias, padding: padding, dilation: dilation, inputLeakySlope: 0.1, residual: residual)
+        let y = Convolution.conv1dFused(x, weight: w, bias: bias, padding: padding, dilation: dilation, inputLeakySlope: 0.1,
+                                        residual: residual, kernel: kernel)
         #expect(y.isClose(to: expected, atol: 1e-3))
+        // Without the extras, and with the weight packed once beforehand as models keep it.
+        let plain = Reference.conv2d(x.reshaped([1, cin, 1, length]), w.reshaped([cout, cin, 1, taps]), nil,
+                                     stride: (1, 1), padding: (0, padding), dilation: (1, dilation), groups: 1).reshaped([1, cout, length])
+        let packed = kernel == .fastest ? PackedConv1dWeight(w) : nil
+        #expect(Convolution.conv1dFused(x, weight: w, padding: padding, dilation: dilation, packed: packed, kernel: kernel)
+            .isClose(to: plain, atol: 1e-3))
     }
 
     /// A vocoder's upsampler: stride 4, kernel 8, padding 2.
@@ -118,6 +128,67 @@ import Testing
                                                  outputPadding: (0, 0), groups: 1)
         #expect(y.shape == [1, 32, 2800])
         #expect(y.isClose(to: expected.reshaped([1, 32, 2800]), atol: 1e-3))
+    }
+
+    /// The phase-split upsampler the vocoders run (stride 8 kernel 16, stride 4 kernel 8, and a kernel that is
+    /// not a multiple of its stride), against the scatter definition.
+    @Test(arguments: [(8, 16, 4, 300), (4, 8, 2, 700), (3, 7, 1, 50), (2, 4, 0, 5)])
+    func phaseSplitConvTranspose1dMatchesTheScatter(stride: Int, kernel: Int, padding: Int, length: Int) throws {
+        let x = Reference.tensor([1, 20, length], seed: 26), w = Reference.tensor([20, 13, kernel], seed: 27)
+        let bias = Reference.tensor([13], seed: 28)
+        let packed = try #require(PackedConvTranspose1dWeight(w, stride: stride, padding: padding))
+        let y = Convolution.convTranspose1d(x, packed: packed, bias: bias)
+        let expected = Reference.convTranspose2d(x.reshaped([1, 20, 1, length]), w.reshaped([20, 13, 1, kernel]), stride: (1, stride),
+                                                 padding: (0, padding), outputPadding: (0, 0), groups: 1)
+        var withBias = expected.reshaped([1, 13, expected.shape[3]])
+        for c in 0..<13 { for t in 0..<withBias.shape[2] { withBias.storage[c * withBias.shape[2] + t] += bias.storage[c] } }
+        #expect(y.shape == withBias.shape)
+        #expect(y.isClose(to: withBias, atol: 1e-3))
+    }
+
+    /// A HiFi-GAN stage through the tiled kernel: type 2 (x ← x + conv(leaky x)) and type 1 blocks, over a
+    /// length that is not a whole number of tiles and one shorter than a block's reach, against the same
+    /// blocks one convolution at a time on the sgemm path.
+    @Test(arguments: [(32, 3000, false), (64, 1000, true), (8, 11, false), (128, 300, true)])
+    func residualStageMatchesItsConvolutionsOneByOne(channels: Int, length: Int, typeOne: Bool) throws {
+        let slope: Float = 0.1
+        var seed = 30
+        func conv(_ taps: Int, _ dilation: Int) -> ResidualStage.Conv {
+            seed += 2
+            return .init(weight: Reference.tensor([channels, channels, taps], seed: seed) * 0.2,
+                         bias: Reference.tensor([channels], seed: seed + 1), dilation: dilation)
+        }
+        let blocks: [[ResidualStage.Step]] = [(3, [1, 3]), (7, [1, 3, 5])].map { taps, dilations in
+            dilations.map { d in ResidualStage.Step(first: conv(taps, d), second: typeOne ? conv(taps, 1) : nil) }
+        }
+        let stage = try #require(ResidualStage(blocks: blocks, slope: slope))
+        let x = Reference.tensor([1, channels, length], seed: 29)
+        func sgemm(_ c: ResidualStage.Conv, _ input: Tensor, residual: Tensor?) -> Tensor {
+            Convolution.conv1dFused(input, weight: c.weight, bias: c.bias, padding: (c.weight.shape[2] - 1) * c.dilation / 2,
+                                    dilation: c.dilation, inputLeakySlope: slope, residual: residual, kernel: .sgemm)
+        }
+        var expected = Tensor(zeros: x.shape)
+        for steps in blocks {
+            var h = x
+            for step in steps {
+                if let second = step.second {
+                    h = sgemm(second, sgemm(step.first, h, residual: nil), residual: h)
+                } else {
+                    h = sgemm(step.first, h, residual: h)
+                }
+            }
+            expected = expected + h
+        }
+        #expect(stage(x).isClose(to: expected * (1 / Float(blocks.count)), atol: 2e-3))
+    }
+
+    /// A short input over many channels is split by blocks of output channels rather than in time.
+    @Test func directConv1dOfAShortInputSplitsByChannels() {
+        let x = Reference.tensor([1, 64, 100], seed: 40), w = Reference.tensor([130, 64, 5], seed: 41)
+        let bias = Reference.tensor([130], seed: 42)
+        let fast = Convolution.conv1dFused(x, weight: w, bias: bias, padding: 2, inputLeakySlope: 0.2)
+        let slow = Convolution.conv1dFused(x, weight: w, bias: bias, padding: 2, inputLeakySlope: 0.2, kernel: .sgemm)
+        #expect(fast.isClose(to: slow, atol: 1e-3))
     }
 
     static func product(_ a: Tensor, _ b: Tensor) -> Tensor {

@@ -16,6 +16,14 @@ struct HifiGanResidualBlock: Sendable {
         self.slope = slope
     }
 
+    /// The block as the fused stage kernel takes it.
+    var steps: [ResidualStage.Step] {
+        convs1.enumerated().map { i, c1 in
+            ResidualStage.Step(first: .init(weight: c1.weight, bias: c1.bias, dilation: c1.dilation),
+                               second: i < convs2.count ? .init(weight: convs2[i].weight, bias: convs2[i].bias, dilation: convs2[i].dilation) : nil)
+        }
+    }
+
     /// Each step is x + conv(leaky(x)) (type 2) or x + conv2(leaky(conv1(leaky(x)))) (type 1); the leaky
     /// ReLUs and the residual add ride along inside the convolutions.
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -37,11 +45,25 @@ struct VitsHifiGan: Sendable {
     struct Upsampler: Sendable {
         let weight: Tensor, bias: Tensor?
         let stride: Int, padding: Int
+        /// The weight split into its phases for the direct kernels, where they run.
+        let packed: PackedConvTranspose1dWeight?
+
+        init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int) {
+            (self.weight, self.bias, self.stride, self.padding) = (weight, bias, stride, padding)
+            packed = PackedConvTranspose1dWeight(weight, stride: stride, padding: padding)
+        }
+
+        func callAsFunction(_ x: Tensor) -> Tensor {
+            if let packed, x.shape[0] == 1 { return Convolution.convTranspose1d(x, packed: packed, bias: bias) }
+            return Convolution.convTranspose1d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+        }
     }
 
     let convPre: VitsConv1d
     let upsampler: [Upsampler]
     let resblocks: [HifiGanResidualBlock]
+    /// Each upsampling stage's blocks fused into one tiled kernel, where the CPU runs it.
+    let stages: [ResidualStage]?
     let convPost: VitsConv1d
     let cond: VitsConv1d?
     let kernels: Int
@@ -61,6 +83,11 @@ struct VitsHifiGan: Sendable {
             }
         }
         resblocks = blocks
+        let perStage = config.resblockKernelSizes.count
+        let fused = (0..<config.upsampleRates.count).compactMap { i in
+            ResidualStage(blocks: blocks[(i * perStage)..<((i + 1) * perStage)].map(\.steps), slope: config.leakyReluSlope)
+        }
+        stages = fused.count == config.upsampleRates.count ? fused : nil
         convPost = try VitsConv1d(w, "decoder.conv_post", bias: false, padding: 3)
         cond = config.speakerEmbeddingSize > 0 ? try VitsConv1d(w, "decoder.cond") : nil
         kernels = config.resblockKernelSizes.count
@@ -72,7 +99,11 @@ struct VitsHifiGan: Sendable {
         if let cond, let speaker { x = x + cond(speaker) }
         for (i, up) in upsampler.enumerated() {
             x.leakyReLU(slope: slope)
-            x = Convolution.convTranspose1d(x, weight: up.weight, bias: up.bias, stride: up.stride, padding: up.padding)
+            x = up(x)
+            if let stages {
+                x = stages[i](x)
+                continue
+            }
             var sum = resblocks[i * kernels](x)
             for j in 1..<kernels { sum.add(resblocks[i * kernels + j](x)) }
             sum.scale(by: 1 / Float(kernels))

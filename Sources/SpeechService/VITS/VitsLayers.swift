@@ -9,6 +9,8 @@ struct VitsConv1d: Sendable {
     var padding = 0
     var dilation = 1
     var groups = 1
+    /// The weight laid out for the direct conv1d kernels, where they run (every call reuses it).
+    let packed: PackedConv1dWeight?
 
     init(_ w: WeightSource, _ prefix: String, bias: Bool = true, padding: Int = 0, dilation: Int = 1, groups: Int = 1) throws {
         weight = try Self.weight(w, prefix)
@@ -16,6 +18,8 @@ struct VitsConv1d: Sendable {
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
+        packed = groups == 1 && weight.shape[2] > 1 && weight.shape[0] > 4 && weight.shape[1] <= Convolution.directChannels
+            ? PackedConv1dWeight(weight) : nil
     }
 
     /// The folded weight of `prefix`, whichever way it is stored.
@@ -45,7 +49,7 @@ struct VitsConv1d: Sendable {
     func fused(_ x: Tensor, inputLeakySlope: Float? = nil, residual: Tensor? = nil) -> Tensor {
         precondition(groups == 1, "fused convolutions are ungrouped")
         return Convolution.conv1dFused(x, weight: weight, bias: bias, padding: padding, dilation: dilation,
-                                       inputLeakySlope: inputLeakySlope, residual: residual)
+                                       inputLeakySlope: inputLeakySlope, residual: residual, packed: packed)
     }
 
     /// x [1, Cin, T] → [1, Cout, T'].
@@ -61,6 +65,9 @@ struct VitsConv1d: Sendable {
                 }
             }
             return y.reshaped([1, weight.shape[0], x.shape[2]])
+        }
+        if groups == 1 {
+            return Convolution.conv1dFused(x, weight: weight, bias: bias, padding: padding, dilation: dilation, packed: packed)
         }
         return Convolution.conv1d(x, weight: weight, bias: bias, padding: padding, dilation: dilation, groups: groups)
     }

@@ -1,0 +1,102 @@
+#ifndef CHORUS_KERNELS_H
+#define CHORUS_KERNELS_H
+
+#include <stddef.h>
+
+/* Stride-1 conv1d computed directly with AVX2/FMA register blocks, for the shapes where sgemm loses
+   to its own packing: few channels over long sequences (vocoders), or short sequences (VITS flows).
+   The caller checks chorus_conv1d_direct_available() and falls back to sgemm when it is 0 (other
+   CPUs, other architectures). Nothing here allocates: scratch comes from the caller. */
+
+/* 1 when this CPU has AVX2 and FMA and the kernels were compiled in. */
+int chorus_conv1d_direct_available(void);
+
+/* Floats in the packed weight of a [cout, cin, taps] convolution. */
+size_t chorus_conv1d_packed_count(int cout, int cin, int taps);
+
+/* weight [cout, cin, taps] → blocks of output channels, each [cin·taps][block] (zero rows past cout). */
+void chorus_conv1d_pack(const float *weight, int cout, int cin, int taps, float *packed);
+
+/* Floats of scratch one call needs. */
+size_t chorus_conv1d_scratch_count(int cin, int taps, int dilation);
+
+/* One sample of a stride-1 convolution, with what surrounds it in vocoders folded in:
+   out[o, t] = residual[o, t] + bias[o] + Σ_c Σ_j w[o, c, j] · act(x[c, t - padding + j·dilation]),
+   where x is zero outside [0, length) and act is a leaky ReLU when leaky is set, else the identity.
+   bias and residual may be NULL; residual rows are out_stride apart like out's. */
+typedef struct {
+    const float *x;
+    ptrdiff_t x_stride, length;
+    int cin, padding;
+    int leaky;
+    float leaky_slope;
+    const float *packed;
+    int cout, taps, dilation;
+    const float *bias;
+    const float *residual;
+    float *out;
+    ptrdiff_t out_stride;
+} chorus_conv1d_args;
+
+/* Output positions [t0, t1) of a. Returns 0, or -1 for arguments out of range. */
+int chorus_conv1d_direct(const chorus_conv1d_args *a, ptrdiff_t t0, ptrdiff_t t1, float *scratch);
+
+/* A vocoder's stage of residual blocks (HiFi-GAN's MRF), computed a time tile at a time so that the
+   tile's intermediates stay in cache: out = (1/blocks) Σ_b block_b(x), where each block applies its
+   steps in turn, x ← x + second(leaky(first(leaky(x)))) (HiFi-GAN type 1) or x ← x + first(leaky(x))
+   (type 2, second NULL). Every convolution keeps the length ("same" padding, zeros outside [0, length))
+   and maps channels to channels. */
+typedef struct {
+    const float *packed;   /* chorus_conv1d_pack of [channels, channels, taps] */
+    const float *bias;     /* [channels] or NULL */
+    int taps, dilation;
+} chorus_conv_ref;
+
+typedef struct {
+    int steps;
+    const chorus_conv_ref *first;   /* [steps] */
+    const chorus_conv_ref *second;  /* [steps] or NULL */
+} chorus_residual_block;
+
+typedef struct {
+    const float *x;                 /* [channels, length] */
+    float *out;                     /* [channels, length], not x */
+    ptrdiff_t length;
+    int channels;
+    float slope;
+    int blocks;
+    const chorus_residual_block *block;
+} chorus_residual_stage_args;
+
+/* Output positions each call should take at a time, and the floats of scratch a call needs. */
+ptrdiff_t chorus_residual_stage_tile(const chorus_residual_stage_args *a);
+size_t chorus_residual_stage_scratch_count(const chorus_residual_stage_args *a);
+
+/* Output positions [t0, t1), in tiles. Returns 0, or -1 for arguments out of range. */
+int chorus_residual_stage(const chorus_residual_stage_args *a, ptrdiff_t t0, ptrdiff_t t1, float *scratch);
+
+/* A transposed conv1d (an upsampler) as its stride phases: output o = q·stride + r − padding is phase r's
+   convolution at q, Σ_c Σ_j w_r[o', c, j] · x[c, q − (taps_r − 1) + j], whose packed weight w_r holds
+   kernel taps r + (taps_r − 1 − j)·stride. A tile of q runs every phase into scratch, then interleaves. */
+typedef struct {
+    const float *packed;   /* chorus_conv1d_pack of the phase's [cout, cin, taps] */
+    int taps;
+} chorus_phase;
+
+typedef struct {
+    const float *x;           /* [cin, length] */
+    ptrdiff_t length;
+    int cin, cout;
+    int stride, padding;
+    const chorus_phase *phases;  /* [stride] */
+    const float *bias;        /* [cout] or NULL */
+    float *out;               /* [cout, out_length] */
+    ptrdiff_t out_length;
+} chorus_conv_transpose1d_args;
+
+/* The q a call covers: [0, chorus_conv_transpose1d_steps(a)). */
+ptrdiff_t chorus_conv_transpose1d_steps(const chorus_conv_transpose1d_args *a);
+size_t chorus_conv_transpose1d_scratch_count(const chorus_conv_transpose1d_args *a);
+int chorus_conv_transpose1d_direct(const chorus_conv_transpose1d_args *a, ptrdiff_t q0, ptrdiff_t q1, float *scratch);
+
+#endif
