@@ -107,10 +107,48 @@ public enum Convolution {
         if stride == 1 && groups == 1 && weight.shape[2] > 1 {
             return conv1dFused(x, weight: weight, bias: bias, padding: padding, dilation: dilation)
         }
+        if groups == x.shape[1] && weight.shape[0] == groups && weight.shape[1] == 1 {
+            return depthwiseConv1d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
+        }
         let y = conv2d(x.reshaped([x.shape[0], x.shape[1], 1, x.shape[2]]),
                        weight: weight.reshaped([weight.shape[0], weight.shape[1], 1, weight.shape[2]]), bias: bias,
                        options: Conv2DOptions(stride: (1, stride), padding: (0, padding), dilation: (1, dilation), groups: groups))
         return y.reshaped([y.shape[0], y.shape[1], y.shape[3]])
+    }
+
+    /// One filter per channel (VITS's duration predictor): a row of multiply-adds per (channel, tap). As a
+    /// grouped conv2d it was one M = 1 sgemm per channel, 192 of them per layer.
+    static func depthwiseConv1d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, dilation: Int) -> Tensor {
+        let (n, channels, length, taps) = (x.shape[0], x.shape[1], x.shape[2], weight.shape[2])
+        let lo = (length + 2 * padding - dilation * (taps - 1) - 1) / stride + 1
+        precondition(lo > 0, "conv1d: a kernel of \(taps) taps (dilation \(dilation)) does not fit \(length) padded by \(padding)")
+        var out = [Float](repeating: 0, count: n * channels * lo)
+        x.storage.withUnsafeBufferPointer { input in
+            weight.storage.withUnsafeBufferPointer { w in
+                out.withUnsafeMutableBufferPointer { output in
+                    for row in 0..<(n * channels) {
+                        let c = row % channels, src = input.baseAddress! + row * length, dst = output.baseAddress! + row * lo
+                        let b = bias?.storage[c] ?? 0
+                        for t in 0..<lo { dst[t] = b }
+                        for j in 0..<taps {
+                            let k = w[c * taps + j], shift = j * dilation - padding
+                            // Outputs whose input t·stride + shift lies inside the row.
+                            let first = shift >= 0 ? 0 : (-shift + stride - 1) / stride
+                            guard length - 1 - shift >= 0 else { continue }
+                            let last = min(lo, (length - 1 - shift) / stride + 1)
+                            guard first < last else { continue }
+                            if stride == 1 {
+                                let from = src + shift
+                                for t in first..<last { dst[t] += k * from[t] }
+                            } else {
+                                for t in first..<last { dst[t] += k * src[t * stride + shift] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [n, channels, lo], storage: out)
     }
 
     /// conv1d with stride 1, fused with what usually surrounds it in vocoders: an optional leaky ReLU

@@ -17,6 +17,16 @@ import Testing
         #expect(y.isClose(to: Reference.conv2d(x, w, bias, stride: stride, padding: padding, dilation: dilation, groups: groups)))
     }
 
+    /// One filter per channel (VITS's duration predictor), at strides and dilations where taps fall off both ends.
+    @Test(arguments: [(1, 1, 1), (1, 3, 3), (2, 1, 1), (2, 2, 4), (3, 9, 0)])
+    func depthwiseConv1dMatchesTheGroupedDefinition(stride: Int, dilation: Int, padding: Int) {
+        let x = Reference.tensor([2, 6, 19], seed: 9), w = Reference.tensor([6, 1, 3], seed: 10), bias = Reference.tensor([6], seed: 11)
+        let y = Convolution.conv1d(x, weight: w, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: 6)
+        let expected = Reference.conv2d(x.reshaped([2, 6, 1, 19]), w.reshaped([6, 1, 1, 3]), bias, stride: (1, stride),
+                                        padding: (0, padding), dilation: (1, dilation), groups: 6)
+        #expect(y.isClose(to: expected.reshaped([2, 6, expected.shape[3]])))
+    }
+
     @Test func conv1dIsAConv2dOfHeightOne() {
         let x = Reference.tensor([1, 3, 20], seed: 4)
         let w = Reference.tensor([5, 3, 3], seed: 5)
