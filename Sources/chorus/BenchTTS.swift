@@ -16,6 +16,8 @@ struct BenchTTSCommand: AsyncParsableCommand {
             Both engines get the same phoneme ids (espeak-ng runs once, untimed) and the voice's default scales.
             The peer runs with .venv/bin/python (pip install onnxruntime numpy). First-chunk latency is measured
             through a Synthesize call on loopback, phonemisation included.
+            The engines take turns for --rounds rounds (this machine's speed drifts by ±15% over a minute): each
+            row shows the medians over the rounds, and the ratio is the median of each round's ratio.
             """)
 
     @Option(help: "The Piper voice (.onnx with its .onnx.json beside it).")
@@ -23,6 +25,9 @@ struct BenchTTSCommand: AsyncParsableCommand {
 
     @Option(help: "Threads for both engines.")
     var threads = 2
+
+    @Option(help: "Rounds in which the two engines take turns.")
+    var rounds = 3
 
     static let short = "Hello world, this is a test of the speech service."
     static let long = """
@@ -40,14 +45,34 @@ struct BenchTTSCommand: AsyncParsableCommand {
         let idsFile = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-bench-tts-ids.json")
         try bench.writeIDs(texts, to: idsFile)
         print("chorus bench tts: \((voice as NSString).lastPathComponent), \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected")")
-        let ours = texts.map { bench.measure($0.1) }
-        let peer = runJSON(peerPython, ["scripts/bench/tts_peer.py", voice, idsFile.path, "\(threads)"], quietErrors: false)?["texts"] as? [String: [String: Double]]
-        print("text          | chorus s  x real time  first s | onnxruntime s  x real time  first s | ratio (x real time)")
-        for ((name, _), result) in zip(texts, ours) {
+        typealias Run = (seconds: Double, firstSeconds: Double, audioSeconds: Double)
+        var ours: [[Run]] = texts.map { _ in [] }, theirs: [[Run]] = texts.map { _ in [] }
+        var peerRan = true
+        for _ in 0..<max(1, rounds) {
+            for (i, text) in texts.enumerated() { ours[i].append(bench.measure(text.1)) }
+            let peer = runJSON(peerPython, ["scripts/bench/tts_peer.py", voice, idsFile.path, "\(threads)"], quietErrors: false)?["texts"]
+                as? [String: [String: Double]]
+            for (i, (name, _)) in texts.enumerated() {
+                if let p = peer?[name], let s = p["seconds"], let a = p["audio_seconds"], let f = p["first_seconds"] {
+                    theirs[i].append((s, f, a))
+                } else {
+                    peerRan = false
+                }
+            }
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        print("text          | chorus s  x real time  first s | onnxruntime s  x real time  first s | ratio (x real time), each round")
+        for (i, (name, _)) in texts.enumerated() {
+            let us = ours[i]
             var line = name.padding(toLength: 13, withPad: " ", startingAt: 0)
-            line += String(format: " | %8.3f %11.1f %8.3f", result.seconds, result.audioSeconds / result.seconds, result.firstSeconds)
-            if let p = peer?[name], let s = p["seconds"], let a = p["audio_seconds"], let f = p["first_seconds"] {
-                line += String(format: " | %13.3f %12.1f %8.3f | %.2fx", s, a / s, f, (result.audioSeconds / result.seconds) / (a / s))
+            line += String(format: " | %8.3f %11.1f %8.3f", median(us.map(\.seconds)), median(us.map { $0.audioSeconds / $0.seconds }),
+                           median(us.map(\.firstSeconds)))
+            if peerRan, theirs[i].count == us.count {
+                let them = theirs[i]
+                let ratios = zip(us, them).map { ($0.audioSeconds / $0.seconds) / ($1.audioSeconds / $1.seconds) }
+                line += String(format: " | %13.3f %12.1f %8.3f | %.2fx", median(them.map(\.seconds)),
+                               median(them.map { $0.audioSeconds / $0.seconds }), median(them.map(\.firstSeconds)), median(ratios))
+                line += " (" + ratios.map { String(format: "%.2f", $0) }.joined(separator: " ") + ")"
             } else {
                 line += " | (peer did not run: pip install onnxruntime into .venv)"
             }
