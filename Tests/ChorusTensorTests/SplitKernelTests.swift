@@ -149,7 +149,7 @@ import Testing
     /// A HiFi-GAN stage through the tiled kernel: type 2 (x ← x + conv(leaky x)) and type 1 blocks, over a
     /// length that is not a whole number of tiles and one shorter than a block's reach, against the same
     /// blocks one convolution at a time on the sgemm path.
-    @Test(arguments: [(32, 3000, false), (64, 1000, true), (8, 11, false), (128, 300, true)])
+    @Test(arguments: [(32, 3000, false), (64, 1000, true), (8, 11, false), (48, 300, true)])
     func residualStageMatchesItsConvolutionsOneByOne(channels: Int, length: Int, typeOne: Bool) throws {
         let slope: Float = 0.1
         var seed = 30

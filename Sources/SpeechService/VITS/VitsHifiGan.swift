@@ -62,8 +62,8 @@ struct VitsHifiGan: Sendable {
     let convPre: VitsConv1d
     let upsampler: [Upsampler]
     let resblocks: [HifiGanResidualBlock]
-    /// Each upsampling stage's blocks fused into one tiled kernel, where the CPU runs it.
-    let stages: [ResidualStage]?
+    /// Each upsampling stage's blocks fused into one tiled kernel, where the CPU and the stage's width allow.
+    let stages: [ResidualStage?]
     let convPost: VitsConv1d
     let cond: VitsConv1d?
     let kernels: Int
@@ -84,10 +84,9 @@ struct VitsHifiGan: Sendable {
         }
         resblocks = blocks
         let perStage = config.resblockKernelSizes.count
-        let fused = (0..<config.upsampleRates.count).compactMap { i in
+        stages = (0..<config.upsampleRates.count).map { i in
             ResidualStage(blocks: blocks[(i * perStage)..<((i + 1) * perStage)].map(\.steps), slope: config.leakyReluSlope)
         }
-        stages = fused.count == config.upsampleRates.count ? fused : nil
         convPost = try VitsConv1d(w, "decoder.conv_post", bias: false, padding: 3)
         cond = config.speakerEmbeddingSize > 0 ? try VitsConv1d(w, "decoder.cond") : nil
         kernels = config.resblockKernelSizes.count
@@ -100,8 +99,8 @@ struct VitsHifiGan: Sendable {
         for (i, up) in upsampler.enumerated() {
             x.leakyReLU(slope: slope)
             x = up(x)
-            if let stages {
-                x = stages[i](x)
+            if let stage = stages[i] {
+                x = stage(x)
                 continue
             }
             var sum = resblocks[i * kernels](x)
