@@ -82,6 +82,20 @@ enum DirectConvolution {
         return Tensor(shape: [n, cout, lo], storage: out)
     }
 
+    /// Runs `kernel` over [0, count) cut into `pieces` spans (multiples of `align`) on the cores, each with its
+    /// own zeroed scratch. A kernel rejecting its arguments is a bug in the caller, not bad input: it stops.
+    static func inSpans(_ count: Int, pieces: Int, align: Int = 1, scratch: Int, _ what: @autoclosure () -> String,
+                        _ kernel: (Int, Int, UnsafeMutablePointer<Float>) -> Int32) {
+        let span = ((count + pieces - 1) / pieces + align - 1) / align * align
+        DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+            let start = piece * span, end = min(count, start + span)
+            guard start < end else { return }
+            var buffer = [Float](repeating: 0, count: scratch)
+            let status = buffer.withUnsafeMutableBufferPointer { kernel(start, end, $0.baseAddress!) }
+            precondition(status == 0, "\(what()) rejected its arguments")
+        }
+    }
+
     static func withOptionalPointer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
         guard let t else { return body(nil) }
         return t.storage.withUnsafeBufferPointer { body($0.baseAddress!) }
@@ -143,15 +157,11 @@ extension Convolution {
                                                                 stride: Int32(p.stride), padding: Int32(p.padding), phases: phases,
                                                                 bias: biasPointer, out: output.baseAddress!, out_length: lo)
                         withUnsafePointer(to: args) { a in
-                            let steps = chorus_conv_transpose1d_steps(a), scratchCount = chorus_conv_transpose1d_scratch_count(a)
-                            let pieces = min(BLAS.pieces(work: p.cout * lo * p.cin * p.kernel / p.stride), max(1, steps / 128))
-                            let span = (steps + pieces - 1) / pieces
-                            DispatchQueue.concurrentPerform(iterations: pieces) { piece in
-                                let q0 = piece * span, q1 = min(steps, q0 + span)
-                                guard q0 < q1 else { return }
-                                var scratch = [Float](repeating: 0, count: scratchCount)
-                                let status = scratch.withUnsafeMutableBufferPointer { chorus_conv_transpose1d_direct(a, q0, q1, $0.baseAddress!) }
-                                precondition(status == 0, "chorus_conv_transpose1d_direct rejected \(p.cin) → \(p.cout), stride \(p.stride)")
+                            let steps = chorus_conv_transpose1d_steps(a)
+                            DirectConvolution.inSpans(steps, pieces: min(BLAS.pieces(work: p.cout * lo * p.cin * p.kernel / p.stride), max(1, steps / 128)),
+                                                      scratch: chorus_conv_transpose1d_scratch_count(a),
+                                                      "chorus_conv_transpose1d_direct: \(p.cin) → \(p.cout), stride \(p.stride)") { q0, q1, scratch in
+                                chorus_conv_transpose1d_direct(a, q0, q1, scratch)
                             }
                         }
                     }

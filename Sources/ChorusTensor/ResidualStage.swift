@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 
 /// A vocoder's stage of residual blocks (HiFi-GAN's multi-receptive-field fusion): the mean of several
 /// blocks, each a chain of steps x ← x + conv(leaky(x)) (type 2) or x ← x + conv₂(leaky(conv₁(leaky(x))))
@@ -99,16 +98,11 @@ public struct ResidualStage: Sendable {
                                                               channels: Int32(channels), slope: slope, blocks: Int32(blocks.count),
                                                               block: blockArgs)
                         withUnsafePointer(to: args) { a in
-                            let tile = chorus_residual_stage_tile(a), scratchCount = chorus_residual_stage_scratch_count(a)
                             let work = packed.count * length  // multiply-adds, near enough
-                            let workers = min(BLAS.pieces(work: work), max(1, length / tile))
-                            let span = ((length + workers - 1) / workers + 15) / 16 * 16
-                            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                                let t0 = worker * span, t1 = min(length, t0 + span)
-                                guard t0 < t1 else { return }
-                                var scratch = [Float](repeating: 0, count: scratchCount)
-                                let status = scratch.withUnsafeMutableBufferPointer { chorus_residual_stage(a, t0, t1, $0.baseAddress!) }
-                                precondition(status == 0, "chorus_residual_stage rejected a stage of \(channels) channels")
+                            DirectConvolution.inSpans(length, pieces: min(BLAS.pieces(work: work), max(1, length / chorus_residual_stage_tile(a))),
+                                                      align: 16, scratch: chorus_residual_stage_scratch_count(a),
+                                                      "chorus_residual_stage: \(channels) channels") { t0, t1, scratch in
+                                chorus_residual_stage(a, t0, t1, scratch)
                             }
                         }
                     }
