@@ -107,15 +107,16 @@ enum DirectConvolution {
 /// takes taps r, r + stride, … of the kernel at input q, q − 1, …. No column matrix (at 64 channels ×
 /// 16 taps × 16 576 steps, col2im's input was 17 MB) and no scatter of overlapping columns.
 public struct PackedConvTranspose1dWeight: Sendable {
-    struct Phase: Sendable { let weight: PackedConv1dWeight, taps: Int }
-    let phases: [Phase]
+    /// Every phase's packed weight back to back, and where each starts with how many taps it has.
+    let storage: [Float]
+    let phases: [(offset: Int, taps: Int)]
     let cin: Int, cout: Int, kernel: Int, stride: Int, padding: Int
 
     /// weight [cin, cout, kernel]; nil where the direct kernels do not run or the shape is not one they take.
     public init?(_ weight: Tensor, stride: Int, padding: Int) {
         guard DirectConvolution.available, weight.rank == 3, stride > 0, padding >= 0, padding < weight.shape[2] else { return nil }
         let (cin, cout, kernel) = (weight.shape[0], weight.shape[1], weight.shape[2])
-        var phases: [Phase] = []
+        var storage: [Float] = [], phases: [(offset: Int, taps: Int)] = []
         for r in 0..<stride {
             let taps = r < kernel ? (kernel - r + stride - 1) / stride : 0
             guard taps > 0 else { return nil }
@@ -125,9 +126,10 @@ public struct PackedConvTranspose1dWeight: Sendable {
                 w[(o * cin + c) * taps + j] = weight.storage[(c * cout + o) * kernel + r + (taps - 1 - j) * stride]
             } } }
             guard let packed = PackedConv1dWeight(Tensor(shape: [cout, cin, taps], storage: w)) else { return nil }
-            phases.append(Phase(weight: packed, taps: taps))
+            phases.append((storage.count, taps))
+            storage += packed.storage
         }
-        (self.phases, self.cin, self.cout, self.kernel, self.stride, self.padding) = (phases, cin, cout, kernel, stride, padding)
+        (self.storage, self.phases, self.cin, self.cout, self.kernel, self.stride, self.padding) = (storage, phases, cin, cout, kernel, stride, padding)
     }
 }
 
@@ -140,28 +142,22 @@ extension Convolution {
         let lo = (length - 1) * p.stride - 2 * p.padding + p.kernel
         precondition(lo > 0, "convTranspose1d: no output for \(length) steps")
         var out = [Float].unset(p.cout * lo)
-        let phases = UnsafeMutablePointer<chorus_phase>.allocate(capacity: p.stride)
-        defer { phases.deallocate() }
-        func withPhases<R>(_ i: Int, _ body: () -> R) -> R {
-            guard i < p.phases.count else { return body() }
-            return p.phases[i].weight.storage.withUnsafeBufferPointer { w in
-                phases[i] = chorus_phase(packed: w.baseAddress!, taps: Int32(p.phases[i].taps))
-                return withPhases(i + 1, body)
-            }
-        }
         x.storage.withUnsafeBufferPointer { input in
             out.withUnsafeMutableBufferPointer { output in
                 DirectConvolution.withOptionalPointer(bias) { biasPointer in
-                    withPhases(0) {
-                        let args = chorus_conv_transpose1d_args(x: input.baseAddress!, length: length, cin: Int32(p.cin), cout: Int32(p.cout),
-                                                                stride: Int32(p.stride), padding: Int32(p.padding), phases: phases,
-                                                                bias: biasPointer, out: output.baseAddress!, out_length: lo)
-                        withUnsafePointer(to: args) { a in
-                            let steps = chorus_conv_transpose1d_steps(a)
-                            DirectConvolution.inSpans(steps, pieces: min(BLAS.pieces(work: p.cout * lo * p.cin * p.kernel / p.stride), max(1, steps / 128)),
-                                                      scratch: chorus_conv_transpose1d_scratch_count(a),
-                                                      "chorus_conv_transpose1d_direct: \(p.cin) → \(p.cout), stride \(p.stride)") { q0, q1, scratch in
-                                chorus_conv_transpose1d_direct(a, q0, q1, scratch)
+                    p.storage.withUnsafeBufferPointer { w in
+                        let phases = p.phases.map { chorus_phase(packed: w.baseAddress! + $0.offset, taps: Int32($0.taps)) }
+                        phases.withUnsafeBufferPointer { phases in
+                            let args = chorus_conv_transpose1d_args(x: input.baseAddress!, length: length, cin: Int32(p.cin), cout: Int32(p.cout),
+                                                                    stride: Int32(p.stride), padding: Int32(p.padding), phases: phases.baseAddress!,
+                                                                    bias: biasPointer, out: output.baseAddress!, out_length: lo)
+                            withUnsafePointer(to: args) { a in
+                                let steps = chorus_conv_transpose1d_steps(a)
+                                DirectConvolution.inSpans(steps, pieces: min(BLAS.pieces(work: p.cout * lo * p.cin * p.kernel / p.stride), max(1, steps / 128)),
+                                                          scratch: chorus_conv_transpose1d_scratch_count(a),
+                                                          "chorus_conv_transpose1d_direct: \(p.cin) → \(p.cout), stride \(p.stride)") { q0, q1, scratch in
+                                    chorus_conv_transpose1d_direct(a, q0, q1, scratch)
+                                }
                             }
                         }
                     }

@@ -11,7 +11,11 @@ import CKernels
 public struct ResidualStage: Sendable {
     public struct Conv: Sendable {
         public var weight: Tensor, bias: Tensor?, dilation: Int
-        public init(weight: Tensor, bias: Tensor?, dilation: Int) { (self.weight, self.bias, self.dilation) = (weight, bias, dilation) }
+        /// The weight already packed by the model, if it keeps one (otherwise it is packed here).
+        public var packed: PackedConv1dWeight?
+        public init(weight: Tensor, bias: Tensor?, dilation: Int, packed: PackedConv1dWeight? = nil) {
+            (self.weight, self.bias, self.dilation, self.packed) = (weight, bias, dilation, packed)
+        }
     }
 
     public struct Step: Sendable {
@@ -42,7 +46,8 @@ public struct ResidualStage: Sendable {
         func add(_ conv: Conv) -> Layout? {
             let shape = conv.weight.shape
             guard shape.count == 3, shape[0] == c, shape[1] == c, conv.dilation > 0, (shape[2] - 1) * conv.dilation % 2 == 0,
-                  conv.bias.map({ $0.count == c }) ?? true, let p = PackedConv1dWeight(conv.weight) else { return nil }
+                  conv.bias.map({ $0.count == c }) ?? true,
+                  let p = conv.packed.flatMap({ $0.matches(conv.weight) ? $0 : nil }) ?? PackedConv1dWeight(conv.weight) else { return nil }
             let layout = Layout(packed: packed.count, bias: biases.count, taps: shape[2], dilation: conv.dilation)
             packed += p.storage
             biases += conv.bias?.storage ?? [Float](repeating: 0, count: c)

@@ -182,8 +182,9 @@ import Testing
         #expect(stage(x).isClose(to: expected * (1 / Float(blocks.count)), atol: 2e-3))
     }
 
-    /// A short input over many channels is split by blocks of output channels rather than in time.
-    @Test func directConv1dOfAShortInputSplitsByChannels() {
+    /// A short input over many channels, the case the direct kernels split by blocks of output channels
+    /// rather than in time (130 channels: the last piece has a partial block), against the sgemm path.
+    @Test func directConv1dOfAShortInputMatchesSgemm() {
         let x = Reference.tensor([1, 64, 100], seed: 40), w = Reference.tensor([130, 64, 5], seed: 41)
         let bias = Reference.tensor([130], seed: 42)
         let fast = Convolution.conv1dFused(x, weight: w, bias: bias, padding: 2, inputLeakySlope: 0.2)

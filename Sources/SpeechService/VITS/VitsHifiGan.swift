@@ -19,8 +19,9 @@ struct HifiGanResidualBlock: Sendable {
     /// The block as the fused stage kernel takes it.
     var steps: [ResidualStage.Step] {
         convs1.enumerated().map { i, c1 in
-            ResidualStage.Step(first: .init(weight: c1.weight, bias: c1.bias, dilation: c1.dilation),
-                               second: i < convs2.count ? .init(weight: convs2[i].weight, bias: convs2[i].bias, dilation: convs2[i].dilation) : nil)
+            ResidualStage.Step(first: .init(weight: c1.weight, bias: c1.bias, dilation: c1.dilation, packed: c1.packed),
+                               second: i < convs2.count ? .init(weight: convs2[i].weight, bias: convs2[i].bias, dilation: convs2[i].dilation,
+                                                                packed: convs2[i].packed) : nil)
         }
     }
 
