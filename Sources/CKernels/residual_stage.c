@@ -34,13 +34,13 @@ static int max_taps(const chorus_residual_stage_args *a) {
 
 ptrdiff_t chorus_residual_stage_tile(const chorus_residual_stage_args *a) {
     /* Four buffers of channels × stride floats in about 384 KiB of the 512 KiB L2. */
-    ptrdiff_t tile = 24576 / (a->channels > 0 ? a->channels : 1) - 2 * reach_of(a) - 2 * BLOCK_COLS;
-    tile = tile / BLOCK_COLS * BLOCK_COLS;
+    ptrdiff_t tile = 24576 / (a->channels > 0 ? a->channels : 1) - 2 * reach_of(a) - 2 * BLOCK_COLS_MAX;
+    tile = tile / BLOCK_COLS_MAX * BLOCK_COLS_MAX;
     return tile < 64 ? 64 : tile > 1024 ? 1024 : tile;
 }
 
 static ptrdiff_t row_stride(const chorus_residual_stage_args *a) {
-    return chorus_residual_stage_tile(a) + 2 * reach_of(a) + 2 * BLOCK_COLS;
+    return chorus_residual_stage_tile(a) + 2 * reach_of(a) + 2 * BLOCK_COLS_MAX;
 }
 
 size_t chorus_residual_stage_scratch_count(const chorus_residual_stage_args *a) {
@@ -53,25 +53,25 @@ size_t chorus_residual_stage_scratch_count(const chorus_residual_stage_args *a) 
 /* out[i] = residual[i] + bias + conv(in)[i] for indices [from, to) of every row (residual may be NULL
    or out itself), then zero wherever the position falls outside [0, length). */
 __attribute__((target("avx2,fma")))
-static void convolve(const chorus_conv_ref *c, int channels, const float *in, float *out, const float *residual,
+static void convolve(const chorus_conv_ref *c, int R, int channels, const float *in, float *out, const float *residual,
                      ptrdiff_t stride, ptrdiff_t from, ptrdiff_t to, ptrdiff_t origin, ptrdiff_t length, int *offsets) {
     const int n = channels * c->taps, pad = padding_of(c);
     for (int ch = 0; ch < channels; ch++)
         for (int j = 0; j < c->taps; j++) offsets[ch * c->taps + j] = (int)(ch * stride + (ptrdiff_t)j * c->dilation);
-    const int blocks = (channels + BLOCK_ROWS - 1) / BLOCK_ROWS;
+    const int blocks = (channels + R - 1) / R, C = block_cols(R);
     /* A stretch of columns small enough that its input rows stay in L1 while every channel block reads them. */
-    ptrdiff_t stretch = (ptrdiff_t)(6144 / channels) / BLOCK_COLS * BLOCK_COLS;
-    if (stretch < 2 * BLOCK_COLS) stretch = 2 * BLOCK_COLS;
+    ptrdiff_t stretch = (ptrdiff_t)(6144 / channels) / C * C;
+    if (stretch < 2 * C) stretch = 2 * C;
     for (ptrdiff_t s0 = from; s0 < to; s0 += stretch) {
         const ptrdiff_t s1 = s0 + stretch < to ? s0 + stretch : to;
         for (int b = 0; b < blocks; b++) {
-            const int rows = channels - b * BLOCK_ROWS < BLOCK_ROWS ? channels - b * BLOCK_ROWS : BLOCK_ROWS;
-            const ptrdiff_t first = (ptrdiff_t)b * BLOCK_ROWS * stride;
-            const float *w = c->packed + (size_t)b * n * BLOCK_ROWS;
-            for (ptrdiff_t i = s0; i < s1; i += BLOCK_COLS) {
-                const int cols = s1 - i < BLOCK_COLS ? (int)(s1 - i) : BLOCK_COLS;
-                block(in + i - pad, offsets, n, w, out + first + i, residual ? residual + first + i : NULL,
-                      c->bias ? c->bias + b * BLOCK_ROWS : NULL, stride, rows, cols);
+            const int rows = channels - b * R < R ? channels - b * R : R;
+            const ptrdiff_t first = (ptrdiff_t)b * R * stride;
+            const float *w = c->packed + (size_t)b * n * R;
+            for (ptrdiff_t i = s0; i < s1; i += C) {
+                const int cols = s1 - i < C ? (int)(s1 - i) : C;
+                block(R, in + i - pad, offsets, n, w, out + first + i, residual ? residual + first + i : NULL,
+                      c->bias ? c->bias + b * R : NULL, stride, rows, cols);
             }
         }
     }
@@ -87,7 +87,7 @@ static void convolve(const chorus_conv_ref *c, int channels, const float *in, fl
 __attribute__((target("avx2,fma")))
 int chorus_residual_stage(const chorus_residual_stage_args *a, ptrdiff_t t0, ptrdiff_t t1, float *scratch) {
     if (!a || !a->x || !a->out || a->x == a->out || !scratch || a->channels <= 0 || a->length <= 0 || a->blocks <= 0 || !a->block
-        || t0 < 0 || t1 < t0 || t1 > a->length)
+        || t0 < 0 || t1 < t0 || t1 > a->length || !rows_supported(a->block_rows))
         return -1;
     for (int b = 0; b < a->blocks; b++) {
         const chorus_residual_block *blk = &a->block[b];
@@ -98,7 +98,7 @@ int chorus_residual_stage(const chorus_residual_stage_args *a, ptrdiff_t t0, ptr
                                 || (blk->second[s].taps - 1) * blk->second[s].dilation % 2)) return -1;
         }
     }
-    const int channels = a->channels, reach = reach_of(a);
+    const int channels = a->channels, reach = reach_of(a), R = a->block_rows;
     const ptrdiff_t tile = chorus_residual_stage_tile(a), stride = row_stride(a);
     const size_t plane = (size_t)channels * (size_t)stride;
     float *cur = scratch, *leaky = cur + plane, *h = leaky + plane, *sum = h + plane;
@@ -119,14 +119,14 @@ int chorus_residual_stage(const chorus_residual_stage_args *a, ptrdiff_t t0, ptr
                 const int p1 = padding_of(&blk->first[s]);
                 if (blk->second) {
                     const int p2 = padding_of(&blk->second[s]);
-                    convolve(&blk->first[s], channels, leaky, h, NULL, stride, from + p1, to - p1, origin, a->length, offsets);
+                    convolve(&blk->first[s], R, channels, leaky, h, NULL, stride, from + p1, to - p1, origin, a->length, offsets);
                     for (int ch = 0; ch < channels; ch++)
                         leaky_copy(leaky + ch * stride + from + p1, h + ch * stride + from + p1, to - from - 2 * p1, a->slope);
                     from += p1 + p2; to -= p1 + p2;
-                    convolve(&blk->second[s], channels, leaky, cur, cur, stride, from, to, origin, a->length, offsets);
+                    convolve(&blk->second[s], R, channels, leaky, cur, cur, stride, from, to, origin, a->length, offsets);
                 } else {
                     from += p1; to -= p1;
-                    convolve(&blk->first[s], channels, leaky, cur, cur, stride, from, to, origin, a->length, offsets);
+                    convolve(&blk->first[s], R, channels, leaky, cur, cur, stride, from, to, origin, a->length, offsets);
                 }
             }
             /* from..to is now the tile: reach..reach + width. */

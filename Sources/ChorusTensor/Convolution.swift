@@ -156,9 +156,9 @@ public enum Convolution {
     /// (sgemm accumulates onto it). Time is processed in tiles whose im2col columns stay in cache and
     /// reuse one buffer, so a long sequence never materialises a k-times-larger column matrix.
     ///
-    /// Where the CPU has AVX2 and FMA, all but the few-output case run the direct kernels
+    /// Where the CPU has AVX2 and FMA (or AVX-512), all but the few-output case run the direct kernels
     /// (DirectConvolution.swift), with `packed` when the caller keeps the weight packed; `kernel: .sgemm`
-    /// takes the path other CPUs do.
+    /// takes the path other CPUs do, `.direct(block)` a given block.
     public static func conv1dFused(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, padding: Int = 0, dilation: Int = 1,
                                    inputLeakySlope: Float? = nil, residual: Tensor? = nil,
                                    packed: PackedConv1dWeight? = nil, kernel: Conv1dKernel = .fastest) -> Tensor {
@@ -171,7 +171,9 @@ public enum Convolution {
         if let residual {
             precondition(residual.shape == [n, cout, lo], "conv1d: residual \(residual.shape) does not match the output [\(n), \(cout), \(lo)]")
         }
-        if cout > 4 && cin <= Self.directChannels && kernel == .fastest, let direct = packed.flatMap({ $0.matches(weight) ? $0 : nil }) ?? PackedConv1dWeight(weight) {
+        let block: DirectBlock? = switch kernel { case .fastest: DirectBlock.best; case .sgemm: nil; case .direct(let b): b }
+        if cout > 4 && cin <= Self.directChannels, let block,
+           let direct = packed.flatMap({ $0.matches(weight, block: block) ? $0 : nil }) ?? PackedConv1dWeight(weight, block: block) {
             return DirectConvolution.conv1d(x, packed: direct, bias: bias, padding: padding, dilation: dilation,
                                             inputLeakySlope: inputLeakySlope, residual: residual, lo: lo)
         }

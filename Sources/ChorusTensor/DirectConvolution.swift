@@ -2,11 +2,38 @@ import CKernels
 import Dispatch
 import Foundation
 
-/// Which kernel conv1dFused runs: the fastest this CPU has, or always sgemm (for A/B runs and tests of
-/// the fallback other CPUs take).
-public enum Conv1dKernel: Sendable {
+/// Which kernel conv1dFused runs: the fastest this CPU has, always sgemm (the fallback other CPUs take),
+/// or the direct kernels with a given block (so that tests cover the AVX2 block on AVX-512 machines too).
+public enum Conv1dKernel: Sendable, Equatable {
     case fastest
     case sgemm
+    case direct(DirectBlock)
+}
+
+/// The register block of the direct kernels (Sources/CKernels/conv_block.h), which a packed weight is laid
+/// out for: output channels × positions per block.
+public enum DirectBlock: Int32, Sendable, CaseIterable {
+    /// 6 × 16 in 12 ymm registers.
+    case avx2 = 6
+    /// 8 × 32 in 16 zmm registers: the same FMAs in half the instructions, and no empty rows at 32, 64 or
+    /// 128 channels.
+    case avx512 = 8
+
+    var rows: Int { Int(rawValue) }
+    /// Positions per block, the alignment worth giving a span of output.
+    var cols: Int { self == .avx512 ? 32 : 16 }
+    /// Whether this CPU runs it.
+    public var supported: Bool { chorus_conv_block_rows_supported(rawValue) != 0 }
+
+    /// The fastest block this CPU runs, or nil where the direct kernels do not run (another CPU, or
+    /// CHORUS_DIRECT_CONV=0). CHORUS_DIRECT_CONV=avx2 keeps the AVX2 block on AVX-512 machines, for A/B runs.
+    public static let best: DirectBlock? = {
+        switch ProcessInfo.processInfo.environment["CHORUS_DIRECT_CONV"] {
+        case "0": return nil
+        case "avx2": return DirectBlock.avx2.supported ? .avx2 : nil
+        default: return DirectBlock(rawValue: chorus_conv_block_rows_best())
+        }
+    }()
 }
 
 /// A conv1d weight laid out once for the direct kernels (Sources/CKernels), so that each call does not
@@ -14,28 +41,28 @@ public enum Conv1dKernel: Sendable {
 public struct PackedConv1dWeight: Sendable {
     let storage: [Float]
     let cout: Int, cin: Int, taps: Int
+    let block: DirectBlock
 
-    /// nil where the direct kernels do not run on this CPU.
-    public init?(_ weight: Tensor) {
-        guard DirectConvolution.available, weight.rank == 3 else { return nil }
+    /// nil where the direct kernels do not run on this CPU (or do not run `block`).
+    public init?(_ weight: Tensor, block: DirectBlock? = DirectBlock.best) {
+        guard let block, block.supported, weight.rank == 3 else { return nil }
         let (o, i, k) = (Int32(weight.shape[0]), Int32(weight.shape[1]), Int32(weight.shape[2]))
-        var packed = [Float].unset(chorus_conv1d_packed_count(o, i, k))
+        var packed = [Float].unset(chorus_conv1d_packed_count(o, i, k, block.rawValue))
         weight.storage.withUnsafeBufferPointer { w in
-            packed.withUnsafeMutableBufferPointer { chorus_conv1d_pack(w.baseAddress!, o, i, k, $0.baseAddress!) }
+            packed.withUnsafeMutableBufferPointer { chorus_conv1d_pack(w.baseAddress!, o, i, k, block.rawValue, $0.baseAddress!) }
         }
-        (storage, cout, cin, taps) = (packed, Int(o), Int(i), Int(k))
+        (storage, cout, cin, taps, self.block) = (packed, Int(o), Int(i), Int(k), block)
     }
 
-    func matches(_ weight: Tensor) -> Bool { weight.shape == [cout, cin, taps] }
+    func matches(_ weight: Tensor, block: DirectBlock? = nil) -> Bool {
+        weight.shape == [cout, cin, taps] && (block.map { $0 == self.block } ?? true)
+    }
 }
 
-/// Stride-1 conv1d as register blocks of 6 output channels × 16 steps (AVX2 + FMA). sgemm reaches half
-/// of this on the shapes vocoders have: at 32 channels one product per tap has K = 32, and im2col's
-/// K = 32·taps columns cost as much to pack as to multiply.
+/// Stride-1 conv1d as register blocks of output channels × steps (DirectBlock: AVX2 + FMA, or AVX-512).
+/// sgemm reaches half of this on the shapes vocoders have: at 32 channels one product per tap has K = 32,
+/// and im2col's K = 32·taps columns cost as much to pack as to multiply.
 enum DirectConvolution {
-    static let available: Bool = chorus_conv1d_direct_available() != 0
-        && ProcessInfo.processInfo.environment["CHORUS_DIRECT_CONV"] != "0"
-
     /// x [N, cin, length] → [N, cout, lo]: residual + bias + weight ⊛ leaky(x), zero-padded, time split over the cores.
     static func conv1d(_ x: Tensor, packed: PackedConv1dWeight, bias: Tensor?, padding: Int, dilation: Int,
                        inputLeakySlope: Float?, residual: Tensor?, lo: Int) -> Tensor {
@@ -44,9 +71,10 @@ enum DirectConvolution {
         let workers = BLAS.pieces(work: cout * lo * cin * taps)
         // Long outputs are cut in time; short ones (a text encoder's 100 tokens) by blocks of output channels.
         let byChannels = workers > 1 && lo < 128 * workers
-        let blocks = (cout + 5) / 6
+        let (rows, cols) = (packed.block.rows, packed.block.cols)
+        let blocks = (cout + rows - 1) / rows
         let pieces = byChannels ? min(workers, blocks) : workers
-        let span = byChannels ? (blocks + pieces - 1) / pieces * 6 : ((lo + pieces - 1) / pieces + 15) / 16 * 16
+        let span = byChannels ? (blocks + pieces - 1) / pieces * rows : ((lo + pieces - 1) / pieces + cols - 1) / cols * cols
         let scratchCount = chorus_conv1d_scratch_count(Int32(cin), Int32(taps), Int32(dilation))
         var out = [Float].unset(n * cout * lo)
         x.storage.withUnsafeBufferPointer { input in
@@ -64,7 +92,8 @@ enum DirectConvolution {
                                     let args = chorus_conv1d_args(
                                         x: input.baseAddress! + sample * cin * length, x_stride: length, length: length,
                                         cin: Int32(cin), padding: Int32(padding), leaky: inputLeakySlope == nil ? 0 : 1,
-                                        leaky_slope: inputLeakySlope ?? 0, packed: w.baseAddress! + c0 * cin * taps, cout: Int32(c1 - c0),
+                                        leaky_slope: inputLeakySlope ?? 0, packed: w.baseAddress! + c0 * cin * taps,
+                                        block_rows: packed.block.rawValue, cout: Int32(c1 - c0),
                                         taps: Int32(taps), dilation: Int32(dilation), bias: biasPointer.map { $0 + c0 },
                                         residual: residualPointer.map { $0 + rows }, out: output.baseAddress! + rows, out_stride: lo)
                                     var scratch = [Float].unset(scratchCount)
@@ -111,10 +140,11 @@ public struct PackedConvTranspose1dWeight: Sendable {
     let storage: [Float]
     let phases: [(offset: Int, taps: Int)]
     let cin: Int, cout: Int, kernel: Int, stride: Int, padding: Int
+    let block: DirectBlock
 
     /// weight [cin, cout, kernel]; nil where the direct kernels do not run or the shape is not one they take.
-    public init?(_ weight: Tensor, stride: Int, padding: Int) {
-        guard DirectConvolution.available, weight.rank == 3, stride > 0, padding >= 0, padding < weight.shape[2] else { return nil }
+    public init?(_ weight: Tensor, stride: Int, padding: Int, block: DirectBlock? = DirectBlock.best) {
+        guard let block, block.supported, weight.rank == 3, stride > 0, padding >= 0, padding < weight.shape[2] else { return nil }
         let (cin, cout, kernel) = (weight.shape[0], weight.shape[1], weight.shape[2])
         var storage: [Float] = [], phases: [(offset: Int, taps: Int)] = []
         for r in 0..<stride {
@@ -125,11 +155,12 @@ public struct PackedConvTranspose1dWeight: Sendable {
             for o in 0..<cout { for c in 0..<cin { for j in 0..<taps {
                 w[(o * cin + c) * taps + j] = weight.storage[(c * cout + o) * kernel + r + (taps - 1 - j) * stride]
             } } }
-            guard let packed = PackedConv1dWeight(Tensor(shape: [cout, cin, taps], storage: w)) else { return nil }
+            guard let packed = PackedConv1dWeight(Tensor(shape: [cout, cin, taps], storage: w), block: block) else { return nil }
             phases.append((storage.count, taps))
             storage += packed.storage
         }
         (self.storage, self.phases, self.cin, self.cout, self.kernel, self.stride, self.padding) = (storage, phases, cin, cout, kernel, stride, padding)
+        self.block = block
     }
 }
 
@@ -149,7 +180,8 @@ extension Convolution {
                         let phases = p.phases.map { chorus_phase(packed: w.baseAddress! + $0.offset, taps: Int32($0.taps)) }
                         phases.withUnsafeBufferPointer { phases in
                             let args = chorus_conv_transpose1d_args(x: input.baseAddress!, length: length, cin: Int32(p.cin), cout: Int32(p.cout),
-                                                                    stride: Int32(p.stride), padding: Int32(p.padding), phases: phases.baseAddress!,
+                                                                    stride: Int32(p.stride), padding: Int32(p.padding),
+                                                                    block_rows: p.block.rawValue, phases: phases.baseAddress!,
                                                                     bias: biasPointer, out: output.baseAddress!, out_length: lo)
                             withUnsafePointer(to: args) { a in
                                 let steps = chorus_conv_transpose1d_steps(a)

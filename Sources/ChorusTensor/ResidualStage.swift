@@ -26,6 +26,7 @@ public struct ResidualStage: Sendable {
     struct Layout: Sendable { var packed: Int, bias: Int, taps: Int, dilation: Int }
 
     let channels: Int, slope: Float
+    let block: DirectBlock
     /// Every weight packed back to back, every bias (zeros where a convolution has none) likewise.
     let packed: [Float], biases: [Float]
     /// Per block: its steps' first and second convolutions.
@@ -38,8 +39,8 @@ public struct ResidualStage: Sendable {
 
     /// nil where the direct kernels do not run on this CPU, or the blocks are not what the kernel takes
     /// (square weights up to `widest` channels, even "same" padding, every step of a block of one type).
-    public init?(blocks: [[Step]], slope: Float) {
-        guard DirectConvolution.available, let c = blocks.first?.first?.first.weight.shape.first, c <= Self.widest,
+    public init?(blocks: [[Step]], slope: Float, block: DirectBlock? = DirectBlock.best) {
+        guard let block, block.supported, let c = blocks.first?.first?.first.weight.shape.first, c <= Self.widest,
               !blocks.contains(where: \.isEmpty)
         else { return nil }
         var packed: [Float] = [], biases: [Float] = []
@@ -47,7 +48,8 @@ public struct ResidualStage: Sendable {
             let shape = conv.weight.shape
             guard shape.count == 3, shape[0] == c, shape[1] == c, conv.dilation > 0, (shape[2] - 1) * conv.dilation % 2 == 0,
                   conv.bias.map({ $0.count == c }) ?? true,
-                  let p = conv.packed.flatMap({ $0.matches(conv.weight) ? $0 : nil }) ?? PackedConv1dWeight(conv.weight) else { return nil }
+                  let p = conv.packed.flatMap({ $0.matches(conv.weight, block: block) ? $0 : nil }) ?? PackedConv1dWeight(conv.weight, block: block)
+            else { return nil }
             let layout = Layout(packed: packed.count, bias: biases.count, taps: shape[2], dilation: conv.dilation)
             packed += p.storage
             biases += conv.bias?.storage ?? [Float](repeating: 0, count: c)
@@ -68,7 +70,7 @@ public struct ResidualStage: Sendable {
             }
             layouts.append((first, typeOne ? second : nil))
         }
-        (channels, self.slope, self.packed, self.biases, self.blocks) = (c, slope, packed, biases, layouts)
+        (channels, self.slope, self.packed, self.biases, self.blocks, self.block) = (c, slope, packed, biases, layouts, block)
     }
 
     /// x [1, channels, length] → the mean of the blocks, [1, channels, length].
@@ -100,12 +102,12 @@ public struct ResidualStage: Sendable {
                             blockArgs[i] = chorus_residual_block(steps: Int32(block.first.count), first: first, second: second)
                         }
                         let args = chorus_residual_stage_args(x: input.baseAddress!, out: output.baseAddress!, length: length,
-                                                              channels: Int32(channels), slope: slope, blocks: Int32(blocks.count),
+                                                              channels: Int32(channels), block_rows: block.rawValue, slope: slope, blocks: Int32(blocks.count),
                                                               block: blockArgs)
                         withUnsafePointer(to: args) { a in
                             let work = packed.count * length  // multiply-adds, near enough
                             DirectConvolution.inSpans(length, pieces: min(BLAS.pieces(work: work), max(1, length / chorus_residual_stage_tile(a))),
-                                                      align: 16, scratch: chorus_residual_stage_scratch_count(a),
+                                                      align: block.cols, scratch: chorus_residual_stage_scratch_count(a),
                                                       "chorus_residual_stage: \(channels) channels") { t0, t1, scratch in
                                 chorus_residual_stage(a, t0, t1, scratch)
                             }

@@ -94,13 +94,18 @@ import Testing
         #expect(Convolution.conv2d(x, weight: w, bias: bias, options: options).isClose(to: expected, atol: 1e-3))
     }
 
+    /// The kernels the fused conv1d has on this CPU: each direct block it runs (the AVX2 one on AVX-512
+    /// machines too), and sgemm.
+    static let kernels: [Conv1dKernel] = [.fastest, .sgemm] + supportedBlocks.map { .direct($0) }
+    static let supportedBlocks = DirectBlock.allCases.filter(\.supported)
+
     /// Every path of the fused conv1d, each with the leaky ReLU, bias and residual: the direct kernels
-    /// (6-channel blocks, partial blocks at the last channels and at the end of time, spans over the cores),
+    /// (6- and 8-channel blocks, partial blocks at the last channels and at the end of time, spans over the cores),
     /// and the sgemm fallback: one product per tap (up to 64 input channels), im2col time tiles over the
     /// cores (one long tile cut in two, or a short input cut narrower) and the few-output path.
     @Test(arguments: [(64, 64, 2000), (3, 8, 1001), (96, 128, 1200), (128, 96, 300), (32, 1, 5000), (7, 13, 37)],
-          [Conv1dKernel.fastest, .sgemm])
-    func fusedConv1dMatchesTheDefinition(shape: (Int, Int, Int), kernel: Conv1dKernel) {
+          kernels)
+    func fusedConv1dMatchesTheDefinition(shape: (Int, Int, Int), kernel: Conv1dKernel) throws {
         let (cin, cout, length) = shape
         let (taps, dilation) = (5, 2), padding = 4
         let x = Reference.tensor([1, cin, length], seed: 20), w = Reference.tensor([cout, cin, taps], seed: 21)
@@ -115,7 +120,11 @@ import Testing
         // Without the extras, and with the weight packed once beforehand as models keep it.
         let plain = Reference.conv2d(x.reshaped([1, cin, 1, length]), w.reshaped([cout, cin, 1, taps]), nil,
                                      stride: (1, 1), padding: (0, padding), dilation: (1, dilation), groups: 1).reshaped([1, cout, length])
-        let packed = kernel == .fastest ? PackedConv1dWeight(w) : nil
+        let packed: PackedConv1dWeight? = switch kernel {
+        case .fastest: PackedConv1dWeight(w)
+        case .sgemm: nil
+        case .direct(let block): try #require(PackedConv1dWeight(w, block: block))
+        }
         #expect(Convolution.conv1dFused(x, weight: w, padding: padding, dilation: dilation, packed: packed, kernel: kernel)
             .isClose(to: plain, atol: 1e-3))
     }
@@ -131,12 +140,13 @@ import Testing
     }
 
     /// The phase-split upsampler the vocoders run (stride 8 kernel 16, stride 4 kernel 8, and a kernel that is
-    /// not a multiple of its stride), against the scatter definition.
-    @Test(arguments: [(8, 16, 4, 300), (4, 8, 2, 700), (3, 7, 1, 50), (2, 4, 0, 5)])
-    func phaseSplitConvTranspose1dMatchesTheScatter(stride: Int, kernel: Int, padding: Int, length: Int) throws {
+    /// not a multiple of its stride), against the scatter definition, with every block this CPU runs.
+    @Test(arguments: [(8, 16, 4, 300), (4, 8, 2, 700), (3, 7, 1, 50), (2, 4, 0, 5)], supportedBlocks)
+    func phaseSplitConvTranspose1dMatchesTheScatter(shape: (Int, Int, Int, Int), block: DirectBlock) throws {
+        let (stride, kernel, padding, length) = shape
         let x = Reference.tensor([1, 20, length], seed: 26), w = Reference.tensor([20, 13, kernel], seed: 27)
         let bias = Reference.tensor([13], seed: 28)
-        let packed = try #require(PackedConvTranspose1dWeight(w, stride: stride, padding: padding))
+        let packed = try #require(PackedConvTranspose1dWeight(w, stride: stride, padding: padding, block: block))
         let y = Convolution.convTranspose1d(x, packed: packed, bias: bias)
         let expected = Reference.convTranspose2d(x.reshaped([1, 20, 1, length]), w.reshaped([20, 13, 1, kernel]), stride: (1, stride),
                                                  padding: (0, padding), outputPadding: (0, 0), groups: 1)
@@ -148,9 +158,10 @@ import Testing
 
     /// A HiFi-GAN stage through the tiled kernel: type 2 (x ← x + conv(leaky x)) and type 1 blocks, over a
     /// length that is not a whole number of tiles and one shorter than a block's reach, against the same
-    /// blocks one convolution at a time on the sgemm path.
-    @Test(arguments: [(32, 3000, false), (64, 1000, true), (8, 11, false), (48, 300, true)])
-    func residualStageMatchesItsConvolutionsOneByOne(channels: Int, length: Int, typeOne: Bool) throws {
+    /// blocks one convolution at a time on the sgemm path, with every block this CPU runs.
+    @Test(arguments: [(32, 3000, false), (64, 1000, true), (8, 11, false), (48, 300, true)], supportedBlocks)
+    func residualStageMatchesItsConvolutionsOneByOne(shape: (Int, Int, Bool), block: DirectBlock) throws {
+        let (channels, length, typeOne) = shape
         let slope: Float = 0.1
         var seed = 30
         func conv(_ taps: Int, _ dilation: Int) -> ResidualStage.Conv {
@@ -161,7 +172,7 @@ import Testing
         let blocks: [[ResidualStage.Step]] = [(3, [1, 3]), (7, [1, 3, 5])].map { taps, dilations in
             dilations.map { d in ResidualStage.Step(first: conv(taps, d), second: typeOne ? conv(taps, 1) : nil) }
         }
-        let stage = try #require(ResidualStage(blocks: blocks, slope: slope))
+        let stage = try #require(ResidualStage(blocks: blocks, slope: slope, block: block))
         let x = Reference.tensor([1, channels, length], seed: 29)
         func sgemm(_ c: ResidualStage.Conv, _ input: Tensor, residual: Tensor?) -> Tensor {
             Convolution.conv1dFused(input, weight: c.weight, bias: c.bias, padding: (c.weight.shape[2] - 1) * c.dilation / 2,
@@ -184,10 +195,11 @@ import Testing
 
     /// A short input over many channels, the case the direct kernels split by blocks of output channels
     /// rather than in time (130 channels: the last piece has a partial block), against the sgemm path.
-    @Test func directConv1dOfAShortInputMatchesSgemm() {
+    @Test(arguments: supportedBlocks)
+    func directConv1dOfAShortInputMatchesSgemm(block: DirectBlock) {
         let x = Reference.tensor([1, 64, 100], seed: 40), w = Reference.tensor([130, 64, 5], seed: 41)
         let bias = Reference.tensor([130], seed: 42)
-        let fast = Convolution.conv1dFused(x, weight: w, bias: bias, padding: 2, inputLeakySlope: 0.2)
+        let fast = Convolution.conv1dFused(x, weight: w, bias: bias, padding: 2, inputLeakySlope: 0.2, kernel: .direct(block))
         let slow = Convolution.conv1dFused(x, weight: w, bias: bias, padding: 2, inputLeakySlope: 0.2, kernel: .sgemm)
         #expect(fast.isClose(to: slow, atol: 1e-3))
     }

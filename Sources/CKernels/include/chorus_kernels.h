@@ -3,19 +3,24 @@
 
 #include <stddef.h>
 
-/* Stride-1 conv1d computed directly with AVX2/FMA register blocks, for the shapes where sgemm loses
-   to its own packing: few channels over long sequences (vocoders), or short sequences (VITS flows).
-   The caller checks chorus_conv1d_direct_available() and falls back to sgemm when it is 0 (other
-   CPUs, other architectures). Nothing here allocates: scratch comes from the caller. */
+/* Stride-1 conv1d computed directly with register blocks (AVX2 + FMA or AVX-512), for the shapes where
+   sgemm loses to its own packing: few channels over long sequences (vocoders), or short sequences
+   (VITS flows). Weights are packed for one block shape, named by its rows of output channels: 6 (AVX2)
+   or 8 (AVX-512); every kernel takes that number as block_rows. The caller asks
+   chorus_conv_block_rows_best() and falls back to sgemm when it is 0 (other CPUs, other
+   architectures). Nothing here allocates: scratch comes from the caller. */
 
-/* 1 when this CPU has AVX2 and FMA and the kernels were compiled in. */
-int chorus_conv1d_direct_available(void);
+/* The fastest block shape on this CPU: 8 with AVX-512, 6 with AVX2 + FMA, 0 where the kernels do not run. */
+int chorus_conv_block_rows_best(void);
 
-/* Floats in the packed weight of a [cout, cin, taps] convolution. */
-size_t chorus_conv1d_packed_count(int cout, int cin, int taps);
+/* 1 when this CPU runs blocks of `rows` (6 or 8). */
+int chorus_conv_block_rows_supported(int rows);
 
-/* weight [cout, cin, taps] → blocks of output channels, each [cin·taps][block] (zero rows past cout). */
-void chorus_conv1d_pack(const float *weight, int cout, int cin, int taps, float *packed);
+/* Floats in the packed weight of a [cout, cin, taps] convolution, for blocks of `rows`. */
+size_t chorus_conv1d_packed_count(int cout, int cin, int taps, int rows);
+
+/* weight [cout, cin, taps] → blocks of `rows` output channels, each [cin·taps][rows] (zero rows past cout). */
+void chorus_conv1d_pack(const float *weight, int cout, int cin, int taps, int rows, float *packed);
 
 /* Floats of scratch one call needs. */
 size_t chorus_conv1d_scratch_count(int cin, int taps, int dilation);
@@ -31,6 +36,7 @@ typedef struct {
     int leaky;
     float leaky_slope;
     const float *packed;
+    int block_rows;        /* the rows `packed` was packed for */
     int cout, taps, dilation;
     const float *bias;
     const float *residual;
@@ -63,6 +69,7 @@ typedef struct {
     float *out;                     /* [channels, length], not x */
     ptrdiff_t length;
     int channels;
+    int block_rows;                 /* the rows every weight was packed for */
     float slope;
     int blocks;
     const chorus_residual_block *block;
@@ -88,6 +95,7 @@ typedef struct {
     ptrdiff_t length;
     int cin, cout;
     int stride, padding;
+    int block_rows;           /* the rows every phase was packed for */
     const chorus_phase *phases;  /* [stride] */
     const float *bias;        /* [cout] or NULL */
     float *out;               /* [cout, out_length] */
