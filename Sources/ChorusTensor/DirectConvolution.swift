@@ -54,9 +54,7 @@ public struct PackedConv1dWeight: Sendable {
         (storage, cout, cin, taps, self.block) = (packed, Int(o), Int(i), Int(k), block)
     }
 
-    func matches(_ weight: Tensor, block: DirectBlock? = nil) -> Bool {
-        weight.shape == [cout, cin, taps] && (block.map { $0 == self.block } ?? true)
-    }
+    func matches(_ weight: Tensor, block: DirectBlock) -> Bool { weight.shape == [cout, cin, taps] && block == self.block }
 }
 
 /// Stride-1 conv1d as register blocks of output channels × steps (DirectBlock: AVX2 + FMA, or AVX-512).
