@@ -23,9 +23,33 @@ public struct Conv2DOptions: Sendable, Equatable {
 }
 
 public enum Convolution {
-    /// x [N, Cin, H, W], weight [Cout, Cin/groups, kH, kW], bias [Cout] → [N, Cout, Ho, Wo].
-    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options o: Conv2DOptions = .init()) -> Tensor {
+    /// x [N, Cin, H, W], weight [Cout, Cin/groups, kH, kW], bias [Cout] → [N, Cout, Ho, Wo], plus `residual`
+    /// [N, Cout, Ho, Wo] when given (added inside the fast kernels, in the pass that writes the output).
+    /// `packed` and `winograd`, the same weight laid out for the direct and the Winograd kernels, save redoing
+    /// that on every call where those kernels run.
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options o: Conv2DOptions = .init(),
+                              packed: PackedConv2dWeight? = nil, winograd: WinogradConv2dWeight? = nil, residual: Tensor? = nil) -> Tensor {
         precondition(x.rank == 4 && weight.rank == 4, "conv2d takes NCHW input and OIHW weight, got \(x.shape), \(weight.shape)")
+        let (cin, kh, kw) = (x.shape[1], weight.shape[2], weight.shape[3])
+        let wo = (x.shape[3] + 2 * o.padding.1 - o.dilation.1 * (kw - 1) - 1) / o.stride.1 + 1
+        if cin == weight.shape[1], wo > 0, DirectConvolution.winogradApplies(kh: kh, kw: kw, wo: wo, options: o),
+           let winograd = winograd ?? WinogradConv2dWeight(weight) {
+            precondition(winograd.matches(weight), "conv2d: the Winograd weight is not \(weight.shape)")
+            return DirectConvolution.winograd2d(x, packed: winograd, bias: bias, padding: o.padding, residual: residual)
+        }
+        if cin == weight.shape[1], wo > 0, DirectConvolution.conv2dApplies(cin: cin, kh: kh, kw: kw, options: o),
+           let packed = packed ?? PackedConv2dWeight(weight) {
+            precondition(packed.matches(weight), "conv2d: the packed weight is not \(weight.shape)")
+            return DirectConvolution.conv2d(x, packed: packed, bias: bias, padding: o.padding, residual: residual)
+        }
+        let y = conv2dBySgemm(x, weight: weight, bias: bias, options: o)
+        guard let residual else { return y }
+        precondition(residual.shape == y.shape, "conv2d: residual \(residual.shape) for \(y.shape)")
+        return y + residual
+    }
+
+    /// conv2d as sgemm: one product per tap over padded strips, or im2col strips.
+    static func conv2dBySgemm(_ x: Tensor, weight: Tensor, bias: Tensor?, options o: Conv2DOptions) -> Tensor {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, cinPerGroup, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
         precondition(cin == cinPerGroup * o.groups && cout % o.groups == 0,

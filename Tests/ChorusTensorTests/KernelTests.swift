@@ -13,8 +13,11 @@ import Testing
         let x = Reference.tensor([2, 4, 9, 8], seed: 1)
         let w = Reference.tensor([8, 4 / groups, kernel, kernel], seed: 2)
         let bias = Reference.tensor([8], seed: 3)
-        let y = Convolution.conv2d(x, weight: w, bias: bias, options: Conv2DOptions(stride: stride, padding: padding, dilation: dilation, groups: groups))
-        #expect(y.isClose(to: Reference.conv2d(x, w, bias, stride: stride, padding: padding, dilation: dilation, groups: groups)))
+        let options = Conv2DOptions(stride: stride, padding: padding, dilation: dilation, groups: groups)
+        let expected = Reference.conv2d(x, w, bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        #expect(Convolution.conv2d(x, weight: w, bias: bias, options: options).isClose(to: expected))
+        let residual = Reference.tensor(expected.shape, seed: 4)
+        #expect(Convolution.conv2d(x, weight: w, bias: bias, options: options, residual: residual).isClose(to: expected + residual))
     }
 
     /// One filter per channel (VITS's duration predictor), at strides and dilations where taps fall off both ends.

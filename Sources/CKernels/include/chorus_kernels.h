@@ -107,4 +107,38 @@ ptrdiff_t chorus_conv_transpose1d_steps(const chorus_conv_transpose1d_args *a);
 size_t chorus_conv_transpose1d_scratch_count(const chorus_conv_transpose1d_args *a);
 int chorus_conv_transpose1d_direct(const chorus_conv_transpose1d_args *a, ptrdiff_t q0, ptrdiff_t q1, float *scratch);
 
+/* One sample of a stride-1, undilated k×k convolution (NCHW, cross-correlation, zero padding), with the
+   conv1d kernel's blocks: out[o, y, x] = residual[o, y, x] + bias[o]
+   + Σ_c Σ_dy Σ_dx w[o, c, dy, dx] · x[c, y − pad_h + dy, x − pad_w + dx]. The weight is
+   chorus_conv1d_pack of [cout, cin, kh·kw] (OIHW as it is stored). bias and residual may be NULL. */
+typedef struct {
+    const float *x;          /* [cin, h, w] */
+    int cin, h, w;
+    int kh, kw, pad_h, pad_w;
+    const float *packed;
+    int block_rows;
+    int cout;
+    const float *bias;       /* [cout] */
+    const float *residual;   /* [cout, ho, wo] */
+    float *out;              /* [cout, ho, wo] */
+    int ho, wo;
+} chorus_conv2d_args;
+
+/* Floats of scratch a call over `rows` output rows needs (0 for arguments out of range). */
+size_t chorus_conv2d_scratch_count(const chorus_conv2d_args *a, int rows);
+
+/* Output rows [y0, y1) of the output-channel blocks [b0, b1) (blocks of block_rows channels). Returns 0,
+   or -1 for arguments out of range. */
+int chorus_conv2d_direct(const chorus_conv2d_args *a, int y0, int y1, int b0, int b1, float *scratch);
+
+/* The same for 3×3 kernels by Winograd F(4×4, 3×3): 4× fewer multiply-adds, for a transform on either
+   side. `packed` is chorus_winograd2d_pack of the OIHW weight; work is shared out by rows of 4×4 tiles. */
+size_t chorus_winograd2d_packed_count(int cout, int cin, int rows);
+/* scratch: cout · cin · 36 floats. Returns 0, or -1 for arguments out of range. */
+int chorus_winograd2d_pack(const float *weight, int cout, int cin, int rows, float *packed, float *scratch);
+/* Floats of scratch a call needs (0 for arguments out of range). */
+size_t chorus_winograd2d_scratch_count(const chorus_conv2d_args *a);
+/* Output rows 4·r0 ..< 4·r1 (clipped to ho), every output channel. Returns 0, or -1 for arguments out of range. */
+int chorus_winograd2d(const chorus_conv2d_args *a, int r0, int r1, float *scratch);
+
 #endif

@@ -14,11 +14,21 @@ struct TerrainUNet: Sendable {
         func callAsFunction(_ x: Tensor) -> Tensor { x.groupNorm(groups: 32, weight: weight, bias: bias, eps: 1e-5) }
     }
 
+    /// Weights transformed for the direct and Winograd kernels once at load: the model is small (32 to 128
+    /// channels), and each forward pass runs every conv.
     struct Conv: Sendable {
         let weight: Tensor, bias: Tensor?
-        var padding = 0
-        func callAsFunction(_ x: Tensor) -> Tensor {
-            Convolution.conv2d(x, weight: weight, bias: bias, options: Conv2DOptions(padding: (padding, padding)))
+        let padding: Int
+        let packed: PackedConv2dWeight?, winograd: WinogradConv2dWeight?
+
+        init(weight: Tensor, bias: Tensor?, padding: Int = 0) {
+            (self.weight, self.bias, self.padding) = (weight, bias, padding)
+            (packed, winograd) = (PackedConv2dWeight(weight), WinogradConv2dWeight(weight))
+        }
+
+        func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
+            Convolution.conv2d(x, weight: weight, bias: bias, options: Conv2DOptions(padding: (padding, padding)),
+                               packed: packed, winograd: winograd, residual: residual)
         }
     }
 
@@ -55,8 +65,7 @@ struct TerrainUNet: Sendable {
                 }
             }
             h.apply(.silu)
-            h = outConv(h)
-            return (skip.map { $0(x) } ?? x) + h
+            return outConv(h, residual: skip.map { $0(x) } ?? x)
         }
     }
 
