@@ -30,14 +30,16 @@ public enum Convolution {
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options o: Conv2DOptions = .init(),
                               packed: PackedConv2dWeight? = nil, winograd: WinogradConv2dWeight? = nil, residual: Tensor? = nil) -> Tensor {
         precondition(x.rank == 4 && weight.rank == 4, "conv2d takes NCHW input and OIHW weight, got \(x.shape), \(weight.shape)")
-        let (cin, kh, kw) = (x.shape[1], weight.shape[2], weight.shape[3])
+        let (cin, cout, kh, kw) = (x.shape[1], weight.shape[0], weight.shape[2], weight.shape[3])
+        let ho = (x.shape[2] + 2 * o.padding.0 - o.dilation.0 * (kh - 1) - 1) / o.stride.0 + 1
         let wo = (x.shape[3] + 2 * o.padding.1 - o.dilation.1 * (kw - 1) - 1) / o.stride.1 + 1
-        if cin == weight.shape[1], wo > 0, DirectConvolution.winogradApplies(kh: kh, kw: kw, wo: wo, options: o),
-           let winograd = winograd ?? WinogradConv2dWeight(weight) {
+        if cin == weight.shape[1], ho > 0, wo > 0, DirectConvolution.winogradApplies(kh: kh, kw: kw, wo: wo, options: o),
+           let winograd = winograd
+            ?? (DirectConvolution.winogradPaysOnTheCall(cin: cin, cout: cout, positions: x.shape[0] * ho * wo) ? WinogradConv2dWeight(weight) : nil) {
             precondition(winograd.matches(weight), "conv2d: the Winograd weight is not \(weight.shape)")
             return DirectConvolution.winograd2d(x, packed: winograd, bias: bias, padding: o.padding, residual: residual)
         }
-        if cin == weight.shape[1], wo > 0, DirectConvolution.conv2dApplies(cin: cin, kh: kh, kw: kw, options: o),
+        if cin == weight.shape[1], ho > 0, wo > 0, DirectConvolution.conv2dApplies(cin: cin, kh: kh, kw: kw, options: o),
            let packed = packed ?? PackedConv2dWeight(weight) {
             precondition(packed.matches(weight), "conv2d: the packed weight is not \(weight.shape)")
             return DirectConvolution.conv2d(x, packed: packed, bias: bias, padding: o.padding, residual: residual)

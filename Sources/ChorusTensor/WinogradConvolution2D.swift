@@ -15,11 +15,8 @@ public struct WinogradConv2dWeight: Sendable {
         guard let block, block.supported, weight.rank == 4, weight.shape[2] == 3, weight.shape[3] == 3 else { return nil }
         let (o, i) = (Int32(weight.shape[0]), Int32(weight.shape[1]))
         var packed = [Float].unset(chorus_winograd2d_packed_count(o, i, block.rawValue))
-        var scratch = [Float].unset(36 * Int(o) * Int(i))
         let status = weight.storage.withUnsafeBufferPointer { w in
-            packed.withUnsafeMutableBufferPointer { p in
-                scratch.withUnsafeMutableBufferPointer { chorus_winograd2d_pack(w.baseAddress!, o, i, block.rawValue, p.baseAddress!, $0.baseAddress!) }
-            }
+            packed.withUnsafeMutableBufferPointer { chorus_winograd2d_pack(w.baseAddress!, o, i, block.rawValue, $0.baseAddress!) }
         }
         guard status == 0 else { return nil }
         (storage, cout, cin, self.block) = (packed, Int(o), Int(i), block)
@@ -34,6 +31,15 @@ extension DirectConvolution {
     /// would leave most of them empty (at 8 × 8 it loses to the direct kernels, 0.7×; at 16 × 16 it wins 1.0–1.6×).
     static func winogradApplies(kh: Int, kw: Int, wo: Int, options o: Conv2DOptions) -> Bool {
         DirectBlock.best != nil && kh == 3 && kw == 3 && o.stride == (1, 1) && o.dilation == (1, 1) && o.groups == 1 && wo >= 16
+    }
+
+    /// Whether transforming the weight on this call pays for itself. The transform writes 36·cin·cout
+    /// floats; the multiply-adds it saves, 6.75·cin·cout per output position, repay that from about a
+    /// thousand positions. Above 32 MiB the buffer comes fresh from the kernel on every call, and its page
+    /// faults cost about four times more (Stable Diffusion's 1280-channel weights at 16 × 16 latents went
+    /// from 4.1 s to 10.7 s a step when every 3×3 conv took this path).
+    static func winogradPaysOnTheCall(cin: Int, cout: Int, positions: Int) -> Bool {
+        positions >= (36 * cin * cout * MemoryLayout<Float>.size > 32 << 20 ? 4096 : 1024)
     }
 
     /// x [N, cin, h, w] → [N, cout, ho, wo]: residual + bias + weight ⊛ x, zero-padded; rows of 4×4 tiles

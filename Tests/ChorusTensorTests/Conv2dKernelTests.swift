@@ -20,7 +20,8 @@ import Testing
         let expected = Reference.conv2d(x, weight, bias, stride: (1, 1), padding: (padding, padding), dilation: (1, 1), groups: 1)
         // F(4×4, 3×3) rounds more than a direct sum: its transforms scale by up to 8 and 1/24.
         #expect(y.isClose(to: expected, atol: 2e-4, rtol: 2e-4))
-        // Packed on the call, as layers that do not keep one run it, and with a residual added in.
+        // Without a kept weight (transformed on the call where that pays, from 1024 positions, else the
+        // direct kernels), and with a residual added in.
         let residual = Reference.tensor(expected.shape, seed: 43)
         #expect(Convolution.conv2d(x, weight: weight, bias: bias, options: Conv2DOptions(padding: (padding, padding)), residual: residual)
             .isClose(to: expected + residual, atol: 2e-4, rtol: 2e-4))

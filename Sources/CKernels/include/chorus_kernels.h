@@ -134,8 +134,8 @@ int chorus_conv2d_direct(const chorus_conv2d_args *a, int y0, int y1, int b0, in
 /* The same for 3×3 kernels by Winograd F(4×4, 3×3): 4× fewer multiply-adds, for a transform on either
    side. `packed` is chorus_winograd2d_pack of the OIHW weight; work is shared out by rows of 4×4 tiles. */
 size_t chorus_winograd2d_packed_count(int cout, int cin, int rows);
-/* scratch: cout · cin · 36 floats. Returns 0, or -1 for arguments out of range. */
-int chorus_winograd2d_pack(const float *weight, int cout, int cin, int rows, float *packed, float *scratch);
+/* Returns 0, or -1 for arguments out of range. */
+int chorus_winograd2d_pack(const float *weight, int cout, int cin, int rows, float *packed);
 /* Floats of scratch a call needs (0 for arguments out of range). */
 size_t chorus_winograd2d_scratch_count(const chorus_conv2d_args *a);
 /* Output rows 4·r0 ..< 4·r1 (clipped to ho), every output channel. Returns 0, or -1 for arguments out of range. */
