@@ -28,32 +28,38 @@ public enum Activation: String, Sendable, Codable {
     }
 }
 
+extension Activation {
+    /// In place over `count` floats from `base`, on the calling thread (for kernels that apply it to the
+    /// rows they have just written, while those are in cache).
+    public func apply(_ base: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .gelu:
+            for i in 0..<count { let v = base[i]; base[i] = 0.5 * v * (1 + fastErf(v * 0.70710678118654752)) }
+        case .geluTanh:
+            for i in 0..<count {
+                let v = base[i]
+                base[i] = 0.5 * v * (1 + fastTanh(0.79788456080286536 * (v + 0.044715 * v * v * v)))
+            }
+        case .quickGelu:
+            for i in 0..<count { let v = base[i]; base[i] = v / (1 + fastExp(-1.702 * v)) }
+        case .silu:
+            for i in 0..<count { let v = base[i]; base[i] = v / (1 + fastExp(-v)) }
+        case .relu:
+            for i in 0..<count { base[i] = max(base[i], 0) }
+        case .tanh:
+            for i in 0..<count { base[i] = fastTanh(base[i]) }
+        case .sigmoid:
+            for i in 0..<count { base[i] = 1 / (1 + fastExp(-base[i])) }
+        }
+    }
+}
+
 extension Tensor {
     /// Applies `activation` in place, split across cores.
     public mutating func apply(_ activation: Activation) {
         storage.withUnsafeMutableBufferPointer { x in
             let base = x.baseAddress!
-            Parallel.chunks(x.count) { range in
-                switch activation {
-                case .gelu:
-                    for i in range { let v = base[i]; base[i] = 0.5 * v * (1 + fastErf(v * 0.70710678118654752)) }
-                case .geluTanh:
-                    for i in range {
-                        let v = base[i]
-                        base[i] = 0.5 * v * (1 + fastTanh(0.79788456080286536 * (v + 0.044715 * v * v * v)))
-                    }
-                case .quickGelu:
-                    for i in range { let v = base[i]; base[i] = v / (1 + fastExp(-1.702 * v)) }
-                case .silu:
-                    for i in range { let v = base[i]; base[i] = v / (1 + fastExp(-v)) }
-                case .relu:
-                    for i in range { base[i] = max(base[i], 0) }
-                case .tanh:
-                    for i in range { base[i] = fastTanh(base[i]) }
-                case .sigmoid:
-                    for i in range { base[i] = 1 / (1 + fastExp(-base[i])) }
-                }
-            }
+            Parallel.chunks(x.count) { range in activation.apply(base + range.lowerBound, count: range.count) }
         }
     }
 

@@ -94,8 +94,9 @@ public struct GroupNorm: Sendable {
         self.init(weight: try source.tensor("\(prefix).weight"), bias: try source.tensor("\(prefix).bias"), groups: groups, eps: eps)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        x.groupNorm(groups: groups, weight: weight, bias: bias, eps: eps)
+    /// `activation` (SiLU in diffusers' resnets) is applied in the same pass.
+    public func callAsFunction(_ x: Tensor, activation: Activation? = nil) -> Tensor {
+        x.groupNorm(groups: groups, weight: weight, bias: bias, eps: eps, activation: activation)
     }
 }
 
@@ -121,7 +122,9 @@ public struct Conv2d: Sendable {
 
     public var outChannels: Int { weight.shape[0] }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        Convolution.conv2d(x, weight: weight, bias: bias, options: Conv2DOptions(stride: (stride, stride), padding: (padding, padding)))
+    /// `residual` [N, Cout, Ho, Wo] is added in the pass that writes the output, where the kernel allows.
+    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
+        Convolution.conv2d(x, weight: weight, bias: bias, options: Conv2DOptions(stride: (stride, stride), padding: (padding, padding)),
+                           residual: residual)
     }
 }

@@ -19,33 +19,47 @@ extension Tensor {
     }
 
     /// GroupNorm over [N, C, *spatial]: statistics per (sample, group), then per-channel affine.
-    /// With groups == channels this is InstanceNorm.
-    public func groupNorm(groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+    /// With groups == channels this is InstanceNorm. `scaleShift` [N, 2C] (scale, then shift) applies
+    /// y·(1 + scale) + shift per sample and channel after it, as guided diffusion's scale-shift norm does,
+    /// and `activation` follows; both fold into the one pass that writes the output.
+    public func groupNorm(groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5, scaleShift: Tensor? = nil,
+                          activation: Activation? = nil) -> Tensor {
         precondition(rank >= 2 && shape[1] % groups == 0, "group norm: \(shape[1]) channels do not split into \(groups) groups")
         let channels = shape[1]
+        precondition(scaleShift.map { $0.shape == [shape[0], 2 * channels] } ?? true,
+                     "group norm: scale and shift \(scaleShift!.shape) for \(shape[0]) samples of \(channels) channels")
         let spatial = shape.dropFirst(2).reduce(1, *)
         let perGroup = channels / groups, groupWidth = perGroup * spatial
         let w = weight?.storage ?? [Float](repeating: 1, count: channels), b = bias?.storage ?? [Float](repeating: 0, count: channels)
-        var out = self
-        out.storage.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            // Statistics per (sample, group); the channel's affine folds into one scale and shift.
-            Parallel.chunks(shape[0] * groups, minimumPerChunk: max(1, 16_384 / max(groupWidth, 1))) { range in
-                for row in range {
-                    let p = base + row * groupWidth
-                    let mean = Float(RowReduction.sum(p, groupWidth) / Double(groupWidth))
-                    let variance = RowReduction.sum(p, groupWidth, minus: mean, squared: true) / Double(groupWidth)
-                    let inv = Float(1 / (variance + Double(eps)).squareRoot())
-                    for j in 0..<perGroup {
-                        let c = (row % groups) * perGroup + j
-                        let scale = inv * w[c], shift = b[c] - mean * scale
-                        let q = p + j * spatial
-                        for i in 0..<spatial { q[i] = q[i] * scale + shift }
+        let film = scaleShift?.storage
+        var out = [Float].unset(count)
+        storage.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                let (source, target) = (input.baseAddress!, output.baseAddress!)
+                // Statistics per (sample, group); the channel's affine (and scale-shift) folds into one scale and shift.
+                Parallel.chunks(shape[0] * groups, minimumPerChunk: max(1, 16_384 / max(groupWidth, 1))) { range in
+                    for row in range {
+                        let p = source + row * groupWidth, q = target + row * groupWidth
+                        let mean = Float(RowReduction.sum(p, groupWidth) / Double(groupWidth))
+                        let variance = RowReduction.sum(p, groupWidth, minus: mean, squared: true) / Double(groupWidth)
+                        let inv = Float(1 / (variance + Double(eps)).squareRoot())
+                        let sample = row / groups
+                        for j in 0..<perGroup {
+                            let c = (row % groups) * perGroup + j
+                            var scale = inv * w[c], shift = b[c] - mean * scale
+                            if let film {
+                                let s = 1 + film[sample * 2 * channels + c]
+                                (scale, shift) = (scale * s, shift * s + film[sample * 2 * channels + channels + c])
+                            }
+                            let (from, to) = (p + j * spatial, q + j * spatial)
+                            for i in 0..<spatial { to[i] = from[i] * scale + shift }
+                            activation?.apply(to, count: spatial)
+                        }
                     }
                 }
             }
         }
-        return out
+        return Tensor(shape: shape, storage: out)
     }
 }
 

@@ -91,6 +91,9 @@ import Testing
         let image = Reference.tensor([2, 6, 4, 4], seed: 17)
         let gw = Reference.tensor([6], seed: 18), gb = Reference.tensor([6], seed: 19)
         let gn = image.groupNorm(groups: 3, weight: gw, bias: gb, eps: 1e-6)
+        // Guided diffusion's scale-shift norm, SiLU after it: y·(1 + scale) + shift per sample and channel.
+        let scaleShift = Reference.tensor([2, 12], seed: 20)
+        let modulated = image.groupNorm(groups: 3, weight: gw, bias: gb, eps: 1e-6, scaleShift: scaleShift, activation: .silu)
         for n in 0..<2 { for g in 0..<3 {
             let base = (n * 6 + g * 2) * 16
             let group = image.storage[base..<(base + 32)].map(Double.init)
@@ -100,6 +103,8 @@ import Testing
                 let c = g * 2 + i / 16
                 let expected = (group[i] - mean) / sd * Double(gw.storage[c]) + Double(gb.storage[c])
                 #expect(abs(Double(gn.storage[base + i]) - expected) < 1e-5)
+                let film = expected * (1 + Double(scaleShift.storage[n * 12 + c])) + Double(scaleShift.storage[n * 12 + 6 + c])
+                #expect(abs(Double(modulated.storage[base + i]) - film / (1 + exp(-film))) < 1e-5)
             }
         } }
     }

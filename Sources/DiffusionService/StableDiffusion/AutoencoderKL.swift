@@ -93,9 +93,7 @@ struct AutoencoderKL: Sendable {
                 for resnet in block.resnets { h = resnet(h, temb: nil) }
                 if let down = block.downsampler { h = down(h) }
             }
-            h = convNormOut(midBlock(h))
-            h.apply(.silu)
-            return convOut(h)
+            return convOut(convNormOut(midBlock(h), activation: .silu))
         }
     }
 
@@ -111,9 +109,7 @@ struct AutoencoderKL: Sendable {
                 for resnet in block.resnets { h = resnet(h, temb: nil) }
                 if let up = block.upsampler { h = up(h) }
             }
-            h = convNormOut(h)
-            h.apply(.silu)
-            return convOut(h)
+            return convOut(convNormOut(h, activation: .silu))
         }
     }
 

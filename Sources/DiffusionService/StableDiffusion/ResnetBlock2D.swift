@@ -21,17 +21,12 @@ struct ResnetBlock2D: Sendable {
 
     /// `temb` is the UNet's time embedding after its SiLU, [B, D]; nil in the VAE.
     func callAsFunction(_ x: Tensor, temb: Tensor?) -> Tensor {
-        var h = norm1(x)
-        h.apply(.silu)
-        h = conv1(h)
+        var h = conv1(norm1(x, activation: .silu))
         if let timeEmbProj, let temb {
             let t = timeEmbProj(temb)
             h = h + t.reshaped([t.shape[0], t.shape[1], 1, 1])
         }
-        h = norm2(h)
-        h.apply(.silu)
-        h = conv2(h)
-        return (convShortcut.map { $0(x) } ?? x) + h
+        return conv2(norm2(h, activation: .silu), residual: convShortcut.map { $0(x) } ?? x)
     }
 }
 

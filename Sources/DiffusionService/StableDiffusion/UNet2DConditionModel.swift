@@ -128,8 +128,6 @@ struct UNet2DConditionModel: Sendable {
                 h = up(h, size: (next.shape[2], next.shape[3]))
             }
         }
-        h = convNormOut(h)
-        h.apply(.silu)
-        return convOut(h)
+        return convOut(convNormOut(h, activation: .silu))
     }
 }

@@ -11,7 +11,9 @@ import Foundation
 struct TerrainUNet: Sendable {
     struct GroupNorm: Sendable {
         let weight: Tensor, bias: Tensor
-        func callAsFunction(_ x: Tensor) -> Tensor { x.groupNorm(groups: 32, weight: weight, bias: bias, eps: 1e-5) }
+        func callAsFunction(_ x: Tensor, scaleShift: Tensor? = nil, activation: Activation? = nil) -> Tensor {
+            x.groupNorm(groups: 32, weight: weight, bias: bias, eps: 1e-5, scaleShift: scaleShift, activation: activation)
+        }
     }
 
     /// Weights transformed for the direct and Winograd kernels once at load: the model is small (32 to 128
@@ -43,28 +45,15 @@ struct TerrainUNet: Sendable {
 
         /// x + conv(SiLU(GN(conv(SiLU(GN(x))))·(1+scale) + shift)), with x and h resampled together.
         func callAsFunction(_ x: Tensor, embedding: Tensor) -> Tensor {
-            var h = inNorm(x)
-            h.apply(.silu)
+            var h = inNorm(x, activation: .silu)
             var x = x
             switch resample {
             case .down: h = h.averagePooled2x2(); x = x.averagePooled2x2()
             case .up: h = h.upsampleNearest(factor: 2); x = x.upsampleNearest(factor: 2)
             case .none: break
             }
-            h = inConv(h)
-            let e = embLinear(embedding)  // [B, 2C]: scale, then shift
-            h = outNorm(h)
-            let (batch, channels) = (h.shape[0], h.shape[1]), spatial = h.shape[2] * h.shape[3]
-            h.storage.withUnsafeMutableBufferPointer { p in
-                for b in 0..<batch {
-                    for c in 0..<channels {
-                        let scale = 1 + e.storage[b * 2 * channels + c], shift = e.storage[b * 2 * channels + channels + c]
-                        let base = (b * channels + c) * spatial
-                        for i in base..<(base + spatial) { p[i] = p[i] * scale + shift }
-                    }
-                }
-            }
-            h.apply(.silu)
+            // The embedding's [B, 2C] scale and shift fold into the second norm, with the SiLU after it.
+            h = outNorm(inConv(h), scaleShift: embLinear(embedding), activation: .silu)
             return outConv(h, residual: skip.map { $0(x) } ?? x)
         }
     }
@@ -248,8 +237,7 @@ struct TerrainUNet: Sendable {
         for block in outputBlocks {
             h = run(block, Tensor.concatenate([h, skips.removeLast()], axis: 1))
         }
-        h = outNorm(h)
-        h.apply(.silu)
+        h = outNorm(h, activation: .silu)
         return outConv(h)
     }
 }
