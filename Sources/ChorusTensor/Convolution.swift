@@ -44,14 +44,11 @@ public enum Convolution {
             precondition(packed.matches(weight), "conv2d: the packed weight is not \(weight.shape)")
             return DirectConvolution.conv2d(x, packed: packed, bias: bias, padding: o.padding, residual: residual)
         }
-        let y = conv2dBySgemm(x, weight: weight, bias: bias, options: o)
-        guard let residual else { return y }
-        precondition(residual.shape == y.shape, "conv2d: residual \(residual.shape) for \(y.shape)")
-        return y + residual
+        return conv2dBySgemm(x, weight: weight, bias: bias, options: o, residual: residual)
     }
 
     /// conv2d as sgemm: one product per tap over padded strips, or im2col strips.
-    static func conv2dBySgemm(_ x: Tensor, weight: Tensor, bias: Tensor?, options o: Conv2DOptions) -> Tensor {
+    static func conv2dBySgemm(_ x: Tensor, weight: Tensor, bias: Tensor?, options o: Conv2DOptions, residual: Tensor?) -> Tensor {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, cinPerGroup, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
         precondition(cin == cinPerGroup * o.groups && cout % o.groups == 0,
@@ -59,6 +56,7 @@ public enum Convolution {
         let ho = (h + 2 * o.padding.0 - o.dilation.0 * (kh - 1) - 1) / o.stride.0 + 1
         let wo = (w + 2 * o.padding.1 - o.dilation.1 * (kw - 1) - 1) / o.stride.1 + 1
         precondition(ho > 0 && wo > 0, "conv2d: a \(kh)×\(kw) kernel does not fit a padded \(h)×\(w) input")
+        precondition(residual.map { $0.shape == [n, cout, ho, wo] } ?? true, "conv2d: residual \(residual!.shape) for [\(n), \(cout), \(ho), \(wo)]")
         let coutPerGroup = cout / o.groups
         let k = cinPerGroup * kh * kw
         let spatial = ho * wo
@@ -72,8 +70,13 @@ public enum Convolution {
                     }
                 }
             }
-            var result = Tensor(shape: [n, cout, ho, wo], storage: out)
+            var result = Tensor(shape: [n, cout, ho, wo], storage: consume out)
             if let bias { result.addChannelBias(bias) }
+            if let residual {
+                result.storage.withUnsafeMutableBufferPointer { y in
+                    residual.storage.withUnsafeBufferPointer { r in for i in 0..<y.count { y[i] += r[i] } }
+                }
+            }
             return result
         }
         let direct = kh == 1 && kw == 1 && o.stride == (1, 1) && o.padding == (0, 0)
@@ -92,6 +95,9 @@ public enum Convolution {
         strips = (ho + stripRows - 1) / stripRows
         let jobs = groupsTotal * strips, lanes = min(workers, jobs)
         var out = [Float].unset(n * cout * spatial)
+        // Each strip's output starts as bias + residual and sgemm adds to it (beta 1): OpenBLAS would
+        // otherwise zero it first (beta 0), and the bias and residual take two more passes after.
+        let seeded = bias != nil || residual != nil
         x.storage.withUnsafeBufferPointer { input in
             weight.storage.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { output in
@@ -106,14 +112,19 @@ public enum Convolution {
                                 let target = output + (sample * cout + g * coutPerGroup) * spatial
                                 let rows = (strip * stripRows)..<min(ho, (strip + 1) * stripRows)
                                 let width = rows.count * wo
+                                let first = rows.lowerBound * wo
+                                if seeded {
+                                    seed(output, sample: sample, channels: (g * coutPerGroup)..<((g + 1) * coutPerGroup), cout: cout,
+                                         spatial: spatial, positions: first..<(first + width), bias: bias, residual: residual)
+                                }
                                 if direct {
                                     BLAS.serialSgemm(m: coutPerGroup, n: width, k: k, a: wt + g * coutPerGroup * k, lda: k,
-                                                     b: source + rows.lowerBound * wo, ldb: spatial, c: target + rows.lowerBound * wo, ldc: spatial)
+                                                     b: source + first, ldb: spatial, beta: seeded ? 1 : 0, c: target + first, ldc: spatial)
                                 } else {
                                     im2col(source, channels: cinPerGroup, height: h, width: w, kh: kh, kw: kw,
                                            rows: rows, wo: wo, options: o, into: col.baseAddress!, parallel: workers == 1)
                                     BLAS.serialSgemm(m: coutPerGroup, n: width, k: k, a: wt + g * coutPerGroup * k, lda: k,
-                                                     b: col.baseAddress!, ldb: width, c: target + rows.lowerBound * wo, ldc: spatial)
+                                                     b: col.baseAddress!, ldb: width, beta: seeded ? 1 : 0, c: target + first, ldc: spatial)
                                 }
                             }
                         }
@@ -121,9 +132,24 @@ public enum Convolution {
                 }
             }
         }
-        var result = Tensor(shape: [n, cout, ho, wo], storage: out)
-        if let bias { result.addChannelBias(bias) }
-        return result
+        return Tensor(shape: [n, cout, ho, wo], storage: out)
+    }
+
+    /// out[sample, c, p] = bias[c] + residual[sample, c, p] for the channels and positions of one strip.
+    private static func seed(_ out: UnsafeMutablePointer<Float>, sample: Int, channels: Range<Int>, cout: Int, spatial: Int,
+                             positions: Range<Int>, bias: Tensor?, residual: Tensor?) {
+        for channel in channels {
+            let row = out + (sample * cout + channel) * spatial + positions.lowerBound
+            let value = bias?.storage[channel] ?? 0
+            guard let residual else {
+                row.update(repeating: value, count: positions.count)
+                continue
+            }
+            residual.storage.withUnsafeBufferPointer { r in
+                let added = r.baseAddress! + (sample * cout + channel) * spatial + positions.lowerBound
+                for i in 0..<positions.count { row[i] = added[i] + value }
+            }
+        }
     }
 
     /// x [N, Cin, L], weight [Cout, Cin/groups, k] → [N, Cout, Lo]: a conv2d of height 1, except for
@@ -352,7 +378,8 @@ public enum Convolution {
                 }
             }
         }
-        var result = Tensor(shape: [n, cout, ho, wo], storage: out)
+        // `consume`: a copy of `out` left alive would make the bias's in-place add copy the whole output first.
+        var result = Tensor(shape: [n, cout, ho, wo], storage: consume out)
         if let bias { result.addChannelBias(bias) }
         return result
     }

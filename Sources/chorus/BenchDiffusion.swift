@@ -26,6 +26,9 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
     @Option(help: "Terrain batch sizes.")
     var batches = "1,4"
 
+    @Option(help: "Terrain rounds: each is about 4 s of Chorus, then about 4 s of ONNX Runtime, per batch size.")
+    var rounds = 3
+
     @Option(help: "Stable Diffusion rows: any of unet512, unet256, vae512; empty for none.")
     var sdRows = "unet256,unet512,vae512"
 
@@ -41,16 +44,35 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
         if !rows.isEmpty { try stableDiffusion(rows) }
     }
 
+    /// Rounds of Chorus and ONNX Runtime alternating per batch size; the ratio is the median of the rounds'
+    /// ratios, each from two windows a few seconds apart.
     func terrain() throws {
         let sizes = batches.split(separator: ",").compactMap { Int($0) }
-        print("chorus bench diffusion: terrain consistency UNet (128×128, one step), \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected")")
+        print("chorus bench diffusion: terrain consistency UNet (128×128, one step), \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected"), \(rounds) alternating rounds")
         let bench = try TerrainBenchmark(onnx: onnx)
-        let ours = sizes.map { bench.seconds(batch: $0) }
-        let peer = runJSON(peerPython, ["scripts/bench/diffusion_peer.py", onnx, "\(threads)", batches], quietErrors: false)?["seconds"] as? [String: Double]
-        print("batch | chorus s | onnxruntime s | ratio (peer / chorus)")
-        for (batch, seconds) in zip(sizes, ours) {
-            let p = peer?["\(batch)"]
-            print(String(format: "%5d | %8.3f | ", batch, seconds) + (p.map { String(format: "%13.3f | %.2fx", $0, $0 / seconds) } ?? "(peer did not run: pip install onnxruntime into .venv)"))
+        let peer = PeerSession(peerPython, ["scripts/bench/diffusion_peer.py", onnx, "\(threads)", "--serve"])
+        var ours: [Int: [Double]] = [:], theirs: [Int: [Double]] = [:]
+        for round in 1...max(1, rounds) {
+            for batch in sizes {
+                let chorus = bench.seconds(batch: batch)
+                let onnxRuntime = peer?.ask("\(batch)")?["seconds"] as? Double
+                ours[batch, default: []].append(chorus)
+                if let onnxRuntime { theirs[batch, default: []].append(onnxRuntime) }
+                print(String(format: "  round %d, batch %d: chorus %.3f s, onnxruntime ", round, batch, chorus)
+                      + (onnxRuntime.map { String(format: "%.3f s (%.2fx)", $0, $0 / chorus) } ?? "did not run"))
+            }
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        print("batch | chorus s | onnxruntime s | ratio (peer / chorus, median of rounds) | range of rounds")
+        for batch in sizes {
+            let chorus = ours[batch]!
+            guard let onnxRuntime = theirs[batch], onnxRuntime.count == chorus.count else {
+                print(String(format: "%5d | %8.3f | (peer did not run: pip install onnxruntime into .venv)", batch, median(chorus)))
+                continue
+            }
+            let ratios = zip(onnxRuntime, chorus).map { $0 / $1 }
+            print(String(format: "%5d | %8.3f | %13.3f | %.2fx | %.2f–%.2fx", batch, median(chorus), median(onnxRuntime), median(ratios),
+                         ratios.min()!, ratios.max()!))
         }
     }
 

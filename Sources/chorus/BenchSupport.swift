@@ -17,6 +17,42 @@ func runJSON(_ executable: String, _ arguments: [String], quietErrors: Bool = tr
     return try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
 }
 
+/// A peer that stays loaded and answers one JSON line per request line (`diffusion_peer.py --serve`), so a
+/// benchmark can alternate rounds of its own with rounds of the peer's: on these machines the speed of both
+/// drifts by tens of percent over a minute, and back-to-back blocks of each would measure the drift.
+final class PeerSession {
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    private var pending = Data()
+
+    init?(_ executable: String, _ arguments: [String]) {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardInput = input
+        process.standardOutput = output
+        guard (try? process.run()) != nil else { return nil }
+    }
+
+    /// The answer to `request`, or nil when the peer has exited or answered something else than JSON.
+    func ask(_ request: String) -> [String: Any]? {
+        input.fileHandleForWriting.write(Data((request + "\n").utf8))
+        while !pending.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { return nil }
+            pending.append(chunk)
+        }
+        let end = pending.firstIndex(of: UInt8(ascii: "\n"))!
+        let line = pending[pending.startIndex..<end]
+        pending = Data(pending[(end + 1)...])
+        return try? JSONSerialization.jsonObject(with: line) as? [String: Any]
+    }
+
+    deinit {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+}
+
 /// The Python that runs the peers: the project's venv when it exists.
 var peerPython: String {
     FileManager.default.isExecutableFile(atPath: ".venv/bin/python") ? ".venv/bin/python" : "/usr/bin/python3"
