@@ -17,27 +17,22 @@ size_t chorus_winograd2d_packed_count(int cout, int cin, int rows) {
     return XI * chorus_conv1d_packed_count(cout, cin, 1, rows);
 }
 
-/* U = G g G^T, G = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6], [1/24, 1/12, 1/6], [1/24, -1/12, 1/6], [0, 0, 1]]. */
+/* G z for one column z of 3, into 6 values `stride` apart, G = [[1/4, 0, 0], [-1/6, -1/6, -1/6],
+   [-1/6, 1/6, -1/6], [1/24, 1/12, 1/6], [1/24, -1/12, 1/6], [0, 0, 1]]. */
+static void weight_1d(float a, float b, float c, float *u, int stride) {
+    u[0 * stride] = a / 4;
+    u[1 * stride] = -(a + b + c) / 6;
+    u[2 * stride] = -(a - b + c) / 6;
+    u[3 * stride] = a / 24 + b / 12 + c / 6;
+    u[4 * stride] = a / 24 - b / 12 + c / 6;
+    u[5 * stride] = c;
+}
+
+/* U = G g G^T: along the kernel's columns, then along the rows of the result. */
 static void weight_transform(const float *g, float *u) {
-    float t[PATCH][3];
-    for (int j = 0; j < 3; j++) {
-        const float a = g[0 * 3 + j], b = g[1 * 3 + j], c = g[2 * 3 + j];
-        t[0][j] = a / 4;
-        t[1][j] = -(a + b + c) / 6;
-        t[2][j] = -(a - b + c) / 6;
-        t[3][j] = a / 24 + b / 12 + c / 6;
-        t[4][j] = a / 24 - b / 12 + c / 6;
-        t[5][j] = c;
-    }
-    for (int i = 0; i < PATCH; i++) {
-        const float a = t[i][0], b = t[i][1], c = t[i][2];
-        u[i * PATCH + 0] = a / 4;
-        u[i * PATCH + 1] = -(a + b + c) / 6;
-        u[i * PATCH + 2] = -(a - b + c) / 6;
-        u[i * PATCH + 3] = a / 24 + b / 12 + c / 6;
-        u[i * PATCH + 4] = a / 24 - b / 12 + c / 6;
-        u[i * PATCH + 5] = c;
-    }
+    float t[PATCH * 3];
+    for (int j = 0; j < 3; j++) weight_1d(g[0 * 3 + j], g[1 * 3 + j], g[2 * 3 + j], t + j, 3);
+    for (int i = 0; i < PATCH; i++) weight_1d(t[i * 3 + 0], t[i * 3 + 1], t[i * 3 + 2], u + i * PATCH, 1);
 }
 
 /* Straight into the blocks' layout, ξ after ξ: [ξ][block][cin][rows] (chorus_conv1d_pack of each U[ξ]).

@@ -7,9 +7,9 @@ public struct PackedConv2dWeight: Sendable {
     let taps: PackedConv1dWeight
     let kh: Int, kw: Int
 
-    /// nil where the direct kernels do not run on this CPU.
+    /// nil for 1×1 kernels (conv2d runs those as one sgemm), or where the direct kernels do not run on this CPU.
     public init?(_ weight: Tensor, block: DirectBlock? = DirectBlock.best) {
-        guard weight.rank == 4,
+        guard weight.rank == 4, weight.shape[2] * weight.shape[3] > 1,
               let taps = PackedConv1dWeight(weight.reshaped([weight.shape[0], weight.shape[1], weight.shape[2] * weight.shape[3]]), block: block)
         else { return nil }
         (self.taps, kh, kw) = (taps, weight.shape[2], weight.shape[3])
@@ -58,36 +58,46 @@ extension DirectConvolution {
         }
         let blocksPerGroup = (blocks + channelGroups - 1) / channelGroups
         let jobs = n * strips * channelGroups
+        return conv2dOutput(x, packed: p.taps.storage, block: block, cout: cout, kernel: (kh, kw), padding: padding, bias: bias,
+                            residual: residual, ho: ho, wo: wo) { args in
+            let scratchCount = withUnsafePointer(to: args(0)) { chorus_conv2d_scratch_count($0, Int32(stripRows)) }
+            let lanes = min(workers, jobs)
+            DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                var scratch = [Float].unset(scratchCount)
+                scratch.withUnsafeMutableBufferPointer { s in
+                    for job in stride(from: lane, to: jobs, by: lanes) {
+                        let (rest, group) = job.quotientAndRemainder(dividingBy: channelGroups)
+                        let (sample, strip) = rest.quotientAndRemainder(dividingBy: strips)
+                        let (y0, y1) = (strip * stripRows, min(ho, (strip + 1) * stripRows))
+                        let (b0, b1) = (group * blocksPerGroup, min(blocks, (group + 1) * blocksPerGroup))
+                        guard y0 < y1, b0 < b1 else { continue }
+                        let status = withUnsafePointer(to: args(sample)) {
+                            chorus_conv2d_direct($0, Int32(y0), Int32(y1), Int32(b0), Int32(b1), s.baseAddress!)
+                        }
+                        precondition(status == 0, "chorus_conv2d_direct rejected \(cin) → \(cout), \(kh)×\(kw) over \(h)×\(w)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A new [N, cout, ho, wo] output, filled by `body`, which is given each sample's C arguments (its
+    /// input, output and residual planes, the packed weight and bias) for the kernels of either layout.
+    static func conv2dOutput(_ x: Tensor, packed: [Float], block: DirectBlock, cout: Int, kernel: (Int, Int), padding: (Int, Int),
+                             bias: Tensor?, residual: Tensor?, ho: Int, wo: Int, _ body: ((Int) -> chorus_conv2d_args) -> Void) -> Tensor {
+        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var out = [Float].unset(n * cout * ho * wo)
         x.storage.withUnsafeBufferPointer { input in
-            p.taps.storage.withUnsafeBufferPointer { weight in
+            packed.withUnsafeBufferPointer { weight in
                 out.withUnsafeMutableBufferPointer { output in
                     withOptionalPointer(bias) { biasPointer in
                         withOptionalPointer(residual) { residualPointer in
-                            func args(_ sample: Int) -> chorus_conv2d_args {
+                            body { sample in
                                 chorus_conv2d_args(x: input.baseAddress! + sample * cin * h * w, cin: Int32(cin), h: Int32(h), w: Int32(w),
-                                                   kh: Int32(kh), kw: Int32(kw), pad_h: Int32(padding.0), pad_w: Int32(padding.1),
+                                                   kh: Int32(kernel.0), kw: Int32(kernel.1), pad_h: Int32(padding.0), pad_w: Int32(padding.1),
                                                    packed: weight.baseAddress!, block_rows: block.rawValue, cout: Int32(cout),
                                                    bias: biasPointer, residual: residualPointer.map { $0 + sample * cout * ho * wo },
                                                    out: output.baseAddress! + sample * cout * ho * wo, ho: Int32(ho), wo: Int32(wo))
-                            }
-                            let scratchCount = withUnsafePointer(to: args(0)) { chorus_conv2d_scratch_count($0, Int32(stripRows)) }
-                            let lanes = min(workers, jobs)
-                            DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-                                var scratch = [Float].unset(scratchCount)
-                                scratch.withUnsafeMutableBufferPointer { s in
-                                    for job in stride(from: lane, to: jobs, by: lanes) {
-                                        let (rest, group) = job.quotientAndRemainder(dividingBy: channelGroups)
-                                        let (sample, strip) = rest.quotientAndRemainder(dividingBy: strips)
-                                        let (y0, y1) = (strip * stripRows, min(ho, (strip + 1) * stripRows))
-                                        let (b0, b1) = (group * blocksPerGroup, min(blocks, (group + 1) * blocksPerGroup))
-                                        guard y0 < y1, b0 < b1 else { continue }
-                                        let status = withUnsafePointer(to: args(sample)) {
-                                            chorus_conv2d_direct($0, Int32(y0), Int32(y1), Int32(b0), Int32(b1), s.baseAddress!)
-                                        }
-                                        precondition(status == 0, "chorus_conv2d_direct rejected \(cin) → \(cout), \(kh)×\(kw) over \(h)×\(w)")
-                                    }
-                                }
                             }
                         }
                     }

@@ -59,40 +59,24 @@ extension DirectConvolution {
         let jobsPerSample = (tileRows + rowsPerJob - 1) / rowsPerJob
         let jobs = n * jobsPerSample
         let next = Atomic<Int>(0)
-        var out = [Float].unset(n * cout * ho * wo)
-        x.storage.withUnsafeBufferPointer { input in
-            p.storage.withUnsafeBufferPointer { weight in
-                out.withUnsafeMutableBufferPointer { output in
-                    withOptionalPointer(bias) { biasPointer in
-                        withOptionalPointer(residual) { residualPointer in
-                            func args(_ sample: Int) -> chorus_conv2d_args {
-                                chorus_conv2d_args(x: input.baseAddress! + sample * cin * h * w, cin: Int32(cin), h: Int32(h), w: Int32(w),
-                                                   kh: 3, kw: 3, pad_h: Int32(padding.0), pad_w: Int32(padding.1),
-                                                   packed: weight.baseAddress!, block_rows: p.block.rawValue, cout: Int32(cout),
-                                                   bias: biasPointer, residual: residualPointer.map { $0 + sample * cout * ho * wo },
-                                                   out: output.baseAddress! + sample * cout * ho * wo, ho: Int32(ho), wo: Int32(wo))
-                            }
-                            let scratchCount = withUnsafePointer(to: args(0)) { chorus_winograd2d_scratch_count($0) }
-                            DispatchQueue.concurrentPerform(iterations: min(workers, jobs)) { _ in
-                                var scratch = [Float].unset(scratchCount)
-                                scratch.withUnsafeMutableBufferPointer { s in
-                                    while true {
-                                        let job = next.add(1, ordering: .relaxed).oldValue
-                                        guard job < jobs else { break }
-                                        let (sample, part) = job.quotientAndRemainder(dividingBy: jobsPerSample)
-                                        let (r0, r1) = (part * rowsPerJob, min(tileRows, (part + 1) * rowsPerJob))
-                                        let status = withUnsafePointer(to: args(sample)) {
-                                            chorus_winograd2d($0, Int32(r0), Int32(r1), s.baseAddress!)
-                                        }
-                                        precondition(status == 0, "chorus_winograd2d rejected \(cin) → \(cout) over \(h)×\(w), padding \(padding)")
-                                    }
-                                }
-                            }
+        return conv2dOutput(x, packed: p.storage, block: p.block, cout: cout, kernel: (3, 3), padding: padding, bias: bias,
+                            residual: residual, ho: ho, wo: wo) { args in
+            let scratchCount = withUnsafePointer(to: args(0)) { chorus_winograd2d_scratch_count($0) }
+            DispatchQueue.concurrentPerform(iterations: min(workers, jobs)) { _ in
+                var scratch = [Float].unset(scratchCount)
+                scratch.withUnsafeMutableBufferPointer { s in
+                    while true {
+                        let job = next.add(1, ordering: .relaxed).oldValue
+                        guard job < jobs else { break }
+                        let (sample, part) = job.quotientAndRemainder(dividingBy: jobsPerSample)
+                        let (r0, r1) = (part * rowsPerJob, min(tileRows, (part + 1) * rowsPerJob))
+                        let status = withUnsafePointer(to: args(sample)) {
+                            chorus_winograd2d($0, Int32(r0), Int32(r1), s.baseAddress!)
                         }
+                        precondition(status == 0, "chorus_winograd2d rejected \(cin) → \(cout) over \(h)×\(w), padding \(padding)")
                     }
                 }
             }
         }
-        return Tensor(shape: [n, cout, ho, wo], storage: out)
     }
 }
