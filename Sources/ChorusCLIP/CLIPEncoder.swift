@@ -7,10 +7,10 @@ struct CLIPEncoderLayer: Sendable {
         let heads: Int
 
         init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
-            query = try Linear(w, "\(prefix).q_proj")
-            key = try Linear(w, "\(prefix).k_proj")
-            value = try Linear(w, "\(prefix).v_proj")
-            out = try Linear(w, "\(prefix).out_proj")
+            query = try Linear(w, "\(prefix).q_proj").packedForProducts()
+            key = try Linear(w, "\(prefix).k_proj").packedForProducts()
+            value = try Linear(w, "\(prefix).v_proj").packedForProducts()
+            out = try Linear(w, "\(prefix).out_proj").packedForProducts()
             self.heads = heads
         }
 
@@ -39,7 +39,9 @@ struct CLIPEncoderLayer: Sendable {
         layerNorm1 = try LayerNorm(w, "\(prefix).layer_norm1", eps: eps)
         selfAttention = try SelfAttention(w, "\(prefix).self_attn", heads: heads)
         layerNorm2 = try LayerNorm(w, "\(prefix).layer_norm2", eps: eps)
-        mlp = MLP(fc1: try Linear(w, "\(prefix).mlp.fc1"), fc2: try Linear(w, "\(prefix).mlp.fc2"), activation: activation)
+        // Packed copies of the weights: a batch of images is hundreds of rows through every linear.
+        mlp = MLP(fc1: try Linear(w, "\(prefix).mlp.fc1").packedForProducts(),
+                  fc2: try Linear(w, "\(prefix).mlp.fc2").packedForProducts(), activation: activation)
     }
 
     func callAsFunction(_ x: Tensor, mask: Tensor? = nil, causal: Bool = false) -> Tensor {

@@ -28,8 +28,23 @@ public struct Linear: Sendable {
         return copy
     }
 
+    /// The weight again, packed for the register-blocked product (`PackedLinearWeight`).
+    public private(set) var packed: PackedLinearWeight?
+
+    /// This layer keeping a packed copy of its weight for products of many rows (a second copy of the
+    /// weight: for models whose linears see hundreds of rows each call). Unchanged where the kernel does not
+    /// run; `columns` is for tests, which run every panel width the CPU has.
+    public func packedForProducts(columns: Int32? = PackedLinearWeight.best) -> Linear {
+        var copy = self
+        copy.packed = PackedLinearWeight(weight: weight, bias: bias, columns: columns)
+        return copy
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let rows = x.count / max(weight.shape[1], 1)
+        if let packed, rows >= PackedLinearWeight.fewestRows {
+            return packed.apply(x)
+        }
         if let halves, rows <= HalfMatrix.rowsWorthIt {
             var y = halves.timesTransposed(x.reshaped([rows, weight.shape[1]]))
             if let bias {

@@ -55,4 +55,38 @@ import Testing
         let expected = naive(x.storage, transpose(weight.storage, rows: 5, cols: 4), m: 6, k: 4, n: 5)
         for r in 0..<6 { for c in 0..<5 { #expect(abs(y.storage[r * 5 + c] - (expected[r * 5 + c] + bias.storage[c])) < 1e-5) } }
     }
+
+    /// Panel widths this CPU runs: 16 (AVX2) and 32 (AVX-512) where it has them.
+    static let panelWidths: [Int32] = [16, 32].filter { Linear(weight: Tensor(shape: [1, 1], storage: [1]), bias: nil)
+        .packedForProducts(columns: $0).packed != nil }
+
+    /// Rows that fill no block (5, 13), a depth over one 256-deep pass (300, 600), outputs that fill no
+    /// panel (45, 70), with and without bias, and a product large enough to be split across cores.
+    @Test(arguments: [(13, 37, 45, true), (5, 300, 70, false), (101, 600, 33, true), (400, 256, 200, true), (12, 32, 32, false)])
+    func packedLinearMatchesTheNaiveProduct(m: Int, k: Int, n: Int, withBias: Bool) throws {
+        try #require(!Self.panelWidths.isEmpty, "this CPU runs neither AVX2 + FMA nor AVX-512, so the packed product never runs")
+        let x = Tensor(shape: [m, k], storage: values(m * k, seed: 8))
+        let weight = Tensor(shape: [n, k], storage: values(n * k, seed: 9))
+        let bias = withBias ? Tensor(shape: [n], storage: values(n, seed: 10)) : nil
+        let product = naive(x.storage, transpose(weight.storage, rows: n, cols: k), m: m, k: k, n: n)
+        for columns in Self.panelWidths {
+            let layer = Linear(weight: weight, bias: bias).packedForProducts(columns: columns)
+            #expect(layer.packed != nil)
+            let y = layer(x.reshaped([1, m, k]))
+            #expect(y.shape == [1, m, n])
+            var worst: Float = 0
+            for r in 0..<m {
+                for c in 0..<n { worst = max(worst, abs(y.storage[r * n + c] - product[r * n + c] - (bias?.storage[c] ?? 0))) }
+            }
+            #expect(worst < 2e-4, "panels of \(columns): max error \(worst)")
+        }
+    }
+
+    @Test func packedLinearLeavesFewRowsToSgemv() {
+        let weight = Tensor(shape: [9, 7], storage: values(63, seed: 11))
+        let bias = Tensor(shape: [9], storage: values(9, seed: 12))
+        let x = Tensor(shape: [1, 7], storage: values(7, seed: 13))
+        let packed = Linear(weight: weight, bias: bias).packedForProducts()
+        #expect(packed(x).maxAbsDifference(MatMul.linear(x, weight: weight, bias: bias)).value < 1e-6)
+    }
 }

@@ -141,4 +141,41 @@ size_t chorus_winograd2d_scratch_count(const chorus_conv2d_args *a);
 /* Output rows 4·r0 ..< 4·r1 (clipped to ho), every output channel. Returns 0, or -1 for arguments out of range. */
 int chorus_winograd2d(const chorus_conv2d_args *a, int r0, int r1, float *scratch);
 
+/* A linear layer's product y [m, n] = x [m, k] · Wᵀ (+ bias), W [n, k] packed once into panels of nr
+   columns: 32 with AVX-512 (12 × 32 register blocks), 16 with AVX2 + FMA (6 × 16); 0 where neither runs. */
+int chorus_gemm_columns_best(void);
+
+/* 1 when this CPU runs panels of `nr` (16 or 32) columns. */
+int chorus_gemm_columns_supported(int nr);
+
+/* Floats of a packed weight (panels, then the bias padded to whole panels). */
+size_t chorus_gemm_packed_count(int n, int k, int nr);
+
+/* w [n, k] row-major and bias [n] (or NULL) → packed. Returns 0, or -1 for arguments out of range. */
+int chorus_gemm_pack(const float *w, const float *bias, int n, int k, int nr, float *packed);
+
+/* Rows of x per packed block: 12 for nr 32, 6 for nr 16. */
+int chorus_gemm_block_rows(int nr);
+
+/* x [m, k] is packed too, once per product, into blocks of chorus_gemm_block_rows rows, k-major. */
+size_t chorus_gemm_packed_x_count(int m, int k, int nr);
+
+/* Row blocks [b0, b1) of x into packed_x (so several threads can pack one x). Returns 0, or -1. */
+int chorus_gemm_pack_x(const float *x, ptrdiff_t ldx, int m, int k, int nr, int b0, int b1, float *packed_x);
+
+typedef struct {
+    const float *packed_x; /* chorus_gemm_pack_x of x [m, k] */
+    const float *packed;   /* chorus_gemm_pack of W [n, k] */
+    int nr;                /* the columns both were packed for */
+    int m, n, k;
+    int has_bias;          /* start from the packed bias (ignored when accumulate) */
+    int accumulate;        /* add to y instead of overwriting it */
+    float *y;              /* [m, n], rows ldy apart */
+    ptrdiff_t ldy;
+} chorus_gemm_args;
+
+/* Column panels [p0, p1) of y, every row. Returns 0, or -1 for arguments out of range or a panel width
+   this CPU does not run. */
+int chorus_gemm(const chorus_gemm_args *g, int p0, int p1);
+
 #endif
