@@ -1,17 +1,23 @@
 /// The layers every transformer is built from, each holding its checkpoint tensors under their own
 /// names (`weight`, `bias`), so a weight name leads straight to its field.
 public struct Linear: Sendable {
-    public let weight: Tensor
+    /// The float32 weight [out, in], unless the layer keeps it packed instead (`packedForProducts`).
+    private var floats: Tensor?
     public let bias: Tensor?
 
+    /// [out, in]. A packed layer unpacks it on each read: only a model's set-up reads it.
+    public var weight: Tensor { floats ?? packed!.unpackedWeight() }
+
+    public var inFeatures: Int { floats?.shape[1] ?? packed!.inFeatures }
+
     public init(weight: Tensor, bias: Tensor?) {
-        self.weight = weight
+        self.floats = weight
         self.bias = bias
     }
 
     /// `prefix.weight` and, when present, `prefix.bias`.
     public init(_ source: WeightSource, _ prefix: String, bias: Bool = true) throws {
-        weight = try source.tensor("\(prefix).weight")
+        floats = try source.tensor("\(prefix).weight")
         self.bias = bias ? try source.tensor("\(prefix).bias") : nil
     }
 
@@ -28,23 +34,27 @@ public struct Linear: Sendable {
         return copy
     }
 
-    /// The weight again, packed for the register-blocked product (`PackedLinearWeight`).
+    /// The weight laid out for the register-blocked product (`PackedLinearWeight`), in place of `floats`.
     public private(set) var packed: PackedLinearWeight?
 
-    /// This layer keeping a packed copy of its weight for products of many rows (a second copy of the
-    /// weight: for models whose linears see hundreds of rows each call). Unchanged where the kernel does not
-    /// run; `columns` is for tests, which run every panel width the CPU has.
+    /// This layer with its weight packed for the register-blocked product, for models whose linears see
+    /// many rows each call (CLIP's towers). The packed weight replaces the float32 one, so memory stays
+    /// the same; every product then goes through it. Unchanged where the kernel does not run; `columns` is
+    /// for tests, which run every panel width the CPU has.
     public func packedForProducts(columns: Int32? = PackedLinearWeight.best) -> Linear {
+        guard let floats, halves == nil, let packed = PackedLinearWeight(weight: floats, bias: bias, columns: columns) else {
+            return self
+        }
         var copy = self
-        copy.packed = PackedLinearWeight(weight: weight, bias: bias, columns: columns)
+        copy.packed = packed
+        copy.floats = nil
         return copy
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let packed { return packed.apply(x) }
+        let weight = floats!
         let rows = x.count / max(weight.shape[1], 1)
-        if let packed, rows >= PackedLinearWeight.fewestRows {
-            return packed.apply(x)
-        }
         if let halves, rows <= HalfMatrix.rowsWorthIt {
             var y = halves.timesTransposed(x.reshaped([rows, weight.shape[1]]))
             if let bias {

@@ -6,8 +6,8 @@ import Foundation
 /// panels of 32 output columns for AVX-512's 12 × 32 register block, 16 for AVX2's 6 × 16. sgemm repacks
 /// the whole weight on every call; this packs only the activations, a few hundred rows, per product.
 ///
-/// It is a second copy of the weight, so models opt in per layer (`Linear.packedForProducts()`), where
-/// the products have many rows: CLIP's towers. `CHORUS_PACKED_GEMM=0` keeps sgemm, for A/B runs.
+/// Models opt in per layer (`Linear.packedForProducts()`), where the products have many rows: CLIP's
+/// towers. The layer then keeps only this copy. `CHORUS_PACKED_GEMM=0` keeps sgemm, for A/B runs.
 public struct PackedLinearWeight: Sendable {
     let storage: [Float]
     let outFeatures: Int, inFeatures: Int
@@ -21,9 +21,6 @@ public struct PackedLinearWeight: Sendable {
         let columns = chorus_gemm_columns_best()
         return columns > 0 ? columns : nil
     }()
-
-    /// Products of fewer rows go to sgemv or sgemm: a register block holds 6 or 12 rows.
-    public static let fewestRows = 4
 
     /// nil where the kernel does not run on this CPU, or for a `columns` it does not run.
     public init?(weight: Tensor, bias: Tensor?, columns: Int32? = PackedLinearWeight.best) {
@@ -43,6 +40,17 @@ public struct PackedLinearWeight: Sendable {
         }
         guard status == 0 else { return nil }
         (storage, outFeatures, inFeatures, hasBias, self.columns) = (packed, n, k, bias != nil, columns)
+    }
+
+    /// The float32 weight [out, in] back out of the panels.
+    public func unpackedWeight() -> Tensor {
+        let nr = Int(columns)
+        var weight = [Float].unset(outFeatures * inFeatures)
+        for o in 0..<outFeatures {
+            let (panel, column) = (o / nr, o % nr)
+            for i in 0..<inFeatures { weight[o * inFeatures + i] = storage[(panel * inFeatures + i) * nr + column] }
+        }
+        return Tensor(shape: [outFeatures, inFeatures], storage: weight)
     }
 
     /// x [.., in] · weightᵀ + bias → [.., out].

@@ -47,6 +47,28 @@ struct BenchKernelsCommand: AsyncParsableCommand {
                          String(format: "%.0f GFLOP/s, %.0f%% of raw sgemm", flops / linear / 1e9, raw / linear * 100)))
         }
 
+        // Linears with a packed weight against the same linear through sgemm, taking turns: ViT-B/32 at
+        // batch 8 (400 rows) and a batch of 8 short CLIP prompts (80 rows).
+        for (m, k, n) in [(400, 768, 768), (400, 768, 3072), (400, 3072, 768), (80, 512, 2048)] {
+            let x = Tensor(shape: [m, k], storage: (0..<(m * k)).map { Float(($0 * 7) % 13) * 0.1 - 0.6 })
+            let plain = Linear(weight: Tensor(shape: [n, k], storage: (0..<(n * k)).map { Float(($0 * 5) % 11) * 0.01 - 0.05 }),
+                               bias: Tensor(zeros: [n]))
+            let packed = plain.packedForProducts()
+            guard packed.packed != nil else {
+                print("(packed linear: this CPU runs neither AVX2 + FMA nor AVX-512, or CHORUS_PACKED_GEMM=0)")
+                break
+            }
+            var (viaSgemm, viaPacked) = (Double.infinity, Double.infinity)
+            for _ in 0..<3 {
+                viaSgemm = min(viaSgemm, best { _ = plain(x) })
+                viaPacked = min(viaPacked, best { _ = packed(x) })
+            }
+            let shape = "\(m)x\(k)x\(n)", flops = 2.0 * Double(m * k * n)
+            rows.append(("linear packed", shape, viaPacked, nil,
+                         String(format: "%.0f GFLOP/s, %.2fx the sgemm linear (%.0f GFLOP/s), in turns", flops / viaPacked / 1e9,
+                                viaSgemm / viaPacked, flops / viaSgemm / 1e9)))
+        }
+
         let x = Tensor(shape: [1, 64, 64, 64], storage: (0..<(64 * 64 * 64)).map { Float($0 % 17) * 0.05 })
         let w = Tensor(shape: [64, 64, 3, 3], storage: (0..<(64 * 64 * 9)).map { Float($0 % 19) * 0.01 - 0.09 })
         let conv = best { _ = Convolution.conv2d(x, weight: w, options: Conv2DOptions(padding: (1, 1))) }

@@ -82,11 +82,18 @@ import Testing
         }
     }
 
-    @Test func packedLinearLeavesFewRowsToSgemv() {
+    /// A packed layer keeps only the packed weight: one row still gives the plain product, and the weight
+    /// reads back exactly.
+    @Test func packedLinearKeepsOnlyItsPanelsAndGivesTheWeightBack() throws {
+        try #require(!Self.panelWidths.isEmpty, "this CPU runs neither AVX2 + FMA nor AVX-512, so the packed product never runs")
         let weight = Tensor(shape: [9, 7], storage: values(63, seed: 11))
         let bias = Tensor(shape: [9], storage: values(9, seed: 12))
         let x = Tensor(shape: [1, 7], storage: values(7, seed: 13))
-        let packed = Linear(weight: weight, bias: bias).packedForProducts()
-        #expect(packed(x).maxAbsDifference(MatMul.linear(x, weight: weight, bias: bias)).value < 1e-6)
+        for columns in Self.panelWidths {
+            let packed = Linear(weight: weight, bias: bias).packedForProducts(columns: columns)
+            #expect(packed.packed != nil && packed.inFeatures == 7)
+            #expect(packed.weight == weight)
+            #expect(packed(x).maxAbsDifference(MatMul.linear(x, weight: weight, bias: bias)).value < 1e-5)
+        }
     }
 }
