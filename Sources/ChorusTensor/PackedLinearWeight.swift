@@ -7,7 +7,7 @@ import Foundation
 /// the whole weight on every call; this packs only the activations, a few hundred rows, per product.
 ///
 /// Models opt in per layer (`Linear.packedForProducts()`), where the products have many rows: CLIP's
-/// towers. The layer then keeps only this copy. `CHORUS_PACKED_GEMM=0` keeps sgemm, for A/B runs.
+/// towers. The layer then keeps only this copy.
 public struct PackedLinearWeight: Sendable {
     let storage: [Float]
     let outFeatures: Int, inFeatures: Int
@@ -15,11 +15,15 @@ public struct PackedLinearWeight: Sendable {
     /// Output columns per panel: 32 or 16.
     let columns: Int32
 
-    /// The panel width this CPU runs best, or nil where the kernel does not run (or CHORUS_PACKED_GEMM=0).
+    /// The panel width models pack for: 32 where the CPU has AVX-512, else nil (sgemm). The AVX2 block
+    /// (16) is correct but not faster than OpenBLAS's Haswell sgemm (0.87–1.13× at CLIP's shapes, one core),
+    /// so only `CHORUS_PACKED_GEMM=avx2` chooses it, for A/B runs; `=0` keeps sgemm everywhere.
     public static let best: Int32? = {
-        guard ProcessInfo.processInfo.environment["CHORUS_PACKED_GEMM"] != "0" else { return nil }
-        let columns = chorus_gemm_columns_best()
-        return columns > 0 ? columns : nil
+        switch ProcessInfo.processInfo.environment["CHORUS_PACKED_GEMM"] {
+        case "0": return nil
+        case "avx2": return chorus_gemm_columns_supported(16) != 0 ? 16 : nil
+        default: return chorus_gemm_columns_best() == 32 ? 32 : nil
+        }
     }()
 
     /// nil where the kernel does not run on this CPU, or for a `columns` it does not run.

@@ -18,7 +18,9 @@ struct BenchCLIPCommand: AsyncParsableCommand {
         discussion: """
             The model is a full-size ViT-B/32 CLIPModel with random weights at the real shapes, made by the peer
             (scripts/bench/clip_peer.py make-model) since model hubs are out of reach: speed does not depend on the
-            values. The peer runs with .venv/bin/python (pip install torch==2.13.0 transformers==5.23.0 numpy).
+            values. The peer runs with .venv/bin/python (pip install torch==2.13.0 transformers==5.23.0 numpy) and
+            stays loaded (clip_peer.py serve): the engines take turns for --rounds rounds, each row shows the
+            medians over the rounds, and the ratio is the median of each round's ratio, with their range.
             """)
 
     @Option(help: "Where the ViT-B/32 folder is made (once) and read.")
@@ -36,6 +38,9 @@ struct BenchCLIPCommand: AsyncParsableCommand {
     @Option(help: "Seconds each dynamic batching configuration runs.")
     var seconds = 8.0
 
+    @Option(help: "Rounds in which Chorus and PyTorch take turns (about 2 s each per batch and kind).")
+    var rounds = 3
+
     func run() async throws {
         quietBenchLogging()
         let sizes = batches.split(separator: ",").compactMap { Int($0) }
@@ -48,24 +53,40 @@ struct BenchCLIPCommand: AsyncParsableCommand {
         print("chorus bench clip: ViT-B/32 (random weights), \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected")")
         let pipeline = try CLIPPipeline(folder: modelDir)
         let model = pipeline.model
-        var ours: [String: [Int: Double]] = ["images": [:], "texts": [:]]
+        // Turns, not one engine's whole run then the other's: this machine's speed drifts by ±20% over a
+        // minute, as much as the difference being measured. The ratio is the median of the rounds' ratios.
+        let peer = PeerSession(peerPython, ["scripts/bench/clip_peer.py", "serve", modelDir, "\(threads)"])
         var generator = SplitMix64(seed: 1)
-        for batch in sizes {
-            let pixels = Tensor(shape: [batch, 3, 224, 224], storage: (0..<(batch * 3 * 224 * 224)).map { _ in Float(generator.uniform()) * 4 - 2 })
-            ours["images"]![batch] = Double(batch) / medianSeconds { _ = model.imageEmbeddings(pixels) }
-            let ids = (0..<batch).map { _ in [49406] + (0..<14).map { _ in Int(generator.next() % 40000) } + [49407] }
-            ours["texts"]![batch] = Double(batch) / medianSeconds { _ = model.textEmbeddings(ids: ids) }
+        var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
+        for round in 1...max(1, rounds) {
+            for batch in sizes {
+                let pixels = Tensor(shape: [batch, 3, 224, 224], storage: (0..<(batch * 3 * 224 * 224)).map { _ in Float(generator.uniform()) * 4 - 2 })
+                let ids = (0..<batch).map { _ in [49406] + (0..<14).map { _ in Int(generator.next() % 40000) } + [49407] }
+                for kind in ["images", "texts"] {
+                    let key = "\(kind) \(batch)"
+                    let chorus = Double(batch) / medianSeconds(budget: 2) {
+                        _ = kind == "images" ? model.imageEmbeddings(pixels) : model.textEmbeddings(ids: ids)
+                    }
+                    ours[key, default: []].append(chorus)
+                    let torch = peer?.ask(key)?["per_s"] as? Double
+                    if let torch { theirs[key, default: []].append(torch) }
+                    print("  round \(round), \(key): " + String(format: "chorus %.1f/s, torch ", chorus)
+                          + (torch.map { String(format: "%.1f/s (%.2fx)", $0, chorus / $0) } ?? "did not run"))
+                }
+            }
         }
-        let peer = runJSON(peerPython, ["scripts/bench/clip_peer.py", "measure", modelDir, "\(threads)"], quietErrors: false)
-        print("\nbatch | chorus images/s | torch images/s | ratio || chorus texts/s | torch texts/s | ratio")
-        for batch in sizes {
-            let peerImages = (peer?["images_per_s"] as? [String: Double])?["\(batch)"]
-            let peerTexts = (peer?["texts_per_s"] as? [String: Double])?["\(batch)"]
-            let i = ours["images"]![batch]!, t = ours["texts"]![batch]!
-            print([String(format: "%5d", batch), String(format: "%15.1f", i), pad(format(peerImages), 14), pad(ratio(i, peerImages), 5)].joined(separator: " | ")
-                  + " || " + [String(format: "%14.1f", t), pad(format(peerTexts), 13), pad(ratio(t, peerTexts), 5)].joined(separator: " | "))
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        func cells(_ key: String) -> String {
+            let chorus = ours[key]!
+            guard let torch = theirs[key], torch.count == chorus.count else { return String(format: "%14.1f |             - | -", median(chorus)) }
+            let ratios = zip(chorus, torch).map { $0 / $1 }
+            return String(format: "%14.1f | %13.1f | %.2fx (%.2f–%.2f)", median(chorus), median(torch), median(ratios), ratios.min()!, ratios.max()!)
         }
-        if peer == nil { print("(the PyTorch peer did not run: set up .venv with torch==2.13.0 and transformers)") }
+        print("\nbatch | chorus images/s | torch images/s | ratio (range of rounds) || chorus texts/s | torch texts/s | ratio (range of rounds)")
+        for batch in sizes {
+            print(String(format: "%5d | ", batch) + cells("images \(batch)") + " || " + cells("texts \(batch)"))
+        }
+        if peer == nil || theirs.isEmpty { print("(the PyTorch peer did not run: set up .venv with torch==2.13.0 and transformers)") }
 
         print("\ndynamic batching: \(callers) callers, one PNG each per call, over the wire (in-process service)")
         let png = try ImageCodec.encodePNG(ChorusMedia.Image(width: 224, height: 224, channels: 3,

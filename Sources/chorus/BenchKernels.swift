@@ -55,7 +55,7 @@ struct BenchKernelsCommand: AsyncParsableCommand {
                                bias: Tensor(zeros: [n]))
             let packed = plain.packedForProducts()
             guard packed.packed != nil else {
-                print("(packed linear: this CPU runs neither AVX2 + FMA nor AVX-512, or CHORUS_PACKED_GEMM=0)")
+                print("(packed linear: models pack only on AVX-512 CPUs (CHORUS_PACKED_GEMM=avx2 forces the AVX2 block), or CHORUS_PACKED_GEMM=0)")
                 break
             }
             var (viaSgemm, viaPacked) = (Double.infinity, Double.infinity)

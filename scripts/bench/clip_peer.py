@@ -3,6 +3,9 @@
 
     clip_peer.py make-model DIR        build a seeded random-weight ViT-B/32 CLIP in DIR (skipped when already there)
     clip_peer.py measure DIR THREADS   image and text embedding throughput of the transformers CLIPModel in DIR
+    clip_peer.py serve DIR THREADS     the model stays loaded; each line "images B" or "texts B" on stdin is
+                                       answered by one JSON line {"kind", "batch", "per_s"} (about 2 s of calls),
+                                       so `chorus bench clip` can take turns with it
 
 Model hubs are out of reach here, so the model carries the published shapes of openai/clip-vit-base-patch32
 (hardcoded below) with weights from torch.manual_seed(0); DIR gets config.json + model.safetensors, a CLIP
@@ -96,8 +99,31 @@ def measure(directory, threads):
     print(json.dumps({"images_per_s": images, "texts_per_s": texts, "torch": torch.__version__, "threads": threads}), flush=True)
 
 
+def serve(directory, threads):
+    from transformers import CLIPModel
+    torch.set_num_threads(threads)
+    model = CLIPModel.from_pretrained(directory, local_files_only=True).eval()
+    generator = torch.Generator().manual_seed(0)
+    text = model.config.text_config
+    with torch.inference_mode():
+        for line in sys.stdin:
+            kind, batch = line.split()[0], int(line.split()[1])
+            if kind == "images":
+                pixels = torch.randn(batch, 3, 224, 224, generator=generator, dtype=torch.float32)
+                call = lambda: model.get_image_features(pixel_values=pixels)
+            else:
+                ids = torch.randint(0, text.bos_token_id, (batch, TEXT_LENGTH), generator=generator)
+                ids[:, 0], ids[:, -1] = text.bos_token_id, text.eos_token_id
+                mask = torch.ones_like(ids)
+                call = lambda: model.get_text_features(input_ids=ids, attention_mask=mask)
+            per_s = batch / seconds_per_call(call, warmup=1, min_seconds=2.0)
+            print(json.dumps({"kind": kind, "batch": batch, "per_s": per_s, "torch": torch.__version__}), flush=True)
+
+
 def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "make-model":
+    if len(sys.argv) == 4 and sys.argv[1] == "serve":
+        serve(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "make-model":
         make_model(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "measure":
         measure(sys.argv[2], int(sys.argv[3]))
