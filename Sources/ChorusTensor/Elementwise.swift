@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Activations, as the reference libraries define them.
@@ -43,6 +44,7 @@ extension Activation {
         case .quickGelu:
             for i in 0..<count { let v = base[i]; base[i] = v / (1 + fastExp(-1.702 * v)) }
         case .silu:
+            if VectorMath.avx512, chorus_silu(base, count) == 0 { return }
             for i in 0..<count { let v = base[i]; base[i] = v / (1 + fastExp(-v)) }
         case .relu:
             for i in 0..<count { base[i] = max(base[i], 0) }
@@ -76,6 +78,14 @@ extension Tensor {
             for i in x.indices { let v = x[i]; x[i] = v < 0 ? v * slope : v }
         }
     }
+}
+
+/// Whether SiLU and softmax's exponentials run 16 lanes at a time in C (Sources/CKernels/vector_math.c,
+/// AVX-512 CPUs): this module's Swift is compiled for AVX2. `CHORUS_VECTOR_MATH=swift` keeps the Swift
+/// loops, for A/B runs.
+public enum VectorMath {
+    public static let avx512: Bool =
+        ProcessInfo.processInfo.environment["CHORUS_VECTOR_MATH"] != "swift" && chorus_vector_math_avx512() != 0
 }
 
 /// e^x to about 1 ulp without libm's call and errno handling, in a form the compiler vectorises:

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Norms over rows: every kernel treats the tensor as rows of its last dimension (or of one group),
@@ -110,6 +111,12 @@ func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ width: Int) {
     let top = RowReduction.max(p, width)
     if top == -.infinity {
         p.update(repeating: 0, count: width)
+        return
+    }
+    var total: Float = 0
+    if VectorMath.avx512, chorus_exp_shifted(p, width, top, &total) == 0 {
+        let inv = 1 / total
+        for i in 0..<width { p[i] *= inv }
         return
     }
     for i in 0..<width { p[i] = fastExp(p[i] - top) }
