@@ -42,9 +42,10 @@ extension Activation {
                 base[i] = 0.5 * v * (1 + fastTanh(0.79788456080286536 * (v + 0.044715 * v * v * v)))
             }
         case .quickGelu:
+            if VectorMath.avx512, chorus_silu(base, count, 1.702) == 0 { return }
             for i in 0..<count { let v = base[i]; base[i] = v / (1 + fastExp(-1.702 * v)) }
         case .silu:
-            if VectorMath.avx512, chorus_silu(base, count) == 0 { return }
+            if VectorMath.avx512, chorus_silu(base, count, 1) == 0 { return }
             for i in 0..<count { let v = base[i]; base[i] = v / (1 + fastExp(-v)) }
         case .relu:
             for i in 0..<count { base[i] = max(base[i], 0) }
@@ -80,7 +81,7 @@ extension Tensor {
     }
 }
 
-/// Whether SiLU and softmax's exponentials run 16 lanes at a time in C (Sources/CKernels/vector_math.c,
+/// Whether SiLU, quick GELU and softmax's exponentials run 16 lanes at a time in C (Sources/CKernels/vector_math.c,
 /// AVX-512 CPUs): this module's Swift is compiled for AVX2. `CHORUS_VECTOR_MATH=swift` keeps the Swift
 /// loops, for A/B runs.
 public enum VectorMath {

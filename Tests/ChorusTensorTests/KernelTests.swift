@@ -200,16 +200,18 @@ import Testing
         #expect(fastTanh(1e-6) == 1e-6 && fastTanh(50) == 1 && fastTanh(-50) == -1)
     }
 
-    /// SiLU over whole 16-lane vectors and a ragged tail (the AVX-512 path where the CPU has it), out to
+    /// SiLU and quick GELU over whole 16-lane vectors and a ragged tail (the AVX-512 path where the CPU has it), out to
     /// inputs where e^−x leaves the normal floats.
-    @Test func siluOfALongRunMatchesItsDefinition() {
+    @Test func siluAndQuickGeluOfALongRunMatchTheirDefinitions() {
         var inputs = Reference.tensor([37], seed: 44).storage.map { $0 * 12 }
         inputs[3] = 95
         inputs[20] = -95
-        let y = Tensor(shape: [37], storage: inputs).applying(.silu)
-        for (x, value) in zip(inputs, y.storage) {
-            let expected = Double(x) / (1 + exp(-Double(x)))
-            #expect(abs(Double(value) - expected) <= 2e-6 * max(1, abs(expected)), "silu(\(x)) = \(value), not \(expected)")
+        for (activation, alpha) in [(Activation.silu, 1.0), (.quickGelu, 1.702)] {
+            let y = Tensor(shape: [37], storage: inputs).applying(activation)
+            for (x, value) in zip(inputs, y.storage) {
+                let expected = Double(x) / (1 + exp(-alpha * Double(x)))
+                #expect(abs(Double(value) - expected) <= 2e-6 * max(1, abs(expected)), "\(activation)(\(x)) = \(value), not \(expected)")
+            }
         }
     }
 

@@ -181,8 +181,8 @@ int chorus_gemm(const chorus_gemm_args *g, int p0, int p1);
 /* 1 when the two functions below run here (AVX-512); elsewhere they return -1 and callers keep their own loops. */
 int chorus_vector_math_avx512(void);
 
-/* x[i] ← x[i] / (1 + e^−x[i]) in place. Returns 0, or -1. */
-int chorus_silu(float *x, ptrdiff_t n);
+/* x[i] ← x[i] / (1 + e^(−alpha·x[i])) in place: SiLU with alpha 1, quick GELU with 1.702. Returns 0, or -1. */
+int chorus_silu(float *x, ptrdiff_t n, float alpha);
 
 /* p[i] ← e^(p[i] − shift) in place, and their sum into *sum (softmax's middle pass). Returns 0, or -1. */
 int chorus_exp_shifted(float *p, ptrdiff_t n, float shift, float *sum);
