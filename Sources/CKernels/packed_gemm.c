@@ -32,78 +32,51 @@ int chorus_gemm_columns_best(void) {
     return 0;
 }
 
-/* c[0..rows, 0..cols] = (start) + a-panel · b-panel, where start is c itself when accumulate, else bias
-   (per column, or zero). Partial blocks go through a local tile. */
-__attribute__((target("avx512f,fma")))
-static void block_12x32(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int accumulate,
-                        const float *bias, int rows, int cols) {
-    enum { R = 12, C = 32 };
-    __m512 acc[R][2];
-    float tile[R][C];
-    const int whole = rows == R && cols == C;
-    if (accumulate) {
-        for (int r = 0; r < R; r++) {
-            if (whole) { acc[r][0] = _mm512_loadu_ps(c + r * ldc); acc[r][1] = _mm512_loadu_ps(c + r * ldc + 16); continue; }
-            for (int q = 0; q < C; q++) tile[r][q] = r < rows && q < cols ? c[r * ldc + q] : 0;
-            acc[r][0] = _mm512_loadu_ps(tile[r]); acc[r][1] = _mm512_loadu_ps(tile[r] + 16);
-        }
-    } else {
-        /* bias is padded to whole panels by the caller's packing (chorus_gemm_pack_bias) */
-        const __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-        const __m512 b1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
-        for (int r = 0; r < R; r++) { acc[r][0] = b0; acc[r][1] = b1; }
+/* c[0..rows, 0..cols] = (start) + a-panel · b-panel, where start is c itself when accumulate, else the bias
+   (per column, padded to whole panels by chorus_gemm_pack) or zero. Partial blocks go through a local tile.
+   One definition for both blocks: R rows of a broadcast against the two vectors of W floats b holds a depth. */
+#define DEFINE_BLOCK(NAME, TARGET, VEC, R, W, LOAD, STORE, SET1, ZERO, FMA)                                   \
+    __attribute__((target(TARGET)))                                                                          \
+    static void NAME(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int accumulate,        \
+                     const float *bias, int rows, int cols) {                                                \
+        enum { C = 2 * (W) };                                                                                 \
+        VEC acc[R][2];                                                                                        \
+        float tile[R][C];                                                                                     \
+        const int whole = rows == (R) && cols == C;                                                           \
+        if (accumulate) {                                                                                     \
+            for (int r = 0; r < (R); r++) {                                                                   \
+                const float *from = c + r * ldc;                                                              \
+                if (!whole) {                                                                                 \
+                    for (int q = 0; q < C; q++) tile[r][q] = r < rows && q < cols ? c[r * ldc + q] : 0;       \
+                    from = tile[r];                                                                           \
+                }                                                                                             \
+                acc[r][0] = LOAD(from); acc[r][1] = LOAD(from + (W));                                         \
+            }                                                                                                 \
+        } else {                                                                                              \
+            const VEC b0 = bias ? LOAD(bias) : ZERO(), b1 = bias ? LOAD(bias + (W)) : ZERO();                \
+            for (int r = 0; r < (R); r++) { acc[r][0] = b0; acc[r][1] = b1; }                                 \
+        }                                                                                                     \
+        for (int k = 0; k < kc; k++, a += (R), b += C) {                                                      \
+            const VEC b0 = LOAD(b), b1 = LOAD(b + (W));                                                       \
+            _Pragma("clang loop unroll(full)")                                                                \
+            for (int r = 0; r < (R); r++) {                                                                   \
+                const VEC x = SET1(a[r]);                                                                     \
+                acc[r][0] = FMA(x, b0, acc[r][0]);                                                            \
+                acc[r][1] = FMA(x, b1, acc[r][1]);                                                            \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int r = 0; r < (R); r++) {                                                                       \
+            float *to = whole ? c + r * ldc : tile[r];                                                        \
+            STORE(to, acc[r][0]); STORE(to + (W), acc[r][1]);                                                 \
+        }                                                                                                     \
+        if (!whole)                                                                                           \
+            for (int r = 0; r < rows; r++) memcpy(c + r * ldc, tile[r], sizeof(float) * (size_t)cols);        \
     }
-    for (int k = 0; k < kc; k++, a += R, b += C) {
-        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < R; r++) {
-            const __m512 x = _mm512_set1_ps(a[r]);
-            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-        }
-    }
-    if (whole) {
-        for (int r = 0; r < R; r++) { _mm512_storeu_ps(c + r * ldc, acc[r][0]); _mm512_storeu_ps(c + r * ldc + 16, acc[r][1]); }
-        return;
-    }
-    for (int r = 0; r < R; r++) { _mm512_storeu_ps(tile[r], acc[r][0]); _mm512_storeu_ps(tile[r] + 16, acc[r][1]); }
-    for (int r = 0; r < rows; r++) memcpy(c + r * ldc, tile[r], sizeof(float) * (size_t)cols);
-}
 
-__attribute__((target("avx2,fma")))
-static void block_6x16(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int accumulate,
-                       const float *bias, int rows, int cols) {
-    enum { R = 6, C = 16 };
-    __m256 acc[R][2];
-    float tile[R][C];
-    const int whole = rows == R && cols == C;
-    if (accumulate) {
-        for (int r = 0; r < R; r++) {
-            if (whole) { acc[r][0] = _mm256_loadu_ps(c + r * ldc); acc[r][1] = _mm256_loadu_ps(c + r * ldc + 8); continue; }
-            for (int q = 0; q < C; q++) tile[r][q] = r < rows && q < cols ? c[r * ldc + q] : 0;
-            acc[r][0] = _mm256_loadu_ps(tile[r]); acc[r][1] = _mm256_loadu_ps(tile[r] + 8);
-        }
-    } else {
-        const __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-        const __m256 b1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-        for (int r = 0; r < R; r++) { acc[r][0] = b0; acc[r][1] = b1; }
-    }
-    for (int k = 0; k < kc; k++, a += R, b += C) {
-        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < R; r++) {
-            const __m256 x = _mm256_broadcast_ss(a + r);
-            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
-        }
-    }
-    if (whole) {
-        for (int r = 0; r < R; r++) { _mm256_storeu_ps(c + r * ldc, acc[r][0]); _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]); }
-        return;
-    }
-    for (int r = 0; r < R; r++) { _mm256_storeu_ps(tile[r], acc[r][0]); _mm256_storeu_ps(tile[r] + 8, acc[r][1]); }
-    for (int r = 0; r < rows; r++) memcpy(c + r * ldc, tile[r], sizeof(float) * (size_t)cols);
-}
+DEFINE_BLOCK(block_12x32, "avx512f,fma", __m512, 12, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
+             _mm512_setzero_ps, _mm512_fmadd_ps)
+DEFINE_BLOCK(block_6x16, "avx2,fma", __m256, 6, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+             _mm256_setzero_ps, _mm256_fmadd_ps)
 
 #else
 

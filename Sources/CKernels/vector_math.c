@@ -1,8 +1,9 @@
 #include "chorus_kernels.h"
 
-/* SiLU (and CLIP's quick GELU, x·σ(1.702x)) and softmax's exponentials 16 lanes at a time on AVX-512 CPUs. The Swift loops (fastExp in
-   Elementwise.swift) are compiled for AVX2, 8 lanes; in the terrain UNet these two were 12% of a step. The
-   exponential is the same: x = n·ln2 + r, e^r by its degree-6 Taylor polynomial, 2^n into the exponent. */
+/* SiLU (and CLIP's quick GELU, x·σ(1.702x)) and softmax's exponentials 16 lanes at a time on AVX-512 CPUs.
+   The Swift loops (fastExp in Elementwise.swift) are compiled for AVX2, 8 lanes; in the terrain UNet SiLU
+   and softmax were 12% of a step. The exponential is the same: x = n·ln2 + r, e^r by its degree-6 Taylor
+   polynomial, 2^n into the exponent. */
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -2,7 +2,6 @@
 """Same-run peer for `chorus bench clip`: one JSON line on stdout per call.
 
     clip_peer.py make-model DIR        build a seeded random-weight ViT-B/32 CLIP in DIR (skipped when already there)
-    clip_peer.py measure DIR THREADS   image and text embedding throughput of the transformers CLIPModel in DIR
     clip_peer.py serve DIR THREADS     the model stays loaded; each line "images B" or "texts B" on stdin is
                                        answered by one JSON line {"kind", "batch", "per_s"} (about 2 s of calls),
                                        so `chorus bench clip` can take turns with it
@@ -10,9 +9,9 @@
 Model hubs are out of reach here, so the model carries the published shapes of openai/clip-vit-base-patch32
 (hardcoded below) with weights from torch.manual_seed(0); DIR gets config.json + model.safetensors, a CLIP
 preprocessor_config.json and the small fixture tokenizer (fewer tokens than 49408, so its ids stay in range).
-Speed does not depend on the weights. measure times get_image_features on random [B,3,224,224] pixels and
-get_text_features on [B,16] ids (bos .. eos 49407, mask all ones) at B = 1, 8, 32, and reports the median
-per-call time after warm-up as items per second."""
+Speed does not depend on the weights. serve times get_image_features on random [B,3,224,224] pixels or
+get_text_features on [B,16] ids (bos .. eos 49407, mask all ones), and answers the median per-call time after
+a warm-up as items per second."""
 import json
 import os
 import shutil
@@ -38,7 +37,6 @@ PREPROCESSOR = {
     "do_normalize": True, "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
     "do_convert_rgb": True,
 }
-BATCHES = (1, 8, 32)
 TEXT_LENGTH = 16
 
 
@@ -80,25 +78,6 @@ def seconds_per_call(fn, warmup=2, min_seconds=3.0, min_runs=3, max_runs=200):
     return statistics.median(times)
 
 
-def measure(directory, threads):
-    from transformers import CLIPModel
-    torch.set_num_threads(threads)
-    model = CLIPModel.from_pretrained(directory, local_files_only=True).eval()
-    generator = torch.Generator().manual_seed(0)
-    text = model.config.text_config
-    images, texts = {}, {}
-    with torch.inference_mode():
-        for batch in BATCHES:
-            pixels = torch.randn(batch, 3, 224, 224, generator=generator, dtype=torch.float32)
-            images[str(batch)] = batch / seconds_per_call(lambda: model.get_image_features(pixel_values=pixels), warmup=1 if batch == 32 else 2)
-        for batch in BATCHES:
-            ids = torch.randint(0, text.bos_token_id, (batch, TEXT_LENGTH), generator=generator)
-            ids[:, 0], ids[:, -1] = text.bos_token_id, text.eos_token_id
-            mask = torch.ones_like(ids)
-            texts[str(batch)] = batch / seconds_per_call(lambda: model.get_text_features(input_ids=ids, attention_mask=mask))
-    print(json.dumps({"images_per_s": images, "texts_per_s": texts, "torch": torch.__version__, "threads": threads}), flush=True)
-
-
 def serve(directory, threads):
     from transformers import CLIPModel
     torch.set_num_threads(threads)
@@ -125,8 +104,6 @@ def main():
         serve(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) == 3 and sys.argv[1] == "make-model":
         make_model(sys.argv[2])
-    elif len(sys.argv) == 4 and sys.argv[1] == "measure":
-        measure(sys.argv[2], int(sys.argv[3]))
     else:
         sys.exit(__doc__)
 
