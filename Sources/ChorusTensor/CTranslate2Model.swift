@@ -38,6 +38,7 @@ public final class CTranslate2Model: @unchecked Sendable {
     private let data: Data
 
     public init(path: String) throws {
+        _ = FreedBuffers.kept
         self.path = path
         let name = (path as NSString).lastPathComponent
         let data = try WeightFileError.mapped(path)

@@ -31,6 +31,7 @@ public final class ONNXModel: @unchecked Sendable {
     public let outputs: [String]
 
     public init(path: String) throws {
+        _ = FreedBuffers.kept
         self.path = path
         let name = (path as NSString).lastPathComponent
         let data = try WeightFileError.mapped(path)

@@ -54,6 +54,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     private let dataStart: Int
 
     public init(path: String) throws {
+        _ = FreedBuffers.kept
         self.path = path
         let name = (path as NSString).lastPathComponent
         let data = try WeightFileError.mapped(path)
