@@ -91,6 +91,49 @@ func bytes<T>(_ values: [T]) -> [UInt8] {
         #expect(throws: WeightFileError.self) { try SafeTensorsFile(path: url.path) }
     }
 
+    @Test func halvesLongerThanOneReadBufferWidenAcrossItsChunks() throws {
+        // 3 M halves are 6 MB: the widening reads go 4 MiB at a time, so the tensor crosses a chunk edge.
+        let count = 3_000_000
+        let half = (0..<count).map { Float16(Float($0 % 4093) - 2046) }
+        let url = temporaryFile("big-half.safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try writeSafeTensors(url, header: ["h": ["dtype": "F16", "shape": [count], "data_offsets": [0, 2 * count]]], data: bytes(half))
+        let file = try SafeTensorsFile(path: url.path)
+        let read = try file.tensor("h").storage
+        #expect(read.count == count)
+        #expect(zip(read, half).allSatisfy { $0 == Float($1) })
+    }
+
+    @Test func aFileThatShrinksAfterOpeningFailsTheReadNamingTheTensor() throws {
+        let url = temporaryFile("shrinks.safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try writeSafeTensors(url, header: ["w": ["dtype": "F32", "shape": [1024], "data_offsets": [0, 4096]]],
+                             data: bytes([Float](repeating: 1, count: 1024)))
+        let file = try SafeTensorsFile(path: url.path)
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.truncate(atOffset: 100)
+        try handle.close()
+        #expect {
+            _ = try file.tensor("w")
+        } throws: { error in
+            let message = (error as? WeightFileError)?.message ?? ""
+            return message.contains("tensor 'w'") && message.contains("the file ends after 100 bytes")
+        }
+    }
+
+    @Test func missingPathsAndFoldersAreRefusedByName() throws {
+        #expect {
+            _ = try SafeTensorsFile(path: "/nonexistent/model.safetensors")
+        } throws: { error in
+            (error as? WeightFileError).map { $0.file == "model.safetensors" && $0.message.contains("No such file") } == true
+        }
+        #expect {
+            _ = try SafeTensorsFile(path: FileManager.default.temporaryDirectory.path)
+        } throws: { error in
+            (error as? WeightFileError)?.message == "cannot read: not a regular file"
+        }
+    }
+
     @Test func shardedCheckpointsFollowTheIndex() throws {
         let folder = temporaryFile("sharded")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
