@@ -1,6 +1,6 @@
 import Foundation
 
-/// A CTranslate2 `model.bin` (binary version 6, as CTranslate2 4.x writes it), memory-mapped:
+/// A CTranslate2 `model.bin` (binary version 6, as CTranslate2 4.x writes it), read with `pread` (see ReadOnlyFile):
 ///
 ///     u32 version | string spec | u32 revision | u32 count | count × variable | u32 count | count × alias
 ///     variable = string name | u8 rank | rank × u32 dim | u8 dtype | u32 bytes | bytes
@@ -35,14 +35,14 @@ public final class CTranslate2Model: @unchecked Sendable {
     public let revision: UInt32
     public let variables: [String: Variable]
     public let aliases: [String: String]
-    private let data: Data
+    private let file: ReadOnlyFile
 
     public init(path: String) throws {
         _ = FreedBuffers.kept
         self.path = path
         let name = (path as NSString).lastPathComponent
-        let data = try WeightFileError.mapped(path)
-        var reader = Reader(data: data, file: name)
+        let file = try ReadOnlyFile(path: path)
+        var reader = Reader(file: file)
         binaryVersion = try reader.u32()
         guard (5...6).contains(binaryVersion) else {
             throw WeightFileError(name, "is CTranslate2 binary version \(binaryVersion); this reader knows versions 5 and 6")
@@ -83,7 +83,7 @@ public final class CTranslate2Model: @unchecked Sendable {
         }
         self.variables = variables
         self.aliases = aliases
-        self.data = data
+        self.file = file
     }
 
     public var names: [String] { (Array(variables.keys) + Array(aliases.keys)).sorted() }
@@ -98,19 +98,16 @@ public final class CTranslate2Model: @unchecked Sendable {
     /// The variable as Float32 (float16/bfloat16 widened exactly, integers by value).
     public func tensor(_ name: String) throws -> Tensor {
         let variable = try variable(name)
-        let count = variable.shape.reduce(1, *)
-        var out = [Float](repeating: 0, count: count)
-        data.withUnsafeBytes { raw in
-            let bytes = UnsafeRawBufferPointer(rebasing: raw[variable.range])
-            out.withUnsafeMutableBufferPointer { dst in
-                switch variable.dtype {
-                case .float32: for i in 0..<count { dst[i] = Float(bitPattern: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
-                case .float16: for i in 0..<count { dst[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian)) }
-                case .bfloat16: for i in 0..<count { dst[i] = Float(bitPattern: UInt32(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16) }
-                case .int8: for i in 0..<count { dst[i] = Float(Int8(bitPattern: bytes[i])) }
-                case .int16: for i in 0..<count { dst[i] = Float(Int16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) }
-                case .int32: for i in 0..<count { dst[i] = Float(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
-                }
+        let dtype = variable.dtype
+        let out = try file.floats(at: variable.range.lowerBound, count: variable.shape.reduce(1, *), size: dtype.size,
+                                  float32: dtype == .float32, tensor: name) { bytes, dst, count in
+            switch dtype {
+            case .float32: for i in 0..<count { dst[i] = Float(bitPattern: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+            case .float16: for i in 0..<count { dst[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian)) }
+            case .bfloat16: for i in 0..<count { dst[i] = Float(bitPattern: UInt32(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16) }
+            case .int8: for i in 0..<count { dst[i] = Float(Int8(bitPattern: bytes[i])) }
+            case .int16: for i in 0..<count { dst[i] = Float(Int16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) }
+            case .int32: for i in 0..<count { dst[i] = Float(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
             }
         }
         return Tensor(shape: variable.shape, storage: out)
@@ -126,41 +123,37 @@ public final class CTranslate2Model: @unchecked Sendable {
     }
 }
 
-/// Bounds-checked little-endian reading of a mapped file.
+/// Bounds-checked little-endian reading of the file's header fields, front to back.
 private struct Reader {
-    let data: Data
-    let file: String
+    let file: ReadOnlyFile
     var offset = 0
 
-    var remaining: Int { data.count - offset }
+    var remaining: Int { file.size - offset }
 
     mutating func skip(_ count: Int) throws -> Range<Int> {
         guard count >= 0, count <= remaining else {
-            throw WeightFileError(file, "is truncated: needs \(count) bytes at offset \(offset), has \(remaining)")
+            throw WeightFileError(file.name, "is truncated: needs \(count) bytes at offset \(offset), has \(remaining)")
         }
         defer { offset += count }
         return offset..<(offset + count)
     }
 
-    mutating func u8() throws -> UInt8 {
-        data[data.startIndex + (try skip(1)).lowerBound]
+    private mutating func integer<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
+        let range = try skip(MemoryLayout<T>.size)
+        var value = T.zero
+        try withUnsafeMutableBytes(of: &value) { try file.read(at: range.lowerBound, into: $0) }
+        return T(littleEndian: value)
     }
 
-    mutating func u16() throws -> UInt16 {
-        let range = try skip(2)
-        return data.withUnsafeBytes { UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: range.lowerBound, as: UInt16.self)) }
-    }
-
-    mutating func u32() throws -> UInt32 {
-        let range = try skip(4)
-        return data.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: range.lowerBound, as: UInt32.self)) }
-    }
+    mutating func u8() throws -> UInt8 { try integer(UInt8.self) }
+    mutating func u16() throws -> UInt16 { try integer(UInt16.self) }
+    mutating func u32() throws -> UInt32 { try integer(UInt32.self) }
 
     /// A u16-length string whose last byte is NUL.
     mutating func string() throws -> String {
-        let length = Int(try u16())
-        let range = try skip(length)
-        let bytes = data[(data.startIndex + range.lowerBound)..<(data.startIndex + range.upperBound)]
+        let range = try skip(Int(try u16()))
+        var bytes = [UInt8](repeating: 0, count: range.count)
+        try bytes.withUnsafeMutableBytes { try file.read(at: range.lowerBound, into: $0) }
         return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }
 }

@@ -115,27 +115,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// The tensor as Float32 (integers converted by value).
     public func tensor(_ name: String) throws -> Tensor {
         let entry = try entry(name)
-        let count = entry.shape.reduce(1, *)
-        let offset = dataStart + entry.range.lowerBound
-        let out = try [Float](unsafeUninitializedCapacity: count) { dst, initialized in
-            if entry.dtype == .f32 && Self.littleEndian {
-                try file.read(at: offset, into: UnsafeMutableRawBufferPointer(dst), tensor: name)
-            } else {
-                // Other types come through a bounded buffer and are widened into place.
-                let perChunk = max(1, (4 << 20) / entry.dtype.size)
-                var bytes = [UInt8](repeating: 0, count: min(count, perChunk) * entry.dtype.size)
-                var done = 0
-                while done < count {
-                    let n = min(perChunk, count - done)
-                    try bytes.withUnsafeMutableBytes { raw in
-                        let chunk = UnsafeMutableRawBufferPointer(rebasing: raw[0..<(n * entry.dtype.size)])
-                        try file.read(at: offset + done * entry.dtype.size, into: chunk, tensor: name)
-                        Self.widen(UnsafeRawBufferPointer(chunk), entry.dtype, into: dst.baseAddress! + done, count: n)
-                    }
-                    done += n
-                }
+        let dtype = entry.dtype
+        let out = try file.floats(at: dataStart + entry.range.lowerBound, count: entry.shape.reduce(1, *), size: dtype.size,
+                                  float32: dtype == .f32, tensor: name) { bytes, dst, count in
+            switch dtype {
+            case .f32: for i in 0..<count { dst[i] = Float(bitPattern: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+            case .f16: for i in 0..<count { dst[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian)) }
+            case .bf16: for i in 0..<count { dst[i] = Float(bitPattern: UInt32(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16) }
+            case .i64: for i in 0..<count { dst[i] = Float(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+            case .i32: for i in 0..<count { dst[i] = Float(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+            case .u8: for i in 0..<count { dst[i] = Float(bytes[i]) }
             }
-            initialized = count
         }
         return Tensor(shape: entry.shape, storage: out)
     }
@@ -158,61 +148,6 @@ public final class SafeTensorsFile: @unchecked Sendable {
             throw WeightFileError((path as NSString).lastPathComponent, "has no tensor '\(name)'")
         }
         return entry
-    }
-
-    private static let littleEndian = 1.littleEndian == 1
-
-    private static func widen(_ bytes: UnsafeRawBufferPointer, _ dtype: WeightDType, into dst: UnsafeMutablePointer<Float>, count: Int) {
-        switch dtype {
-        case .f32: for i in 0..<count { dst[i] = Float(bitPattern: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
-        case .f16: for i in 0..<count { dst[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian)) }
-        case .bf16: for i in 0..<count { dst[i] = Float(bitPattern: UInt32(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16) }
-        case .i64: for i in 0..<count { dst[i] = Float(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
-        case .i32: for i in 0..<count { dst[i] = Float(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
-        case .u8: for i in 0..<count { dst[i] = Float(bytes[i]) }
-        }
-    }
-}
-
-/// A file opened for positional reads (`pread`, safe from several threads at once), closed when released.
-final class ReadOnlyFile: @unchecked Sendable {
-    let name: String
-    let size: Int
-    private let descriptor: Int32
-
-    init(path: String) throws {
-        name = (path as NSString).lastPathComponent
-        descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw WeightFileError(name, "cannot read: \(String(cString: strerror(errno)))") }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(descriptor)
-            throw WeightFileError(name, "cannot read: \(reason)")
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            close(descriptor)
-            throw WeightFileError(name, "cannot read: not a regular file")
-        }
-        size = Int(info.st_size)
-    }
-
-    deinit { close(descriptor) }
-
-    /// Fills `buffer` from byte `offset`, or throws naming what was being read when the file ends first
-    /// (it shrank after it was opened) or the read fails.
-    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer, tensor: String? = nil) throws {
-        var done = 0
-        while done < buffer.count {
-            let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let what = tensor.map { "tensor '\($0)'" } ?? "the header"
-                let reason = n < 0 ? String(cString: strerror(errno)) : "the file ends after \(offset + done) bytes"
-                throw WeightFileError(name, "cannot read \(what) (\(buffer.count) bytes at \(offset)): \(reason)")
-            }
-            done += n
-        }
     }
 }
 
