@@ -230,14 +230,7 @@ func topIndices(_ values: [Float], count: Int) -> [Int] {
     return best.map(\.index)
 }
 
-func logSoftmax(_ row: [Float]) -> [Float] {
-    let top = row.max() ?? 0
-    guard top.isFinite else { return row }
-    var sum: Double = 0
-    for v in row where v > -.infinity { sum += Double(exp(v - top)) }
-    let shift = top + Float(log(sum))
-    return row.map { $0 - shift }
-}
+func logSoftmax(_ row: [Float]) -> [Float] { logSoftmaxRow(row) }
 
 func logSumExp<C: Collection>(_ values: C) -> Float where C.Element == Float {
     let top = values.max() ?? -.infinity
