@@ -83,7 +83,7 @@ struct WhisperGreedyDecoder {
         let limit = min(options.maxNewTokens, model.maxTokens - prompt.count)
         while tokens.count < limit && !shouldStop() {
             filter(&row, generated: tokens, options: options)
-            let logprobs = logSoftmax(row)
+            let logprobs = logSoftmaxRow(row)
             let next = options.temperature > 0 ? draw(row, temperature: options.temperature, generator: &generator)
                                                : row.indices.max { row[$0] < row[$1] }!
             sumLogprob += logprobs[next]
@@ -118,7 +118,7 @@ struct WhisperGreedyDecoder {
             for (index, beam) in beams.enumerated() {
                 var row = beam.row
                 filter(&row, generated: beam.tokens, options: options)
-                let logprobs = logSoftmax(row)
+                let logprobs = logSoftmaxRow(row)
                 let top = topIndices(logprobs, count: options.beamSize + 1)
                 for token in top where logprobs[token].isFinite {
                     candidates.append((index, token, beam.sumLogprob + logprobs[token]))
@@ -168,7 +168,7 @@ struct WhisperGreedyDecoder {
 
     private func draw(_ row: [Float], temperature: Float, generator: inout SplitMix64) -> Int {
         let scaled = row.map { $0 / temperature }
-        let probabilities = logSoftmax(scaled).map { exp($0) }
+        let probabilities = logSoftmaxRow(scaled).map { exp($0) }
         var target = Float(Double(generator.next() >> 11) / Double(1 << 53))
         for (index, p) in probabilities.enumerated() {
             target -= p
@@ -202,7 +202,7 @@ struct WhisperGreedyDecoder {
             if lastAllowed + 1 < vocabulary { for id in (lastAllowed + 1)..<vocabulary { row[id] = -.infinity } }
         }
         // When all timestamps together are likelier than any text token, take a timestamp.
-        let logprobs = logSoftmax(row)
+        let logprobs = logSoftmaxRow(row)
         let timestampMass = logSumExp(logprobs[begin...])
         let bestText = logprobs[..<begin].max() ?? -.infinity
         if timestampMass > bestText {
@@ -213,7 +213,7 @@ struct WhisperGreedyDecoder {
     private func noSpeechProbability(_ logits: Tensor, prompt: [Int], vocabulary: Int) -> Float {
         guard let noSpeech = special.noSpeech, let index = prompt.firstIndex(of: special.startOfTranscript) else { return 0 }
         let row = Array(logits.storage[(index * vocabulary)..<((index + 1) * vocabulary)])
-        return exp(logSoftmax(row)[noSpeech])
+        return exp(logSoftmaxRow(row)[noSpeech])
     }
 }
 
@@ -229,8 +229,6 @@ func topIndices(_ values: [Float], count: Int) -> [Int] {
     }
     return best.map(\.index)
 }
-
-func logSoftmax(_ row: [Float]) -> [Float] { logSoftmaxRow(row) }
 
 func logSumExp<C: Collection>(_ values: C) -> Float where C.Element == Float {
     let top = values.max() ?? -.infinity

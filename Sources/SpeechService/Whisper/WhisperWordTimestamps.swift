@@ -27,7 +27,7 @@ struct WhisperAligner {
         let vocabulary = logits.shape[1]
         let probabilities: [Float] = textTokens.enumerated().map { index, token in
             let row = Array(logits.storage[((sotSequence.count + index) * vocabulary)..<((sotSequence.count + index) * vocabulary + special.endOfText)])
-            return exp(logSoftmax(row)[token])
+            return exp(logSoftmaxRow(row)[token])
         }
         // weights[head][token][frame]: softmax over frames, standardised per frame across tokens, median-filtered.
         var matrix = [Float](repeating: 0, count: tokens.count * frames)
