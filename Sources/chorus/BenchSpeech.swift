@@ -45,7 +45,7 @@ struct BenchSpeechCommand: AsyncParsableCommand {
             return (seconds, path)
         }
         print("chorus bench speech: \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected")")
-        print("model            beam  clip |  chorus s   RTF   MB win | " + peers.split(separator: ",").map { "\($0) s (ratio)  MB win" }.joined(separator: " | "))
+        print("model            beam  clip |  chorus s   RTF   MB win  tok | " + peers.split(separator: ",").map { "\($0) s (ratio)  MB win  tok" }.joined(separator: " | "))
         for model in models.split(separator: ",").map(String.init) {
             for beam in beams.split(separator: ",").compactMap({ Int($0) }) {
                 for (seconds, clip) in clipFiles {
@@ -54,7 +54,8 @@ struct BenchSpeechCommand: AsyncParsableCommand {
                     var line = "\(model.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%4d", beam)) \(String(format: "%4d", seconds))s |"
                     let oursSeconds = ours?["seconds"] as? Double
                     if let ours, let s = oursSeconds {
-                        line += String(format: " %8.2f %5.3f %4.0f %3d |", s, s / Double(seconds), ours["peak_rss_mb"] as? Double ?? 0, ours["windows"] as? Int ?? 0)
+                        line += String(format: " %8.2f %5.3f %4.0f %3d %4d |", s, s / Double(seconds), ours["peak_rss_mb"] as? Double ?? 0, ours["windows"] as? Int ?? 0,
+                                       ours["tokens"] as? Int ?? 0)
                     } else {
                         line += "   failed              |"
                     }
@@ -62,7 +63,8 @@ struct BenchSpeechCommand: AsyncParsableCommand {
                         let result = runJSON(".venv/bin/python", ["scripts/bench/speech_peer.py", peer, folder, clip, "\(beam)", "\(threads)"])
                         if let result, let s = result["seconds"] as? Double {
                             let ratio = oursSeconds.map { String(format: "%.2fx", s / $0) } ?? "-"
-                            line += String(format: " %8.2f (%@) %4.0f %3d |", s, ratio, result["peak_rss_mb"] as? Double ?? 0, result["windows"] as? Int ?? 0)
+                            line += String(format: " %8.2f (%@) %4.0f %3d %4d |", s, ratio, result["peak_rss_mb"] as? Double ?? 0, result["windows"] as? Int ?? 0,
+                                           result["tokens"] as? Int ?? 0)
                         } else {
                             line += "   failed              |"
                         }
@@ -72,7 +74,8 @@ struct BenchSpeechCommand: AsyncParsableCommand {
             }
         }
         print("(ratio = peer time / chorus time: above 1 means Chorus is faster; RTF = processing time / audio time;")
-        print(" win = 30 s windows decoded, advanced from the last timestamp as openai-whisper does, by every engine)")
+        print(" win = 30 s windows decoded, advanced from the last timestamp as openai-whisper does, by every engine;")
+        print(" tok = tokens decoded in those windows, timestamps included: equal counts mean equal work)")
     }
 
     /// The reference clips with a second of silence after each, repeated to `seconds`.
@@ -113,7 +116,7 @@ struct BenchSpeechOneCommand: AsyncParsableCommand {
         let result = try engine.transcribe(samples, options: options)
         let seconds = Date().timeIntervalSince(decodeStart)
         let object: [String: Any] = ["seconds": seconds, "load_seconds": load, "audio_seconds": Double(samples.count) / 16000,
-                                     "tokens": result.segments.map(\.tokens.count).reduce(0, +), "windows": result.windows,
+                                     "tokens": result.decodedTokens, "windows": result.windows,
                                      "peak_rss_mb": Double(ProcessMemory.peakResidentBytes) / 1_048_576]
         print(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
     }

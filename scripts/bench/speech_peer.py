@@ -9,7 +9,10 @@ Audio goes through 30 s windows advanced as openai-whisper's transcribe (and Cho
 timestamp that closed a segment. Each window is decoded with timestamps from the same prompt Chorus uses, so every
 engine decodes the same windows; the JSON line says how many.
 The transformers peer is built from the same CTranslate2 weights (split back into the Hugging Face layout),
-since model hubs are out of reach here; it decodes with plain generate() (no Whisper logit processors)."""
+since model hubs are out of reach here. It decodes with the logit rules Chorus and CTranslate2 apply, through
+transformers' own processors: the model config's suppress_ids, suppress_ids_begin on the first step, and
+WhisperTimeStampLogitsProcessor (timestamps in pairs, never decreasing, the first one at most 1 s). Without them
+plain generate() answers <|nocaptions|> for most windows of the long clip and decodes a third of the tokens."""
 import json
 import struct
 import sys
@@ -115,6 +118,21 @@ def transformers_model(model_dir, threads):
     return model
 
 
+def whisper_logit_rules(model_dir, prompt, added):
+    """The rules Chorus applies (WhisperDecoding.swift), in openai-whisper's order, as transformers processors."""
+    from transformers import GenerationConfig, LogitsProcessorList
+    from transformers.generation.logits_process import (SuppressTokensAtBeginLogitsProcessor, SuppressTokensLogitsProcessor,
+                                                        WhisperTimeStampLogitsProcessor)
+    config = json.load(open(f"{model_dir}/config.json"))
+    timestamps = GenerationConfig(no_timestamps_token_id=added["<|notimestamps|>"], eos_token_id=added["<|endoftext|>"],
+                                  max_initial_timestamp_index=50)
+    return LogitsProcessorList([
+        SuppressTokensAtBeginLogitsProcessor(config["suppress_ids_begin"], len(prompt)),
+        SuppressTokensLogitsProcessor(config["suppress_ids"]),
+        WhisperTimeStampLogitsProcessor(timestamps, begin_index=len(prompt)),
+    ])
+
+
 def advance(ids, window_count, window_samples, timestamp_begin, samples_per_timestamp):
     """openai-whisper's seek, as Chorus applies it: a full window continues from the last timestamp that closed a
     segment, unless the tokens end on a lone timestamp or in unfinished text (then the whole window is consumed)."""
@@ -152,6 +170,7 @@ def main():
     else:
         model = transformers_model(model_dir, threads)
     load = time.perf_counter() - started
+    whisper_rules = None if engine.startswith("ct2") else whisper_logit_rules(model_dir, prompt, added)
     tokens = windows = 0
     window_samples = 16000 * 30
     samples_per_timestamp = 16000 // 50
@@ -174,7 +193,8 @@ def main():
             with torch.inference_mode():
                 out = GenerationMixin.generate(model, input_features=torch.from_numpy(features), decoder_input_ids=torch.tensor([prompt]),
                                                num_beams=beam, do_sample=False, max_new_tokens=220, eos_token_id=added["<|endoftext|>"],
-                                               pad_token_id=added["<|endoftext|>"])
+                                               pad_token_id=added["<|endoftext|>"], logits_processor=whisper_rules,
+                                               suppress_tokens=None, begin_suppress_tokens=None)
             ids = out[0, len(prompt):].tolist()
         if added["<|endoftext|>"] in ids:
             ids = ids[:ids.index(added["<|endoftext|>"])]

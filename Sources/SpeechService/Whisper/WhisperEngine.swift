@@ -26,6 +26,9 @@ public struct Transcription: Sendable, Equatable {
     public var segments: [TranscriptSegment]
     /// How many windows went through the encoder and decoder (silent ones are skipped, not counted).
     public var windows = 0
+    /// Tokens the decoder produced for the windows' kept results, timestamps included, end-of-text not:
+    /// the count the benchmark compares with other engines'.
+    public var decodedTokens = 0
 }
 
 public struct TranscribeOptions: Sendable {
@@ -100,6 +103,7 @@ public final class WhisperEngine: Sendable {
         var contextTokens: [Int] = options.initialPrompt.map { tokenizer.encode(" " + $0.trimmingCharacters(in: .whitespaces), addSpecialTokens: false) } ?? []
         var seek = 0
         var windows = 0
+        var decodedTokens = 0
         let samplesPerToken = WhisperMel.sampleRate / 50  // a timestamp step is 20 ms
         while seek < samples.count && !shouldStop() {
             let window = Array(samples[seek..<min(samples.count, seek + mel.chunkSamples)])
@@ -130,6 +134,7 @@ public final class WhisperEngine: Sendable {
                 let silent = result.noSpeechProbability > options.noSpeechThreshold
                 if silent || (ratio <= options.compressionRatioThreshold && result.averageLogprob >= options.logprobThreshold) { break }
             }
+            decodedTokens += result.tokens.filter { $0 != special.endOfText }.count
             let offset = Double(seek) / Double(WhisperMel.sampleRate)
             let silent = result.noSpeechProbability > options.noSpeechThreshold && result.averageLogprob < options.logprobThreshold
             var advance = window.count
@@ -163,7 +168,7 @@ public final class WhisperEngine: Sendable {
             seek += advance
         }
         return Transcription(text: segments.map(\.text).joined(), language: language, languageProbability: languageProbability,
-                             duration: duration, segments: segments, windows: windows)
+                             duration: duration, segments: segments, windows: windows, decodedTokens: decodedTokens)
     }
 
     /// Text runs between timestamp tokens; the last timestamp (in 20 ms steps) that closed a pair,
