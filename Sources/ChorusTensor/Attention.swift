@@ -53,7 +53,7 @@ public enum Attention {
             // head's keys and values for a single row, which costs more than reading them once.
             let keys = causal ? min(tk, queryOffset + 1) : tk
             let workers = min(units, BLAS.pieces(work: units * keys * d * 2))
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            Parallel.perform(iterations: workers) { worker in
                 var scores = [Float](repeating: 0, count: keys)
                 scores.withUnsafeMutableBufferPointer { s in
                     for unit in stride(from: worker, to: units, by: workers) {
@@ -74,7 +74,7 @@ public enum Attention {
         let blocks = (tq + blockRows - 1) / blockRows
         let jobs = units * blocks
         let workers = min(jobs, BLAS.pieces(work: units * tq * tk * d * 2))
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        Parallel.perform(iterations: workers) { worker in
             var scores = [Float].unset(blockRows * tk)
             scores.withUnsafeMutableBufferPointer { buffer in
                 let s = buffer.baseAddress!

@@ -44,7 +44,7 @@ public enum BLAS {
         }
         if m >= n {
             let step = (m + parts - 1) / parts
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            Parallel.perform(iterations: parts) { p in
                 let first = p * step, rows = min(m, first + step) - first
                 guard rows > 0 else { return }
                 serialSgemm(transA: transA, transB: transB, m: rows, n: n, k: k, alpha: alpha,
@@ -54,7 +54,7 @@ public enum BLAS {
         } else {
             // Column pieces in multiples of 16 keep each piece's packed panels whole.
             let step = ((n + parts - 1) / parts + 15) / 16 * 16
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            Parallel.perform(iterations: parts) { p in
                 let first = p * step, columns = min(n, first + step) - first
                 guard columns > 0 else { return }
                 serialSgemm(transA: transA, transB: transB, m: m, n: columns, k: k, alpha: alpha, a: a, lda: lda,
@@ -85,7 +85,7 @@ public enum BLAS {
             return
         }
         let step = ((outputs + parts - 1) / parts + 15) / 16 * 16
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        Parallel.perform(iterations: parts) { p in
             let first = p * step, count = min(outputs, first + step) - first
             guard count > 0 else { return }
             if transA {

@@ -102,7 +102,7 @@ public enum Convolution {
             weight.storage.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { output in
                     let (input, wt, output) = (input.baseAddress!, wt.baseAddress!, output.baseAddress!)
-                    DispatchQueue.concurrentPerform(iterations: lanes) { worker in
+                    Parallel.perform(iterations: lanes) { worker in
                         var columns = [Float].unset(direct ? 0 : k * stripRows * wo)
                         columns.withUnsafeMutableBufferPointer { col in
                             for job in stride(from: worker, to: jobs, by: lanes) {
@@ -312,7 +312,7 @@ public enum Convolution {
                                     BLAS.sgemm(m: cout, n: width, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: target + t0, ldc: lo)
                                 }
                             }
-                            DispatchQueue.concurrentPerform(iterations: tileWorkers) { worker in
+                            Parallel.perform(iterations: tileWorkers) { worker in
                                 var columns = [Float].unset(byTap ? 0 : k * tile)
                                 columns.withUnsafeMutableBufferPointer { col in
                                     let col = col.baseAddress!

@@ -81,7 +81,7 @@ enum DirectConvolution {
                     withOptionalPointer(bias) { biasPointer in
                         withOptionalPointer(residual) { residualPointer in
                             for sample in 0..<n {
-                                DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+                                Parallel.perform(iterations: pieces) { piece in
                                     // This piece's channels [c0, c1) and steps [t0, t1).
                                     let (c0, c1) = byChannels ? (piece * span, min(cout, (piece + 1) * span)) : (0, cout)
                                     let (t0, t1) = byChannels ? (0, lo) : (piece * span, min(lo, (piece + 1) * span))
@@ -114,7 +114,7 @@ enum DirectConvolution {
     static func inSpans(_ count: Int, pieces: Int, align: Int = 1, scratch: Int, _ what: @autoclosure () -> String,
                         _ kernel: (Int, Int, UnsafeMutablePointer<Float>) -> Int32) {
         let span = ((count + pieces - 1) / pieces + align - 1) / align * align
-        DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+        Parallel.perform(iterations: pieces) { piece in
             let start = piece * span, end = min(count, start + span)
             guard start < end else { return }
             var buffer = [Float](repeating: 0, count: scratch)

@@ -62,7 +62,7 @@ extension DirectConvolution {
                             residual: residual, ho: ho, wo: wo) { args in
             let scratchCount = withUnsafePointer(to: args(0)) { chorus_conv2d_scratch_count($0, Int32(stripRows)) }
             let lanes = min(workers, jobs)
-            DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            Parallel.perform(iterations: lanes) { lane in
                 var scratch = [Float].unset(scratchCount)
                 scratch.withUnsafeMutableBufferPointer { s in
                     for job in stride(from: lane, to: jobs, by: lanes) {

@@ -29,7 +29,7 @@ enum FewQueryAttention {
         var partial = [Float](repeating: 0, count: workers * tq * width)
         scores.withUnsafeMutableBufferPointer { sp in
             let s = sp.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            Parallel.perform(iterations: workers) { worker in
                 for j in (worker * span)..<min(tk, (worker + 1) * span) {
                     let key = k + j * keyWidth
                     for query in 0..<tq {
@@ -44,7 +44,7 @@ enum FewQueryAttention {
             }
             partial.withUnsafeMutableBufferPointer { pp in
                 let p = pp.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                Parallel.perform(iterations: workers) { worker in
                     let sum = p + worker * tq * width
                     for j in (worker * span)..<min(tk, (worker + 1) * span) {
                         let value = v + j * keyWidth

@@ -99,7 +99,7 @@ public enum MatMul {
                     }
                     // Many entries: one per core, each on one thread. Few: each product split across the cores.
                     if batch >= Parallel.cores && BLAS.pieces(work: batch * m * n * k) > 1 {
-                        DispatchQueue.concurrentPerform(iterations: batch) { product($0, split: false) }
+                        Parallel.perform(iterations: batch) { product($0, split: false) }
                     } else {
                         for i in 0..<batch { product(i, split: true) }
                     }

@@ -78,7 +78,7 @@ public struct PackedLinearWeight: Sendable {
                     let status = chorus_gemm_pack_x(source, k, Int32(m), Int32(k), columns, Int32(b0), Int32(b1), target)
                     precondition(status == 0, "chorus_gemm_pack_x rejected [\(m), \(k)]")
                 }
-                if packJobs == 1 { pack(0) } else { DispatchQueue.concurrentPerform(iterations: packJobs, execute: pack) }
+                if packJobs == 1 { pack(0) } else { Parallel.perform(iterations: packJobs, pack) }
             }
         }
         packedX.withUnsafeBufferPointer { ppx in
@@ -94,7 +94,7 @@ public struct PackedLinearWeight: Sendable {
                             guard p0 < p1 else { return }
                             precondition(chorus_gemm(g, Int32(p0), Int32(p1)) == 0, "chorus_gemm rejected [\(m), \(k)] · [\(k), \(n)]")
                         }
-                        if jobs == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: jobs, execute: run) }
+                        if jobs == 1 { run(0) } else { Parallel.perform(iterations: jobs, run) }
                     }
                 }
             }

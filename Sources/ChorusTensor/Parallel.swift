@@ -6,6 +6,17 @@ import Foundation
 public enum Parallel {
     public static let cores = ProcessInfo.processInfo.activeProcessorCount
 
+    /// body(0..<iterations) over the cores: on the polling helpers of `SpinningPool` when it is free,
+    /// else through Dispatch.
+    public static func perform(iterations: Int, _ body: (Int) -> Void) {
+        if iterations <= 1 {
+            if iterations == 1 { body(0) }
+            return
+        }
+        if let pool = SpinningPool.shared, pool.perform(iterations: iterations, body) { return }
+        DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
+    }
+
     /// Runs `body(range)` over 0..<count in contiguous chunks; small jobs stay on the calling thread.
     @inlinable
     public static func chunks(_ count: Int, minimumPerChunk: Int = 32_768, _ body: (Range<Int>) -> Void) {
@@ -15,7 +26,7 @@ public enum Parallel {
             return
         }
         let size = (count + pieces - 1) / pieces
-        DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+        perform(iterations: pieces) { piece in
             let start = piece * size
             body(start..<min(count, start + size))
         }

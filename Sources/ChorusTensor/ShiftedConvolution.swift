@@ -47,7 +47,7 @@ extension Convolution {
         let paddedCount = cinPerGroup * paddedRows * paddedWidth + kw - 1
         tapWeights.withUnsafeBufferPointer { t in
             let tapWeights = t.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            Parallel.perform(iterations: workers) { worker in
                 var padded = [Float](repeating: 0, count: paddedCount)
                 var sums = [Float].unset(coutPerGroup * stripRows * paddedWidth)
                 padded.withUnsafeMutableBufferPointer { pp in

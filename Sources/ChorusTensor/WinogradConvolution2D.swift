@@ -62,7 +62,7 @@ extension DirectConvolution {
         return conv2dOutput(x, packed: p.storage, block: p.block, cout: cout, kernel: (3, 3), padding: padding, bias: bias,
                             residual: residual, ho: ho, wo: wo) { args in
             let scratchCount = withUnsafePointer(to: args(0)) { chorus_winograd2d_scratch_count($0) }
-            DispatchQueue.concurrentPerform(iterations: min(workers, jobs)) { _ in
+            Parallel.perform(iterations: min(workers, jobs)) { _ in
                 var scratch = [Float].unset(scratchCount)
                 scratch.withUnsafeMutableBufferPointer { s in
                     while true {

@@ -116,7 +116,7 @@ struct BenchSpeechOneCommand: AsyncParsableCommand {
         let result = try engine.transcribe(samples, options: options)
         let seconds = Date().timeIntervalSince(decodeStart)
         let object: [String: Any] = ["seconds": seconds, "load_seconds": load, "audio_seconds": Double(samples.count) / 16000,
-                                     "tokens": result.decodedTokens, "windows": result.windows,
+                                     "tokens": result.decodedTokens, "encoder_seconds": result.encoderSeconds, "windows": result.windows,
                                      "peak_rss_mb": Double(ProcessMemory.peakResidentBytes) / 1_048_576]
         print(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
     }

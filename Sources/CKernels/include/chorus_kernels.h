@@ -187,4 +187,11 @@ int chorus_silu(float *x, ptrdiff_t n, float alpha);
 /* p[i] ← e^(p[i] − shift) in place, and their sum into *sum (softmax's middle pass). Returns 0, or -1. */
 int chorus_exp_shifted(float *p, ptrdiff_t n, float shift, float *sum);
 
+/* The CPU's spin-wait hint (x86 `pause`), for threads polling a flag another core will set. */
+static inline void chorus_cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+}
+
 #endif

@@ -29,6 +29,8 @@ public struct Transcription: Sendable, Equatable {
     /// Tokens the decoder produced for the windows' kept results, timestamps included, end-of-text not:
     /// the count the benchmark compares with other engines'.
     public var decodedTokens = 0
+    /// Seconds spent in the encoder (the rest of the time is decoding): the benchmark's split.
+    public var encoderSeconds = 0.0
 }
 
 public struct TranscribeOptions: Sendable {
@@ -104,6 +106,7 @@ public final class WhisperEngine: Sendable {
         var seek = 0
         var windows = 0
         var decodedTokens = 0
+        var encoderSeconds = 0.0
         let samplesPerToken = WhisperMel.sampleRate / 50  // a timestamp step is 20 ms
         while seek < samples.count && !shouldStop() {
             let window = Array(samples[seek..<min(samples.count, seek + mel.chunkSamples)])
@@ -114,7 +117,9 @@ public final class WhisperEngine: Sendable {
                 seek += window.count
                 continue
             }
+            let encodeStart = DispatchTime.now().uptimeNanoseconds
             let audio = model.encode(logMel(window))
+            encoderSeconds += Double(DispatchTime.now().uptimeNanoseconds - encodeStart) / 1e9
             windows += 1
             if multilingual && options.language == nil && seek == 0 {
                 let detected = decoder.detectLanguage(audio).first ?? ("en", 1)
@@ -168,7 +173,7 @@ public final class WhisperEngine: Sendable {
             seek += advance
         }
         return Transcription(text: segments.map(\.text).joined(), language: language, languageProbability: languageProbability,
-                             duration: duration, segments: segments, windows: windows, decodedTokens: decodedTokens)
+                             duration: duration, segments: segments, windows: windows, decodedTokens: decodedTokens, encoderSeconds: encoderSeconds)
     }
 
     /// Text runs between timestamp tokens; the last timestamp (in 20 ms steps) that closed a pair,
