@@ -158,8 +158,6 @@ def main():
     from transformers import WhisperFeatureExtractor
     audio = read_wav(wav)
     extractor = WhisperFeatureExtractor()
-    tokenizer_vocab = json.load(open(f"{model_dir}/tokenizer.json"))["model"]["vocab"]
-    multilingual = len(tokenizer_vocab) >= 50258 and "<|en|>" in json.dumps(json.load(open(f"{model_dir}/config.json")).get("lang_ids", []))
     added = {t["content"]: t["id"] for t in json.load(open(f"{model_dir}/tokenizer.json"))["added_tokens"]}
     multilingual = added["<|endoftext|>"] == 50257
     prompt = [added["<|startoftranscript|>"]] + ([added["<|en|>"], added["<|transcribe|>"]] if multilingual else [])

@@ -26,8 +26,8 @@ public struct Transcription: Sendable, Equatable {
     public var segments: [TranscriptSegment]
     /// How many windows went through the encoder and decoder (silent ones are skipped, not counted).
     public var windows = 0
-    /// Tokens the decoder produced for the windows' kept results, timestamps included, end-of-text not:
-    /// the count the benchmark compares with other engines'.
+    /// Tokens the decoder produced for the windows' kept results, timestamps included (a result never holds
+    /// end-of-text): the count the benchmark compares with other engines'.
     public var decodedTokens = 0
     /// Seconds spent in the encoder (the rest of the time is decoding): the benchmark's split.
     public var encoderSeconds = 0.0
@@ -139,7 +139,7 @@ public final class WhisperEngine: Sendable {
                 let silent = result.noSpeechProbability > options.noSpeechThreshold
                 if silent || (ratio <= options.compressionRatioThreshold && result.averageLogprob >= options.logprobThreshold) { break }
             }
-            decodedTokens += result.tokens.filter { $0 != special.endOfText }.count
+            decodedTokens += result.tokens.count
             let offset = Double(seek) / Double(WhisperMel.sampleRate)
             let silent = result.noSpeechProbability > options.noSpeechThreshold && result.averageLogprob < options.logprobThreshold
             var advance = window.count
