@@ -105,7 +105,7 @@ let package = Package(
         ]),
         // Helpers the test targets share (where the real weights are).
         .target(name: "ChorusTestSupport", path: "Tests/ChorusTestSupport"),
-        .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor", "CKernels", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SpeechServiceTests", dependencies: ["SpeechService", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
@@ -118,7 +118,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         // Real processes of the chorus binary on loopback; the dependency makes `swift test` build it.
         .testTarget(name: "ChorusSystemTests", dependencies: [
-            "ChorusWire", "ChorusAPI", "chorus", "ChorusTestSupport",
+            "ChorusWire", "ChorusAPI", "chorus", "ChorusTestSupport", "ChorusTensor",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
     ],

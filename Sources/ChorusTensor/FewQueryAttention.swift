@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 
 /// Attention for a few queries over many keys: a decoder step's cross-attention over 1500 audio frames,
@@ -10,6 +11,11 @@ enum FewQueryAttention {
     static let maximumQueries = 8
     /// Fewer keys than this stay on the per-head path: its overhead is small and the keys are in cache.
     static let minimumKeys = 256
+
+    /// Whether the two passes run in C (Sources/CKernels/few_query_attention.c: AVX-512, blocks of 16 keys
+    /// kept in L1 while every query and head passes over them, 16 scores reduced at once).
+    /// `CHORUS_VECTOR_MATH=swift` keeps the Swift loops.
+    static let vectorKernel = VectorMath.avx512
 
     static func applies(tq: Int, tk: Int, mask: Tensor?, causal: Bool) -> Bool {
         tq <= maximumQueries && tk >= minimumKeys && mask == nil && !causal
@@ -29,8 +35,18 @@ enum FewQueryAttention {
         var partial = [Float](repeating: 0, count: workers * tq * width)
         scores.withUnsafeMutableBufferPointer { sp in
             let s = sp.baseAddress!
+            let args = chorus_few_query_args(q: q, k: k, v: v, scores: s, tq: Int32(tq), heads: Int32(heads), head_width: Int32(d),
+                                             group: Int32(group), width: width, key_width: keyWidth, tk: tk, alpha: alpha)
+            let vectorKernel = Self.vectorKernel && chorus_few_query_supported(Int32(d)) != 0
+            // The workers read the arguments through one pointer (a `var` passed inout would be an
+            // overlapping access from several threads).
+            let argsPointer = UnsafeMutablePointer<chorus_few_query_args>.allocate(capacity: 1)
+            argsPointer.initialize(to: args)
+            defer { argsPointer.deallocate() }
             Parallel.perform(iterations: workers) { worker in
-                for j in (worker * span)..<min(tk, (worker + 1) * span) {
+                let keys = (worker * span)..<min(tk, (worker + 1) * span)
+                if vectorKernel && chorus_few_query_scores(argsPointer, keys.lowerBound, keys.upperBound) == 0 { return }
+                for j in keys {
                     let key = k + j * keyWidth
                     for query in 0..<tq {
                         for h in 0..<heads {
@@ -46,7 +62,9 @@ enum FewQueryAttention {
                 let p = pp.baseAddress!
                 Parallel.perform(iterations: workers) { worker in
                     let sum = p + worker * tq * width
-                    for j in (worker * span)..<min(tk, (worker + 1) * span) {
+                    let keys = (worker * span)..<min(tk, (worker + 1) * span)
+                    if vectorKernel && chorus_few_query_values(argsPointer, keys.lowerBound, keys.upperBound, sum) == 0 { return }
+                    for j in keys {
                         let value = v + j * keyWidth
                         for query in 0..<tq {
                             for h in 0..<heads {

@@ -1,3 +1,5 @@
+import CKernels
+
 /// A weight matrix kept in half precision, for products that read the whole matrix for a few rows of
 /// input: a decoder's vocabulary projection reads 80 MB a token in float32 (Whisper tiny), and at the
 /// ≈ 12 GB/s of these machines that read is the step. Made only from weights whose every value is a
@@ -7,11 +9,13 @@ public struct HalfMatrix: Sendable {
     public let columns: Int
     let storage: [Float16]
 
-    /// Whether this build widens halves in vector registers. Debug builds do it one runtime call per
-    /// value, which is slower than reading float32; release builds for an F16C CPU (scripts/build) do not.
+    /// Whether this build widens halves in vector registers. Debug builds of `dot` do it one runtime call per
+    /// value, which is slower than reading float32; release builds for an F16C CPU (scripts/build) do not,
+    /// and neither does the C kernel (always optimised), so debug builds on AVX-512 CPUs, the test suite's,
+    /// run the products as release builds do.
     public static var worthUsing: Bool {
         #if DEBUG
-        return false
+        return vectorKernel
         #else
         return true
         #endif
@@ -44,7 +48,14 @@ public struct HalfMatrix: Sendable {
                 out.withUnsafeMutableBufferPointer { o in
                     let (w, xs, o) = (w.baseAddress!, xs.baseAddress!, o.baseAddress!)
                     // Split once the matrix is worth two cores' memory bandwidth (a quarter million halves).
+                    let vectorKernel = Self.vectorKernel
                     Parallel.chunks(rows, minimumPerChunk: max(16, (1 << 18) / max(columns, 1))) { range in
+                        if vectorKernel {
+                            let done = UnsafeRawPointer(w).withMemoryRebound(to: UInt16.self, capacity: rows * columns) {
+                                chorus_half_gemv($0, rows, columns, xs, Int32(batch), range.lowerBound, range.upperBound, o)
+                            }
+                            if done == 0 { return }
+                        }
                         for r in range {
                             for b in 0..<batch {
                                 o[b * rows + r] = Self.dot(w + r * columns, xs + b * columns, columns)
@@ -56,6 +67,10 @@ public struct HalfMatrix: Sendable {
         }
         return Tensor(shape: [batch, rows], storage: out)
     }
+
+    /// Whether products go through the C kernel (AVX-512: four weight rows at a time, 16 lanes, every input
+    /// row per loaded weight) instead of `dot`. `CHORUS_VECTOR_MATH=swift` keeps the Swift loop.
+    static let vectorKernel = VectorMath.avx512 && chorus_half_gemv_supported() != 0
 
     @inline(__always)
     static func dot(_ w: UnsafePointer<Float16>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {

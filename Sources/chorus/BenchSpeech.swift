@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChorusMedia
 import ChorusServiceKit
+import ChorusTensor
 import Foundation
 import SpeechService
 
@@ -44,7 +45,8 @@ struct BenchSpeechCommand: AsyncParsableCommand {
             try makeClip(seconds: seconds, path: path)
             return (seconds, path)
         }
-        print("chorus bench speech: \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected")")
+        print("chorus bench speech: \(threads) threads, OpenBLAS kernel \(BLASInfo.kernel)"
+              + (BLASInfo.replacementNote.map { " (\($0))" } ?? ""))
         print("model            beam  clip |  chorus s   RTF   MB win  tok | " + peers.split(separator: ",").map { "\($0) s (ratio)  MB win  tok" }.joined(separator: " | "))
         for model in models.split(separator: ",").map(String.init) {
             for beam in beams.split(separator: ",").compactMap({ Int($0) }) {

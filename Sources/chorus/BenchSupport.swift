@@ -7,6 +7,7 @@ func runJSON(_ executable: String, _ arguments: [String], quietErrors: Bool = tr
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    process.environment = KernelChoice.originalEnvironment
     let pipe = Pipe()
     process.standardOutput = pipe
     if quietErrors { process.standardError = FileHandle.nullDevice }
@@ -28,6 +29,7 @@ final class PeerSession {
     init?(_ executable: String, _ arguments: [String]) {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        process.environment = KernelChoice.originalEnvironment
         process.standardInput = input
         process.standardOutput = output
         guard (try? process.run()) != nil else { return nil }

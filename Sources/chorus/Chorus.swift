@@ -17,6 +17,11 @@ struct Chorus: AsyncParsableCommand {
             VisionCommand.self, DiffusionCommand.self, SpeechCommand.self, GatewayCommand.self,
             UpCommand.self, CallCommand.self, HealthCommand.self, BenchCommand.self,
         ])
+
+    static func main() async {
+        KernelChoice.restartIfGeneric()
+        await main(nil)
+    }
 }
 
 /// Logs go to standard error, one line each, so `chorus up` can prefix and forward them.

@@ -67,6 +67,7 @@ struct ServiceFlags: ParsableArguments {
                            maxConcurrency: maxConcurrency, maxQueue: maxQueue),
             logger: logger)
         logger.info("OpenBLAS kernel \(BLASInfo.kernel); \(BLASInfo.threading)")
+        if let note = BLASInfo.replacementNote { logger.info("\(note)") }
         if let advice = BLASInfo.advice { logger.warning("\(advice)") }
         if let models {
             logger.info("looking for \(service) models in \(models)")

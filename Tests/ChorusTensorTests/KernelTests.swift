@@ -1,3 +1,4 @@
+import CKernels
 import ChorusTensor
 import Foundation
 import Testing
@@ -268,6 +269,42 @@ import Testing
             let y = halved(x)
             #expect(y.shape == [1, rows, 40])
             #expect(y.isClose(to: plain(x), atol: 1e-5))
+        }
+    }
+
+    /// The C kernel (AVX-512) takes weight rows four at a time and input rows up to four at a time:
+    /// every remainder of both, columns past the 16-lane edge, and a matrix large enough to split over the cores.
+    @Test func halfMatrixKernelMatchesADoubleReferenceAtEveryRemainder() throws {
+        for (rows, columns) in [(7, 45), (4, 16), (1, 3), (1031, 300)] {
+            let raw = Reference.tensor([rows, columns], seed: 60 + rows)
+            let weight = Tensor(shape: raw.shape, storage: raw.storage.map { Float(Float16($0)) })
+            let half = try #require(HalfMatrix(exactly: weight))
+            for batch in [1, 2, 3, 4, 5, 8, 9] {
+                let x = Reference.tensor([batch, columns], seed: 70 + batch)
+                let y = half.timesTransposed(x)
+                #expect(y.shape == [batch, rows])
+                var worst = 0.0
+                for b in 0..<batch {
+                    for r in 0..<rows {
+                        var exact = 0.0
+                        for c in 0..<columns { exact += Double(weight.storage[r * columns + c]) * Double(x.storage[b * columns + c]) }
+                        worst = max(worst, abs(Double(y.storage[b * rows + r]) - exact))
+                    }
+                }
+                #expect(worst < 1e-4, "rows \(rows), columns \(columns), batch \(batch): off by \(worst)")
+            }
+        }
+    }
+
+    @Test func halfMatrixKernelRefusesArgumentsOutOfRange() {
+        let w = [UInt16](repeating: 0x3C00, count: 8), x = [Float](repeating: 1, count: 4)
+        var y = [Float](repeating: 0, count: 2)
+        #expect(chorus_half_gemv(w, 2, 4, x, 1, 0, 3, &y) == -1)  // rows past the matrix
+        #expect(chorus_half_gemv(w, 2, 4, x, 0, 0, 2, &y) == -1)  // no input rows
+        #expect(chorus_half_gemv(w, 2, 4, x, 1, 2, 1, &y) == -1)  // an empty range backwards
+        if chorus_half_gemv_supported() != 0 {
+            #expect(chorus_half_gemv(w, 2, 4, x, 1, 0, 2, &y) == 0)
+            #expect(y == [4, 4])  // 1.0 (0x3C00) · 1 over 4 columns
         }
     }
 

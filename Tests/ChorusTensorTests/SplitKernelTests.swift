@@ -71,6 +71,16 @@ import Testing
         #expect(y.isClose(to: Reference.attention(q, k, v, heads: 6, causal: false, mask: nil), atol: 1e-5))
     }
 
+    /// Key counts whose share of a core ends in a part-block of 16 (1001 keys: 500 and 501), a 48-wide head
+    /// (three 16-lane chunks), and a 40-wide one, which the 16-lane kernel leaves to the Swift loops.
+    @Test(arguments: [(3, 1001, 384, 8), (1, 257, 64, 1), (2, 300, 240, 6)])
+    func fewQueryAttentionAtBlockAndLaneRemaindersMatchesTheDefinition(queries: Int, keys: Int, width: Int, heads: Int) {
+        let q = Reference.tensor([1, queries, width], seed: 80), k = Reference.tensor([1, keys, width], seed: 81)
+        let v = Reference.tensor([1, keys, width], seed: 82)
+        let y = Attention.attend(query: q, key: k, value: v, heads: heads)
+        #expect(y.isClose(to: Reference.attention(q, k, v, heads: heads, causal: false, mask: nil), atol: 1e-5))
+    }
+
     /// Two strips of one map shared over the cores, for im2col convolutions and for the 1×1 one that reads
     /// the input in place; with two groups, one group per core.
     @Test(arguments: [(1, 3, 1), (2, 3, 2), (1, 1, 1)])

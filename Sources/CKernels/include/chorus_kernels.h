@@ -2,6 +2,7 @@
 #define CHORUS_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Stride-1 conv1d computed directly with register blocks (AVX2 + FMA or AVX-512), for the shapes where
    sgemm loses to its own packing: few channels over long sequences (vocoders), or short sequences
@@ -186,6 +187,40 @@ int chorus_silu(float *x, ptrdiff_t n, float alpha);
 
 /* p[i] ← e^(p[i] − shift) in place, and their sum into *sum (softmax's middle pass). Returns 0, or -1. */
 int chorus_exp_shifted(float *p, ptrdiff_t n, float shift, float *sum);
+
+/* 1 when chorus_half_gemv runs here (AVX-512); elsewhere it returns -1 and callers keep their own loop. */
+int chorus_half_gemv_supported(void);
+
+/* y[b, r] = Σ_c w[r, c] · x[b, c] for weight rows [r0, r1) and every input row b < batch: w [rows, columns]
+   as IEEE halves (bit patterns), x [batch, columns] and y [batch, rows] float32. Each weight row is read
+   from memory once for all the input rows. Returns 0, or -1 for arguments out of range or another CPU. */
+int chorus_half_gemv(const uint16_t *w, ptrdiff_t rows, ptrdiff_t columns, const float *x, int batch,
+                     ptrdiff_t r0, ptrdiff_t r1, float *y);
+
+/* Attention of a few queries over many keys, its two passes split by keys so that cores can share them:
+   scores[query·heads + h][j] = alpha · q[query, head h] · k[j, key head h / group], then (after a softmax of
+   each scores row over every key) out[query, head h] += Σ_j scores[query·heads + h][j] · v[j, key head]. */
+typedef struct {
+    const float *q;        /* [tq, width], width = heads · head_width */
+    const float *k, *v;    /* [tk, key_width] rows */
+    float *scores;         /* [tq · heads, tk] */
+    int tq, heads, head_width, group;
+    ptrdiff_t width, key_width, tk;
+    float alpha;
+} chorus_few_query_args;
+
+/* 1 when the two passes run here: AVX-512, head_width a multiple of 16 up to 256. */
+int chorus_few_query_supported(int head_width);
+
+/* The scores of keys [j0, j1). Returns 0, or -1 for arguments out of range or another CPU. */
+int chorus_few_query_scores(const chorus_few_query_args *a, ptrdiff_t j0, ptrdiff_t j1);
+
+/* Adds keys [j0, j1)'s share of the output to out [tq, width]. Returns 0, or -1. */
+int chorus_few_query_values(const chorus_few_query_args *a, ptrdiff_t j0, ptrdiff_t j1, float *out);
+
+/* This CPU's vector unit: 3 AVX-512 with BF16 (Cooper Lake, Sapphire Rapids, Zen 4 and later), 2 AVX-512
+   (F, BW, DQ, VL: Skylake-X), 1 AVX2 + FMA (Haswell), 0 less or not x86-64. */
+int chorus_cpu_vector_level(void);
 
 /* The CPU's spin-wait hint (x86 `pause`), for threads polling a flag another core will set. */
 static inline void chorus_cpu_relax(void) {
