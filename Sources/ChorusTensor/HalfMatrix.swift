@@ -47,9 +47,8 @@ public struct HalfMatrix: Sendable {
             x.storage.withUnsafeBufferPointer { xs in
                 out.withUnsafeMutableBufferPointer { o in
                     let (w, xs, o) = (w.baseAddress!, xs.baseAddress!, o.baseAddress!)
-                    // Split once the matrix is worth two cores' memory bandwidth (a quarter million halves).
                     let vectorKernel = Self.vectorKernel
-                    Parallel.chunks(rows, minimumPerChunk: max(16, (1 << 18) / max(columns, 1))) { range in
+                    Parallel.chunks(rows, minimumPerChunk: max(16, Self.splitHalves / max(columns, 1))) { range in
                         if vectorKernel {
                             let done = UnsafeRawPointer(w).withMemoryRebound(to: UInt16.self, capacity: rows * columns) {
                                 chorus_half_gemv($0, rows, columns, xs, Int32(batch), range.lowerBound, range.upperBound, o)
@@ -71,6 +70,11 @@ public struct HalfMatrix: Sendable {
     /// Whether products go through the C kernel (AVX-512: four weight rows at a time, 16 lanes, every input
     /// row per loaded weight) instead of `dot`. `CHORUS_VECTOR_MATH=swift` keeps the Swift loop.
     static let vectorKernel = VectorMath.avx512 && chorus_half_gemv_supported() != 0
+
+    /// Products of at least this many halves (128 KB) are split over the cores. At 2¹⁸ Whisper base's
+    /// 512 × 512 projections (six of a decoder layer's eight) ran on one core while the other waited:
+    /// base greedy over 30 s, four pairs in turns, decoded in 0.44–0.47 s against 0.48–0.51 s.
+    static let splitHalves = 1 << 16
 
     @inline(__always)
     static func dot(_ w: UnsafePointer<Float16>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
