@@ -2,8 +2,8 @@
 
 /* A weight kept as IEEE halves times a few float32 rows: a decoder step's products, which read every weight
    once per token and are bound by that read. The Swift loop (HalfMatrix.dot) is compiled for AVX2 and
-   reduces each weight row on its own; here four weight rows stream side by side, widened 16 lanes at a time
-   (vcvtph2ps zmm), and every input row reuses each loaded weight vector. */
+   reduces each weight row on its own; here up to four weight rows stream side by side, widened 16 lanes at a time
+   (vcvtph2ps zmm), and every input row (up to eight) reuses each loaded weight vector. */
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -18,17 +18,17 @@ static inline __m512 widen(const uint16_t *w, __mmask16 live) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(live, w));
 }
 
-/* R weight rows (R ≤ 4) against B input rows (B ≤ 4): R·B accumulators. Inlined with constant R and B, so
-   the accumulators stay in registers. */
+/* R weight rows against B input rows (B ≤ 8): R·B accumulators, at most 16 (with B loaded inputs and the
+   widened weight, within the 32 registers). Inlined with constant R and B, so they stay in registers. */
 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline))
 static inline void block(const uint16_t *w, ptrdiff_t columns, const float *x, int R, int B, int r,
                          ptrdiff_t rows, float *y) {
-    __m512 acc[4][4];
+    __m512 acc[4][8];
     for (int i = 0; i < R; i++)
         for (int b = 0; b < B; b++) acc[i][b] = _mm512_setzero_ps();
     for (ptrdiff_t c = 0; c < columns; c += 16) {
         const __mmask16 live = columns - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (columns - c)) - 1);
-        __m512 xs[4];
+        __m512 xs[8];
         for (int b = 0; b < B; b++) xs[b] = _mm512_maskz_loadu_ps(live, x + b * columns + c);
         for (int i = 0; i < R; i++) {
             const __m512 wide = widen(w + (r + i) * columns + c, live);
@@ -39,22 +39,24 @@ static inline void block(const uint16_t *w, ptrdiff_t columns, const float *x, i
         for (int b = 0; b < B; b++) y[b * rows + r + i] = _mm512_reduce_add_ps(acc[i][b]);
 }
 
-/* One group of R weight rows against every input row, four at a time: the group (R·columns halves) stays
-   in L1 while the input rows pass over it, so the weight comes from memory once whatever the batch. */
-__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline))
-static inline void group(const uint16_t *w, ptrdiff_t rows, ptrdiff_t columns, const float *x, int batch,
-                         int R, int r, float *y) {
-    for (int b = 0; b < batch; b += 4) {
-        const float *xb = x + (ptrdiff_t)b * columns;
-        float *yb = y + (ptrdiff_t)b * rows;
-        switch (batch - b >= 4 ? 4 : batch - b) {
-        case 1: block(w, columns, xb, R, 1, r, rows, yb); break;
-        case 2: block(w, columns, xb, R, 2, r, rows, yb); break;
-        case 3: block(w, columns, xb, R, 3, r, rows, yb); break;
-        default: block(w, columns, xb, R, 4, r, rows, yb); break;
-        }
+/* Weight rows [r0, r1) against B input rows, R weight rows at a time: as many as 16 accumulators allow, so
+   each weight vector is loaded and widened once for all B inputs (beam search's five rows in one pass). */
+#define ROWS(R, B)                                                                                  \
+    __attribute__((target("avx512f,avx512bw,avx512vl")))                                            \
+    static void rows_##B(const uint16_t *w, ptrdiff_t rows, ptrdiff_t columns, const float *x,      \
+                         ptrdiff_t r0, ptrdiff_t r1, float *y) {                                    \
+        ptrdiff_t r = r0;                                                                           \
+        for (; r + (R) <= r1; r += (R)) block(w, columns, x, (R), (B), (int)r, rows, y);            \
+        for (; r < r1; r++) block(w, columns, x, 1, (B), (int)r, rows, y);                          \
     }
-}
+ROWS(4, 1)
+ROWS(4, 2)
+ROWS(4, 3)
+ROWS(4, 4)
+ROWS(3, 5)
+ROWS(2, 6)
+ROWS(2, 7)
+ROWS(2, 8)
 
 __attribute__((target("avx512f,avx512bw,avx512vl")))
 int chorus_half_gemv(const uint16_t *w, ptrdiff_t rows, ptrdiff_t columns, const float *x, int batch,
@@ -62,9 +64,21 @@ int chorus_half_gemv(const uint16_t *w, ptrdiff_t rows, ptrdiff_t columns, const
     if (!w || !x || !y || rows < 0 || columns < 0 || batch < 1 || r0 < 0 || r1 > rows || r0 > r1 || rows > INT32_MAX)
         return -1;
     if (!chorus_half_gemv_supported()) return -1;
-    ptrdiff_t r = r0;
-    for (; r + 4 <= r1; r += 4) group(w, rows, columns, x, batch, 4, (int)r, y);
-    for (; r < r1; r++) group(w, rows, columns, x, batch, 1, (int)r, y);
+    /* Past eight input rows the weight is read again for each eight (HalfMatrix sends no more than eight). */
+    for (int b = 0; b < batch; b += 8) {
+        const float *xb = x + (ptrdiff_t)b * columns;
+        float *yb = y + (ptrdiff_t)b * rows;
+        switch (batch - b >= 8 ? 8 : batch - b) {
+        case 1: rows_1(w, rows, columns, xb, r0, r1, yb); break;
+        case 2: rows_2(w, rows, columns, xb, r0, r1, yb); break;
+        case 3: rows_3(w, rows, columns, xb, r0, r1, yb); break;
+        case 4: rows_4(w, rows, columns, xb, r0, r1, yb); break;
+        case 5: rows_5(w, rows, columns, xb, r0, r1, yb); break;
+        case 6: rows_6(w, rows, columns, xb, r0, r1, yb); break;
+        case 7: rows_7(w, rows, columns, xb, r0, r1, yb); break;
+        default: rows_8(w, rows, columns, xb, r0, r1, yb); break;
+        }
+    }
     return 0;
 }
 

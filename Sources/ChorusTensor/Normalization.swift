@@ -149,3 +149,18 @@ public func logSoftmaxRow(_ row: [Float]) -> [Float] {
         return out
     }
 }
+
+/// The largest of row[range] (−∞ for an empty range), eight lanes at a time: a decoder's timestamp rule
+/// takes it over 50 k text tokens at every step, where `ArraySlice.max()` ran one element at a time.
+public func maximum(of row: [Float], in range: Range<Int>) -> Float {
+    precondition(range.lowerBound >= 0 && range.upperBound <= row.count, "maximum: \(range) of \(row.count)")
+    return row.withUnsafeBufferPointer { RowReduction.max($0.baseAddress! + range.lowerBound, range.count) }
+}
+
+/// The index of the first largest entry of a non-empty row (greedy decoding's argmax).
+public func argmaxRow(_ row: [Float]) -> Int {
+    precondition(!row.isEmpty, "argmax of an empty row")
+    let top = maximum(of: row, in: 0..<row.count)
+    // A row of NaNs has no largest entry: the first one stands in, as `max(by:)` would answer.
+    return row.firstIndex(of: top) ?? 0
+}

@@ -85,7 +85,7 @@ struct WhisperGreedyDecoder {
             filter(&row, generated: tokens, options: options)
             let logprobs = logSoftmaxRow(row)
             let next = options.temperature > 0 ? draw(row, temperature: options.temperature, generator: &generator)
-                                               : row.indices.max { row[$0] < row[$1] }!
+                                               : argmaxRow(row)
             sumLogprob += logprobs[next]
             if next == special.endOfText { break }
             tokens.append(next)
@@ -114,16 +114,20 @@ struct WhisperGreedyDecoder {
         let limit = min(options.maxNewTokens, model.maxTokens - prompt.count)
         var step = 0
         while !beams.isEmpty && finished.count < wanted && step < limit && !shouldStop() {
-            var candidates: [(beam: Int, token: Int, score: Float)] = []
-            for (index, beam) in beams.enumerated() {
-                var row = beam.row
-                filter(&row, generated: beam.tokens, options: options)
-                let logprobs = logSoftmaxRow(row)
-                let top = topIndices(logprobs, count: options.beamSize + 1)
-                for token in top where logprobs[token].isFinite {
-                    candidates.append((index, token, beam.sumLogprob + logprobs[token]))
+            // Each beam's logit rules, log-softmax and top tokens (a few passes over 52 k logits) are its own:
+            // the beams share the cores.
+            var proposals = [[(beam: Int, token: Int, score: Float)]](repeating: [], count: beams.count)
+            proposals.withUnsafeMutableBufferPointer { out in
+                Parallel.perform(iterations: beams.count) { index in
+                    let beam = beams[index]
+                    var row = beam.row
+                    filter(&row, generated: beam.tokens, options: options)
+                    let logprobs = logSoftmaxRow(row)
+                    out[index] = topIndices(logprobs, count: options.beamSize + 1).filter { logprobs[$0].isFinite }
+                        .map { (index, $0, beam.sumLogprob + logprobs[$0]) }
                 }
             }
+            var candidates = proposals.flatMap { $0 }
             candidates.sort { $0.score > $1.score }
             var next: [Beam] = []
             var parents: [Int] = []
@@ -204,7 +208,7 @@ struct WhisperGreedyDecoder {
         // When all timestamps together are likelier than any text token, take a timestamp.
         let logprobs = logSoftmaxRow(row)
         let timestampMass = logSumExp(logprobs[begin...])
-        let bestText = logprobs[..<begin].max() ?? -.infinity
+        let bestText = maximum(of: logprobs, in: 0..<min(begin, vocabulary))
         if timestampMass > bestText {
             for id in 0..<begin { row[id] = -.infinity }
         }
