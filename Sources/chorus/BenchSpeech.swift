@@ -16,6 +16,7 @@ struct BenchSpeechCommand: AsyncParsableCommand {
             Clips: 30 s and 5 min made from the reference clips under Tests/SpeechServiceTests/Fixtures
             (run from the repository root), decoded in 30 s windows with timestamps by every engine, each window
             starting where the previous one's last complete segment ended (openai-whisper's seek).
+            --rounds N runs every engine N times per row, in turns, and compares medians (the machines drift).
             """)
 
     @Option(help: "Clip lengths in seconds.")
@@ -36,6 +37,9 @@ struct BenchSpeechCommand: AsyncParsableCommand {
     @Option(help: "Threads for every engine.")
     var threads = 2
 
+    @Option(help: "Runs of every engine per row, in turns; the table shows each engine's median.")
+    var rounds = 1
+
     func run() async throws {
         let clipLengths = clips.split(separator: ",").compactMap { Int($0) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-bench-speech")
@@ -48,30 +52,54 @@ struct BenchSpeechCommand: AsyncParsableCommand {
         print("chorus bench speech: \(threads) threads, OpenBLAS kernel \(BLASInfo.kernel)"
               + (BLASInfo.replacementNote.map { " (\($0))" } ?? ""))
         print("model            beam  clip |  chorus s   RTF   MB win  tok | " + peers.split(separator: ",").map { "\($0) s (ratio)  MB win  tok" }.joined(separator: " | "))
+        let peerNames = peers.split(separator: ",").map(String.init)
         for model in models.split(separator: ",").map(String.init) {
             for beam in beams.split(separator: ",").compactMap({ Int($0) }) {
                 for (seconds, clip) in clipFiles {
                     let folder = (modelsDir as NSString).appendingPathComponent(model)
-                    let ours = runJSON(CommandLine.arguments[0], ["bench", "speech-one", "--model", folder, "--wav", clip, "--beam", "\(beam)"])
+                    // Every engine once per round, in turns: these machines drift by tens of percent within a
+                    // minute, so each engine's median over rounds is compared, not one run against another.
+                    var ours: [[String: Any]] = []
+                    var theirs = [[[String: Any]]](repeating: [], count: peerNames.count)
+                    for _ in 0..<max(1, rounds) {
+                        if let result = runJSON(CommandLine.arguments[0], ["bench", "speech-one", "--model", folder, "--wav", clip, "--beam", "\(beam)"]),
+                           result["seconds"] is Double {
+                            ours.append(result)
+                        }
+                        for (index, peer) in peerNames.enumerated() {
+                            if let result = runJSON(".venv/bin/python", ["scripts/bench/speech_peer.py", peer, folder, clip, "\(beam)", "\(threads)"]),
+                               result["seconds"] is Double {
+                                theirs[index].append(result)
+                            }
+                        }
+                    }
                     var line = "\(model.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%4d", beam)) \(String(format: "%4d", seconds))s |"
-                    let oursSeconds = ours?["seconds"] as? Double
-                    if let ours, let s = oursSeconds {
-                        line += String(format: " %8.2f %5.3f %4.0f %3d %4d |", s, s / Double(seconds), ours["peak_rss_mb"] as? Double ?? 0, ours["windows"] as? Int ?? 0,
-                                       ours["tokens"] as? Int ?? 0)
+                    let oursSeconds = median(ours.map { $0["seconds"] as! Double })
+                    if let s = oursSeconds, let last = ours.last {
+                        line += String(format: " %8.2f %5.3f %4.0f %3d %4d |", s, s / Double(seconds), last["peak_rss_mb"] as? Double ?? 0, last["windows"] as? Int ?? 0,
+                                       last["tokens"] as? Int ?? 0)
                     } else {
                         line += "   failed              |"
                     }
-                    for peer in peers.split(separator: ",").map(String.init) {
-                        let result = runJSON(".venv/bin/python", ["scripts/bench/speech_peer.py", peer, folder, clip, "\(beam)", "\(threads)"])
-                        if let result, let s = result["seconds"] as? Double {
+                    for results in theirs {
+                        if let s = median(results.map { $0["seconds"] as! Double }), let last = results.last {
                             let ratio = oursSeconds.map { String(format: "%.2fx", s / $0) } ?? "-"
-                            line += String(format: " %8.2f (%@) %4.0f %3d %4d |", s, ratio, result["peak_rss_mb"] as? Double ?? 0, result["windows"] as? Int ?? 0,
-                                           result["tokens"] as? Int ?? 0)
+                            line += String(format: " %8.2f (%@) %4.0f %3d %4d |", s, ratio, last["peak_rss_mb"] as? Double ?? 0, last["windows"] as? Int ?? 0,
+                                           last["tokens"] as? Int ?? 0)
                         } else {
                             line += "   failed              |"
                         }
                     }
                     print(line)
+                    if rounds > 1 {
+                        // Each round's ratios, to show the spread behind the medians.
+                        let perRound = theirs.enumerated().map { index, results -> String in
+                            let ratios = zip(results, ours).map { ($0["seconds"] as! Double) / ($1["seconds"] as! Double) }
+                            return "\(peerNames[index]) " + ratios.map { String(format: "%.2f", $0) }.joined(separator: "/")
+                        }
+                        print("    rounds: chorus " + ours.map { String(format: "%.2f", $0["seconds"] as! Double) }.joined(separator: "/") + " s; ratios " + perRound.joined(separator: ", "))
+                    }
+                    fflush(stdout)
                 }
             }
         }
@@ -122,4 +150,11 @@ struct BenchSpeechOneCommand: AsyncParsableCommand {
                                      "peak_rss_mb": Double(ProcessMemory.peakResidentBytes) / 1_048_576]
         print(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
     }
+}
+
+/// The middle value (the mean of the middle two for an even count), nil for none.
+private func median(_ values: [Double]) -> Double? {
+    guard !values.isEmpty else { return nil }
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
