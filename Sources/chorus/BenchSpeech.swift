@@ -59,20 +59,19 @@ struct BenchSpeechCommand: AsyncParsableCommand {
                     let folder = (modelsDir as NSString).appendingPathComponent(model)
                     // Every engine once per round, in turns: these machines drift by tens of percent within a
                     // minute, so each engine's median over rounds is compared, not one run against another.
-                    var ours: [[String: Any]] = []
-                    var theirs = [[[String: Any]]](repeating: [], count: peerNames.count)
+                    // One entry per round, nil where that run failed, so each round's ratios pair the same round.
+                    var oursByRound: [[String: Any]?] = []
+                    var theirsByRound = [[[String: Any]?]](repeating: [], count: peerNames.count)
                     for _ in 0..<max(1, rounds) {
-                        if let result = runJSON(CommandLine.arguments[0], ["bench", "speech-one", "--model", folder, "--wav", clip, "--beam", "\(beam)"]),
-                           result["seconds"] is Double {
-                            ours.append(result)
-                        }
+                        let result = runJSON(CommandLine.arguments[0], ["bench", "speech-one", "--model", folder, "--wav", clip, "--beam", "\(beam)"])
+                        oursByRound.append(result?["seconds"] is Double ? result : nil)
                         for (index, peer) in peerNames.enumerated() {
-                            if let result = runJSON(".venv/bin/python", ["scripts/bench/speech_peer.py", peer, folder, clip, "\(beam)", "\(threads)"]),
-                               result["seconds"] is Double {
-                                theirs[index].append(result)
-                            }
+                            let result = runJSON(".venv/bin/python", ["scripts/bench/speech_peer.py", peer, folder, clip, "\(beam)", "\(threads)"])
+                            theirsByRound[index].append(result?["seconds"] is Double ? result : nil)
                         }
                     }
+                    let ours = oursByRound.compactMap { $0 }
+                    let theirs = theirsByRound.map { $0.compactMap { $0 } }
                     var line = "\(model.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%4d", beam)) \(String(format: "%4d", seconds))s |"
                     let oursSeconds = median(ours.map { $0["seconds"] as! Double })
                     if let s = oursSeconds, let last = ours.last {
@@ -93,11 +92,15 @@ struct BenchSpeechCommand: AsyncParsableCommand {
                     print(line)
                     if rounds > 1 {
                         // Each round's ratios, to show the spread behind the medians.
-                        let perRound = theirs.enumerated().map { index, results -> String in
-                            let ratios = zip(results, ours).map { ($0["seconds"] as! Double) / ($1["seconds"] as! Double) }
-                            return "\(peerNames[index]) " + ratios.map { String(format: "%.2f", $0) }.joined(separator: "/")
+                        func runSeconds(_ result: [String: Any]?) -> Double? { result?["seconds"] as? Double }
+                        let perRound = theirsByRound.enumerated().map { index, results -> String in
+                            let ratios = zip(results, oursByRound).map { peer, chorus in
+                                runSeconds(peer).flatMap { p in runSeconds(chorus).map { String(format: "%.2f", p / $0) } } ?? "failed"
+                            }
+                            return "\(peerNames[index]) " + ratios.joined(separator: "/")
                         }
-                        print("    rounds: chorus " + ours.map { String(format: "%.2f", $0["seconds"] as! Double) }.joined(separator: "/") + " s; ratios " + perRound.joined(separator: ", "))
+                        print("    rounds: chorus " + oursByRound.map { runSeconds($0).map { String(format: "%.2f", $0) } ?? "failed" }.joined(separator: "/")
+                              + " s; ratios " + perRound.joined(separator: ", "))
                     }
                     fflush(stdout)
                 }
