@@ -33,9 +33,13 @@ let package = Package(
         .target(name: "ChorusProto", dependencies: ["CProtobufC"],
                 linkerSettings: [.linkedLibrary("protobuf-c")]),
 
+        // Numbers from outside (HTTP fields, wire requests, file headers) checked before they become
+        // integers and sizes: a refused field is an error naming it, never a trap.
+        .target(name: "ChorusInput"),
+
         // Frames, streams, deadlines, status codes, server and client on SwiftNIO.
         .target(name: "ChorusWire", dependencies: [
-            "ChorusProto",
+            "ChorusProto", "ChorusInput",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -58,7 +62,7 @@ let package = Package(
         .target(name: "ChorusAPI", dependencies: ["ChorusProto", "ChorusWire"]),
         // What every service process shares: flags, Health/Status/ListModels/Echo, concurrency limits.
         .target(name: "ChorusServiceKit", dependencies: [
-            "ChorusAPI", "ChorusWire",
+            "ChorusAPI", "ChorusWire", "ChorusInput",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -71,10 +75,10 @@ let package = Package(
         // LLaVA: the CLIP vision tower, its projector and a Llama decoder with chat templates and generation.
         .target(name: "ChorusLLaVA", dependencies: ["ChorusTensor", "ChorusCLIP", "ChorusText", "ChorusMedia"]),
 
-        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusLLaVA", "ChorusTensor", "ChorusMedia", "CBLAS", "CZlib",
+        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusLLaVA", "ChorusTensor", "ChorusMedia", "CBLAS", "CZlib",
                                                     .product(name: "Logging", package: "swift-log")]),
-        .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusCLIP", "CBLAS"]),
-        .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
+        .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusCLIP", "CBLAS"]),
+        .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
         .target(name: "Gateway", dependencies: [
             "ChorusServiceKit", "ChorusAPI", "ChorusWire",
             .product(name: "Logging", package: "swift-log"),
@@ -82,7 +86,7 @@ let package = Package(
 
         // The OpenAI-compatible HTTP front of the gateway (Hummingbird), a client of the gateway's wire port.
         .target(name: "GatewayHTTP", dependencies: [
-            "Gateway", "ChorusAPI", "ChorusWire", "ChorusMedia",
+            "Gateway", "ChorusAPI", "ChorusWire", "ChorusMedia", "ChorusInput",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -106,6 +110,7 @@ let package = Package(
         // Helpers the test targets share (where the real weights are).
         .target(name: "ChorusTestSupport", path: "Tests/ChorusTestSupport"),
         .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor", "CKernels", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChorusInputTests", dependencies: ["ChorusInput"]),
         .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SpeechServiceTests", dependencies: ["SpeechService", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],

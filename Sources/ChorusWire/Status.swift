@@ -1,3 +1,5 @@
+import ChorusInput
+
 /// gRPC's status codes, with the same numbers, so people and tools that know gRPC read ours at a glance.
 public enum StatusCode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case ok = 0
@@ -64,6 +66,7 @@ public struct WireStatus: Error, Sendable, Equatable, CustomStringConvertible {
         case let status as WireStatus: return status
         case is CancellationError: return WireStatus(.cancelled, "the call was cancelled")
         case let convertible as WireStatusConvertible: return convertible.wireStatus
+        case let invalid as InvalidField: return WireStatus(.invalidArgument, invalid.message)
         default: return WireStatus(.internal, String(describing: error))
         }
     }

@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusInput
 import ChorusMedia
 import ChorusServiceKit
 import ChorusWire
@@ -69,7 +70,21 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
         return chosen
     }
 
+    /// Every numeric field in range before a model is chosen: a NaN or a 4-billion count is refused even
+    /// where the chosen model would ignore the field. The models' own limits (--max-steps, the terrain
+    /// model's size) come after, with their flags named.
+    static func checkRanges(_ p: TextToImageRequest) throws {
+        _ = try Checked.number(p.guidanceScale, "guidance_scale", in: 0...50)
+        _ = try Checked.integer(p.steps, "steps", in: 0...UInt32(10_000))
+        _ = try Checked.integer(p.numImages, "num_images", in: 0...UInt32(64))
+        _ = try Checked.integer(p.width, "width", in: 0...UInt32(16384))
+        _ = try Checked.integer(p.height, "height", in: 0...UInt32(16384))
+        _ = try Checked.integer(p.previewEvery, "preview_every", in: 0...UInt32(10_000))
+        _ = try Checked.integer(p.difficulty, "difficulty", in: 0...UInt32(100))
+    }
+
     public func textToImage(_ request: TextToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
+        try Self.checkRanges(request)
         switch try model(request.model, prompt: request.prompt).model {
         case .terrain(let engine): try await runTerrain(engine, request, initial: nil, strength: 1, responses: responses)
         case .stableDiffusion(let engine): try await runStableDiffusion(engine, try job(request, engine: engine), responses: responses)
@@ -78,6 +93,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
 
     public func imageToImage(_ request: ImageToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
         let params = request.params ?? TextToImageRequest()
+        try Self.checkRanges(params)
         let chosen = try model(params.model, prompt: params.prompt).model
         guard let image = request.initImage, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no init_image") }
         guard request.strength > 0 && request.strength <= 1 else {
@@ -126,7 +142,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
         guard width % f == 0, height % f == 0, width >= f, height >= f else {
             throw WireStatus(.invalidArgument, "width and height must be positive multiples of \(f); got \(width)×\(height)")
         }
-        guard width * height <= settings.maxPixels else {
+        guard width * height <= settings.maxPixels else {  // each side is at most 16384 (checkRanges)
             throw WireStatus(.invalidArgument, "\(width)×\(height) is \(width * height) pixels; the limit is \(settings.maxPixels) (--max-pixels)")
         }
         let steps = p.steps == 0 ? 50 : Int(p.steps)

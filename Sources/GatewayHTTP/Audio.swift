@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusInput
 import ChorusWire
 import ChorusMedia
 import Foundation
@@ -17,8 +18,7 @@ struct AudioRoutes {
         let fields = JSONFields(try await request.jsonObject(limit: bodyLimit))
         let input = try fields.requiredString("input")
         let voice = try fields.string("voice") ?? ""
-        let speed = try fields.number("speed") ?? 1
-        guard (0.25...4).contains(speed) else { throw OpenAIError.invalid("speed \(speed) is outside 0.25 ... 4", param: "speed") }
+        let speed = try fields.float("speed", in: 0.25...4) ?? 1
         let format = try fields.string("response_format") ?? "wav"
         guard format == "wav" || format == "pcm" else {
             throw OpenAIError.invalid("response_format '\(format)' is not supported; use wav or pcm", param: "response_format")
@@ -62,7 +62,11 @@ struct AudioRoutes {
         }
         // "whisper-1" is what the official examples send: it means the service's default model.
         let model = form.first("model")?.text ?? ""
-        let temperature = Float(form.first("temperature")?.text ?? "0") ?? 0
+        var temperature: Float = 0
+        if let text = form.first("temperature")?.text {
+            guard let value = Double(text) else { throw OpenAIError.invalid("'temperature' must be a number", param: "temperature") }
+            temperature = try OpenAIError.checking { try Checked.float(value, "temperature", in: 0...1) }
+        }
         let granularities = form.all("timestamp_granularities[]").map(\.text) + form.all("timestamp_granularities").map(\.text)
         let transcription = TranscribeRequest(
             audio: Audio(wav: Data(file.data)), model: model == "whisper-1" ? "" : model,

@@ -16,7 +16,7 @@ struct ChatCompletions {
         let fields = JSONFields(body)
         let model = try fields.requiredString("model")
         let chat = try ChatRequest(model: model, messages: messages(body["messages"]), generation: generation(fields))
-        if try fields.integer("n").map({ $0 != 1 }) ?? false { throw OpenAIError.invalid("only n = 1 is supported", param: "n") }
+        if try fields.integer("n", in: Int.min...Int.max).map({ $0 != 1 }) ?? false { throw OpenAIError.invalid("only n = 1 is supported", param: "n") }
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
         if try fields.bool("stream") ?? false {
@@ -110,12 +110,14 @@ struct ChatCompletions {
         case nil, is NSNull: stop = []
         default: throw OpenAIError.invalid("'stop' must be a string or a list of strings", param: "stop")
         }
-        let maxTokens = try fields.integer("max_completion_tokens") ?? fields.integer("max_tokens") ?? 0
-        guard maxTokens >= 0 else { throw OpenAIError.invalid("max_tokens must be positive", param: "max_tokens") }
-        return GenerationOptions(maxNewTokens: UInt32(clamping: maxTokens), temperature: Float(try fields.number("temperature") ?? 0),
-                                 topP: Float(try fields.number("top_p") ?? 0), topK: UInt32(clamping: max(0, try fields.integer("top_k") ?? 0)),
-                                 repetitionPenalty: Float(try fields.number("repetition_penalty") ?? 0),
-                                 seed: UInt64(bitPattern: Int64(try fields.integer("seed") ?? 0)), stop: stop)
+        let maxTokens = try fields.integer("max_completion_tokens", in: UInt32(1)...UInt32(1 << 20))
+            ?? fields.integer("max_tokens", in: UInt32(1)...UInt32(1 << 20)) ?? 0
+        // OpenAI's seed is a signed 64-bit integer; the wire carries its bits.
+        let seed = try fields.integer("seed", in: Int64.min...Int64.max) ?? 0
+        return GenerationOptions(maxNewTokens: maxTokens, temperature: try fields.float("temperature", in: 0...2) ?? 0,
+                                 topP: try fields.float("top_p", in: 0...1) ?? 0, topK: try fields.integer("top_k", in: UInt32(0)...UInt32(1 << 20)) ?? 0,
+                                 repetitionPenalty: try fields.float("repetition_penalty", in: 0...10) ?? 0,
+                                 seed: UInt64(bitPattern: seed), stop: stop)
     }
 
     static func finishReason(_ reason: String) -> String { reason == "length" ? "length" : "stop" }

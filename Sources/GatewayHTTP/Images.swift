@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusInput
 import ChorusWire
 import Foundation
 import Hummingbird
@@ -31,12 +32,14 @@ struct ImageRoutes {
             return value
         }
         let parameters = try Self.parameters(string: { form.first($0)?.text }, number: number)
-        let strength = try number("strength") ?? 0.8
-        guard (0...1).contains(strength) else { throw OpenAIError.invalid("strength \(strength) is outside 0 ... 1", param: "strength") }
-        let edit = ImageToImageRequest(params: parameters, initImage: Image(data: Data(image.data)), strength: Float(strength))
+        let strength = try OpenAIError.checking { try number("strength").map { try Checked.float($0, "strength", in: 0...1) } } ?? 0.8
+        let edit = ImageToImageRequest(params: parameters, initImage: Image(data: Data(image.data)), strength: strength)
         return try await answer(diffusion.imageToImage(edit, options: options), stream: form.first("stream")?.text == "true")
     }
 
+    /// The generation fields of a JSON body or a form, each range-checked before it becomes a wire
+    /// field (0 leaves a field to the service's default). The service applies its own tighter limits
+    /// (--max-steps, --max-pixels, --max-images) and says which flag to raise.
     static func parameters(string: (String) throws -> String?, number: (String) throws -> Double?) throws -> TextToImageRequest {
         let format = try string("response_format") ?? "b64_json"
         guard format == "b64_json" else {
@@ -44,17 +47,22 @@ struct ImageRoutes {
         }
         var width: UInt32 = 0, height: UInt32 = 0
         if let size = try string("size"), size != "auto" {
-            let parts = size.split(separator: "x").compactMap { UInt32($0) }
-            guard parts.count == 2 else { throw OpenAIError.invalid("size '\(size)' is not WIDTHxHEIGHT", param: "size") }
-            (width, height) = (parts[0], parts[1])
+            let parts = size.split(separator: "x", omittingEmptySubsequences: false).map { UInt32($0) }
+            guard parts.count == 2, let w = parts[0], let h = parts[1], (1...16384).contains(w), (1...16384).contains(h) else {
+                throw OpenAIError.invalid("size '\(size)' is not WIDTHxHEIGHT with each side 1 ... 16384", param: "size")
+            }
+            (width, height) = (w, h)
         }
-        let n = try number("n") ?? 1
-        guard (1...10).contains(n), n == n.rounded() else { throw OpenAIError.invalid("n must be 1 ... 10", param: "n") }
+        func integer<T: FixedWidthInteger>(_ key: String, _ range: ClosedRange<T>) throws -> T? {
+            try number(key).map { value in try OpenAIError.checking { try Checked.integer(value, key, in: range) } }
+        }
+        let n = try integer("n", UInt32(1)...UInt32(10)) ?? 1
+        let guidance = try number("guidance_scale").map { value in try OpenAIError.checking { try Checked.float(value, "guidance_scale", in: 0...100) } }
         return TextToImageRequest(model: try string("model") ?? "", prompt: try string("prompt") ?? "",
                                   negativePrompt: try string("negative_prompt") ?? "",
-                                  guidanceScale: Float(try number("guidance_scale") ?? 0), steps: UInt32(try number("steps") ?? 0),
-                                  seed: UInt64(try number("seed") ?? 0), width: width, height: height, numImages: UInt32(n),
-                                  scheduler: try string("scheduler") ?? "", difficulty: UInt32(try number("difficulty") ?? 0))
+                                  guidanceScale: guidance ?? 0, steps: try integer("steps", UInt32(1)...UInt32(10_000)) ?? 0,
+                                  seed: try integer("seed", UInt64.min...UInt64.max) ?? 0, width: width, height: height, numImages: n,
+                                  scheduler: try string("scheduler") ?? "", difficulty: try integer("difficulty", UInt32(1)...UInt32(100)) ?? 0)
     }
 
     private func answer(_ events: ResponseStream<DiffusionEvent>, stream: Bool) async throws -> Response {

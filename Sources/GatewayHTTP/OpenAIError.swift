@@ -1,3 +1,4 @@
+import ChorusInput
 import ChorusWire
 import Foundation
 import HTTPTypes
@@ -40,8 +41,19 @@ struct OpenAIError: Error, HTTPResponseError {
         }
     }
 
+    /// A refused field (ChorusInput) as a 400 naming it.
+    init(_ invalid: InvalidField) {
+        self.init(.badRequest, invalid.message, param: invalid.field)
+    }
+
+    /// Runs a check, answering 400 with the field's name when it refuses.
+    static func checking<T>(_ check: () throws -> T) throws -> T {
+        do { return try check() } catch let invalid as InvalidField { throw OpenAIError(invalid) }
+    }
+
     static func from(_ error: Error) -> OpenAIError {
         if let error = error as? OpenAIError { return error }
+        if let error = error as? InvalidField { return OpenAIError(error) }
         if let error = error as? HTTPError {
             return OpenAIError(error.status, error.body ?? "\(error.status)", type: error.status == .contentTooLarge ? "invalid_request_error" : "server_error")
         }

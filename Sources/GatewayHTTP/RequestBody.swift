@@ -1,3 +1,4 @@
+import ChorusInput
 import Foundation
 import Hummingbird
 import NIOCore
@@ -52,10 +53,16 @@ struct JSONFields {
         return number.doubleValue
     }
 
-    func integer(_ key: String) throws -> Int? {
+    /// A whole number of `T` within `range` (ChorusInput's checks: NaN, fractions, out of range refused).
+    func integer<T: FixedWidthInteger>(_ key: String, in range: ClosedRange<T>) throws -> T? {
         guard let value = try number(key) else { return nil }
-        guard value == value.rounded(), abs(value) < 1e15 else { throw OpenAIError.invalid("'\(key)' must be an integer", param: key) }
-        return Int(value)
+        return try OpenAIError.checking { try Checked.integer(value, key, in: range) }
+    }
+
+    /// A finite number within `range`, as a Float.
+    func float(_ key: String, in range: ClosedRange<Float>) throws -> Float? {
+        guard let value = try number(key) else { return nil }
+        return try OpenAIError.checking { try Checked.float(value, key, in: range) }
     }
 
     func bool(_ key: String) throws -> Bool? {
