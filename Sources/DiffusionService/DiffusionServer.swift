@@ -194,10 +194,11 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
         let started = Date()
         let (events, continuation) = AsyncStream<DiffusionStepEvent>.makeStream()
         let work = Task {
-            try await runtime.limiter.run {
+            // Finished however the work ends, a full queue's refusal included: otherwise nobody would.
+            defer { continuation.finish() }
+            return try await runtime.limiter.run {
                 try await compute.run { flag in
-                    defer { continuation.finish() }
-                    return try engine.generate(job) { event in
+                    try engine.generate(job) { event in
                         if flag.isCancelled { throw CancellationError() }
                         continuation.yield(event)
                     }

@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusInput
 import ChorusServiceKit
 import ChorusWire
 import Foundation
@@ -91,12 +92,17 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
 
     public func detectLanguage(_ request: DetectLanguageRequest, context: CallContext) async throws -> DetectLanguageResponse {
         let engine = try whisper(request.model, multilingual: true)
-        let samples = try AudioInput(maxSeconds: settings.maxAudioSeconds).samples(request.audio)
-        guard !samples.isEmpty else { throw WireStatus(.invalidArgument, "the request has no audio samples") }
+        let topK = try Checked.integer(request.topK, "top_k", in: 1...200, zeroMeans: 5)
+        let input = AudioInput(maxSeconds: settings.maxAudioSeconds)
+        // Decoding and resampling run on a compute thread too: an hour of 48 kHz audio is seconds of work.
         let languages = try await runtime.limiter.run {
-            try await compute.run { _ in engine.detectLanguage(samples) }
+            try await compute.run { _ in
+                let samples = try input.samples(request.audio)
+                guard !samples.isEmpty else { throw WireStatus(.invalidArgument, "the request has no audio samples") }
+                return engine.detectLanguage(samples)
+            }
         }
-        let top = Array(languages.prefix(Int(request.topK == 0 ? 5 : request.topK)))
+        let top = Array(languages.prefix(topK))
         return DetectLanguageResponse(language: top.first?.language ?? "", probability: top.first?.probability ?? 0,
                                       languages: top.map { LanguageProbability(language: $0.language, probability: $0.probability) })
     }
@@ -111,7 +117,7 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
         if !request.language.isEmpty && engine.multilingual && engine.special.languages[request.language] == nil {
             throw WireStatus(.invalidArgument, "unknown language '\(request.language)'")
         }
-        let samples = try AudioInput(maxSeconds: settings.maxAudioSeconds).samples(request.audio)
+        let input = AudioInput(maxSeconds: settings.maxAudioSeconds)
         var options = TranscribeOptions()
         options.language = request.language.isEmpty ? nil : request.language
         options.task = task
@@ -122,14 +128,15 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
         guard (0...1).contains(request.temperature) else {
             throw WireStatus(.invalidArgument, "temperature \(request.temperature) is outside 0 ... 1")
         }
+        // Negative turns the fallback off; a tiny step would make millions of temperatures to try.
         let increment = request.temperatureIncrement == 0 ? 0.2 : request.temperatureIncrement
+        guard increment.isFinite, increment < 0 || increment >= 0.01 else {
+            throw WireStatus(.invalidArgument, "temperature_increment \(request.temperatureIncrement) must be at least 0.01, or negative for no fallback")
+        }
         options.temperatures = increment < 0 ? [request.temperature]
             : Array(stride(from: request.temperature, through: 1.0 + 1e-6, by: increment)).map { min($0, 1) }
-        guard request.beamSize <= 16, request.bestOf <= 16 else {
-            throw WireStatus(.invalidArgument, "beam_size and best_of go up to 16 (got \(request.beamSize), \(request.bestOf))")
-        }
-        options.decoding.beamSize = request.beamSize == 0 ? settings.beamSize : Int(request.beamSize)
-        options.decoding.bestOf = request.bestOf == 0 ? 5 : Int(request.bestOf)
+        options.decoding.beamSize = try Checked.integer(request.beamSize, "beam_size", in: 1...16, zeroMeans: settings.beamSize)
+        options.decoding.bestOf = try Checked.integer(request.bestOf, "best_of", in: 1...16, zeroMeans: 5)
         options.decoding.seed = request.seed
         options.initialPrompt = request.initialPrompt.isEmpty ? nil : request.initialPrompt
         options.conditionOnPreviousText = request.conditionOnPreviousText
@@ -138,9 +145,11 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
         let settled = options
         let (segments, continuation) = AsyncStream<TranscriptSegment>.makeStream()
         let work = Task {
-            try await runtime.limiter.run {
+            // Finished however the work ends: refused by a full queue, failed decoding the audio, or done.
+            defer { continuation.finish() }
+            return try await runtime.limiter.run {
                 try await compute.run { flag in
-                    defer { continuation.finish() }
+                    let samples = try input.samples(request.audio)
                     return try engine.transcribe(samples, options: settled, onSegment: { continuation.yield($0) },
                                                  shouldStop: { flag.isCancelled })
                 }

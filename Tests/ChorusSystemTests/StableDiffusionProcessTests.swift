@@ -183,3 +183,25 @@ import Testing
         #expect(small.last?.result?.images.count == 1)
     }
 }
+
+extension StableDiffusionProcessTests {
+    /// A generation the limiter refuses must be answered RESOURCE_EXHAUSTED at once: the progress
+    /// stream was only finished inside the compute block, so a refused call used to hang to its deadline.
+    @Test func aFullQueueRefusesAtOnce() async throws {
+        let (process, diffusion) = try await Self.start(["--max-concurrency", "1", "--max-queue", "0"])
+        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        // The first call holds the only slot from its first progress event until the test lets it go.
+        let long = TextToImageRequest(prompt: "a cat", steps: 150, seed: 1, width: 32, height: 32)
+        let first = diffusion.textToImage(long, options: CallOptions(timeout: .seconds(120)))
+        var iterator = first.makeAsyncIterator()
+        #expect(try await iterator.next()?.progress != nil)
+        do {
+            _ = try await events(diffusion.textToImage(TextToImageRequest(prompt: "a dog", steps: 2, seed: 2, width: 32, height: 32),
+                                                       options: CallOptions(timeout: .seconds(60))))
+            Issue.record("a second generation was accepted with the only slot held")
+        } catch let status as WireStatus {
+            #expect(status.code == .resourceExhausted && status.message.contains("--max-queue 0"), "\(status)")
+        }
+        withExtendedLifetime(iterator) {}  // releasing it cancels the first call
+    }
+}

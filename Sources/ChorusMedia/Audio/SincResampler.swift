@@ -40,6 +40,9 @@ public struct SincResampler: Sendable {
     private let phaseLength: [Int]
     private let taps: [Float]
 
+    /// The most filter taps a resampler precomputes (64 MB of floats).
+    public static let maxTaps = 16 << 20
+
     public init(inputRate: Int, outputRate: Int, quality: Quality = .kaiserBest) throws {
         guard inputRate > 0, outputRate > 0 else {
             throw MediaError.invalidAudio("cannot resample from \(inputRate) Hz to \(outputRate) Hz")
@@ -51,13 +54,24 @@ public struct SincResampler: Sendable {
         let lowpass = Double(width)
         let cutoff = Double(min(inputStep, outputStep)) * quality.rolloff
         let reach = Int((lowpass * Double(inputStep) / cutoff).rounded(.up))
+        // One filter per output phase: an odd rate (48001 Hz → 16 kHz: 16000 phases of 400 taps) makes
+        // the table, and the seconds spent filling it, grow with the rates' factors.
+        let (tapCount, overflow) = outputStep.multipliedReportingOverflow(by: 2 * reach + 1)
+        guard !overflow, tapCount <= Self.maxTaps else {
+            throw MediaError.invalidAudio("resampling \(inputRate) Hz to \(outputRate) Hz needs \(outputStep) filters of \(2 * reach + 1) taps, more than the limit of \(Self.maxTaps) taps; round the rate (a multiple of 16 Hz needs at most 1000 filters for 16 kHz)")
+        }
         let windowScale = 1 / besselI0(quality.beta)
 
         var offsets: [Int] = [], starts: [Int] = [], lengths: [Int] = [], taps: [Float] = []
         for phase in 0..<outputStep {
             starts.append(taps.count)
             var offset: Int?
-            for k in -reach..<(reach + inputStep) {
+            // Only the taps within the window around this phase's instant can be non-zero.
+            let centre = Double(phase) * Double(inputStep) / Double(outputStep)
+            let halfWidth = lowpass * Double(inputStep) / cutoff
+            let first = max(-reach, Int((centre - halfWidth).rounded(.down)) - 1)
+            let last = min(reach + inputStep, Int((centre + halfWidth).rounded(.up)) + 2)
+            for k in first..<max(first, last) {
                 // Distance from the output instant, in cycles of the cutoff frequency.
                 let t = (Double(k) / Double(inputStep) - Double(phase) / Double(outputStep)) * cutoff
                 // Outside the window torchaudio's taps are zero to within 1e-20.
