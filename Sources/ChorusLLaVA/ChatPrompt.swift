@@ -65,11 +65,18 @@ extension LlavaPipeline {
     }
 
     /// Prompt text → ids, BOS first (unless the template wrote it), each image token repeated once
-    /// per image feature, as LlavaProcessor expands them.
-    public func promptIDs(_ text: String) -> [Int] {
+    /// per image feature, as LlavaProcessor expands them. A prompt that could not fit the context is
+    /// refused before the expansion: "<image>" typed 150,000 times would otherwise be 86 M ids.
+    public func promptIDs(_ text: String) throws -> [Int] {
         let writesBOS = bosToken.map { !$0.isEmpty && text.hasPrefix($0) } ?? false
         let ids = tokenizer.encode(text, addSpecialTokens: !writesBOS)
         let image = model.config.imageTokenIndex
+        let placeholders = ids.count { $0 == image }
+        let expanded = ids.count - placeholders + placeholders * model.imageTokens
+        let context = model.config.text.maxPositionEmbeddings
+        guard expanded < context else {
+            throw LlavaRequestError("the prompt is \(expanded) tokens (\(placeholders) image placeholders of \(model.imageTokens) tokens each); the model's context is \(context)")
+        }
         return ids.flatMap { $0 == image ? Array(repeating: image, count: model.imageTokens) : [$0] }
     }
 }

@@ -96,7 +96,9 @@ public final class Gateway: Sendable {
 
     /// Relays one call to a replica, frame for frame: deadline, metadata and cancellation pass through.
     @Sendable public func forward(_ call: ServerCall) async throws -> [UInt8]? {
-        let finished = metrics.nativeCallStarted(method: call.context.method)
+        // A method name is client text: only the ones Chorus knows become series of their own.
+        let method = call.context.method
+        let finished = metrics.nativeCallStarted(method: ChorusMethods.all[method] != nil ? method : "unknown")
         do {
             let answer = try await route(call)
             finished("\(StatusCode.ok)")

@@ -127,7 +127,9 @@ struct RequestMetrics<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let route = context.endpointPath ?? "unmatched"
-        let finished = metrics.httpRequestStarted(method: "\(request.method)", route: route)
+        // Methods are client text too (any token is a valid HTTP method): the usual ones, or "other".
+        let method = ["GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"].contains("\(request.method)") ? "\(request.method)" : "other"
+        let finished = metrics.httpRequestStarted(method: method, route: route)
         do {
             let response = try await next(request, context)
             finished("\(response.status.code)")

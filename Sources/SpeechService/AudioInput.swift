@@ -57,6 +57,11 @@ struct AudioInput {
             throw WireStatus(.invalidArgument, "audio sample rate \(buffer.sampleRate) Hz is outside \(Self.sampleRates.lowerBound) ... \(Self.sampleRates.upperBound) Hz")
         }
         let mono = buffer.downmixedToMono()
+        // Float WAV and raw PCM can carry NaN, infinities or 1e30: the log-mel would turn them into NaN
+        // logits everywhere. Float audio is nominally ±1; ±1000 is 60 dB beyond full scale.
+        if let bad = mono.firstIndex(where: { !($0.magnitude <= 1000) }) {
+            throw WireStatus(.invalidArgument, "audio sample \(bad) is \(mono[bad]); samples must be finite and within ±1000 (float audio is nominally ±1)")
+        }
         guard buffer.sampleRate != 16000 else { return mono }
         do {
             return try SincResampler(inputRate: Self.resamplingRate(buffer.sampleRate), outputRate: 16000).resample(mono)

@@ -67,7 +67,12 @@ extension SpeechServer {
     public func synthesize(_ request: SynthesizeRequest, context: CallContext, responses: ResponseWriter<AudioChunk>) async throws {
         let voice = try voice(request.voice)
         let plan = try plan(request, voice: voice)
-        let resampler = plan.outputRate == voice.sampleRate ? nil : try SincResampler(inputRate: voice.sampleRate, outputRate: plan.outputRate)
+        let resampler: SincResampler?
+        do {
+            resampler = plan.outputRate == voice.sampleRate ? nil : try SincResampler(inputRate: voice.sampleRate, outputRate: plan.outputRate)
+        } catch let error as MediaError {
+            throw WireStatus(.invalidArgument, "sample_rate \(plan.outputRate): \(error); 8000, 16000, 22050, 24000, 44100 or 48000 work")
+        }
         try await runtime.limiter.run {
             var sequence: UInt32 = 0
             var spoken = 0

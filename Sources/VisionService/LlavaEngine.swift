@@ -58,7 +58,7 @@ final class LlavaEngine: Sendable {
                         }
                     }
                     do {
-                        let request = GenerationRequest(promptIDs: pipeline.promptIDs(try pipeline.promptText(conversation)), images: images,
+                        let request = GenerationRequest(promptIDs: try pipeline.promptIDs(try pipeline.promptText(conversation)), images: images,
                                                         maxNewTokens: settings.maxNewTokens, sampling: settings.sampling, stop: settings.stop)
                         return try generator.generate(request, isCancelled: { flag.isCancelled },
                                                       onToken: { id, text in continuation.yield(Token(id: id, text: text)) })

@@ -136,9 +136,20 @@ public struct VisionServer: VisionHandler, CommonServiceHandler {
         guard request.texts.count <= settings.maxTextsPerRequest else {
             throw WireStatus(.invalidArgument, "\(request.texts.count) texts in one request; the limit is \(settings.maxTextsPerRequest)")
         }
+        try Self.checkLengths(request.texts, field: "texts")
         let rows = try await engine.embed(texts: request.texts)
         return EmbeddingsResponse(model: engine.name, dimension: UInt32(engine.dimension), embeddings: embeddings(rows),
                                   tokens: UInt32(engine.tokenCount(request.texts)))
+    }
+
+    /// CLIP reads 77 tokens of a text: longer ones are cut anyway, so a megabyte label (or a template
+    /// of 500,000 "{}" that a label multiplies) is refused before it costs memory and tokenizer time.
+    static let maxTextCharacters = 4096
+
+    static func checkLengths(_ texts: [String], field: String) throws {
+        if let long = texts.firstIndex(where: { $0.utf8.count > maxTextCharacters }) {
+            throw WireStatus(.invalidArgument, "\(field)[\(long)] is \(texts[long].utf8.count) bytes; the limit is \(maxTextCharacters) (CLIP reads 77 tokens)")
+        }
     }
 
     public func classify(_ request: ClassifyRequest, context: CallContext) async throws -> ClassifyResponse {
@@ -157,6 +168,11 @@ public struct VisionServer: VisionHandler, CommonServiceHandler {
         }
         if let bad = templates.first(where: { !$0.contains("{}") }) {
             throw WireStatus(.invalidArgument, "template '\(bad)' has no {} where the label goes")
+        }
+        try Self.checkLengths(request.labels, field: "labels")
+        try Self.checkLengths(templates, field: "templates")
+        guard request.labels.count * templates.count <= settings.maxTextsPerRequest else {
+            throw WireStatus(.invalidArgument, "\(request.labels.count) labels × \(templates.count) templates is \(request.labels.count * templates.count) texts to embed; the limit is \(settings.maxTextsPerRequest)")
         }
         async let imageRow = engine.embed(images: [[UInt8](image.data)], limits: settings.imageLimits)
         let prompts = try await engine.embed(texts: ZeroShot.prompts(labels: request.labels, templates: templates))

@@ -24,7 +24,7 @@ import Testing
     func pixels() throws -> Tensor { try Self.fixture.tensor("pixel_values") }
 
     @Test func processorExpandsTheImageTokenAndPreprocessesLikeLlavaProcessor() throws {
-        #expect(Self.pipeline.promptIDs(Self.prompt) == (try promptIDs()))
+        #expect(try Self.pipeline.promptIDs(Self.prompt) == (try promptIDs()))
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.folder + "/input_image.png")))
         try expectClose(Self.pipeline.pixelValues(ImageCodec.decode(bytes)), "pixel_values", atol: 0.02, rtol: 0)
     }
@@ -97,7 +97,7 @@ import Testing
         let text = try pipeline.promptText(Self.conversation)
         #expect(text == "USER: <image>\nWhat is shown in this image? ASSISTANT: A red chair. USER: <image>\nAnd in this one? ASSISTANT:")
         #expect(text == (try LlavaFixtureTests.pipeline.promptText(Self.conversation)))
-        #expect(pipeline.promptIDs(text).filter { $0 == 401 }.count == 32)
+        #expect(try pipeline.promptIDs(text).filter { $0 == 401 }.count == 32)
     }
 
     @Test func aJinjaFileWinsAndBOSWrittenByTheTemplateIsNotDoubled() throws {
@@ -106,7 +106,7 @@ import Testing
         let text = try pipeline.promptText([ChatMessage(role: "user", parts: [.image, .text("hi")])])
         // trim_blocks, as transformers renders: the newline right after a block tag goes.
         #expect(text == "<s>[user] <image>hi[assistant]")
-        let ids = pipeline.promptIDs(text)
+        let ids = try pipeline.promptIDs(text)
         #expect(ids.first == 1 && ids.dropFirst().first != 1)
     }
 
@@ -120,5 +120,16 @@ import Testing
             #expect("\(error)".contains("Conversations must start with the user"))
         }
         #expect(throws: WeightFileError.self) { try LlavaPipeline(folder: folder(with: ["chat_template.jinja": "{% for %}"])) }
+    }
+}
+
+extension LlavaFixtureTests {
+    /// "<image>" typed into a message is the image token; 150,000 of them expanded to 86 M ids before the
+    /// context check. Now a prompt that cannot fit is refused before the expansion.
+    @Test func typedImagePlaceholdersCannotExpandPastTheContext() throws {
+        let pipeline = Self.pipeline
+        let flood = String(repeating: "<image>", count: 20_000)
+        #expect(throws: LlavaRequestError.self) { try pipeline.promptIDs(flood) }
+        #expect(try pipeline.promptIDs("<image> hi").count < pipeline.model.config.text.maxPositionEmbeddings)
     }
 }

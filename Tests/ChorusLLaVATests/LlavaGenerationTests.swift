@@ -27,16 +27,16 @@ import Testing
         return try! pipeline.pixelValues(ChorusMedia.Image(width: image.width, height: image.height, channels: c, pixels: pixels))
     }()
 
-    func request(_ prompt: String, maxNewTokens: Int, sampling: SamplingOptions = .init(), stop: [String] = []) -> GenerationRequest {
-        GenerationRequest(promptIDs: Self.pipeline.promptIDs(prompt), images: [Self.pixels], maxNewTokens: maxNewTokens, sampling: sampling, stop: stop)
+    func request(_ prompt: String, maxNewTokens: Int, sampling: SamplingOptions = .init(), stop: [String] = []) throws -> GenerationRequest {
+        GenerationRequest(promptIDs: try Self.pipeline.promptIDs(prompt), images: [Self.pixels], maxNewTokens: maxNewTokens, sampling: sampling, stop: stop)
     }
 
     /// Longer greedy runs, a repetition penalty, a second turn's prompt and two images in one prompt.
     @Test(arguments: 0..<4) func greedyMatchesTransformersGenerate(index: Int) throws {
         let reference = Self.cases[index]
-        #expect(Self.pipeline.promptIDs(reference.prompt) == reference.input_ids)
+        #expect(try Self.pipeline.promptIDs(reference.prompt) == reference.input_ids)
         let sampling = SamplingOptions(repetitionPenalty: Float(reference.options["repetition_penalty"] ?? 1))
-        var generation = request(reference.prompt, maxNewTokens: reference.generated_ids.count, sampling: sampling)
+        var generation = try request(reference.prompt, maxNewTokens: reference.generated_ids.count, sampling: sampling)
         if index == 3 { generation.images = [Self.pixels, Self.upsideDown] }
         let completion = try LlavaGenerator(pipeline: Self.pipeline).generate(generation)
         #expect(completion.tokenIDs == reference.generated_ids)
@@ -97,7 +97,7 @@ import Testing
         let generator = LlavaGenerator(pipeline: Self.pipeline)
         let prompt = Self.cases[0].prompt
         _ = try generator.generate(request(prompt, maxNewTokens: 4))
-        var other = request(prompt, maxNewTokens: 4)
+        var other = try request(prompt, maxNewTokens: 4)
         other.images = [Self.pixels.map { -$0 }]
         let completion = try generator.generate(other)
         // Only the text before the image tokens is shared.
@@ -162,7 +162,7 @@ import Testing
         } catch {
             #expect("\(error)".contains("context is 128"))
         }
-        let twoPlaceholders = GenerationRequest(promptIDs: Self.pipeline.promptIDs("<image><image> hi"), images: [Self.pixels])
+        let twoPlaceholders = GenerationRequest(promptIDs: try Self.pipeline.promptIDs("<image><image> hi"), images: [Self.pixels])
         #expect(throws: LlavaRequestError.self) { try LlavaGenerator(pipeline: Self.pipeline).generate(twoPlaceholders) }
     }
 

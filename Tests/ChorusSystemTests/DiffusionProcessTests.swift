@@ -61,7 +61,7 @@ import Testing
         let small = Data(base64Encoded: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVQI12NgAAAAAgAB4iG8MwAAAABJRU5ErkJggg==")!
         let cases: [(() async throws -> Void, StatusCode, String)] = [
             ({ _ = try await self.events(diffusion.textToImage(TextToImageRequest(width: 256, height: 256))) }, .invalidArgument, "128×128"),
-            ({ _ = try await self.events(diffusion.textToImage(TextToImageRequest(difficulty: 101))) }, .invalidArgument, "difficulty 101"),
+            ({ _ = try await self.events(diffusion.textToImage(TextToImageRequest(difficulty: 101))) }, .invalidArgument, "'difficulty' is 101"),
             ({ _ = try await self.events(diffusion.textToImage(TextToImageRequest(model: "sd15"))) }, .notFound, "no diffusion model named 'sd15'"),
             ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(initImage: png, strength: 0))) }, .invalidArgument, "strength"),
             ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(initImage: Image(data: png.data.prefix(100)), strength: 0.5))) },

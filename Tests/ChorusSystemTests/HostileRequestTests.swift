@@ -107,6 +107,14 @@ import Testing
             #expect(status == 400 && (answer["error"] as? [String: Any])?["param"] as? String == "temperature", "temperature=\(value): \(status) \(answer)")
         }
 
+        // A pipeline step whose field path is empty set the whole request to a bare value, and
+        // Foundation's JSONSerialization called fatalError on it.
+        for field in ["", ".", "a..b", "params."] {
+            let body = "{\"steps\": [{\"id\": \"a\", \"method\": \"diffusion.TextToImage\", \"inputs\": {\"\(field)\": \"1\"}}]}"
+            let (status, answer) = try await Self.post(stack.http, "/v1/pipelines", body)
+            #expect(status == 400, "field '\(field)': \(status) \(answer)")
+        }
+
         // The same process is still serving, and a good request still gets its heightfield.
         #expect(stack.gateway.process.isRunning && stack.gateway.pid == pid)
         let (status, answer) = try await Self.post(stack.http, images, "{\"seed\": 7, \"difficulty\": 40}")

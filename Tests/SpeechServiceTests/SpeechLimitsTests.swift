@@ -88,6 +88,18 @@ import Testing
         } catch let status as WireStatus {
             #expect(status.code == .invalidArgument && status.message.contains("1000 ... 384000 Hz"), "\(status)")
         }
+        // A float WAV with one NaN made every logit NaN, and beam search force-unwrapped an empty maximum.
+        for bad in [Float.nan, .infinity, 1e30] {
+            var samples = [Float](repeating: 0.01, count: 1600)
+            samples[800] = bad
+            let wav = Data(try WAVCodec.encode(AudioSamples(sampleRate: 16000, mono: samples), format: .float32))
+            do {
+                _ = try await collect(speech.transcribe(TranscribeRequest(audio: Audio(wav: wav), beamSize: 5)))
+                Issue.record("a WAV holding \(bad) was accepted")
+            } catch let status as WireStatus {
+                #expect(status.code == .invalidArgument && status.message.contains("sample 800"), "\(status)")
+            }
+        }
         for (field, request) in [("beam_size", TranscribeRequest(beamSize: 1_000_000)), ("best_of", TranscribeRequest(bestOf: .max)),
                                  ("temperature_increment", TranscribeRequest(temperatureIncrement: 1e-30)),
                                  ("temperature_increment", TranscribeRequest(temperatureIncrement: .nan)),

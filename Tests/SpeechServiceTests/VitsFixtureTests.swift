@@ -76,3 +76,14 @@ import Testing
         #expect(voice.kind == "mms-tts" && voice.sampleRate == 16000 && voice.speakers == 1)
     }
 }
+
+extension VitsFixtureTests {
+    /// noise_w 5 with length_scale 20 drew e^12 frames for one phoneme: gigabytes of prior and waveform.
+    @Test func durationsAreBoundedWhateverTheScales() throws {
+        let ids = try ids()
+        let out = Self.model.synthesize(ids, noise: .init(scale: 5, durationScale: 5, lengthScale: 20, seed: 3))
+        let frames = out.spectrogram.shape[2]
+        #expect(frames >= 1 && frames <= min(ids.count * VitsModel.maxFramesPerToken, VitsModel.maxFrames))
+        #expect(out.waveform.allSatisfy { $0.isFinite })
+    }
+}

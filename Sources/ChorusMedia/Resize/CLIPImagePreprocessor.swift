@@ -3,6 +3,8 @@
 /// with the mean and std, channels first.
 public struct CLIPImagePreprocessor: Sendable {
     public var config: CLIPImageProcessorConfig
+    /// Longest side over shortest side accepted: panoramas yes, a 16384×1 strip no.
+    public static let maxAspectRatio = 32
 
     public init(config: CLIPImageProcessorConfig = CLIPImageProcessorConfig()) {
         self.config = config
@@ -33,7 +35,12 @@ public struct CLIPImagePreprocessor: Sendable {
         if let edge = config.size.shortestEdge {
             let short = min(width, height)
             let long = max(width, height)
-            let newLong = Int(Double(edge * long) / Double(short))
+            guard short > 0, edge > 0 else { throw MediaError.invalidImage("cannot resize a \(width)×\(height) image to a short side of \(edge)") }
+            // A 16384×1 image would become 3,670,016×224 (2.5 GB) before the centre crop keeps 224×224.
+            guard long <= short * Self.maxAspectRatio else {
+                throw MediaError.invalidImage("the image is \(width)×\(height); CLIP preprocessing takes aspect ratios up to \(Self.maxAspectRatio):1")
+            }
+            let newLong = Int(Double(edge) * Double(long) / Double(short))
             return width <= height ? (edge, newLong) : (newLong, edge)
         }
         if let width = config.size.width, let height = config.size.height {

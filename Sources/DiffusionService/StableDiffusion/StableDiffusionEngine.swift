@@ -83,7 +83,7 @@ final class StableDiffusionEngine: Sendable {
         let images = pipeline.decodeImages(latents)
         let pixels = job.height * job.width * 3
         return try (0..<job.count).map { b in
-            let bytes = images.storage[(b * pixels)..<((b + 1) * pixels)].map { UInt8(($0 * 255).rounded()) }
+            let bytes = images.storage[(b * pixels)..<((b + 1) * pixels)].map { UInt8(unitInterval: $0) }
             return try ChorusMedia.Image(width: job.width, height: job.height, channels: 3, pixels: Array(bytes))
         }
     }
@@ -109,7 +109,7 @@ final class StableDiffusionEngine: Sendable {
             for c in 0..<3 {
                 var v: Float = 0
                 for k in 0..<4 { v += latents.storage[k * plane + i] * factors[k][c] }
-                bytes[i * 3 + c] = UInt8(min(max((v + 1) / 2, 0), 1) * 255)
+                bytes[i * 3 + c] = v.isNaN ? 0 : UInt8(min(max((v + 1) / 2, 0), 1) * 255)
             }
         }
         return try? ChorusMedia.Image(width: w, height: h, channels: 3, pixels: bytes)

@@ -43,8 +43,7 @@ final class TerrainEngine: Sendable {
     /// [−1, 1] heights → a 16-bit PNG (full range) and an 8-bit preview.
     static func encode(_ heights: [Float]) throws -> (png16: [UInt8], preview: [UInt8]) {
         let levels: [UInt16] = heights.map { (height: Float) -> UInt16 in
-            let unit = (min(max(height, -1), 1) + 1) / 2
-            return UInt16(unit * 65535 + 0.5)
+            UInt16(unitInterval: (height + 1) / 2)
         }
         let png16 = try ImageCodec.encodePNG(Image16(width: size, height: size, pixels: levels))
         let gray: [UInt8] = levels.map { UInt8($0 >> 8) }

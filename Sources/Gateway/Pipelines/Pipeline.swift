@@ -55,6 +55,10 @@ struct Pipeline {
             }
             var dependencies = Set<String>()
             for input in spec.inputs {
+                // An empty field would set the whole request to a bare value, which is no message at all.
+                guard !input.field.isEmpty, !input.field.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+                    throw WireStatus(.invalidArgument, "step '\(spec.id)': field '\(input.field)' is not a dotted path of names (image.data, params.seed)")
+                }
                 guard input.value.hasPrefix("$") else { continue }
                 let root = String(input.value.dropFirst().prefix { $0 != "." })
                 if ["input", "image", "audio"].contains(root) { continue }
@@ -98,6 +102,10 @@ struct Pipeline {
         var json: Any = [String: Any]()
         for (field, value) in step.inputs {
             json = try Self.setting(field.split(separator: ".").map(String.init), to: resolve(value, step: step.id, outputs: outputs), in: json)
+        }
+        // Foundation's fatalError for a top-level value that is neither object nor array: never reach it.
+        guard JSONSerialization.isValidJSONObject(json) else {
+            throw WireStatus(.invalidArgument, "step '\(step.id)': its inputs do not make a JSON object")
         }
         return try JSONSerialization.data(withJSONObject: json)
     }

@@ -53,6 +53,11 @@ final class VitsModel: Sendable {
 
     var sampleRate: Int { config.samplingRate }
 
+    /// A token's frames at most (12 s at 22 kHz and hop 256), and an utterance's (25 minutes; one
+    /// longer is cut there, which only scales far beyond any natural speech can reach).
+    static let maxFramesPerToken = 1024
+    static let maxFrames = 1 << 17
+
     func synthesize(_ ids: [Int], speaker: Int? = nil, noise: Noise, cancelled: () -> Bool = { false }) -> Output {
         precondition(!ids.isEmpty, "VITS needs at least one token")
         var random = SplitMix64(seed: noise.seed)
@@ -71,8 +76,13 @@ final class VitsModel: Sendable {
         } else {
             logDurations = deterministicDurations!.logDurations(hidden, speaker: speakerEmbedding)
         }
-        let durations = logDurations.map { Int(ceilf(expf($0) * noise.lengthScale)) }
-        let frames = max(1, durations.reduce(0, +))
+        // Bounded: noise_w 5 with length_scale 20 can draw e^12 frames for one phoneme, gigabytes of
+        // prior and waveform; NaN (broken weights) would trap in Int(). Natural durations are 2–30 frames.
+        let durations = logDurations.map { log -> Int in
+            let frames = ceilf(expf(log) * noise.lengthScale)
+            return frames.isNaN ? 0 : Int(min(max(frames, 0), Float(Self.maxFramesPerToken)))
+        }
+        let frames = min(max(1, durations.reduce(0, +)), Self.maxFrames)
 
         // Each token's prior repeated for its frames.
         let f = config.flowSize

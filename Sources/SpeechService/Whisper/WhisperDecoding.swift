@@ -156,7 +156,10 @@ struct WhisperGreedyDecoder {
             step += 1
         }
         if finished.isEmpty { finished = beams.map { ($0.tokens, $0.sumLogprob) } }
-        let best = finished.max { $0.sumLogprob / Float(max($0.tokens.count, 1)) < $1.sumLogprob / Float(max($1.tokens.count, 1)) }!
+        // No beam at all only when every score was NaN (the audio is checked for that); an empty result then.
+        guard let best = finished.max(by: { $0.sumLogprob / Float(max($0.tokens.count, 1)) < $1.sumLogprob / Float(max($1.tokens.count, 1)) }) else {
+            return WhisperDecodingResult(tokens: [], sumLogprob: -.infinity, noSpeechProbability: noSpeech)
+        }
         return WhisperDecodingResult(tokens: best.tokens, sumLogprob: best.sumLogprob, noSpeechProbability: noSpeech)
     }
 
