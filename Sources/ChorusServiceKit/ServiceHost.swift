@@ -8,10 +8,10 @@ import NIOCore
 public enum ServiceHost {
     public static func serve(routes: [ServerRoute], fallback: ServerRoute.RawHandler? = nil,
                              host: String, port: Int, maxFrameSize: Int = defaultMaxFrameSize,
-                             drainGrace: TimeAmount = .seconds(30), logger: Logger,
+                             limits: WireServer.Limits = WireServer.Limits(), drainGrace: TimeAmount = .seconds(30), logger: Logger,
                              onStarted: (String, WireServer) -> Void = { _, _ in }, onDraining: @escaping @Sendable () -> Void = {}) async throws {
         let signals = TerminationSignals()
-        let server = WireServer(configuration: .init(host: host, port: port, maxFrameSize: maxFrameSize),
+        let server = WireServer(configuration: .init(host: host, port: port, maxFrameSize: maxFrameSize, limits: limits),
                                 routes: routes, fallback: fallback, logger: logger)
         let boundPort: Int
         do {

@@ -4,10 +4,10 @@ import NIOCore
 public final class ServerCall: Sendable {
     public let context: CallContext
     /// Request payloads in arrival order; finishes when the caller half-closes.
-    public let requests: AsyncThrowingStream<[UInt8], Error>
+    public let requests: RequestPayloads
     let connection: ServerConnection
 
-    init(context: CallContext, requests: AsyncThrowingStream<[UInt8], Error>, connection: ServerConnection) {
+    init(context: CallContext, requests: RequestPayloads, connection: ServerConnection) {
         self.context = context
         self.requests = requests
         self.connection = connection
@@ -25,5 +25,29 @@ public final class ServerCall: Sendable {
             throw WireStatus(.invalidArgument, "\(context.method) expects one \(Request.protoName) request, the stream carried none")
         }
         return try Request(wireBytes: bytes)
+    }
+}
+
+/// The request payloads of one stream. Each payload read gives its bytes back to the connection's
+/// budget, so a client can have only so much waiting for handlers that do not read (a unary
+/// handler reads one message; more would otherwise pile up until memory ran out).
+public struct RequestPayloads: AsyncSequence, Sendable {
+    public typealias Element = [UInt8]
+    let base: AsyncThrowingStream<[UInt8], Error>
+    let consumed: @Sendable (Int) -> Void
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<[UInt8], Error>.AsyncIterator
+        let consumed: @Sendable (Int) -> Void
+
+        public mutating func next() async throws -> [UInt8]? {
+            guard let payload = try await base.next() else { return nil }
+            consumed(payload.count)
+            return payload
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator(), consumed: consumed)
     }
 }

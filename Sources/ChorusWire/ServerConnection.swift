@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Synchronization
 
 /// Frames to calls for one accepted connection. All stream state lives on the channel's event loop;
 /// handlers run as Swift tasks and reach back through `sendMessage` and `finish`.
@@ -11,13 +12,19 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         var task: Task<Void, Never>?
         let requests: AsyncThrowingStream<[UInt8], Error>.Continuation
         var deadlineTimer: Scheduled<Void>?
-        var bufferedRequests = 0
+        let takesOneRequest: Bool
+        var delivered = 0
+        /// Request bytes delivered but not yet read by the handler.
+        var bufferedBytes = 0
     }
 
-    /// A client that streams faster than its handler reads is stopped here rather than filling memory.
-    static let maxBufferedRequests = 1024
-
     private let server: WireServer
+    private var limits: WireServer.Limits { server.configuration.limits }
+    /// Set when the server is over its connection limit: the connection is told so and closed.
+    var refusal: WireStatus?
+    private var bufferedBytes = 0
+    /// Reading pauses while the peer does not read our answers or its requests wait unread.
+    private var reading = true
     private let channel: Channel
     private var context: ChannelHandlerContext?
     private var streams: [UInt64: Stream] = [:]
@@ -37,6 +44,43 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         self.context = context
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        if let refusal {
+            server.logger.warning("refusing connection from \(remoteAddress): \(refusal.message)")
+            write(Frame(streamID: 0, kind: .goaway, status: refusal))
+            context.flush()
+            context.close(promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    /// A client that does not read its answers (PONGs, streamed responses) stops being read from, so
+    /// what it sends cannot pile up in our outbound buffer: TCP's own backpressure reaches it.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        updateReading()
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Reads while the socket takes our writes and the handlers keep up with the requests.
+    private func updateReading() {
+        let wanted = channel.isWritable && bufferedBytes <= limits.maxBufferedBytesPerConnection
+        guard wanted != reading else { return }
+        reading = wanted
+        channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, streams.isEmpty {
+            let seconds = (limits.idleTimeout?.nanoseconds ?? 0) / 1_000_000_000
+            server.logger.debug("closing connection from \(remoteAddress): idle for \(seconds) s")
+            write(Frame(streamID: 0, kind: .goaway, status: WireStatus(.unavailable, "connection idle for \(seconds) s without a PING; reconnect")))
+            context.flush()
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
     }
@@ -44,6 +88,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     // MARK: inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard refusal == nil else { return }
         let frame = unwrapInboundIn(data)
         switch frame.kind {
         case .open: open(frame)
@@ -74,14 +119,17 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
             fail(id, WireStatus(.invalidArgument, "stream \(id) is already open on this connection"))
             return
         }
-        guard let handler = server.handler(for: frame.method) else {
+        guard streams.count < limits.maxStreamsPerConnection else {
+            server.stats.recordRefused()
+            write(Frame(streamID: id, kind: .close, status: WireStatus(.resourceExhausted, "\(streams.count) streams are open on this connection, the limit; finish some first")))
+            return
+        }
+        guard let route = server.route(for: frame.method) else {
             server.stats.recordRefused()
             write(Frame(streamID: id, kind: .close, status: WireStatus(.unimplemented, "unknown method \(frame.method)")))
             return
         }
         let (requests, continuation) = AsyncThrowingStream<[UInt8], Error>.makeStream()
-        if let payload = frame.payload { continuation.yield(payload) }
-        if frame.endOfStream { continuation.finish() }
 
         let deadline: NIODeadline? = frame.deadlineMs > 0 ? .now() + .milliseconds(Int64(frame.deadlineMs)) : nil
         var logger = server.logger
@@ -89,9 +137,14 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         if let requestID = frame.metadata["request-id"] { logger[metadataKey: "request-id"] = "\(requestID)" }
         let callContext = CallContext(method: frame.method, streamID: id, deadline: deadline, metadata: frame.metadata,
                                       remoteAddress: remoteAddress, logger: logger)
-        let call = ServerCall(context: callContext, requests: requests, connection: self)
+        let loop = eventLoop
+        let payloads = RequestPayloads(base: requests) { [self] count in
+            loop.execute { self.consumed(id, count) }
+        }
+        let call = ServerCall(context: callContext, requests: payloads, connection: self)
 
-        var stream = Stream(task: nil, requests: continuation)
+        let handler = route.handler
+        var stream = Stream(task: nil, requests: continuation, takesOneRequest: route.takesOneRequest)
         if let deadline {
             let ms = frame.deadlineMs
             stream.deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
@@ -100,6 +153,9 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         streams[id] = stream
         server.stats.recordStarted()
+        if let payload = frame.payload { deliver(id, payload) }
+        if frame.endOfStream { streams[id]?.requests.finish() }
+        guard streams[id] != nil else { return }  // the first payload alone was over the process's budget
         streams[id]!.task = Task {
             do {
                 let payload = try await handler(call)
@@ -110,14 +166,44 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// Hands a request message to the stream's handler. A client that sends faster than its handler
+    /// reads stops being read from (updateReading); a second message to a unary method, or one past
+    /// the process's budget, fails the stream.
     private func deliver(_ id: UInt64, _ payload: [UInt8]) {
-        guard streams[id] != nil else { return }  // late message for a stream that already ended
-        streams[id]!.bufferedRequests += 1
-        if streams[id]!.bufferedRequests > Self.maxBufferedRequests {
-            fail(id, WireStatus(.resourceExhausted, "more than \(Self.maxBufferedRequests) request messages waiting for the handler"))
+        guard var stream = streams[id] else { return }  // late message for a stream that already ended
+        let count = payload.count
+        if stream.takesOneRequest && stream.delivered >= 1 {
+            fail(id, WireStatus(.invalidArgument, "this method takes one request message; a second arrived"))
             return
         }
-        streams[id]!.requests.yield(payload)
+        let total = server.bufferedBytes.add(count, ordering: .relaxed).newValue
+        if total > limits.maxBufferedBytes {
+            server.bufferedBytes.subtract(count, ordering: .relaxed)
+            fail(id, WireStatus(.resourceExhausted, "the server has \(total - count) request bytes waiting for handlers; this message would pass its limit of \(limits.maxBufferedBytes)"))
+            return
+        }
+        bufferedBytes += count
+        stream.delivered += 1
+        stream.bufferedBytes += count
+        streams[id] = stream
+        stream.requests.yield(payload)
+        updateReading()
+    }
+
+    /// The handler has read a message: its bytes leave the budgets.
+    private func consumed(_ id: UInt64, _ count: Int) {
+        guard streams[id] != nil else { return }  // released with the stream already
+        streams[id]!.bufferedBytes -= count
+        bufferedBytes -= count
+        server.bufferedBytes.subtract(count, ordering: .relaxed)
+        updateReading()
+    }
+
+    /// A stream has ended: what its handler never read leaves the budgets.
+    private func release(_ stream: Stream) {
+        bufferedBytes -= stream.bufferedBytes
+        server.bufferedBytes.subtract(stream.bufferedBytes, ordering: .relaxed)
+        updateReading()
     }
 
     private func halfClose(_ id: UInt64) {
@@ -133,6 +219,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private func cancel(_ id: UInt64, with error: Error) {
         guard let stream = streams.removeValue(forKey: id) else { return }
+        release(stream)
         stream.deadlineTimer?.cancel()
         stream.requests.finish(throwing: error)
         stream.task?.cancel()
@@ -180,6 +267,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         eventLoop.execute { [self] in
             guard let stream = streams.removeValue(forKey: id) else { return }
+            release(stream)
             stream.deadlineTimer?.cancel()
             stream.requests.finish()
             server.stats.recordFinished(failed: failed)

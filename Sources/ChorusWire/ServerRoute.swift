@@ -6,9 +6,13 @@ public struct ServerRoute: Sendable {
 
     public let path: String
     public let handler: RawHandler
+    /// Unary and server-streaming methods read one request message: the server refuses a second
+    /// rather than keep it for a handler that never reads it.
+    public let takesOneRequest: Bool
 
-    public init(path: String, handler: @escaping RawHandler) {
+    public init(path: String, takesOneRequest: Bool = false, handler: @escaping RawHandler) {
         self.path = path
+        self.takesOneRequest = takesOneRequest
         self.handler = handler
     }
 
@@ -16,7 +20,7 @@ public struct ServerRoute: Sendable {
         _ method: MethodDescriptor,
         _ body: @escaping @Sendable (Request, CallContext) async throws -> Response
     ) -> ServerRoute {
-        ServerRoute(path: method.path) { call in
+        ServerRoute(path: method.path, takesOneRequest: true) { call in
             let request: Request = try await call.singleRequest()
             return try await body(request, call.context).wireBytes()
         }
@@ -26,7 +30,7 @@ public struct ServerRoute: Sendable {
         _ method: MethodDescriptor,
         _ body: @escaping @Sendable (Request, CallContext, ResponseWriter<Response>) async throws -> Void
     ) -> ServerRoute {
-        ServerRoute(path: method.path) { call in
+        ServerRoute(path: method.path, takesOneRequest: true) { call in
             let request: Request = try await call.singleRequest()
             try await body(request, call.context, ResponseWriter(call: call))
             return nil
@@ -70,14 +74,14 @@ public struct ResponseWriter<Response: WireMessage>: Sendable {
 /// The requests of a client-streaming call, decoded as they arrive.
 public struct RequestStream<Request: WireMessage>: AsyncSequence, Sendable {
     public typealias Element = Request
-    let base: AsyncThrowingStream<[UInt8], Error>
+    let base: RequestPayloads
 
-    public init(_ base: AsyncThrowingStream<[UInt8], Error>) {
+    public init(_ base: RequestPayloads) {
         self.base = base
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncThrowingStream<[UInt8], Error>.AsyncIterator
+        var base: RequestPayloads.AsyncIterator
 
         public mutating func next() async throws -> Request? {
             guard let bytes = try await base.next() else { return nil }

@@ -38,18 +38,50 @@ public final class WireServer: @unchecked Sendable {
         public var host: String
         public var port: Int
         public var maxFrameSize: Int
+        public var limits: Limits
 
-        public init(host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = defaultMaxFrameSize) {
+        public init(host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = defaultMaxFrameSize, limits: Limits = Limits()) {
             self.host = host
             self.port = port
             self.maxFrameSize = maxFrameSize
+            self.limits = limits
+        }
+    }
+
+    /// What one client may hold of a server: each bound is what a hostile client would otherwise
+    /// grow without end (20,000 OPEN frames, unread PONGs, silent sockets, unread request messages).
+    public struct Limits: Sendable {
+        /// Connections open at once; past it a new one gets GOAWAY (RESOURCE_EXHAUSTED) and is closed.
+        public var maxConnections: Int
+        /// Streams open at once on one connection. The gateway multiplexes its calls to a replica over
+        /// one connection, so this stays well above any service's queue.
+        public var maxStreamsPerConnection: Int
+        /// A connection with no open stream that sends nothing, not even a PING, for this long is closed
+        /// (the client's keepalive PINGs every 20 s by default). nil: never.
+        public var idleTimeout: TimeAmount?
+        /// Request bytes waiting for handlers on one connection before the server stops reading it
+        /// (TCP's backpressure then slows the client down; nothing fails).
+        public var maxBufferedBytesPerConnection: Int
+        /// Request bytes waiting for handlers in the whole process; a message past it fails its
+        /// stream with RESOURCE_EXHAUSTED.
+        public var maxBufferedBytes: Int
+
+        public init(maxConnections: Int = 1024, maxStreamsPerConnection: Int = 1024, idleTimeout: TimeAmount? = .seconds(120),
+                    maxBufferedBytesPerConnection: Int = 64 << 20, maxBufferedBytes: Int = 1 << 30) {
+            self.maxConnections = maxConnections
+            self.maxStreamsPerConnection = maxStreamsPerConnection
+            self.idleTimeout = idleTimeout
+            self.maxBufferedBytesPerConnection = maxBufferedBytesPerConnection
+            self.maxBufferedBytes = maxBufferedBytes
         }
     }
 
     public let configuration: Configuration
     public let logger: Logger
     public let stats = ServerStats()
-    private let routes: [String: ServerRoute.RawHandler]
+    /// Request bytes every connection has waiting for handlers (Limits.maxBufferedBytes).
+    let bufferedBytes = Atomic<Int>(0)
+    private let routes: [String: ServerRoute]
     private let fallback: ServerRoute.RawHandler?
     private let group: EventLoopGroup
     private let lock = NIOLock()
@@ -62,14 +94,14 @@ public final class WireServer: @unchecked Sendable {
                 logger: Logger = Logger(label: "chorus.wire"),
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.configuration = configuration
-        self.routes = Dictionary(routes.map { ($0.path, $0.handler) }, uniquingKeysWith: { _, last in last })
+        self.routes = Dictionary(routes.map { ($0.path, $0) }, uniquingKeysWith: { _, last in last })
         self.fallback = fallback
         self.logger = logger
         self.group = group
     }
 
-    func handler(for method: String) -> ServerRoute.RawHandler? {
-        routes[method] ?? fallback
+    func route(for method: String) -> ServerRoute? {
+        routes[method] ?? fallback.map { ServerRoute(path: method, handler: $0) }
     }
 
     /// Binds and starts accepting; returns the bound port (useful with port 0).
@@ -83,8 +115,17 @@ public final class WireServer: @unchecked Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
                 let connection = ServerConnection(server: self, channel: channel)
-                lock.withLock { connections[ObjectIdentifier(connection)] = connection }
+                let open = lock.withLock {
+                    connections[ObjectIdentifier(connection)] = connection
+                    return connections.count
+                }
+                if open > configuration.limits.maxConnections {
+                    connection.refusal = WireStatus(.resourceExhausted, "the server has \(open - 1) connections open, its limit (--max-connections); retry later")
+                }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let idle = configuration.limits.idleTimeout {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)),
                         connection,

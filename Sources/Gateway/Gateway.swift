@@ -81,7 +81,7 @@ public final class Gateway: Sendable {
         }
         let guarded = routes.map { route -> ServerRoute in
             guard !route.path.hasSuffix("/Health") else { return route }
-            return ServerRoute(path: route.path) { call in
+            return ServerRoute(path: route.path, takesOneRequest: route.takesOneRequest) { call in
                 try check(call)
                 return try await route.handler(call)
             }
@@ -152,7 +152,7 @@ public final class Gateway: Sendable {
         throw WireStatus(.unavailable, "no healthy \(pool.service) replica (\(pool.replicas.count) configured: \(pool.replicas.map(\.address).joined(separator: ", ")); last error: \(lastError))")
     }
 
-    private func relay(_ call: ServerCall, requests: AsyncThrowingStream<[UInt8], Error>.AsyncIterator?,
+    private func relay(_ call: ServerCall, requests: RequestPayloads.AsyncIterator?,
                        to upstream: ClientCall) async throws -> [UInt8]? {
         let pump: Task<Void, Never>? = requests.map { iterator in
             Task {

@@ -53,6 +53,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Require 'Authorization: Bearer KEY' on HTTP requests and 'authorization: Bearer KEY' metadata on native calls (or set CHORUS_API_KEY).")
     var apiKey: String?
 
+    @OptionGroup var connections: ConnectionFlags
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -90,7 +92,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let (routes, fallback) = settings.apiKey.map { gateway.requiringKey($0) } ?? (gateway.routes, gateway.forward)
         try await ServiceHost.serve(
             routes: routes, fallback: fallback, host: host, port: port,
-            maxFrameSize: maxFrameMib << 20, drainGrace: .seconds(Int64(drainGrace)), logger: logger,
+            maxFrameSize: maxFrameMib << 20, limits: connections.limits, drainGrace: .seconds(Int64(drainGrace)), logger: logger,
             onStarted: { address, _ in
                 for (name, pool) in gateway.pools.sorted(by: { $0.key < $1.key }) {
                     logger.info("routing \(name) to \(pool.replicas.map(\.address).joined(separator: ", "))")

@@ -39,6 +39,8 @@ struct ServiceFlags: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @OptionGroup var connections: ConnectionFlags
+
     func validate() throws {
         guard device == "cpu" else {
             if device.hasPrefix("cuda:") {
@@ -76,7 +78,7 @@ struct ServiceFlags: ParsableArguments {
         }
         let routes = try makeRoutes(runtime)
         try await ServiceHost.serve(
-            routes: routes, host: host, port: port ?? defaultPort, maxFrameSize: maxFrameMib << 20,
+            routes: routes, host: host, port: port ?? defaultPort, maxFrameSize: maxFrameMib << 20, limits: connections.limits,
             drainGrace: .seconds(Int64(drainGrace)), logger: logger,
             onStarted: { address, server in
                 runtime.attach(server: server, address: address)

@@ -72,8 +72,4 @@ import Testing
         }
     }
 
-    private func expectStillServing(_ client: WireClient) async throws {
-        let answer = try await client.unary(TestMethods.echo, EchoRequest(payload: Data("alive".utf8)), as: EchoResponse.self)
-        #expect(answer.payload == Data("alive".utf8))
-    }
 }

@@ -4,6 +4,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Testing
 
 /// A small service whose handlers record what happened to them, so tests can check the server side too.
 final class Probe: Sendable {
@@ -90,10 +91,11 @@ func testRoutes(_ probe: Probe) -> [ServerRoute] {
 }
 
 /// Starts a server on a free loopback port, runs `body` with a client for it, then shuts both down.
-func withServer<T>(maxFrameSize: Int = defaultMaxFrameSize, clientConfiguration: WireClient.Configuration = .init(),
+func withServer<T>(maxFrameSize: Int = defaultMaxFrameSize, limits: WireServer.Limits = .init(),
+                   clientConfiguration: WireClient.Configuration = .init(),
                    _ body: (WireServer, WireClient, Probe) async throws -> T) async throws -> T {
     let probe = Probe()
-    let server = WireServer(configuration: .init(host: "127.0.0.1", port: 0, maxFrameSize: maxFrameSize), routes: testRoutes(probe))
+    let server = WireServer(configuration: .init(host: "127.0.0.1", port: 0, maxFrameSize: maxFrameSize, limits: limits), routes: testRoutes(probe))
     let port = try await server.start()
     let client = WireClient(host: "127.0.0.1", port: port, configuration: clientConfiguration)
     do {
@@ -179,4 +181,10 @@ final class RawConnection: ChannelInboundHandler, @unchecked Sendable {
         var iterator = frames.makeAsyncIterator()
         return await iterator.next()
     }
+}
+
+/// The server still answers an ordinary call after whatever a test did to it.
+func expectStillServing(_ client: WireClient) async throws {
+    let answer = try await client.unary(TestMethods.echo, EchoRequest(payload: Data("alive".utf8)), as: EchoResponse.self)
+    #expect(answer.payload == Data("alive".utf8))
 }
