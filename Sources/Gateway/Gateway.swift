@@ -13,12 +13,16 @@ public final class Gateway: Sendable {
         public var services: [String: [String]]
         public var healthInterval: TimeAmount
         public var healthTimeout: TimeAmount
+        /// Calls relayed to one service at once; past it a call is refused with RESOURCE_EXHAUSTED
+        /// (HTTP 429) at once, so nothing queues without bound in the gateway.
+        public var maxInFlightPerService: Int
 
         public init(services: [String: [String]], healthInterval: TimeAmount = .milliseconds(500),
-                    healthTimeout: TimeAmount = .seconds(1)) {
+                    healthTimeout: TimeAmount = .seconds(1), maxInFlightPerService: Int = 512) {
             self.services = services
             self.healthInterval = healthInterval
             self.healthTimeout = healthTimeout
+            self.maxInFlightPerService = maxInFlightPerService
         }
     }
 
@@ -118,6 +122,11 @@ public final class Gateway: Sendable {
             }
             throw WireStatus(.unimplemented, "unknown method \(method)")
         }
+        let limit = configuration.maxInFlightPerService
+        guard pool.admit(limit: limit) else {
+            throw WireStatus(.resourceExhausted, "the gateway is relaying \(limit) calls to \(pool.service), its limit (--max-in-flight-per-service); retry later")
+        }
+        defer { pool.release() }
         // Unary and server-streaming calls carry their one request in the OPEN frame, as the caller sent it.
         let kind = ChorusMethods.all[method]?.descriptor.kind ?? .bidirectionalStreaming
         var requests = call.requests.makeAsyncIterator()

@@ -54,11 +54,28 @@ public final class ReplicaPool: Sendable {
     public let service: String
     public let replicas: [Replica]
     private let rotation = NIOLockedValueBox(0)
+    /// Calls the gateway is relaying to this service now, against its limit.
+    private let admitted = NIOLockedValueBox(0)
 
     init(service: String, replicas: [Replica]) {
         self.service = service
         self.replicas = replicas
     }
+
+    /// Takes one of the `limit` places for calls in flight to this service, or says there is none.
+    func admit(limit: Int) -> Bool {
+        admitted.withLockedValue { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func release() {
+        admitted.withLockedValue { $0 -= 1 }
+    }
+
+    public var admittedCalls: Int { admitted.withLockedValue { $0 } }
 
     /// Healthy replicas, best first.
     func candidates() -> [Replica] {

@@ -4,6 +4,7 @@ import Foundation
 import Gateway
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -17,12 +18,26 @@ public struct OpenAIFront: Sendable {
         public var maxBodyBytes: Int
         /// When set, every request must carry `Authorization: Bearer <key>`.
         public var apiKey: String?
+        /// A request head must arrive within this of the connection opening (or the last response).
+        public var headTimeout: TimeAmount
+        /// A request body may not stall for longer than this.
+        public var bodyTimeout: TimeAmount
+        /// A keep-alive connection with no request in progress is closed after this.
+        public var idleTimeout: TimeAmount
+        /// Connections open at once; more wait in the listen backlog until one closes.
+        public var maxConnections: Int
 
-        public init(host: String = "127.0.0.1", port: Int = 7180, maxBodyBytes: Int = 64 << 20, apiKey: String? = nil) {
+        public init(host: String = "127.0.0.1", port: Int = 7180, maxBodyBytes: Int = 64 << 20, apiKey: String? = nil,
+                    headTimeout: TimeAmount = .seconds(10), bodyTimeout: TimeAmount = .seconds(30),
+                    idleTimeout: TimeAmount = .seconds(60), maxConnections: Int = 1024) {
             self.host = host
             self.port = port
             self.maxBodyBytes = maxBodyBytes
             self.apiKey = apiKey
+            self.headTimeout = headTimeout
+            self.bodyTimeout = bodyTimeout
+            self.idleTimeout = idleTimeout
+            self.maxConnections = maxConnections
         }
     }
 
@@ -39,10 +54,11 @@ public struct OpenAIFront: Sendable {
         self.logger = logger
     }
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    func router() -> Router<GatewayRequestContext> {
+        let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: RequestMetrics(metrics: gateway.metrics))
         router.add(middleware: ErrorShape(logger: logger))
+        router.add(middleware: CancelOnDisconnect())
         if let key = settings.apiKey { router.add(middleware: BearerToken(key: key)) }
         let limit = settings.maxBodyBytes
         let options = CallOptions(metadata: settings.apiKey.map { ["authorization": "Bearer \($0)"] } ?? [:])
@@ -109,9 +125,16 @@ public struct OpenAIFront: Sendable {
 
     /// Serves until the task is cancelled; `onStarted` gets the bound address ("127.0.0.1:7180").
     public func run(onStarted: @escaping @Sendable (String) async -> Void) async throws {
+        let settings = self.settings, logger = self.logger
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestReadTimeouts(headTimeout: settings.headTimeout, bodyTimeout: settings.bodyTimeout, logger: logger)],
+            idleTimeout: settings.idleTimeout)
+        var configuration = ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "chorus-gateway")
+        configuration.availableConnectionsDelegate = .maximum(settings.maxConnections, logger: logger)
         let app = Application(
             router: router(),
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "chorus-gateway"),
+            server: .http1(configuration: http1),
+            configuration: configuration,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
                 await onStarted("\(settings.host):\(port)")
@@ -151,7 +174,10 @@ struct ErrorShape<Context: RequestContext>: RouterMiddleware {
         } catch {
             let shaped = OpenAIError.from(error)
             if shaped.status.code >= 500 { logger.warning("\(request.method) \(request.uri.path): \(shaped.message)") }
-            return Response.json(shaped.json, status: shaped.status)
+            var response = Response.json(shaped.json, status: shaped.status)
+            // A full queue or a missing replica: say when to come back rather than have clients hammer.
+            if shaped.status == .tooManyRequests || shaped.status == .serviceUnavailable { response.headers[.retryAfter] = "1" }
+            return response
         }
     }
 }

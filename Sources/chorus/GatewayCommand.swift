@@ -55,6 +55,21 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @OptionGroup var connections: ConnectionFlags
 
+    @Option(help: "Calls relayed to one service at once; past it calls are refused with RESOURCE_EXHAUSTED (HTTP 429 with Retry-After).")
+    var maxInFlightPerService = 512
+
+    @Option(help: "Seconds an HTTP request head may take to arrive (slow clients get 408).")
+    var httpHeadTimeout = 10
+
+    @Option(help: "Seconds an HTTP request body may stall before the connection is closed.")
+    var httpBodyTimeout = 30
+
+    @Option(help: "Seconds an idle keep-alive HTTP connection stays open.")
+    var httpIdleTimeout = 60
+
+    @Option(help: "HTTP connections open at once; more wait until one closes.")
+    var httpMaxConnections = 1024
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -70,6 +85,11 @@ struct GatewayCommand: AsyncParsableCommand {
         guard healthIntervalMs >= 10 else { throw ValidationError("--health-interval-ms must be at least 10") }
         guard (-1...65535).contains(httpPort) else { throw ValidationError("--http-port must be -1 (off), 0 (any) or a port") }
         guard (1...4096).contains(httpMaxBodyMib) else { throw ValidationError("--http-max-body-mib must be 1 ... 4096") }
+        guard (1...1_000_000).contains(maxInFlightPerService) else { throw ValidationError("--max-in-flight-per-service must be 1 ... 1000000") }
+        for (flag, value) in [("--http-head-timeout", httpHeadTimeout), ("--http-body-timeout", httpBodyTimeout), ("--http-idle-timeout", httpIdleTimeout)] {
+            guard (1...86_400).contains(value) else { throw ValidationError("\(flag) must be 1 ... 86400 seconds") }
+        }
+        guard (1...1_000_000).contains(httpMaxConnections) else { throw ValidationError("--http-max-connections must be 1 ... 1000000") }
     }
 
     func run() async throws {
@@ -81,14 +101,16 @@ struct GatewayCommand: AsyncParsableCommand {
         }
         let gateway = try Gateway(
             configuration: .init(services: ["vision": split(vision), "diffusion": split(diffusion), "speech": split(speech)],
-                                 healthInterval: .milliseconds(Int64(healthIntervalMs))),
+                                 healthInterval: .milliseconds(Int64(healthIntervalMs)), maxInFlightPerService: maxInFlightPerService),
             logger: logger)
         let checks = Task { await gateway.runHealthChecks() }
         defer { checks.cancel() }
         let http = HTTPFrontTask()
         defer { http.cancel() }
         let settings = OpenAIFront.Settings(host: host, port: httpPort, maxBodyBytes: httpMaxBodyMib << 20,
-                                            apiKey: (apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"]).flatMap { $0.isEmpty ? nil : $0 })
+                                            apiKey: (apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"]).flatMap { $0.isEmpty ? nil : $0 },
+                                            headTimeout: .seconds(Int64(httpHeadTimeout)), bodyTimeout: .seconds(Int64(httpBodyTimeout)),
+                                            idleTimeout: .seconds(Int64(httpIdleTimeout)), maxConnections: httpMaxConnections)
         let (routes, fallback) = settings.apiKey.map { gateway.requiringKey($0) } ?? (gateway.routes, gateway.forward)
         try await ServiceHost.serve(
             routes: routes, fallback: fallback, host: host, port: port,
