@@ -39,9 +39,12 @@ let package = Package(
         // integers and sizes: a refused field is an error naming it, never a trap.
         .target(name: "ChorusInput"),
 
+        // What each thread serves, written to standard error when a fatal signal ends the process.
+        .target(name: "CCrashNote"),
+
         // Frames, streams, deadlines, status codes, server and client on SwiftNIO.
         .target(name: "ChorusWire", dependencies: [
-            "ChorusProto", "ChorusInput",
+            "ChorusProto", "ChorusInput", "CCrashNote",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import ChorusWire
 import Dispatch
 import Synchronization
 
@@ -12,9 +13,13 @@ public final class ComputeQueue: Sendable {
     /// Runs `body` on a compute thread. Cancelling the calling task raises the flag `body` polls.
     public func run<T: Sendable>(_ body: @escaping @Sendable (CancellationFlag) throws -> T) async throws -> T {
         let flag = CancellationFlag()
+        let note = RequestNote.current
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 queue.async {
+                    // A trap in model code names the request it was computing (the crash report).
+                    RequestNote.noteThread(note)
+                    defer { RequestNote.noteThread(nil) }
                     continuation.resume(with: Result { try body(flag) })
                 }
             }

@@ -57,7 +57,9 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     func open(method: String, options: CallOptions, first: [UInt8]?, endOfStream: Bool) throws -> ClientCall {
         let id = streamIDs.add(2, ordering: .relaxed).oldValue
         let deadlineMs = options.deadlineMilliseconds
-        let frame = Frame(streamID: id, kind: .open, method: method, deadlineMs: deadlineMs, metadata: options.metadata,
+        var metadata = options.metadata
+        if metadata["request-id"] == nil, let requestID = RequestNote.requestID { metadata["request-id"] = requestID }
+        let frame = Frame(streamID: id, kind: .open, method: method, deadlineMs: deadlineMs, metadata: metadata,
                           payload: first, endOfStream: endOfStream)
         let encoded = try frame.encoded(allocator: channel.allocator, maxFrameSize: maxFrameSize)
         let (responses, continuation) = AsyncThrowingStream<ResponsePart, Error>.makeStream()

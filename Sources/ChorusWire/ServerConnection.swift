@@ -156,9 +156,17 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         if let payload = frame.payload { deliver(id, payload) }
         if frame.endOfStream { streams[id]?.requests.finish() }
         guard streams[id] != nil else { return }  // the first payload alone was over the process's budget
+        let requestID = frame.metadata["request-id"].map { String($0.prefix(64)) } ?? RequestNote.newID()
+        let note = "request \(requestID) \(frame.method.prefix(100))"
         streams[id]!.task = Task {
             do {
-                let payload = try await handler(call)
+                let payload = try await RequestNote.$requestID.withValue(requestID) {
+                    try await RequestNote.$current.withValue(note) {
+                        // Health probes come every half second: noting them would hide the request that crashed.
+                        if !frame.method.hasSuffix("/Health") { RequestNote.noteThread(note) }
+                        return try await handler(call)
+                    }
+                }
                 self.finish(id, status: WireStatus(.ok, ""), payload: payload)
             } catch {
                 self.finish(id, status: WireStatus.from(error), payload: nil)

@@ -56,6 +56,7 @@ public struct OpenAIFront: Sendable {
 
     func router() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: RequestIDs())
         router.add(middleware: RequestMetrics(metrics: gateway.metrics))
         router.add(middleware: ErrorShape(logger: logger))
         router.add(middleware: CancelOnDisconnect())
@@ -162,6 +163,26 @@ struct RequestMetrics<Context: RequestContext>: RouterMiddleware {
             throw error
         }
     }
+}
+
+/// Each request gets an id: the client's `X-Request-Id` when it is a sane token, else a new one. It
+/// goes to the services as `request-id` metadata (their logs and crash reports name it) and comes
+/// back in the response's `X-Request-Id`.
+struct RequestIDs<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let given = request.headers[.requestID] ?? ""
+        let sane = (1...64).contains(given.utf8.count) && given.utf8.allSatisfy { byte in
+            (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == 45 || byte == 95 || byte == 46
+        }
+        let id = sane ? given : RequestNote.newID()
+        var response = try await RequestNote.$requestID.withValue(id) { try await next(request, context) }
+        response.headers[.requestID] = id
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = HTTPField.Name("X-Request-Id")!
 }
 
 /// Every failure leaves in OpenAI's error shape, whatever threw it.

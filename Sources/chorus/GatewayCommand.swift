@@ -95,6 +95,7 @@ struct GatewayCommand: AsyncParsableCommand {
     func run() async throws {
         ParentWatch.startIfAsked()
         try Logs.bootstrap(level: logLevel)
+        RequestNote.installCrashReport(process: "gateway")
         let logger = Logger(label: "chorus.gateway")
         func split(_ list: String?) -> [String] {
             (list ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

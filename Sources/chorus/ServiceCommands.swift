@@ -63,6 +63,7 @@ struct ServiceFlags: ParsableArguments {
     func run(service: String, defaultPort: Int, makeRoutes: (ServiceRuntime) throws -> [ServerRoute]) async throws {
         ParentWatch.startIfAsked()
         try Logs.bootstrap(level: logLevel)
+        RequestNote.installCrashReport(process: service)
         let logger = Logger(label: "chorus.\(service)")
         let runtime = ServiceRuntime(
             options: .init(service: service, device: device, modelsDirectory: models,

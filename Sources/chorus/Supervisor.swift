@@ -44,6 +44,7 @@ final class Supervisor: @unchecked Sendable {
             let data = handle.availableData
             if data.isEmpty {
                 handle.readabilityHandler = nil
+                prefixer.finish()
             } else {
                 prefixer.feed(data)
             }
@@ -56,7 +57,12 @@ final class Supervisor: @unchecked Sendable {
             let ranFor = Date().timeIntervalSince(startedAt)
             // A process that ran a while before dying starts again quickly; one that keeps dying waits longer.
             let delay = ranFor > 60 ? 0.5 : backoff
-            self.log("up", "\(spec.name) exited with status \(finished.terminationStatus) after \(String(format: "%.1f", ranFor)) s; restarting in \(delay) s")
+            let how = finished.terminationReason == .uncaughtSignal
+                ? "died of signal \(finished.terminationStatus)" : "exited with status \(finished.terminationStatus)"
+            // The crash report's line may still be on its way through the pipe.
+            let crash = prefixer.lastCrash(waitingUpTo: 1)
+            let serving = crash.map { " (\($0))" } ?? ""
+            self.log("up", "\(spec.name) \(how) after \(String(format: "%.1f", ranFor)) s\(serving); restarting in \(delay) s")
             DispatchQueue.global().asyncAfter(deadline: .now() + delay) {
                 guard !self.lock.withLock({ self.stopping }) else { return }
                 self.start(spec, backoff: min(delay * 2, 30))
@@ -94,12 +100,15 @@ final class Supervisor: @unchecked Sendable {
     }
 }
 
-/// Splits a child's output into lines and writes each with the child's name in front.
+/// Splits a child's output into lines and writes each with the child's name in front; remembers the
+/// crash report's line ("chorus crash: ... serving request ...") so a restart can say what killed it.
 private final class LinePrefixer: @unchecked Sendable {
     private let prefix: Data
     private let output: FileHandle
     private var pending = Data()
     private let lock = NSLock()
+    private var crash: String?
+    private var finished = false
 
     init(prefix: String, output: FileHandle) {
         self.prefix = Data(prefix.utf8)
@@ -110,11 +119,24 @@ private final class LinePrefixer: @unchecked Sendable {
         lock.withLock {
             pending.append(data)
             while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let text = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                if let range = text.range(of: "chorus crash: ") { crash = String(text[range.upperBound...]) }
                 var line = prefix
                 line.append(pending[pending.startIndex...newline])
                 output.write(line)
                 pending.removeSubrange(pending.startIndex...newline)
             }
         }
+    }
+
+    func finish() {
+        lock.withLock { finished = true }
+    }
+
+    /// The crash report line, once the output has ended or `seconds` have passed.
+    func lastCrash(waitingUpTo seconds: Double) -> String? {
+        let giveUp = Date().addingTimeInterval(seconds)
+        while !lock.withLock({ finished }) && Date() < giveUp { usleep(10_000) }
+        return lock.withLock { crash }
     }
 }

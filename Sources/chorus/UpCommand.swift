@@ -98,7 +98,8 @@ struct UpCommand: AsyncParsableCommand {
         for name in ["vision", "diffusion", "speech"] where settings.services[name] != nil {
             gatewayArgs += ["--\(name)", settings.addresses(of: name).joined(separator: ",")]
         }
-        if let httpPort = settings.gateway.httpPort { gatewayArgs += ["--http-port", "\(httpPort)"] }
+        // One argument: "--http-port", "-1" would read -1 as a flag.
+        if let httpPort = settings.gateway.httpPort { gatewayArgs += ["--http-port=\(httpPort)"] }
         gatewayArgs += settings.gateway.extraArgs ?? []
         specs.append(.init(name: "gateway", arguments: gatewayArgs))
         let supervisor = Supervisor(specs: specs)

@@ -73,3 +73,36 @@ import Testing
         #expect(lines.split(separator: "\n") == ["0", "1", "2"])
     }
 }
+
+extension CommandLineTests {
+    /// A trap in a service ends it with SIGILL; its last words name the request it was serving, and
+    /// `chorus up` says so when it restarts it. The trap is simulated with kill -ILL while a call runs.
+    @Test func aCrashedServiceIsRestartedNamingTheRequest() async throws {
+        let ports = try (0..<4).map { _ in try freePort() }
+        let config = """
+            {"host": "127.0.0.1", "gateway": {"port": \(ports[0]), "http_port": -1},
+             "services": {"vision": {"port": \(ports[1])}, "diffusion": {"port": \(ports[2])}, "speech": {"port": \(ports[3])}}}
+            """
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-crash-\(ports[0]).json")
+        try config.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let up = try ChorusProcess(["up", "--config", file.path])
+        defer { up.signal(SIGINT) }
+        let (status, output) = try await ChorusProcess.run(["health", "--target", "127.0.0.1:\(ports[0])", "--wait-seconds", "30"], timeout: 40)
+        #expect(status == 0, "\(output)\n\(up.log)")
+
+        let speech = SpeechClient(try WireClient(address: "127.0.0.1:\(ports[3])"))
+        defer { speech.channel.close() }
+        let pid = try await speech.status(StatusRequest()).pid
+        // The first streamed answer proves the handler runs; it would go on for 100 s.
+        let stream = speech.echoStream(EchoRequest(payload: Data("x".utf8), delayMs: 100, count: 1000),
+                                       options: CallOptions(metadata: ["request-id": "crash-test-42"]))
+        var iterator = stream.makeAsyncIterator()
+        #expect(try await iterator.next()?.sequence == 0)
+        kill(Int32(pid), SIGILL)
+        let restarted = try await up.waitForLine(containing: "[up] speech died of signal \(SIGILL)", timeout: 20)
+        #expect(restarted.contains("last request started: request crash-test-42 /chorus.speech.v1.Speech/EchoStream"), "\(up.log)")
+        #expect(up.log.contains("[speech] chorus crash: speech died of SIGILL (a Swift trap)"), "\(up.log)")
+        withExtendedLifetime(iterator) {}
+    }
+}
