@@ -78,6 +78,19 @@ public enum Checked {
         return total
     }
 
+    /// A name a client gives to something the server keeps (a model, an index) and that may become a
+    /// file name: 1–64 letters, digits, '.', '_' or '-', not starting with '.', so "../x", "a/b" and
+    /// ".." can never name a path.
+    public static func name(_ value: String, _ field: String) throws -> String {
+        let allowed = value.utf8.allSatisfy { byte in
+            (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == 46 || byte == 95 || byte == 45
+        }
+        guard (1...64).contains(value.utf8.count), allowed, !value.hasPrefix(".") else {
+            throw InvalidField(field, "\(field) '\(value.prefix(80))' must be 1-64 letters, digits, '.', '_' or '-', not starting with '.'")
+        }
+        return value
+    }
+
     static func describe<T: FixedWidthInteger>(_ range: ClosedRange<T>) -> String {
         if range.upperBound == T.max { return "at least \(range.lowerBound)" }
         return "\(range.lowerBound) ... \(range.upperBound)"

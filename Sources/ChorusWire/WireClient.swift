@@ -14,13 +14,17 @@ public final class WireClient: @unchecked Sendable {
         /// A PING goes out this often; no PONG within `keepaliveTimeout` closes the connection. nil: off.
         public var keepaliveInterval: TimeAmount?
         public var keepaliveTimeout: TimeAmount
+        /// Sent with every call unless the call sets the same key itself (a service's API key).
+        public var metadata: [String: String]
 
         public init(maxFrameSize: Int = defaultMaxFrameSize, connectTimeout: TimeAmount = .seconds(2),
-                    keepaliveInterval: TimeAmount? = .seconds(20), keepaliveTimeout: TimeAmount = .seconds(10)) {
+                    keepaliveInterval: TimeAmount? = .seconds(20), keepaliveTimeout: TimeAmount = .seconds(10),
+                    metadata: [String: String] = [:]) {
             self.maxFrameSize = maxFrameSize
             self.connectTimeout = connectTimeout
             self.keepaliveInterval = keepaliveInterval
             self.keepaliveTimeout = keepaliveTimeout
+            self.metadata = metadata
         }
     }
 
@@ -162,6 +166,8 @@ public final class WireClient: @unchecked Sendable {
             throw WireStatus(.deadlineExceeded, "deadline passed before \(method) was sent")
         }
         let connection = try await readyConnection()
+        var options = options
+        if !configuration.metadata.isEmpty { options.metadata.merge(configuration.metadata) { own, _ in own } }
         return try connection.open(method: method, options: options, first: first, endOfStream: endOfStream)
     }
 

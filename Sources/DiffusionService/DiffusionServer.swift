@@ -262,7 +262,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
     public func loadModel(_ request: LoadModelRequest, context: CallContext) async throws -> LoadModelResponse {
         guard !request.path.isEmpty else { throw WireStatus(.invalidArgument, "the request has no path") }
         let name = request.name.isEmpty ? (request.path as NSString).lastPathComponent : request.name
-        guard !name.isEmpty, !name.contains("/") else { throw WireStatus(.invalidArgument, "model name '\(name)' is empty or has a /") }
+        _ = try Checked.name(name, "model name")
         guard FileManager.default.fileExists(atPath: request.path) else {
             throw WireStatus(.notFound, "\(request.path) does not exist on the diffusion service's machine")
         }

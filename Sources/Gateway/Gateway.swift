@@ -16,13 +16,16 @@ public final class Gateway: Sendable {
         /// Calls relayed to one service at once; past it a call is refused with RESOURCE_EXHAUSTED
         /// (HTTP 429) at once, so nothing queues without bound in the gateway.
         public var maxInFlightPerService: Int
+        /// The key the services require (their --api-key), sent on every call to them.
+        public var serviceKey: APIKey?
 
         public init(services: [String: [String]], healthInterval: TimeAmount = .milliseconds(500),
-                    healthTimeout: TimeAmount = .seconds(1), maxInFlightPerService: Int = 512) {
+                    healthTimeout: TimeAmount = .seconds(1), maxInFlightPerService: Int = 512, serviceKey: APIKey? = nil) {
             self.services = services
             self.healthInterval = healthInterval
             self.healthTimeout = healthTimeout
             self.maxInFlightPerService = maxInFlightPerService
+            self.serviceKey = serviceKey
         }
     }
 
@@ -48,7 +51,7 @@ public final class Gateway: Sendable {
                 throw WireStatus(.invalidArgument, "unknown service '\(service)'; the gateway knows \(Self.serviceNames.keys.sorted().joined(separator: ", "))")
             }
             let replicas = try addresses.map { address in
-                Replica(service: service, client: try WireClient(address: address))
+                Replica(service: service, client: try WireClient(address: address, configuration: .init(metadata: configuration.serviceKey?.metadata ?? [:])))
             }
             pools[service] = ReplicaPool(service: service, replicas: replicas)
         }
@@ -74,26 +77,9 @@ public final class Gateway: Sendable {
         GatewayServer(gateway: self).routes
     }
 
-    /// `routes` and `forward` requiring `authorization: Bearer <key>` metadata (compared in constant
-    /// time), except the gateway's own Health, which probes and load balancers call without one.
-    public func requiringKey(_ key: String) -> (routes: [ServerRoute], fallback: ServerRoute.RawHandler) {
-        let check: @Sendable (ServerCall) throws -> Void = { call in
-            let given = Array((call.context.metadata["authorization"] ?? "").utf8)
-            guard constantTimeEqual(given, Array("Bearer \(key)".utf8)) else {
-                throw WireStatus(.unauthenticated, given.isEmpty ? "the gateway requires an API key: send metadata authorization: Bearer <key>" : "incorrect API key")
-            }
-        }
-        let guarded = routes.map { route -> ServerRoute in
-            guard !route.path.hasSuffix("/Health") else { return route }
-            return ServerRoute(path: route.path, takesOneRequest: route.takesOneRequest) { call in
-                try check(call)
-                return try await route.handler(call)
-            }
-        }
-        return (guarded, { [self] call in
-            try check(call)
-            return try await forward(call)
-        })
+    /// `routes` and `forward` requiring the clients' key, except the gateway's own Health.
+    public func requiringKey(_ key: APIKey) -> (routes: [ServerRoute], fallback: ServerRoute.RawHandler) {
+        (key.guarding(routes, who: "the gateway"), key.guarding(forward, who: "the gateway"))
     }
 
     // MARK: forwarding
@@ -136,7 +122,8 @@ public final class Gateway: Sendable {
             first = try await requests.next()
             guard first != nil else { throw WireStatus(.invalidArgument, "\(method) expects one request, the stream carried none") }
         }
-        // The gateway's API key stops here: backends never see it.
+        // The clients' API key stops here: backends never see it (the replicas' clients present the
+        // services' own key, Configuration.serviceKey).
         let options = CallOptions(deadline: call.context.deadline, metadata: call.context.metadata.filter { $0.key != "authorization" })
 
         var lastError = "no replica is healthy"
@@ -256,10 +243,3 @@ public typealias ChorusGateway = Gateway
 
 /// Equal lengths and bytes, in time that depends only on the lengths: an API key cannot be guessed
 /// byte by byte from response times.
-public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    var difference = UInt8(a.count == b.count ? 0 : 1)
-    for i in 0..<max(a.count, b.count) {
-        difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-    }
-    return difference == 0
-}

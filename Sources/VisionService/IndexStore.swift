@@ -1,3 +1,4 @@
+import ChorusInput
 import ChorusWire
 import Foundation
 import Logging
@@ -85,10 +86,7 @@ actor IndexStore {
 
     /// Index names become file names: letters, digits, '.', '_' and '-', not starting with '.'.
     static func validate(_ name: String) throws {
-        let allowed = name.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
-        guard !name.isEmpty, name.utf8.count <= 64, allowed, !name.hasPrefix(".") else {
-            throw WireStatus(.invalidArgument, "index name '\(name)' must be 1-64 letters, digits, '.', '_' or '-', not starting with '.'")
-        }
+        do { _ = try Checked.name(name, "index name") } catch let invalid as InvalidField { throw WireStatus.from(invalid) }
     }
 
     private func usable(_ name: String) throws {
@@ -119,12 +117,5 @@ actor IndexStore {
         let aside = path + ".corrupt-\(Int(Date().timeIntervalSince1970))"
         guard rename(path, aside) == 0 else { throw WireStatus(.internal, "\(POSIXFailure(operation: "rename \(path)"))") }
         return aside
-    }
-}
-
-extension UInt8 {
-    var isASCIIAlphanumeric: Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
     }
 }

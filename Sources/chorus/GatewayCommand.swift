@@ -55,6 +55,12 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @OptionGroup var connections: ConnectionFlags
 
+    @Option(help: "The key the services require (their --api-key), sent on every call to them (or set CHORUS_SERVICE_API_KEY).")
+    var serviceApiKey: String?
+
+    @Option(help: "A file whose first line is the services' key (instead of --service-api-key).")
+    var serviceApiKeyFile: String?
+
     @Option(help: "Calls relayed to one service at once; past it calls are refused with RESOURCE_EXHAUSTED (HTTP 429 with Retry-After).")
     var maxInFlightPerService = 512
 
@@ -102,7 +108,8 @@ struct GatewayCommand: AsyncParsableCommand {
         }
         let gateway = try Gateway(
             configuration: .init(services: ["vision": split(vision), "diffusion": split(diffusion), "speech": split(speech)],
-                                 healthInterval: .milliseconds(Int64(healthIntervalMs)), maxInFlightPerService: maxInFlightPerService),
+                                 healthInterval: .milliseconds(Int64(healthIntervalMs)), maxInFlightPerService: maxInFlightPerService,
+                                 serviceKey: try APIKey.load(flag: serviceApiKey, file: serviceApiKeyFile, environment: "CHORUS_SERVICE_API_KEY")),
             logger: logger)
         let checks = Task { await gateway.runHealthChecks() }
         defer { checks.cancel() }
@@ -112,7 +119,7 @@ struct GatewayCommand: AsyncParsableCommand {
                                             apiKey: (apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"]).flatMap { $0.isEmpty ? nil : $0 },
                                             headTimeout: .seconds(Int64(httpHeadTimeout)), bodyTimeout: .seconds(Int64(httpBodyTimeout)),
                                             idleTimeout: .seconds(Int64(httpIdleTimeout)), maxConnections: httpMaxConnections)
-        let (routes, fallback) = settings.apiKey.map { gateway.requiringKey($0) } ?? (gateway.routes, gateway.forward)
+        let (routes, fallback) = APIKey(settings.apiKey).map { gateway.requiringKey($0) } ?? (gateway.routes, gateway.forward)
         try await ServiceHost.serve(
             routes: routes, fallback: fallback, host: host, port: port,
             maxFrameSize: maxFrameMib << 20, limits: connections.limits, drainGrace: .seconds(Int64(drainGrace)), logger: logger,

@@ -41,6 +41,12 @@ struct ServiceFlags: ParsableArguments {
 
     @OptionGroup var connections: ConnectionFlags
 
+    @Option(help: "Require 'authorization: Bearer KEY' metadata on every call but Health (or set CHORUS_SERVICE_API_KEY); give the gateway the same key with --service-api-key.")
+    var apiKey: String?
+
+    @Option(help: "A file whose first line is the key (instead of --api-key).")
+    var apiKeyFile: String?
+
     func validate() throws {
         guard device == "cpu" else {
             if device.hasPrefix("cuda:") {
@@ -77,7 +83,9 @@ struct ServiceFlags: ParsableArguments {
         } else {
             logger.info("no --models folder given: model methods answer FAILED_PRECONDITION until models are loaded")
         }
-        let routes = try makeRoutes(runtime)
+        let key = try APIKey.load(flag: apiKey, file: apiKeyFile, environment: "CHORUS_SERVICE_API_KEY")
+        let routes = try key.map { $0.guarding(try makeRoutes(runtime), who: "the \(service) service") } ?? makeRoutes(runtime)
+        if key != nil { logger.info("calls other than Health need the service API key") }
         try await ServiceHost.serve(
             routes: routes, host: host, port: port ?? defaultPort, maxFrameSize: maxFrameMib << 20, limits: connections.limits,
             drainGrace: .seconds(Int64(drainGrace)), logger: logger,
