@@ -56,7 +56,7 @@ let package = Package(
         // where the tests run the vocoders through them.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // Tensor, kernels on OpenBLAS, weight loaders.
-        .target(name: "ChorusTensor", dependencies: ["CBLAS", "CONNX", "CKernels"]),
+        .target(name: "ChorusTensor", dependencies: ["CBLAS", "CONNX", "CKernels", "ChorusInput"]),
         // libjpeg reports errors by longjmp-ing out of a handler, which Swift cannot catch: that happens in C.
         .target(name: "CJPEGShim", dependencies: ["CJPEG"]),
         // Images (PNG/JPEG, resize, CLIP preprocessing) and audio (WAV, resampling, log-mel).
@@ -107,6 +107,16 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+
+        // libFuzzer entry points for every parser a client's bytes reach (Fuzz/README.md, scripts/fuzz).
+        .target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"),
+        .target(name: "ChorusFuzzTargets", dependencies: [
+            "ChorusAPI", "ChorusWire", "ChorusMedia", "ChorusTensor", "ChorusText", "Gateway", "GatewayHTTP",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ], path: "Fuzz/Targets"),
+        .executableTarget(name: "chorus-fuzz", dependencies: ["ChorusFuzzTargets", "CFuzzDriver"], path: "Fuzz/Driver"),
+        .testTarget(name: "ChorusFuzzTests", dependencies: ["ChorusFuzzTargets"]),
 
         .testTarget(name: "ChorusWireTests", dependencies: [
             "ChorusWire", "ChorusAPI", "ChorusProto", "ChorusTestSupport",

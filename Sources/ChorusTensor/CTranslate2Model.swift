@@ -1,3 +1,4 @@
+import ChorusInput
 import Foundation
 
 /// A CTranslate2 `model.bin` (binary version 6, as CTranslate2 4.x writes it), read with `pread` (see ReadOnlyFile):
@@ -60,7 +61,9 @@ public final class CTranslate2Model: @unchecked Sendable {
                 throw WeightFileError(name, "variable '\(variable)' has unknown dtype code \(code)")
             }
             let bytes = Int(try reader.u32())
-            let expected = shape.reduce(1, *) * dtype.size
+            guard let expected = try? Checked.product(shape + [dtype.size], "shape", limit: Int(UInt32.max)) else {
+                throw WeightFileError(name, "variable '\(variable)' \(dtype)\(shape) is larger than any variable a file can hold")
+            }
             guard bytes == expected else {
                 throw WeightFileError(name, "variable '\(variable)' \(dtype)\(shape) needs \(expected) bytes, the file gives \(bytes)")
             }

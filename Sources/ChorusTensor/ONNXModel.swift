@@ -1,3 +1,4 @@
+import ChorusInput
 import CONNX
 import Foundation
 
@@ -101,6 +102,17 @@ private func shape(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>) -> [Int] {
     (0..<tensor.pointee.n_dims).map { Int(tensor.pointee.dims[$0]) }
 }
 
+/// The element count of a tensor's dims, which come from the file: negative dims and products past
+/// what any tensor in memory could hold (2^36 elements) are refused before anything is allocated.
+/// The values themselves are then checked against this count.
+private func elementCount(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>, file: String) throws -> Int {
+    let dims = shape(tensor)
+    guard let count = try? Checked.product(dims, "dims", limit: 1 << 36) else {
+        throw WeightFileError(file, "initializer '\(string(tensor.pointee.name))' has dims \(dims), negative or too large")
+    }
+    return count
+}
+
 private func checkLocation(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>, file: String) throws {
     if tensor.pointee.has_data_location != 0 && tensor.pointee.data_location == 1 || tensor.pointee.n_external_data > 0 {
         throw WeightFileError(file, "initializer '\(string(tensor.pointee.name))' keeps its data in an external file, which Chorus does not load")
@@ -120,8 +132,14 @@ private func rawBytes(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>, element
 private func floatTensor(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>, file: String) throws -> Tensor {
     try checkLocation(tensor, file: file)
     let dims = shape(tensor)
-    let count = dims.reduce(1, *)
+    let count = try elementCount(tensor, file: file)
     let type = tensor.pointee.data_type
+    // Allocated once the values are known to be there: raw bytes of the right size, or as many typed values.
+    let available = tensor.pointee.has_raw_data != 0 ? tensor.pointee.raw_data.len
+        : max(tensor.pointee.n_float_data, tensor.pointee.n_int32_data, tensor.pointee.n_int64_data, tensor.pointee.n_double_data)
+    guard count <= available else {
+        throw WeightFileError(file, "initializer '\(string(tensor.pointee.name))' has shape \(dims) but only \(available) values or bytes")
+    }
     var out = [Float](repeating: 0, count: count)
     func typed<T>(_ base: UnsafeMutablePointer<T>?, _ n: Int, _ convert: (T) -> Float) throws {
         guard n == count, let base else {
@@ -170,7 +188,7 @@ private func floatTensor(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>, file
 
 private func int64Values(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>, file: String) throws -> [Int64] {
     try checkLocation(tensor, file: file)
-    let count = shape(tensor).reduce(1, *)
+    let count = try elementCount(tensor, file: file)
     if let raw = try rawBytes(tensor, elementSize: 8, count: count, file: file) {
         return (0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
     }

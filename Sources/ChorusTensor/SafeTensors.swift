@@ -1,3 +1,4 @@
+import ChorusInput
 import Foundation
 
 /// Errors of weight files, with the file and the tensor they concern.
@@ -94,7 +95,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataSize else {
                 throw WeightFileError(name, "tensor '\(key)' has offsets \(offsets) outside the \(dataSize)-byte data section")
             }
-            let expected = shape.reduce(1, *) * dtype.size
+            // A header can claim any shape: the product is checked, not trusted (2^40 × 2^40 trapped).
+            guard let expected = try? Checked.product(shape + [dtype.size], "shape", limit: dataSize) else {
+                throw WeightFileError(name, "tensor '\(key)' \(dtypeName)\(shape) is larger than the \(dataSize)-byte data section")
+            }
             guard offsets[1] - offsets[0] == expected else {
                 throw WeightFileError(name, "tensor '\(key)' \(dtypeName)\(shape) needs \(expected) bytes, its offsets span \(offsets[1] - offsets[0])")
             }

@@ -6,7 +6,7 @@ import Foundation
 import Hummingbird
 
 /// `POST /v1/audio/speech`, `/v1/audio/transcriptions` and `/v1/audio/translations` on SpeechService.
-struct AudioRoutes {
+package struct AudioRoutes {
     let speech: SpeechClient
     let bodyLimit: Int
     /// Carries the API key on to the gateway's wire port when one is set.
@@ -15,18 +15,7 @@ struct AudioRoutes {
     /// OpenAI's `speed` is Piper's 1 / length_scale. `wav` is one file for the whole text; `pcm` is
     /// OpenAI's raw 24 kHz 16-bit little-endian mono.
     func speak(_ request: Request) async throws -> Response {
-        let fields = JSONFields(try await request.jsonObject(limit: bodyLimit))
-        let input = try fields.requiredString("input")
-        let voice = try fields.string("voice") ?? ""
-        let speed = try fields.float("speed", in: 0.25...4) ?? 1
-        let format = try fields.string("response_format") ?? "wav"
-        guard format == "wav" || format == "pcm" else {
-            throw OpenAIError.invalid("response_format '\(format)' is not supported; use wav or pcm", param: "response_format")
-        }
-        // OpenAI voice names (alloy, nova…) mean "the default voice" here; Chorus voice names pick one.
-        let openAIVoices: Set<String> = ["alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"]
-        let synthesis = SynthesizeRequest(text: input, voice: openAIVoices.contains(voice) ? "" : voice, lengthScale: Float(1 / speed),
-                                          format: .pcmF32, sampleRate: format == "pcm" ? 24_000 : 0)
+        let (synthesis, format) = try Self.synthesis(JSONFields(try await request.jsonObject(limit: bodyLimit)))
         var samples: [Float] = [], rate = 0
         for try await chunk in speech.synthesize(synthesis, options: options) {
             rate = Int(chunk.sampleRate)
@@ -43,6 +32,22 @@ struct AudioRoutes {
         }
         let wav = try WAVCodec.encode(AudioSamples(sampleRate: max(rate, 1), channels: [samples]))
         return Response.bytes(wav, contentType: "audio/wav")
+    }
+
+    /// The body as a synthesis request and the answer's format (wav or pcm), checked.
+    package static func synthesis(_ fields: JSONFields) throws -> (SynthesizeRequest, String) {
+        let input = try fields.requiredString("input")
+        let voice = try fields.string("voice") ?? ""
+        let speed = try fields.float("speed", in: 0.25...4) ?? 1
+        let format = try fields.string("response_format") ?? "wav"
+        guard format == "wav" || format == "pcm" else {
+            throw OpenAIError.invalid("response_format '\(format)' is not supported; use wav or pcm", param: "response_format")
+        }
+        // OpenAI voice names (alloy, nova…) mean "the default voice" here; Chorus voice names pick one.
+        let openAIVoices: Set<String> = ["alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"]
+        let synthesis = SynthesizeRequest(text: input, voice: openAIVoices.contains(voice) ? "" : voice, lengthScale: Float(1 / speed),
+                                          format: .pcmF32, sampleRate: format == "pcm" ? 24_000 : 0)
+        return (synthesis, format)
     }
 
     /// Multipart upload: `file` (WAV), `model`, `language`, `prompt`, `response_format`, `temperature`,

@@ -5,7 +5,7 @@ import Hummingbird
 
 /// `POST /v1/chat/completions` on VisionService's Chat: OpenAI messages (text and `image_url` data-URL
 /// parts) in, a completion or server-sent chunks out.
-struct ChatCompletions {
+package struct ChatCompletions {
     let vision: VisionClient
     let bodyLimit: Int
     /// Carries the API key on to the gateway's wire port when one is set.
@@ -14,9 +14,7 @@ struct ChatCompletions {
     func handle(_ request: Request) async throws -> Response {
         let body = try await request.jsonObject(limit: bodyLimit)
         let fields = JSONFields(body)
-        let model = try fields.requiredString("model")
-        let chat = try ChatRequest(model: model, messages: messages(body["messages"]), generation: generation(fields))
-        if try fields.integer("n", in: Int.min...Int.max).map({ $0 != 1 }) ?? false { throw OpenAIError.invalid("only n = 1 is supported", param: "n") }
+        let chat = try Self.chatRequest(body)
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
         if try fields.bool("stream") ?? false {
@@ -30,7 +28,7 @@ struct ChatCompletions {
             if let u = event.usage { usage = u }
         }
         return Response.json([
-            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "id": id, "object": "chat.completion", "created": created, "model": chat.model,
             "choices": [["index": 0, "message": ["role": "assistant", "content": text], "finish_reason": Self.finishReason(finish)] as [String: Any]],
             "usage": Self.usage(usage),
         ])
@@ -47,8 +45,7 @@ struct ChatCompletions {
                 "choices": usage == nil ? [["index": 0, "delta": delta, "finish_reason": finish.map(Self.finishReason) ?? NSNull()] as [String: Any]] : [],
             ]
             if let usage { object["usage"] = Self.usage(usage) }
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-            return ByteBuffer(bytes: Array("data: ".utf8) + [UInt8](data) + Array("\n\n".utf8))
+            return ServerSentEvents.event(object)
         }
         let body = ResponseBody { writer in
             try await writer.write(chunk(["role": "assistant", "content": ""], nil, nil))
@@ -62,14 +59,23 @@ struct ChatCompletions {
                 }
                 event = try await events.next()
             }
-            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            try await writer.write(ServerSentEvents.done)
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
     /// OpenAI's messages → the wire's: `content` is a string or a list of text and image_url parts.
-    func messages(_ value: Any?) throws -> [ChatMessage] {
+    /// The body as a wire request, every field checked (the fuzz target "http-json" drives this).
+    package static func chatRequest(_ body: [String: Any]) throws -> ChatRequest {
+        let fields = JSONFields(body)
+        let model = try fields.requiredString("model")
+        let chat = try ChatRequest(model: model, messages: messages(body["messages"]), generation: generation(fields))
+        if try fields.integer("n", in: Int.min...Int.max).map({ $0 != 1 }) ?? false { throw OpenAIError.invalid("only n = 1 is supported", param: "n") }
+        return chat
+    }
+
+    static func messages(_ value: Any?) throws -> [ChatMessage] {
         guard let list = value as? [[String: Any]], !list.isEmpty else {
             throw OpenAIError.invalid("'messages' must be a non-empty list of objects", param: "messages")
         }
@@ -102,7 +108,7 @@ struct ChatCompletions {
         }
     }
 
-    func generation(_ fields: JSONFields) throws -> GenerationOptions {
+    static func generation(_ fields: JSONFields) throws -> GenerationOptions {
         let stop: [String]
         switch fields.object["stop"] {
         case let one as String: stop = [one]

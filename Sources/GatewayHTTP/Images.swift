@@ -8,7 +8,7 @@ import Hummingbird
 /// DiffusionService. Images come back as `b64_json`; the extensions `seed`, `steps`, `guidance_scale`,
 /// `negative_prompt`, `scheduler`, `difficulty` (the terrain model) pass through, and `stream: true`
 /// sends progress as server-sent events before the images.
-struct ImageRoutes {
+package struct ImageRoutes {
     let diffusion: DiffusionClient
     let bodyLimit: Int
     /// Carries the API key on to the gateway's wire port when one is set.
@@ -40,7 +40,7 @@ struct ImageRoutes {
     /// The generation fields of a JSON body or a form, each range-checked before it becomes a wire
     /// field (0 leaves a field to the service's default). The service applies its own tighter limits
     /// (--max-steps, --max-pixels, --max-images) and says which flag to raise.
-    static func parameters(string: (String) throws -> String?, number: (String) throws -> Double?) throws -> TextToImageRequest {
+    package static func parameters(string: (String) throws -> String?, number: (String) throws -> Double?) throws -> TextToImageRequest {
         let format = try string("response_format") ?? "b64_json"
         guard format == "b64_json" else {
             throw OpenAIError.invalid("response_format '\(format)' is not supported; use b64_json (the gateway serves no image URLs)", param: "response_format")
@@ -87,11 +87,10 @@ struct ImageRoutes {
                     object = Self.body(result, created: created)
                     object["type"] = "result"
                 }
-                let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-                try await writer.write(ByteBuffer(bytes: Array("data: ".utf8) + [UInt8](data) + Array("\n\n".utf8)))
+                try await writer.write(ServerSentEvents.event(object))
                 event = try await iterator.next()
             }
-            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            try await writer.write(ServerSentEvents.done)
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)

@@ -1,17 +1,17 @@
 import Foundation
 
 /// A `multipart/form-data` body split into its fields (RFC 7578), enough for OpenAI's audio uploads.
-struct MultipartForm {
-    struct Part {
+package struct MultipartForm {
+    package struct Part {
         let name: String
         let filename: String?
         let data: [UInt8]
-        var text: String { String(decoding: data, as: UTF8.self) }
+        package var text: String { String(decoding: data, as: UTF8.self) }
     }
 
-    let parts: [Part]
+    package let parts: [Part]
 
-    init(body: [UInt8], contentType: String) throws {
+    package init(body: [UInt8], contentType: String) throws {
         guard contentType.lowercased().hasPrefix("multipart/form-data"),
               let boundaryRange = contentType.range(of: "boundary=") else {
             throw OpenAIError.invalid("the body must be multipart/form-data with a boundary (got content type '\(contentType)')")
@@ -53,8 +53,10 @@ struct MultipartForm {
     static func split(_ bytes: [UInt8], on separator: [UInt8]) -> [[UInt8]] {
         var pieces: [[UInt8]] = [], start = 0, i = 0
         let n = separator.count
+        guard n > 0 else { return [bytes] }
         while i + n <= bytes.count {
-            if bytes[i] == separator[0] && Array(bytes[i..<(i + n)]) == separator {
+            // Compared in place: copying each candidate made a long boundary cost body × boundary bytes.
+            if bytes[i] == separator[0] && bytes[i..<(i + n)].elementsEqual(separator) {
                 pieces.append(Array(bytes[start..<i]))
                 i += n
                 start = i

@@ -71,7 +71,9 @@ struct OpenAIError: Error, HTTPResponseError {
 
 extension Response {
     static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        // JSONSerialization ends the process on what it cannot write: check first.
+        let valid = JSONSerialization.isValidJSONObject(object)
+        let data = (valid ? try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) : nil) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

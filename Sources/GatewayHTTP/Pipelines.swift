@@ -8,13 +8,59 @@ import Hummingbird
 /// `images` (data URLs) and `audio` (data URLs of WAV files). Each finished step is a server-sent event
 /// `{"step", "output"}` (or `{"step", "error"}`), then `[DONE]`; with `"stream": false` the answer is one
 /// JSON object of all step outputs.
-struct PipelineRoute {
+package struct PipelineRoute {
     let gateway: GatewayClient
     let bodyLimit: Int
     let options: CallOptions
 
     func handle(_ request: Request) async throws -> Response {
         let body = try await request.jsonObject(limit: bodyLimit)
+        let fields = JSONFields(body)
+        let compose = try Self.compose(body)
+        let events = StreamCursor(gateway.compose(compose, options: options))
+        let first = try await events.next()
+        if let failed = first, failed.statusCode != 0 {
+            // The very first step failed: the call's own status follows, and becomes the HTTP status.
+            _ = try await events.next()
+            throw OpenAIError(WireStatus(StatusCode(rawValue: failed.statusCode) ?? .unknown, failed.statusMessage))
+        }
+        if try fields.bool("stream") == false {
+            var steps: [String: Any] = [:]
+            var event = first
+            while let current = event {
+                if !current.stepId.isEmpty { steps[current.stepId] = try JSONSerialization.jsonObject(with: Data(current.outputJson.utf8)) }
+                event = try await events.next()
+            }
+            return Response.json(["object": "pipeline.result", "steps": steps])
+        }
+        let stream = ResponseBody { writer in
+            var event = first, reportedFailure = false
+            do {
+                while let current = event {
+                    if current.statusCode != 0 {
+                        reportedFailure = true
+                        let status = WireStatus(StatusCode(rawValue: current.statusCode) ?? .unknown, current.statusMessage)
+                        try await writer.write(ServerSentEvents.event(["step": current.stepId, "error": OpenAIError(status).json["error"]!]))
+                    } else if !current.stepId.isEmpty {
+                        let output = (try? JSONSerialization.jsonObject(with: Data(current.outputJson.utf8))) ?? [String: Any]()
+                        try await writer.write(ServerSentEvents.event(["step": current.stepId, "output": output]))
+                    }
+                    event = try await events.next()
+                }
+            } catch {
+                // The stream has begun, so a failure is an event: its step's event when it had one.
+                if !reportedFailure { try await writer.write(ServerSentEvents.event(OpenAIError.from(error).json)) }
+            }
+            try await writer.write(ServerSentEvents.done)
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: stream)
+    }
+
+
+    /// Step inputs travel as text: strings as they are, anything else as its JSON.
+    /// The body as a Compose request, checked.
+    package static func compose(_ body: [String: Any]) throws -> ComposeRequest {
         let fields = JSONFields(body)
         var compose = ComposeRequest(recipe: try fields.string("recipe") ?? "")
         if let steps = body["steps"] {
@@ -39,52 +85,9 @@ struct PipelineRoute {
         compose.audio = try ((body["audio"] as? [String]) ?? []).enumerated().map { i, url in
             Audio(wav: Data(try dataURLBytes(url, field: "audio[\(i)]")))
         }
-        let events = StreamCursor(gateway.compose(compose, options: options))
-        let first = try await events.next()
-        if let failed = first, failed.statusCode != 0 {
-            // The very first step failed: the call's own status follows, and becomes the HTTP status.
-            _ = try await events.next()
-            throw OpenAIError(WireStatus(StatusCode(rawValue: failed.statusCode) ?? .unknown, failed.statusMessage))
-        }
-        if try fields.bool("stream") == false {
-            var steps: [String: Any] = [:]
-            var event = first
-            while let current = event {
-                if !current.stepId.isEmpty { steps[current.stepId] = try JSONSerialization.jsonObject(with: Data(current.outputJson.utf8)) }
-                event = try await events.next()
-            }
-            return Response.json(["object": "pipeline.result", "steps": steps])
-        }
-        let stream = ResponseBody { writer in
-            var event = first, reportedFailure = false
-            do {
-                while let current = event {
-                    if current.statusCode != 0 {
-                        reportedFailure = true
-                        let status = WireStatus(StatusCode(rawValue: current.statusCode) ?? .unknown, current.statusMessage)
-                        try await writer.write(Self.sse(["step": current.stepId, "error": OpenAIError(status).json["error"]!]))
-                    } else if !current.stepId.isEmpty {
-                        let output = (try? JSONSerialization.jsonObject(with: Data(current.outputJson.utf8))) ?? [String: Any]()
-                        try await writer.write(Self.sse(["step": current.stepId, "output": output]))
-                    }
-                    event = try await events.next()
-                }
-            } catch {
-                // The stream has begun, so a failure is an event: its step's event when it had one.
-                if !reportedFailure { try await writer.write(Self.sse(OpenAIError.from(error).json)) }
-            }
-            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-            try await writer.finish(nil)
-        }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: stream)
+        return compose
     }
 
-    static func sse(_ object: Any) -> ByteBuffer {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return ByteBuffer(bytes: Array("data: ".utf8) + [UInt8](data) + Array("\n\n".utf8))
-    }
-
-    /// Step inputs travel as text: strings as they are, anything else as its JSON.
     static func text(_ value: Any, field: String) throws -> String {
         if let string = value as? String { return string }
         guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]) else {

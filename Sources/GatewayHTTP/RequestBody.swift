@@ -28,12 +28,12 @@ extension Request {
 }
 
 /// Typed reads of a JSON object's fields, each failing with a 400 naming the field.
-struct JSONFields {
+package struct JSONFields {
     let object: [String: Any]
 
-    init(_ object: [String: Any]) { self.object = object }
+    package init(_ object: [String: Any]) { self.object = object }
 
-    func string(_ key: String) throws -> String? {
+    package func string(_ key: String) throws -> String? {
         guard let value = object[key], !(value is NSNull) else { return nil }
         guard let string = value as? String else { throw OpenAIError.invalid("'\(key)' must be a string", param: key) }
         return string
@@ -44,7 +44,7 @@ struct JSONFields {
         return value
     }
 
-    func number(_ key: String) throws -> Double? {
+    package func number(_ key: String) throws -> Double? {
         guard let value = object[key], !(value is NSNull) else { return nil }
         // JSON's true and false are NSNumbers too (and `1 is Bool` holds on Linux): tell them apart by type.
         guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else {

@@ -107,6 +107,9 @@ actor IndexStore {
         guard let path = path(name) else { return }
         do {
             try IndexFile.writeAtomically(IndexFile.encode(index), to: path)
+        } catch let failure as POSIXFailure where [ENOSPC, EDQUOT, EFBIG].contains(failure.code) {
+            // A full disk is the operator's to fix, and the call may succeed once there is room.
+            throw WireStatus(.resourceExhausted, "index '\(name)' could not be saved, nothing was changed: \(failure) (the --data-dir disk is full)")
         } catch {
             throw WireStatus(.internal, "index '\(name)' could not be saved, nothing was changed: \(error)")
         }

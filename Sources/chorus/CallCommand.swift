@@ -61,7 +61,10 @@ struct CallCommand: AsyncParsableCommand {
         }
         let requests: [Any] = resolved.descriptor.kind == .clientStreaming || resolved.descriptor.kind == .bidirectionalStreaming
             ? ((json as? [Any]) ?? [json]) : [json]
-        let payloads = try requests.map { try resolved.encodeRequest(JSONSerialization.data(withJSONObject: $0)) }
+        let payloads = try requests.map { request -> [UInt8] in
+            guard JSONSerialization.isValidJSONObject(request) else { throw ValidationError("the request must be a JSON object (or, for streaming methods, a list of objects)") }
+            return try resolved.encodeRequest(JSONSerialization.data(withJSONObject: request))
+        }
 
         var headers: [String: String] = [:]
         for entry in metadata {

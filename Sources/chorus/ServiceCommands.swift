@@ -70,6 +70,9 @@ struct ServiceFlags: ParsableArguments {
         ParentWatch.startIfAsked()
         try Logs.bootstrap(level: logLevel)
         RequestNote.installCrashReport(process: service)
+        // Past a file-size limit (ulimit -f) a write fails with EFBIG, which the index store reports;
+        // the default SIGXFSZ would end the process instead.
+        signal(SIGXFSZ, SIG_IGN)
         let logger = Logger(label: "chorus.\(service)")
         let runtime = ServiceRuntime(
             options: .init(service: service, device: device, modelsDirectory: models,

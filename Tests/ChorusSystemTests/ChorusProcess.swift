@@ -23,8 +23,8 @@ final class ChorusProcess: @unchecked Sendable {
         return URL(fileURLWithPath: ".build/debug/chorus")
     }
 
-    init(_ arguments: [String]) throws {
-        let binary = Self.binary
+    init(_ arguments: [String], executable: URL? = nil) throws {
+        let binary = executable ?? Self.binary
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw TestFailure("no chorus binary at \(binary.path): run `swift build` before `swift test` (or set CHORUS_BIN)")
         }
@@ -46,6 +46,11 @@ final class ChorusProcess: @unchecked Sendable {
             self?.lock.withLock { self?.output += String(decoding: data, as: UTF8.self) }
         }
         try process.run()
+    }
+
+    /// A shell command line (for limits such as `ulimit -f` before `exec chorus ...`).
+    static func shell(_ command: String) throws -> ChorusProcess {
+        try ChorusProcess(["-c", command], executable: URL(fileURLWithPath: "/bin/sh"))
     }
 
     deinit {

@@ -6,9 +6,9 @@ import Foundation
 /// JSON literal or a reference: `$input.NAME`, `$image.N`, `$audio.N`, or `$STEP.path.to.field` (an
 /// earlier step's output, numeric parts indexing lists). A step runs once every step it references has
 /// finished, so steps that do not depend on each other run at the same time.
-struct Pipeline {
-    struct Step {
-        let id: String
+package struct Pipeline {
+    package struct Step {
+        package let id: String
         let method: AnyMethod
         /// (dotted request field, value as written)
         let inputs: [(field: String, value: String)]
@@ -16,7 +16,7 @@ struct Pipeline {
         let dependencies: Set<String>
     }
 
-    let steps: [Step]
+    package let steps: [Step]
     let inputs: [String: String]
     let images: [ChorusAPI.Image]
     let audio: [Audio]
@@ -25,7 +25,7 @@ struct Pipeline {
 
     /// Resolves a recipe or explicit steps and checks them before anything runs: known methods,
     /// unique ids, references to steps that exist, no cycles.
-    init(_ request: ComposeRequest) throws {
+    package init(_ request: ComposeRequest) throws {
         let specs: [PipelineStep]
         var inputs = Dictionary(request.inputs.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
         switch (request.recipe.isEmpty, request.steps.isEmpty) {
@@ -98,7 +98,7 @@ struct Pipeline {
     }
 
     /// The request of `step` as JSON, with every reference replaced by its value.
-    func request(for step: Step, outputs: [String: Any]) throws -> Data {
+    package func request(for step: Step, outputs: [String: Any]) throws -> Data {
         var json: Any = [String: Any]()
         for (field, value) in step.inputs {
             json = try Self.setting(field.split(separator: ".").map(String.init), to: resolve(value, step: step.id, outputs: outputs), in: json)
