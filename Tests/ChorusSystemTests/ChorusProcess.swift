@@ -82,10 +82,17 @@ final class ChorusProcess: @unchecked Sendable {
     /// because debug builds load models slowly while the other suites hold both cores.
     static func serve(_ arguments: [String], startTimeout: Double = 60) async throws -> (ChorusProcess, String) {
         let process = try ChorusProcess(arguments)
-        let line = try await process.waitForLine(containing: " listening on ", timeout: startTimeout)
-        guard let range = line.range(of: " listening on ") else { throw TestFailure("unexpected line \(line)") }
-        let address = line[range.upperBound...].split(separator: " ").first.map(String.init) ?? ""
+        _ = try await process.waitForLine(containing: " listening on ", timeout: startTimeout)
+        guard let address = process.listeningAddress else { throw TestFailure("no address in:\n\(process.log)") }
         return (process, address)
+    }
+
+    /// The address from the process's "listening on" line, once it has printed one.
+    var listeningAddress: String? {
+        log.split(separator: "\n").lazy.compactMap { line -> String? in
+            guard let range = line.range(of: " listening on ") else { return nil }
+            return line[range.upperBound...].split(separator: " ").first.map(String.init)
+        }.first
     }
 
     func signal(_ number: Int32) {

@@ -124,10 +124,7 @@ import Testing
     @Test func wireFieldsOutOfRangeGetInvalidArgument() async throws {
         let stack = try await Self.start()
         defer { stack.stop() }
-        let address = try #require(stack.diffusion.log.split(separator: "\n").lazy.compactMap { line -> String? in
-            guard let range = line.range(of: " listening on ") else { return nil }
-            return line[range.upperBound...].split(separator: " ").first.map(String.init)
-        }.first)
+        let address = try #require(stack.diffusion.listeningAddress)
         let diffusion = DiffusionClient(try WireClient(address: address))
         defer { diffusion.channel.close() }
         let png = Data(base64Encoded: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVQI12NgAAAAAgAB4iG8MwAAAABJRU5ErkJggg==")!

@@ -41,10 +41,7 @@ import Testing
         let viaGateway = SpeechClient(try WireClient(address: gatewayAddress))
         defer { viaGateway.channel.close() }
         #expect(try await viaGateway.echo(echo).payload == Data("hi".utf8))
-        let openAddress = try #require(open.log.split(separator: "\n").lazy.compactMap { line -> String? in
-            guard let range = line.range(of: " listening on ") else { return nil }
-            return line[range.upperBound...].split(separator: " ").first.map(String.init)
-        }.first)
+        let openAddress = try #require(open.listeningAddress)
         let viaOpen = SpeechClient(try WireClient(address: openAddress))
         defer { viaOpen.channel.close() }
         #expect(await code { _ = try await viaOpen.echo(echo) } == .unauthenticated)
