@@ -40,7 +40,7 @@ public struct CLIPImagePreprocessor: Sendable {
             guard long <= short * Self.maxAspectRatio else {
                 throw MediaError.invalidImage("the image is \(width)×\(height); CLIP preprocessing takes aspect ratios up to \(Self.maxAspectRatio):1")
             }
-            let newLong = Int(Double(edge) * Double(long) / Double(short))
+            let newLong = Int(Double(edge) * Double(long) / Double(short))  // checked: positive, at most 32 × edge
             return width <= height ? (edge, newLong) : (newLong, edge)
         }
         if let width = config.size.width, let height = config.size.height {

@@ -109,7 +109,7 @@ final class StableDiffusionEngine: Sendable {
             for c in 0..<3 {
                 var v: Float = 0
                 for k in 0..<4 { v += latents.storage[k * plane + i] * factors[k][c] }
-                bytes[i * 3 + c] = v.isNaN ? 0 : UInt8(min(max((v + 1) / 2, 0), 1) * 255)
+                bytes[i * 3 + c] = v.isNaN ? 0 : UInt8(min(max((v + 1) / 2, 0), 1) * 255)  // checked: NaN out, clamped to 0 ... 255
             }
         }
         return try? ChorusMedia.Image(width: w, height: h, channels: 3, pixels: bytes)

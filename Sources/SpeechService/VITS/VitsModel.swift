@@ -80,7 +80,7 @@ final class VitsModel: Sendable {
         // prior and waveform; NaN (broken weights) would trap in Int(). Natural durations are 2–30 frames.
         let durations = logDurations.map { log -> Int in
             let frames = ceilf(expf(log) * noise.lengthScale)
-            return frames.isNaN ? 0 : Int(min(max(frames, 0), Float(Self.maxFramesPerToken)))
+            return frames.isNaN ? 0 : Int(min(max(frames, 0), Float(Self.maxFramesPerToken)))  // checked: NaN out, clamped
         }
         let frames = min(max(1, durations.reduce(0, +)), Self.maxFrames)
 
