@@ -36,6 +36,10 @@ final class Supervisor: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = spec.arguments
+        // Children follow `chorus up` out: killed with -9, or through a closed pipe, it cannot stop them itself.
+        var environment = ProcessInfo.processInfo.environment
+        environment["CHORUS_EXIT_WITH_PARENT"] = "1"
+        process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -23,7 +23,7 @@ final class ChorusProcess: @unchecked Sendable {
         return URL(fileURLWithPath: ".build/debug/chorus")
     }
 
-    init(_ arguments: [String], executable: URL? = nil) throws {
+    init(_ arguments: [String], executable: URL? = nil, exitWithParent: Bool = true) throws {
         let binary = executable ?? Self.binary
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw TestFailure("no chorus binary at \(binary.path): run `swift build` before `swift test` (or set CHORUS_BIN)")
@@ -32,7 +32,7 @@ final class ChorusProcess: @unchecked Sendable {
         process.arguments = arguments
         // Servers a test leaves running (the shared speech process) exit when the test run does.
         var environment = ProcessInfo.processInfo.environment
-        environment["CHORUS_EXIT_WITH_PARENT"] = "1"
+        environment["CHORUS_EXIT_WITH_PARENT"] = exitWithParent ? "1" : nil
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe

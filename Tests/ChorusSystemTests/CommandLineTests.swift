@@ -106,3 +106,28 @@ extension CommandLineTests {
         withExtendedLifetime(iterator) {}
     }
 }
+
+extension CommandLineTests {
+    /// `chorus up` killed with -9 cannot stop its children itself: they notice and exit. (Started as a
+    /// person would, without the variable the test harness sets for every other process.)
+    @Test func theServicesFollowAKilledChorusUpOut() async throws {
+        let ports = try (0..<4).map { _ in try freePort() }
+        let config = """
+            {"host": "127.0.0.1", "gateway": {"port": \(ports[0]), "http_port": -1},
+             "services": {"vision": {"port": \(ports[1])}, "diffusion": {"port": \(ports[2])}, "speech": {"port": \(ports[3])}}}
+            """
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-orphans-\(ports[0]).json")
+        try config.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let up = try ChorusProcess(["up", "--config", file.path], exitWithParent: false)
+        let (status, output) = try await ChorusProcess.run(["health", "--target", "127.0.0.1:\(ports[0])", "--wait-seconds", "30"], timeout: 40)
+        #expect(status == 0, "\(output)\n\(up.log)")
+        let speech = SpeechClient(try WireClient(address: "127.0.0.1:\(ports[3])"))
+        let pid = Int32(try await speech.status(StatusRequest()).pid)
+        speech.channel.close()
+        up.signal(SIGKILL)
+        let giveUp = Date().addingTimeInterval(15)
+        while kill(pid, 0) == 0 && Date() < giveUp { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(kill(pid, 0) != 0, "speech (pid \(pid)) outlived chorus up")
+    }
+}
