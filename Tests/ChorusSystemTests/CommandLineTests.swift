@@ -75,21 +75,31 @@ import Testing
 }
 
 extension CommandLineTests {
-    /// A trap in a service ends it with SIGILL; its last words name the request it was serving, and
-    /// `chorus up` says so when it restarts it. The trap is simulated with kill -ILL while a call runs.
-    @Test func aCrashedServiceIsRestartedNamingTheRequest() async throws {
+    /// `chorus up` on free ports without the HTTP front, once the gateway reports every service healthy;
+    /// the ports are gateway, vision, diffusion, speech.
+    static func upWithoutHTTP(exitWithParent: Bool = true) async throws -> (ChorusProcess, [Int]) {
         let ports = try (0..<4).map { _ in try freePort() }
         let config = """
             {"host": "127.0.0.1", "gateway": {"port": \(ports[0]), "http_port": -1},
              "services": {"vision": {"port": \(ports[1])}, "diffusion": {"port": \(ports[2])}, "speech": {"port": \(ports[3])}}}
             """
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-crash-\(ports[0]).json")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-up-\(ports[0]).json")
         try config.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let up = try ChorusProcess(["up", "--config", file.path])
-        defer { up.signal(SIGINT) }
+        let up = try ChorusProcess(["up", "--config", file.path], exitWithParent: exitWithParent)
         let (status, output) = try await ChorusProcess.run(["health", "--target", "127.0.0.1:\(ports[0])", "--wait-seconds", "30"], timeout: 40)
-        #expect(status == 0, "\(output)\n\(up.log)")
+        guard status == 0 else {
+            up.signal(SIGKILL)
+            throw TestFailure("chorus up did not become healthy:\n\(output)\n\(up.log)")
+        }
+        return (up, ports)
+    }
+
+    /// A trap in a service ends it with SIGILL; its last words name the request it was serving, and
+    /// `chorus up` says so when it restarts it. The trap is simulated with kill -ILL while a call runs.
+    @Test func aCrashedServiceIsRestartedNamingTheRequest() async throws {
+        let (up, ports) = try await Self.upWithoutHTTP()
+        defer { up.signal(SIGINT) }
 
         let speech = SpeechClient(try WireClient(address: "127.0.0.1:\(ports[3])"))
         defer { speech.channel.close() }
@@ -105,23 +115,11 @@ extension CommandLineTests {
         #expect(up.log.contains("[speech] chorus crash: speech died of SIGILL (a Swift trap)"), "\(up.log)")
         withExtendedLifetime(iterator) {}
     }
-}
 
-extension CommandLineTests {
     /// `chorus up` killed with -9 cannot stop its children itself: they notice and exit. (Started as a
     /// person would, without the variable the test harness sets for every other process.)
     @Test func theServicesFollowAKilledChorusUpOut() async throws {
-        let ports = try (0..<4).map { _ in try freePort() }
-        let config = """
-            {"host": "127.0.0.1", "gateway": {"port": \(ports[0]), "http_port": -1},
-             "services": {"vision": {"port": \(ports[1])}, "diffusion": {"port": \(ports[2])}, "speech": {"port": \(ports[3])}}}
-            """
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-orphans-\(ports[0]).json")
-        try config.write(to: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let up = try ChorusProcess(["up", "--config", file.path], exitWithParent: false)
-        let (status, output) = try await ChorusProcess.run(["health", "--target", "127.0.0.1:\(ports[0])", "--wait-seconds", "30"], timeout: 40)
-        #expect(status == 0, "\(output)\n\(up.log)")
+        let (up, ports) = try await Self.upWithoutHTTP(exitWithParent: false)
         let speech = SpeechClient(try WireClient(address: "127.0.0.1:\(ports[3])"))
         let pid = Int32(try await speech.status(StatusRequest()).pid)
         speech.channel.close()
