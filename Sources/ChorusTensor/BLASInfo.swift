@@ -10,6 +10,11 @@ public enum BLASInfo {
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
+    /// OpenBLAS's build configuration ("OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64").
+    public static var configuration: String {
+        openblas_get_config().map { String(cString: $0) } ?? "unknown"
+    }
+
     /// How matrix products use the cores, for start-up logs and benchmark headers.
     public static var threading: String {
         (BLAS.splits ? "OpenBLAS on 1 thread, products split over \(Parallel.cores) cores by Chorus"

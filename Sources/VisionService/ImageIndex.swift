@@ -1,4 +1,4 @@
-import CBLAS
+import ChorusTensor
 
 /// One named index: ids and their L2-normalised vectors, searched exactly by inner product (one BLAS
 /// matrix-vector product over all rows, then a partial top-k).
@@ -66,8 +66,8 @@ struct ImageIndex: Sendable, Equatable {
         let unit = Self.normalized(query)
         var scores = [Float](repeating: 0, count: count)
         vectors.withUnsafeBufferPointer { m in
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(count), Int32(dimension), 1, m.baseAddress, Int32(dimension),
-                        unit, 1, 0, &scores, 1)
+            guard let matrix = m.baseAddress else { return }
+            BLAS.serialSgemv(rows: count, columns: dimension, a: matrix, lda: dimension, x: unit, y: &scores)
         }
         return TopK.indices(of: scores, k: k).map { (ids[$0], scores[$0]) }
     }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CBLAS
 import ChorusMedia
 import ChorusTensor
 import Foundation
@@ -23,9 +22,9 @@ struct BenchKernelsCommand: AsyncParsableCommand {
     var python: String?
 
     func run() async throws {
-        let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
+        let core = BLASInfo.kernel
         let environment = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
-        print("OpenBLAS \(openblas_get_config().map { String(cString: $0) } ?? "?"); kernel \(core) (OPENBLAS_CORETYPE=\(environment)); \(BLASInfo.threading)")
+        print("OpenBLAS \(BLASInfo.configuration); kernel \(core) (OPENBLAS_CORETYPE=\(environment)); \(BLASInfo.threading)")
         let peer = runPeer()
 
         var rows: [(String, String, Double, Double?, String)] = []  // kernel, shape, ours (s), peer (s), extra
@@ -34,8 +33,7 @@ struct BenchKernelsCommand: AsyncParsableCommand {
             let b = Tensor(shape: [k, n], storage: (0..<(k * n)).map { Float(($0 * 5) % 11) * 0.1 - 0.5 })
             var c = [Float](repeating: 0, count: m * n)
             let raw = best {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a.storage, Int32(k),
-                            b.storage, Int32(n), 0, &c, Int32(n))
+                BLAS.serialSgemm(m: m, n: n, k: k, a: a.storage, lda: k, b: b.storage, ldb: n, c: &c, ldc: n)
             }
             let weight = Tensor(shape: [n, k], storage: b.storage)
             let bias = Tensor(zeros: [n])
@@ -75,7 +73,7 @@ struct BenchKernelsCommand: AsyncParsableCommand {
         var gemm = [Float](repeating: 0, count: 64 * 4096)
         let cols = [Float](repeating: 0.5, count: 576 * 4096)
         let convGemm = best {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 64, 4096, 576, 1, w.storage, 576, cols, 4096, 0, &gemm, 4096)
+            BLAS.serialSgemm(m: 64, n: 4096, k: 576, a: w.storage, lda: 576, b: cols, ldb: 4096, c: &gemm, ldc: 4096)
         }
         let convFlops = 2.0 * 64 * 64 * 64 * 64 * 9
         rows.append(("conv2d", "3x3 64->64 at 64x64", conv, peer["conv2d 3x3 64->64 at 64x64"],

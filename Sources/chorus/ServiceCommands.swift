@@ -18,7 +18,7 @@ struct ServiceFlags: ParsableArguments {
     @Option(help: "Port to listen on; 0 picks a free one (the log line 'listening on' names it).")
     var port: Int?
 
-    @Option(help: "Compute device. 'cpu' runs on OpenBLAS; 'cuda:N' is reserved for the CUDA backend.")
+    @Option(help: "Compute device (ChorusTensor's Backend): 'cpu' runs on OpenBLAS; 'cuda:N' names the CUDA backend, which this build does not have.")
     var device = "cpu"
 
     @Option(help: "Folder with model weights to load at start.")
@@ -48,11 +48,10 @@ struct ServiceFlags: ParsableArguments {
     var apiKeyFile: String?
 
     func validate() throws {
-        guard device == "cpu" else {
-            if device.hasPrefix("cuda:") {
-                throw ValidationError("device '\(device)': this build has no CUDA backend yet; use --device cpu")
-            }
-            throw ValidationError("unknown device '\(device)'; use 'cpu' (or 'cuda:N' once the CUDA backend exists)")
+        do {
+            _ = try Backend.select(device)
+        } catch {
+            throw ValidationError("\(error)")
         }
         if let models {
             var isDirectory: ObjCBool = false
