@@ -31,7 +31,9 @@ let package = Package(
         .systemLibrary(name: "CJPEG", path: "Sources/CSystem/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg-dev"])]),
 
-        // protoc-c output for Proto/*.proto (committed; scripts/gen-proto regenerates it).
+        // protoc-c output for the wire's Frame (Proto/wire.proto): all ChorusWire knows of the contract.
+        .target(name: "CWireFrame", dependencies: ["CProtobufC"], linkerSettings: [.linkedLibrary("protobuf-c")]),
+        // protoc-c output for the services' messages, Proto/*.proto (committed; scripts/gen-proto regenerates both).
         .target(name: "ChorusProto", dependencies: ["CProtobufC"],
                 linkerSettings: [.linkedLibrary("protobuf-c")]),
 
@@ -44,7 +46,7 @@ let package = Package(
 
         // Frames, streams, deadlines, status codes, server and client on SwiftNIO.
         .target(name: "ChorusWire", dependencies: [
-            "ChorusProto", "ChorusInput", "CCrashNote",
+            "CWireFrame", "ChorusInput", "CCrashNote",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -80,10 +82,25 @@ let package = Package(
         // LLaVA: the CLIP vision tower, its projector and a Llama decoder with chat templates and generation.
         .target(name: "ChorusLLaVA", dependencies: ["ChorusTensor", "ChorusCLIP", "ChorusText", "ChorusMedia"]),
 
-        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusLLaVA", "ChorusTensor", "ChorusMedia", "CBLAS", "CZlib",
+        // Whisper: log-mel encoder, decoder with greedy, beam and sampled search, word timestamps.
+        .target(name: "ChorusWhisper", dependencies: ["ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
+
+        // VITS text-to-speech, with the Piper (ONNX + espeak-ng phonemes) and MMS-TTS loaders.
+        .target(name: "ChorusVITS", dependencies: ["ChorusTensor", "ChorusMedia", "ChorusText"]),
+
+        // Stable Diffusion 1.x/2.x: UNet, VAE, the diffusers schedulers and the denoise loop on CLIP's text tower.
+        .target(name: "ChorusStableDiffusion", dependencies: ["ChorusTensor", "ChorusMedia", "ChorusText", "ChorusCLIP"]),
+
+        // The terrain heightfield UNet (ONNX), one denoising step per image.
+        .target(name: "ChorusTerrain", dependencies: ["ChorusTensor", "ChorusMedia"]),
+
+        // Services: thin adapters from wire messages to the model libraries above.
+        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusLLaVA", "ChorusTensor", "ChorusMedia", "CZlib",
                                                     .product(name: "Logging", package: "swift-log")]),
-        .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusCLIP", "CBLAS"]),
-        .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
+        .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusCLIP",
+                                                       "ChorusStableDiffusion", "ChorusTerrain"]),
+        .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText",
+                                                    "ChorusWhisper", "ChorusVITS"]),
         .target(name: "Gateway", dependencies: [
             "ChorusServiceKit", "ChorusAPI", "ChorusWire",
             .product(name: "Logging", package: "swift-log"),
@@ -101,7 +118,8 @@ let package = Package(
 
         .executableTarget(name: "chorus", dependencies: [
             "ChorusWire", "ChorusAPI", "ChorusServiceKit", "VisionService", "DiffusionService", "SpeechService",
-            "Gateway", "GatewayHTTP", "ChorusTensor", "ChorusMedia", "ChorusCLIP", "ChorusLLaVA", "CBLAS",
+            "Gateway", "GatewayHTTP", "ChorusTensor", "ChorusMedia", "ChorusCLIP", "ChorusLLaVA",
+            "ChorusWhisper", "ChorusVITS", "ChorusStableDiffusion", "ChorusTerrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -130,10 +148,10 @@ let package = Package(
         .testTarget(name: "ChorusInputTests", dependencies: ["ChorusInput"]),
         .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SpeechServiceTests", dependencies: ["SpeechService", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport",
+        .testTarget(name: "SpeechServiceTests", dependencies: ["SpeechService", "ChorusWhisper", "ChorusVITS", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport",
                                                          "ChorusAPI", "ChorusWire", "ChorusServiceKit", .product(name: "Logging", package: "swift-log")],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "DiffusionServiceTests", dependencies: ["DiffusionService", "ChorusTensor", "ChorusMedia", "ChorusTestSupport"],
+        .testTarget(name: "DiffusionServiceTests", dependencies: ["DiffusionService", "ChorusStableDiffusion", "ChorusTerrain", "ChorusTensor", "ChorusMedia", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusLLaVATests", dependencies: ["ChorusLLaVA", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),

@@ -2,27 +2,27 @@ import ChorusTensor
 import Foundation
 
 /// The parts of a diffusers `vae/config.json` the forward pass needs; defaults are `AutoencoderKL`'s.
-struct AutoencoderKLConfig: Decodable, Sendable {
-    var inChannels = 3
-    var outChannels = 3
-    var latentChannels = 4
-    var blockOutChannels = [64]
-    var layersPerBlock = 1
-    var normNumGroups = 32
-    var scalingFactor: Float = 0.18215
-    var shiftFactor: Float?
-    var useQuantConv = true
-    var usePostQuantConv = true
-    var midBlockAddAttention = true
+package struct AutoencoderKLConfig: Decodable, Sendable {
+    package var inChannels = 3
+    package var outChannels = 3
+    package var latentChannels = 4
+    package var blockOutChannels = [64]
+    package var layersPerBlock = 1
+    package var normNumGroups = 32
+    package var scalingFactor: Float = 0.18215
+    package var shiftFactor: Float?
+    package var useQuantConv = true
+    package var usePostQuantConv = true
+    package var midBlockAddAttention = true
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case inChannels = "in_channels", outChannels = "out_channels", latentChannels = "latent_channels"
         case blockOutChannels = "block_out_channels", layersPerBlock = "layers_per_block", normNumGroups = "norm_num_groups"
         case scalingFactor = "scaling_factor", shiftFactor = "shift_factor", useQuantConv = "use_quant_conv"
         case usePostQuantConv = "use_post_quant_conv", midBlockAddAttention = "mid_block_add_attention"
     }
 
-    init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.read(.inChannels, into: &inChannels)
         try c.read(.outChannels, into: &outChannels)
@@ -40,14 +40,14 @@ struct AutoencoderKLConfig: Decodable, Sendable {
 
 /// diffusers' `AutoencoderKL`: images ⇄ latents at 1/2^(blocks−1) of the size. Weight names follow the
 /// checkpoint (`decoder.up_blocks.0.resnets.2.conv1`); the VAE's norms use eps 1e-6.
-struct AutoencoderKL: Sendable {
+package struct AutoencoderKL: Sendable {
     /// The mid block's single-head self-attention (`Attention` with a group norm and biased projections).
     /// Checkpoints converted before diffusers 0.14 name its parts query/key/value/proj_attn.
-    struct AttentionBlock: Sendable {
-        let groupNorm: GroupNorm
-        let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
+    package struct AttentionBlock: Sendable {
+        package let groupNorm: GroupNorm
+        package let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
 
-        init(_ w: WeightSource, _ p: String, groups: Int) throws {
+        package init(_ w: WeightSource, _ p: String, groups: Int) throws {
             groupNorm = try GroupNorm(w, "\(p).group_norm", groups: groups, eps: 1e-6)
             let old = !w.names.contains("\(p).to_q.weight") && w.names.contains("\(p).query.weight")
             toQ = try Linear(w, old ? "\(p).query" : "\(p).to_q")
@@ -56,7 +56,7 @@ struct AutoencoderKL: Sendable {
             toOut = try Linear(w, old ? "\(p).proj_attn" : "\(p).to_out.0")
         }
 
-        func callAsFunction(_ x: Tensor) -> Tensor {
+        package func callAsFunction(_ x: Tensor) -> Tensor {
             let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
             let h = groupNorm(x).reshaped([batch, channels, height * width]).permuted([0, 2, 1])
             let a = toOut(Attention.attend(query: toQ(h), key: toK(h), value: toV(h), heads: 1))
@@ -65,29 +65,29 @@ struct AutoencoderKL: Sendable {
     }
 
     /// `UNetMidBlock2D`: resnet, attention, resnet, without a time embedding.
-    struct MidBlock: Sendable {
-        let resnets: [ResnetBlock2D]
-        let attention: AttentionBlock?
+    package struct MidBlock: Sendable {
+        package let resnets: [ResnetBlock2D]
+        package let attention: AttentionBlock?
 
-        init(_ w: WeightSource, _ p: String, groups: Int, attention: Bool) throws {
+        package init(_ w: WeightSource, _ p: String, groups: Int, attention: Bool) throws {
             resnets = try (0..<2).map { try ResnetBlock2D(w, "\(p).resnets.\($0)", groups: groups, eps: 1e-6, timeEmbedding: false) }
             self.attention = attention ? try AttentionBlock(w, "\(p).attentions.0", groups: groups) : nil
         }
 
-        func callAsFunction(_ x: Tensor) -> Tensor {
+        package func callAsFunction(_ x: Tensor) -> Tensor {
             var h = resnets[0](x, temb: nil)
             if let attention { h = attention(h) }
             return resnets[1](h, temb: nil)
         }
     }
 
-    struct Encoder: Sendable {
-        let convIn: Conv2d
-        let downBlocks: [(resnets: [ResnetBlock2D], downsampler: Downsample2D?)]
-        let midBlock: MidBlock
-        let convNormOut: GroupNorm, convOut: Conv2d
+    package struct Encoder: Sendable {
+        package let convIn: Conv2d
+        package let downBlocks: [(resnets: [ResnetBlock2D], downsampler: Downsample2D?)]
+        package let midBlock: MidBlock
+        package let convNormOut: GroupNorm, convOut: Conv2d
 
-        func callAsFunction(_ x: Tensor) -> Tensor {
+        package func callAsFunction(_ x: Tensor) -> Tensor {
             var h = convIn(x)
             for block in downBlocks {
                 for resnet in block.resnets { h = resnet(h, temb: nil) }
@@ -97,13 +97,13 @@ struct AutoencoderKL: Sendable {
         }
     }
 
-    struct Decoder: Sendable {
-        let convIn: Conv2d
-        let midBlock: MidBlock
-        let upBlocks: [(resnets: [ResnetBlock2D], upsampler: Upsample2D?)]
-        let convNormOut: GroupNorm, convOut: Conv2d
+    package struct Decoder: Sendable {
+        package let convIn: Conv2d
+        package let midBlock: MidBlock
+        package let upBlocks: [(resnets: [ResnetBlock2D], upsampler: Upsample2D?)]
+        package let convNormOut: GroupNorm, convOut: Conv2d
 
-        func callAsFunction(_ z: Tensor) -> Tensor {
+        package func callAsFunction(_ z: Tensor) -> Tensor {
             var h = midBlock(convIn(z))
             for block in upBlocks {
                 for resnet in block.resnets { h = resnet(h, temb: nil) }
@@ -113,11 +113,11 @@ struct AutoencoderKL: Sendable {
         }
     }
 
-    let config: AutoencoderKLConfig
-    let encoder: Encoder, decoder: Decoder
-    let quantConv: Conv2d?, postQuantConv: Conv2d?
+    package let config: AutoencoderKLConfig
+    package let encoder: Encoder, decoder: Decoder
+    package let quantConv: Conv2d?, postQuantConv: Conv2d?
 
-    init(_ w: WeightSource, config: AutoencoderKLConfig) throws {
+    package init(_ w: WeightSource, config: AutoencoderKLConfig) throws {
         self.config = config
         let groups = config.normNumGroups, levels = config.blockOutChannels.count
         func resnets(_ p: String, _ count: Int) throws -> [ResnetBlock2D] {
@@ -146,11 +146,11 @@ struct AutoencoderKL: Sendable {
     }
 
     /// How many times smaller the latents are than the image.
-    var downscale: Int { 1 << (config.blockOutChannels.count - 1) }
+    package var downscale: Int { 1 << (config.blockOutChannels.count - 1) }
 
     /// Image in [−1, 1], [B, 3, H, W] → the latent distribution's mean and standard deviation
     /// (std = exp(½ · clamp(logvar, −30, 20))), each [B, latent, H/f, W/f]. Not yet scaled by scaling_factor.
-    func encode(_ image: Tensor) -> (mean: Tensor, std: Tensor) {
+    package func encode(_ image: Tensor) -> (mean: Tensor, std: Tensor) {
         var moments = encoder(image)
         if let quantConv { moments = quantConv(moments) }
         let parts = moments.split(axis: 1, sizes: [config.latentChannels, config.latentChannels])
@@ -162,7 +162,7 @@ struct AutoencoderKL: Sendable {
     }
 
     /// Latents (already divided by scaling_factor) → image [B, 3, H, W], about [−1, 1].
-    func decode(_ latents: Tensor) -> Tensor {
+    package func decode(_ latents: Tensor) -> Tensor {
         decoder(postQuantConv.map { $0(latents) } ?? latents)
     }
 }

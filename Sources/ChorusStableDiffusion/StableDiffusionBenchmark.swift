@@ -4,7 +4,7 @@ import Foundation
 /// What `chorus bench diffusion` times on the Stable Diffusion side: one guided UNet step (batch 2,
 /// as classifier-free guidance runs it) at an image size, and one VAE decode.
 public struct StableDiffusionBenchmark {
-    let pipeline: StableDiffusionPipeline
+    package let pipeline: StableDiffusionPipeline
 
     public init(folder: String) throws {
         pipeline = try StableDiffusionPipeline(folder: folder)

@@ -3,24 +3,41 @@ import ChorusTensor
 import Foundation
 
 /// One Stable Diffusion request, checked: what the pipeline runs.
-struct StableDiffusionJob: Sendable {
-    var prompt = ""
-    var negativePrompt = ""
-    var guidanceScale: Float = 7.5
-    var steps = 50
-    var seed: UInt64 = 1
-    var width = 512
-    var height = 512
-    var count = 1
-    var scheduler: SchedulerKind
-    var previewEvery = 0
+package struct StableDiffusionJob: Sendable {
+    package var prompt = ""
+    package var negativePrompt = ""
+    package var guidanceScale: Float = 7.5
+    package var steps = 50
+    package var seed: UInt64 = 1
+    package var width = 512
+    package var height = 512
+    package var count = 1
+    package var scheduler: SchedulerKind
+    package var previewEvery = 0
     /// img2img: the init image (RGB, already at width × height) and how much of the schedule is re-run.
-    var initImage: ChorusMedia.Image?
-    var strength: Float = 1
+    package var initImage: ChorusMedia.Image?
+    package var strength: Float = 1
+
+    package init(prompt: String = "", negativePrompt: String = "", guidanceScale: Float = 7.5, steps: Int = 50,
+                 seed: UInt64 = 1, width: Int = 512, height: Int = 512, count: Int = 1, scheduler: SchedulerKind,
+                 previewEvery: Int = 0, initImage: ChorusMedia.Image? = nil, strength: Float = 1) {
+        self.prompt = prompt
+        self.negativePrompt = negativePrompt
+        self.guidanceScale = guidanceScale
+        self.steps = steps
+        self.seed = seed
+        self.width = width
+        self.height = height
+        self.count = count
+        self.scheduler = scheduler
+        self.previewEvery = previewEvery
+        self.initImage = initImage
+        self.strength = strength
+    }
 }
 
 /// What a run reports while it works.
-enum DiffusionStepEvent: Sendable {
+package enum DiffusionStepEvent: Sendable {
     case progress(step: Int, total: Int)
     /// An RGB preview of the latents at latent resolution (linear approximation, no VAE).
     case preview(ChorusMedia.Image)
@@ -28,24 +45,24 @@ enum DiffusionStepEvent: Sendable {
 
 /// Stable Diffusion behind the service: seeds, img2img set-up, previews, a memory estimate. The loop itself
 /// is the pipeline's.
-final class StableDiffusionEngine: Sendable {
-    let name: String
-    let pipeline: StableDiffusionPipeline
+package final class StableDiffusionEngine: Sendable {
+    package let name: String
+    package let pipeline: StableDiffusionPipeline
 
-    init(name: String, folder: String) throws {
+    package init(name: String, folder: String) throws {
         self.name = name
         pipeline = try StableDiffusionPipeline(folder: folder)
     }
 
     /// The schedule positions img2img runs (diffusers' `get_timesteps`): the last ⌊steps · strength⌋ of
     /// `steps`. Nil when that is none at all.
-    static func img2imgStart(steps: Int, strength: Float) -> Int? {
+    package static func img2imgStart(steps: Int, strength: Float) -> Int? {
         let initial = min(Int(Float(steps) * strength), steps)
         return initial == 0 ? nil : steps - initial
     }
 
     /// Images [count] as 8-bit RGB. `onEvent` may throw (cancellation) to stop between steps.
-    func generate(_ job: StableDiffusionJob, onEvent: (DiffusionStepEvent) throws -> Void) throws -> [ChorusMedia.Image] {
+    package func generate(_ job: StableDiffusionJob, onEvent: (DiffusionStepEvent) throws -> Void) throws -> [ChorusMedia.Image] {
         let f = pipeline.downscale, channels = pipeline.latentChannels
         let (h, w) = (job.height / f, job.width / f)
         let shape = [job.count, channels, h, w]
@@ -89,7 +106,7 @@ final class StableDiffusionEngine: Sendable {
     }
 
     /// An 8-bit RGB image → [1, 3, H, W] in [0, 1].
-    static func pixels(_ image: ChorusMedia.Image) -> Tensor {
+    package static func pixels(_ image: ChorusMedia.Image) -> Tensor {
         let rgb = image.rgb(), plane = rgb.width * rgb.height
         var values = [Float](repeating: 0, count: 3 * plane)
         for i in 0..<plane {
@@ -100,7 +117,7 @@ final class StableDiffusionEngine: Sendable {
 
     /// SD 1.x/2.x latents → RGB by the usual linear map of the four latent channels (the factors
     /// stable-diffusion-webui's "approx NN"-free preview uses); other latent spaces get no preview.
-    static func preview(_ latents: Tensor) -> ChorusMedia.Image? {
+    package static func preview(_ latents: Tensor) -> ChorusMedia.Image? {
         guard latents.shape[1] == 4 else { return nil }
         let factors: [[Float]] = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
         let (h, w) = (latents.shape[2], latents.shape[3]), plane = h * w
@@ -118,7 +135,7 @@ final class StableDiffusionEngine: Sendable {
     /// Bytes a run of this size needs beyond the weights, estimated from the largest live tensors:
     /// the UNet's skips and attention scores at full latent size for the guided batch, and the VAE
     /// decoder's top level (feature maps and the 3×3 convolution's im2col columns) at image size.
-    func estimatedBytes(width: Int, height: Int, count: Int, guided: Bool) -> Int {
+    package func estimatedBytes(width: Int, height: Int, count: Int, guided: Bool) -> Int {
         let f = pipeline.downscale
         let positions = (width / f) * (height / f)
         let batch = count * (guided ? 2 : 1)
@@ -133,10 +150,10 @@ final class StableDiffusionEngine: Sendable {
     }
 }
 
-enum StableDiffusionError: Error, CustomStringConvertible {
+package enum StableDiffusionError: Error, CustomStringConvertible {
     case nothingToRun(steps: Int, strength: Float)
 
-    var description: String {
+    package var description: String {
         switch self {
         case .nothingToRun(let steps, let strength):
             return "strength \(strength) of \(steps) steps re-runs no step (⌊steps · strength⌋ = 0); raise strength or steps"

@@ -9,12 +9,12 @@ import Foundation
 /// start from noise (or from the noised init image), for each timestep run the UNet on
 /// [unconditional, conditional] at once, mix them by the guidance scale, step the scheduler; decode.
 public final class StableDiffusionPipeline: Sendable {
-    let tokenizer: any Tokenizer
-    let padID: Int
-    let textEncoder: CLIPTextTransformer
-    let unet: UNet2DConditionModel
-    let vae: AutoencoderKL
-    let schedulerConfig: SchedulerConfig
+    package let tokenizer: any Tokenizer
+    package let padID: Int
+    package let textEncoder: CLIPTextTransformer
+    package let unet: UNet2DConditionModel
+    package let vae: AutoencoderKL
+    package let schedulerConfig: SchedulerConfig
     /// The scheduler the folder ships (`scheduler/scheduler_config.json`'s class).
     public let defaultScheduler: SchedulerKind
     public let folder: String
@@ -60,14 +60,14 @@ public final class StableDiffusionPipeline: Sendable {
 
     /// transformers 4 saves CLIPTextModel's weights under `text_model.`, transformers 5 without it;
     /// the encoder binds the prefixed names either way.
-    static func underTextModel(_ weights: WeightSource) -> WeightSource {
+    package static func underTextModel(_ weights: WeightSource) -> WeightSource {
         let names = weights.names
         guard !names.contains(where: { $0.hasPrefix("text_model.") }) else { return weights }
         return RenamedWeights(weights, mapping: Dictionary(uniqueKeysWithValues: names.map { ("text_model.\($0)", $0) }))
     }
 
     /// The tokenizer's pad token (SD 1.x pads with <|endoftext|>, SD 2.x with "!").
-    static func padID(_ tokenizer: any Tokenizer, configPath: String) -> Int {
+    package static func padID(_ tokenizer: any Tokenizer, configPath: String) -> Int {
         if let data = FileManager.default.contents(atPath: configPath),
            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             let pad = (json["pad_token"] as? String) ?? ((json["pad_token"] as? [String: Any])?["content"] as? String)
@@ -98,7 +98,7 @@ public final class StableDiffusionPipeline: Sendable {
     public func truncatedTokens(_ text: String) -> Int { max(0, tokenizer.encode(text).count - textEncoder.maxTokens) }
 
     /// The text encoder's last hidden state [B, 77, D] (no attention mask, as the SD pipeline runs it).
-    func textEmbeddings(ids: [[Int]]) -> Tensor {
+    package func textEmbeddings(ids: [[Int]]) -> Tensor {
         textEncoder(ids: ids).lastHiddenState
     }
 
@@ -107,7 +107,7 @@ public final class StableDiffusionPipeline: Sendable {
     /// Runs `scheduler` from step `start` on `latents` [n, C, h, w] with the context [2n or n, 77, D]
     /// (unconditional rows first when guiding). `onStep(i, latents)` sees the latents after each step
     /// and may throw to stop the loop.
-    func denoise(_ latents: Tensor, context: Tensor, guidance: Float, scheduler: inout any Scheduler, from start: Int = 0,
+    package func denoise(_ latents: Tensor, context: Tensor, guidance: Float, scheduler: inout any Scheduler, from start: Int = 0,
                  noise: () -> [Float], onStep: (Int, Tensor) throws -> Void) rethrows -> Tensor {
         let guided = context.shape[0] == 2 * latents.shape[0]
         var sample = latents.storage
@@ -128,7 +128,7 @@ public final class StableDiffusionPipeline: Sendable {
     }
 
     /// Latents → images [n, H, W, 3] in [0, 1]: decode(latents / scaling_factor) / 2 + 0.5, clamped.
-    func decodeImages(_ latents: Tensor) -> Tensor {
+    package func decodeImages(_ latents: Tensor) -> Tensor {
         var z = latents * (1 / vae.config.scalingFactor)
         if let shift = vae.config.shiftFactor { z = z + shift }
         let image = vae.decode(z)
@@ -141,7 +141,7 @@ public final class StableDiffusionPipeline: Sendable {
 
     /// An RGB image [1, 3, H, W] in [0, 1] → its latents (the distribution's mean + std · noise,
     /// × scaling_factor), as the img2img pipeline's `retrieve_latents(..., sample_mode="sample")`.
-    func encodeImage(_ rgb: Tensor, noise: [Float]) -> Tensor {
+    package func encodeImage(_ rgb: Tensor, noise: [Float]) -> Tensor {
         let (mean, std) = vae.encode(rgb * 2 + -1)
         var latents = mean
         for i in latents.storage.indices { latents.storage[i] += std.storage[i] * noise[i] }

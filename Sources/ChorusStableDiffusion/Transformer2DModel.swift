@@ -3,11 +3,11 @@ import Foundation
 
 /// diffusers' `Attention` as the UNet uses it: to_q/to_k/to_v without bias, to_out.0 with bias;
 /// keys and values come from `context` (cross-attention) or from x itself (self-attention).
-struct CrossAttention: Sendable {
-    let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
-    let heads: Int
+package struct CrossAttention: Sendable {
+    package let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
+    package let heads: Int
 
-    init(_ w: WeightSource, _ prefix: String, heads: Int, bias: Bool = false) throws {
+    package init(_ w: WeightSource, _ prefix: String, heads: Int, bias: Bool = false) throws {
         toQ = try Linear(w, "\(prefix).to_q", bias: bias)
         toK = try Linear(w, "\(prefix).to_k", bias: bias)
         toV = try Linear(w, "\(prefix).to_v", bias: bias)
@@ -16,22 +16,22 @@ struct CrossAttention: Sendable {
     }
 
     /// x [B, T, C], context [B, S, D] → [B, T, C].
-    func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
+    package func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
         let source = context ?? x
         return toOut(Attention.attend(query: toQ(x), key: toK(source), value: toV(source), heads: heads))
     }
 }
 
 /// `FeedForward` with GEGLU: net.0.proj doubles the width into (hidden, gate); out = net.2(hidden · GELU(gate)).
-struct FeedForward: Sendable {
-    let proj: Linear, out: Linear
+package struct FeedForward: Sendable {
+    package let proj: Linear, out: Linear
 
-    init(_ w: WeightSource, _ prefix: String) throws {
+    package init(_ w: WeightSource, _ prefix: String) throws {
         proj = try Linear(w, "\(prefix).net.0.proj")
         out = try Linear(w, "\(prefix).net.2")
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         let both = proj(x)
         let inner = both.shape[both.rank - 1] / 2
         let rows = both.count / (2 * inner)
@@ -57,12 +57,12 @@ struct FeedForward: Sendable {
 
 /// `BasicTransformerBlock`: self-attention, cross-attention on the text, GEGLU feed-forward, each
 /// behind a LayerNorm and added back.
-struct BasicTransformerBlock: Sendable {
-    let norm1: LayerNorm, attn1: CrossAttention
-    let norm2: LayerNorm, attn2: CrossAttention
-    let norm3: LayerNorm, ff: FeedForward
+package struct BasicTransformerBlock: Sendable {
+    package let norm1: LayerNorm, attn1: CrossAttention
+    package let norm2: LayerNorm, attn2: CrossAttention
+    package let norm3: LayerNorm, ff: FeedForward
 
-    init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
+    package init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
         norm1 = try LayerNorm(w, "\(prefix).norm1")
         attn1 = try CrossAttention(w, "\(prefix).attn1", heads: heads)
         norm2 = try LayerNorm(w, "\(prefix).norm2")
@@ -71,7 +71,7 @@ struct BasicTransformerBlock: Sendable {
         ff = try FeedForward(w, "\(prefix).ff")
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
         var h = x + attn1(norm1(x))
         h = h + attn2(norm2(h), context: context)
         return h + ff(norm3(h))
@@ -80,16 +80,16 @@ struct BasicTransformerBlock: Sendable {
 
 /// `Transformer2DModel` over a feature map: GroupNorm, proj_in (1×1 conv, or a linear after flattening
 /// when `use_linear_projection`), transformer blocks over the H·W positions, proj_out, plus the input.
-struct Transformer2DModel: Sendable {
-    enum Projection: Sendable {
+package struct Transformer2DModel: Sendable {
+    package enum Projection: Sendable {
         case conv(Conv2d), linear(Linear)
     }
 
-    let norm: GroupNorm
-    let projIn: Projection, projOut: Projection
-    let blocks: [BasicTransformerBlock]
+    package let norm: GroupNorm
+    package let projIn: Projection, projOut: Projection
+    package let blocks: [BasicTransformerBlock]
 
-    init(_ w: WeightSource, _ prefix: String, heads: Int, layers: Int, groups: Int, linearProjection: Bool) throws {
+    package init(_ w: WeightSource, _ prefix: String, heads: Int, layers: Int, groups: Int, linearProjection: Bool) throws {
         norm = try GroupNorm(w, "\(prefix).norm", groups: groups, eps: 1e-6)
         func projection(_ name: String) throws -> Projection {
             linearProjection ? .linear(try Linear(w, "\(prefix).\(name)")) : .conv(try Conv2d(w, "\(prefix).\(name)"))
@@ -99,7 +99,7 @@ struct Transformer2DModel: Sendable {
         blocks = try (0..<layers).map { try BasicTransformerBlock(w, "\(prefix).transformer_blocks.\($0)", heads: heads) }
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var h = norm(x)
         // [B, C, H, W] ⇄ [B, H·W, C]: the blocks attend over positions.

@@ -2,39 +2,39 @@ import ChorusTensor
 
 /// The parts of a diffusers `unet/config.json` the forward pass needs, under the file's own names.
 /// Missing fields take `UNet2DConditionModel`'s defaults.
-struct UNet2DConditionConfig: Decodable, Sendable {
-    var inChannels = 4
-    var outChannels = 4
-    var blockOutChannels = [320, 640, 1280, 1280]
-    var downBlockTypes = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
-    var upBlockTypes = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
-    var midBlockType: String? = "UNetMidBlock2DCrossAttn"
-    var layersPerBlock = 2
-    var normNumGroups = 32
-    var normEps: Float = 1e-5
-    var crossAttentionDim = PerBlock(1280)
+package struct UNet2DConditionConfig: Decodable, Sendable {
+    package var inChannels = 4
+    package var outChannels = 4
+    package var blockOutChannels = [320, 640, 1280, 1280]
+    package var downBlockTypes = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
+    package var upBlockTypes = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
+    package var midBlockType: String? = "UNetMidBlock2DCrossAttn"
+    package var layersPerBlock = 2
+    package var normNumGroups = 32
+    package var normEps: Float = 1e-5
+    package var crossAttentionDim = PerBlock(1280)
     /// diffusers' historical misnomer: without `num_attention_heads` this is the number of heads.
-    var attentionHeadDim = PerBlock(8)
-    var numAttentionHeads: PerBlock?
-    var transformerLayersPerBlock = PerBlock(1)
-    var useLinearProjection = false
-    var flipSinToCos = true
-    var freqShift = 0
-    var downsamplePadding = 1
-    var actFn = "silu"
-    var timeEmbeddingType = "positional"
-    var resnetTimeScaleShift = "default"
-    var classEmbedType: String?
-    var additionEmbedType: String?
-    var onlyCrossAttention = false
-    var centerInputSample = false
-    var sampleSize: Int?
+    package var attentionHeadDim = PerBlock(8)
+    package var numAttentionHeads: PerBlock?
+    package var transformerLayersPerBlock = PerBlock(1)
+    package var useLinearProjection = false
+    package var flipSinToCos = true
+    package var freqShift = 0
+    package var downsamplePadding = 1
+    package var actFn = "silu"
+    package var timeEmbeddingType = "positional"
+    package var resnetTimeScaleShift = "default"
+    package var classEmbedType: String?
+    package var additionEmbedType: String?
+    package var onlyCrossAttention = false
+    package var centerInputSample = false
+    package var sampleSize: Int?
 
     /// One value for every block, or one per block, as the config may give either.
-    struct PerBlock: Decodable, Sendable {
-        var values: [Int]
-        init(_ value: Int) { values = [value] }
-        init(from decoder: Decoder) throws {
+    package struct PerBlock: Decodable, Sendable {
+        package var values: [Int]
+        package init(_ value: Int) { values = [value] }
+        package init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
             if let list = try? c.decode([Int].self) {
                 values = list
@@ -42,10 +42,10 @@ struct UNet2DConditionConfig: Decodable, Sendable {
                 values = [try c.decode(Int.self)]
             }
         }
-        subscript(block: Int, of count: Int) -> Int { values.count == 1 ? values[0] : values[min(block, values.count - 1)] }
+        package subscript(block: Int, of count: Int) -> Int { values.count == 1 ? values[0] : values[min(block, values.count - 1)] }
     }
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case inChannels = "in_channels", outChannels = "out_channels", blockOutChannels = "block_out_channels"
         case downBlockTypes = "down_block_types", upBlockTypes = "up_block_types", midBlockType = "mid_block_type"
         case layersPerBlock = "layers_per_block", normNumGroups = "norm_num_groups", normEps = "norm_eps"
@@ -58,9 +58,9 @@ struct UNet2DConditionConfig: Decodable, Sendable {
         case centerInputSample = "center_input_sample", sampleSize = "sample_size"
     }
 
-    init() {}
+    package init() {}
 
-    init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.read(.inChannels, into: &inChannels)
         try c.read(.outChannels, into: &outChannels)
@@ -90,11 +90,11 @@ struct UNet2DConditionConfig: Decodable, Sendable {
     }
 
     /// Heads of block i (down-block order): `num_attention_heads`, else `attention_head_dim`.
-    func heads(block i: Int) -> Int { (numAttentionHeads ?? attentionHeadDim)[i, of: blockOutChannels.count] }
+    package func heads(block i: Int) -> Int { (numAttentionHeads ?? attentionHeadDim)[i, of: blockOutChannels.count] }
 
     /// Refuses what this UNet does not implement (SDXL's added embeddings, class conditioning, ...)
     /// with the field that asks for it.
-    func validate(file: String) throws {
+    package func validate(file: String) throws {
         let blocks = blockOutChannels.count
         guard downBlockTypes.count == blocks, upBlockTypes.count == blocks else {
             throw WeightFileError(file, "has \(blocks) block_out_channels but \(downBlockTypes.count) down and \(upBlockTypes.count) up blocks")

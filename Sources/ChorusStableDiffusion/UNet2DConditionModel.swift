@@ -5,36 +5,36 @@ import Foundation
 /// embedding, down blocks that keep their outputs as skips, a cross-attention mid block, up blocks that
 /// concatenate the skips back in. Types and weight names follow the checkpoint
 /// (`down_blocks.0.attentions.1.transformer_blocks.0.attn2.to_k`).
-struct UNet2DConditionModel: Sendable {
+package struct UNet2DConditionModel: Sendable {
     /// `CrossAttnDownBlock2D` (with attentions) or `DownBlock2D` (without).
-    struct DownBlock: Sendable {
-        let resnets: [ResnetBlock2D]
-        let attentions: [Transformer2DModel]
-        let downsampler: Downsample2D?
+    package struct DownBlock: Sendable {
+        package let resnets: [ResnetBlock2D]
+        package let attentions: [Transformer2DModel]
+        package let downsampler: Downsample2D?
     }
 
     /// `CrossAttnUpBlock2D` or `UpBlock2D`: each resnet takes the running features and one skip.
-    struct UpBlock: Sendable {
-        let resnets: [ResnetBlock2D]
-        let attentions: [Transformer2DModel]
-        let upsampler: Upsample2D?
+    package struct UpBlock: Sendable {
+        package let resnets: [ResnetBlock2D]
+        package let attentions: [Transformer2DModel]
+        package let upsampler: Upsample2D?
     }
 
     /// `UNetMidBlock2DCrossAttn`: resnet, attention, resnet.
-    struct MidBlock: Sendable {
-        let resnets: [ResnetBlock2D]
-        let attentions: [Transformer2DModel]
+    package struct MidBlock: Sendable {
+        package let resnets: [ResnetBlock2D]
+        package let attentions: [Transformer2DModel]
     }
 
-    let config: UNet2DConditionConfig
-    let convIn: Conv2d
-    let timeEmbedding: (linear1: Linear, linear2: Linear)
-    let downBlocks: [DownBlock]
-    let midBlock: MidBlock?
-    let upBlocks: [UpBlock]
-    let convNormOut: GroupNorm, convOut: Conv2d
+    package let config: UNet2DConditionConfig
+    package let convIn: Conv2d
+    package let timeEmbedding: (linear1: Linear, linear2: Linear)
+    package let downBlocks: [DownBlock]
+    package let midBlock: MidBlock?
+    package let upBlocks: [UpBlock]
+    package let convNormOut: GroupNorm, convOut: Conv2d
 
-    init(_ w: WeightSource, config: UNet2DConditionConfig, file: String) throws {
+    package init(_ w: WeightSource, config: UNet2DConditionConfig, file: String) throws {
         try config.validate(file: file)
         self.config = config
         let groups = config.normNumGroups, eps = config.normEps, blocks = config.blockOutChannels.count
@@ -74,7 +74,7 @@ struct UNet2DConditionModel: Sendable {
 
     /// diffusers' `get_timestep_embedding` in float32 as PyTorch computes it: frequencies
     /// exp(−ln(10000)·i/(half − freq_shift)), [sin, cos] of t·f, swapped to [cos, sin] by flip_sin_to_cos.
-    func timestepFeatures(_ timesteps: [Float]) -> Tensor {
+    package func timestepFeatures(_ timesteps: [Float]) -> Tensor {
         let dim = config.blockOutChannels[0], half = dim / 2
         let frequencies = (0..<half).map { i -> Float in
             let exponent = -Float(log(10000.0)) * Float(i) / Float(half - config.freqShift)
@@ -94,7 +94,7 @@ struct UNet2DConditionModel: Sendable {
 
     /// sample [B, C, H, W] at `timestep` (one for the whole batch), text states [B, 77, D] → the
     /// model's prediction [B, C_out, H, W] (noise, v or sample, as the scheduler's prediction_type says).
-    func callAsFunction(_ sample: Tensor, timestep: Float, context: Tensor) -> Tensor {
+    package func callAsFunction(_ sample: Tensor, timestep: Float, context: Tensor) -> Tensor {
         let batch = sample.shape[0]
         var temb = timeEmbedding.linear1(timestepFeatures(Array(repeating: timestep, count: batch)))
         temb.apply(.silu)

@@ -3,7 +3,7 @@ import Foundation
 
 /// What `chorus bench diffusion` times on our side: one evaluation of the terrain consistency UNet.
 public struct TerrainBenchmark {
-    let unet: TerrainUNet
+    package let unet: TerrainUNet
 
     public init(onnx: String) throws {
         unet = try TerrainUNet(onnx: onnx)

@@ -6,26 +6,26 @@ import Foundation
 /// (adaptive-terrain-diffusion). One network evaluation denoises from any noise level, so generation is
 /// one step from pure noise (sigma 80) and img2img is one step from the init image plus noise at
 /// sigma = 0.002·(80/0.002)^strength. Heights live in [−1, 1]; outputs are 16-bit grayscale PNGs.
-final class TerrainEngine: Sendable {
-    static let size = 128
-    static let sigmaMin: Float = 0.002, sigmaMax: Float = 80
+package final class TerrainEngine: Sendable {
+    package static let size = 128
+    package static let sigmaMin: Float = 0.002, sigmaMax: Float = 80
 
-    let name: String
-    let network: TerrainUNet
+    package let name: String
+    package let network: TerrainUNet
 
-    init(name: String, onnx path: String) throws {
+    package init(name: String, onnx path: String) throws {
         self.name = name
         network = try TerrainUNet(onnx: path)
     }
 
     /// The noise level img2img starts from for a strength in (0, 1].
-    static func sigma(strength: Float) -> Float {
+    package static func sigma(strength: Float) -> Float {
         sigmaMin * powf(sigmaMax / sigmaMin, strength)
     }
 
     /// Denoised heightfields [count, 128, 128] in [−1, 1]. `initial` (heights in [−1, 1]) with its
     /// `strength` makes it img2img; without it generation starts from noise at sigma 80.
-    func generate(count: Int, difficulty: Int, seed: UInt64, initial: [Float]? = nil, strength: Float = 1) -> [[Float]] {
+    package func generate(count: Int, difficulty: Int, seed: UInt64, initial: [Float]? = nil, strength: Float = 1) -> [[Float]] {
         let pixels = Self.size * Self.size
         let sigma = initial == nil ? Self.sigmaMax : Self.sigma(strength: strength)
         var random = SplitMix64(seed: seed)
@@ -41,7 +41,7 @@ final class TerrainEngine: Sendable {
     }
 
     /// [−1, 1] heights → a 16-bit PNG (full range) and an 8-bit preview.
-    static func encode(_ heights: [Float]) throws -> (png16: [UInt8], preview: [UInt8]) {
+    package static func encode(_ heights: [Float]) throws -> (png16: [UInt8], preview: [UInt8]) {
         let levels: [UInt16] = heights.map { (height: Float) -> UInt16 in
             UInt16(unitInterval: (height + 1) / 2)
         }
@@ -52,7 +52,7 @@ final class TerrainEngine: Sendable {
     }
 
     /// A PNG/JPEG heightfield → heights in [−1, 1] (16-bit gray keeps every bit).
-    static func heights(from bytes: [UInt8]) throws -> [Float] {
+    package static func heights(from bytes: [UInt8]) throws -> [Float] {
         let image = try ImageCodec.decodeGray16(bytes)
         guard image.width == size && image.height == size else {
             throw MediaError.invalidImage("the terrain model works on \(size)×\(size) heightfields, the init image is \(image.width)×\(image.height)")

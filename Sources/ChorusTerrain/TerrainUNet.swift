@@ -1,4 +1,3 @@
-import CBLAS
 import ChorusTensor
 import Foundation
 
@@ -8,43 +7,43 @@ import Foundation
 /// initializers' module names (`network.input_blocks.11.1.qkv`); the exporter renamed the GroupNorm
 /// scales and shifts to anonymous values, which are named here after the convolution each norm feeds.
 /// Spec and reference: scripts/fixtures/terrain_unet_reference.py.
-struct TerrainUNet: Sendable {
-    struct GroupNorm: Sendable {
-        let weight: Tensor, bias: Tensor
-        func callAsFunction(_ x: Tensor, scaleShift: Tensor? = nil, activation: Activation? = nil) -> Tensor {
+package struct TerrainUNet: Sendable {
+    package struct GroupNorm: Sendable {
+        package let weight: Tensor, bias: Tensor
+        package func callAsFunction(_ x: Tensor, scaleShift: Tensor? = nil, activation: Activation? = nil) -> Tensor {
             x.groupNorm(groups: 32, weight: weight, bias: bias, eps: 1e-5, scaleShift: scaleShift, activation: activation)
         }
     }
 
     /// Weights transformed for the direct and Winograd kernels once at load: the model is small (32 to 128
     /// channels), and each forward pass runs every conv.
-    struct Conv: Sendable {
-        let weight: Tensor, bias: Tensor?
-        let padding: Int
-        let packed: PackedConv2dWeight?, winograd: WinogradConv2dWeight?
+    package struct Conv: Sendable {
+        package let weight: Tensor, bias: Tensor?
+        package let padding: Int
+        package let packed: PackedConv2dWeight?, winograd: WinogradConv2dWeight?
 
-        init(weight: Tensor, bias: Tensor?, padding: Int = 0) {
+        package init(weight: Tensor, bias: Tensor?, padding: Int = 0) {
             (self.weight, self.bias, self.padding) = (weight, bias, padding)
             (packed, winograd) = (PackedConv2dWeight(weight), WinogradConv2dWeight(weight))
         }
 
-        func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
+        package func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
             Convolution.conv2d(x, weight: weight, bias: bias, options: Conv2DOptions(padding: (padding, padding)),
                                packed: packed, winograd: winograd, residual: residual)
         }
     }
 
-    enum Resample: Sendable { case none, down, up }
+    package enum Resample: Sendable { case none, down, up }
 
-    struct ResBlock: Sendable {
-        let inNorm: GroupNorm, inConv: Conv
-        let embLinear: Linear
-        let outNorm: GroupNorm, outConv: Conv
-        let skip: Conv?
-        let resample: Resample
+    package struct ResBlock: Sendable {
+        package let inNorm: GroupNorm, inConv: Conv
+        package let embLinear: Linear
+        package let outNorm: GroupNorm, outConv: Conv
+        package let skip: Conv?
+        package let resample: Resample
 
         /// x + conv(SiLU(GN(conv(SiLU(GN(x))))·(1+scale) + shift)), with x and h resampled together.
-        func callAsFunction(_ x: Tensor, embedding: Tensor) -> Tensor {
+        package func callAsFunction(_ x: Tensor, embedding: Tensor) -> Tensor {
             var h = inNorm(x, activation: .silu)
             var x = x
             switch resample {
@@ -59,10 +58,10 @@ struct TerrainUNet: Sendable {
     }
 
     /// QKVAttention (the new head order): q, k, v are channel thirds, 32 channels per head.
-    struct AttentionBlock: Sendable {
-        let norm: GroupNorm, qkv: Conv, projOut: Conv
+    package struct AttentionBlock: Sendable {
+        package let norm: GroupNorm, qkv: Conv, projOut: Conv
 
-        func callAsFunction(_ x: Tensor) -> Tensor {
+        package func callAsFunction(_ x: Tensor) -> Tensor {
             let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
             let t = height * width
             let parts = qkv(norm(x)).reshaped([batch, 3 * channels, t])
@@ -76,21 +75,21 @@ struct TerrainUNet: Sendable {
         }
     }
 
-    enum Layer: Sendable {
+    package enum Layer: Sendable {
         case conv(Conv)
         case res(ResBlock)
         case attention(AttentionBlock)
     }
 
-    let timeEmbed: (Linear, Linear)
-    let labelEmb: (Linear, Linear)
-    let inputBlocks: [[Layer]]
-    let middleBlock: [Layer]
-    let outputBlocks: [[Layer]]
-    let outNorm: GroupNorm, outConv: Conv
-    let frequencies: [Float]
+    package let timeEmbed: (Linear, Linear)
+    package let labelEmb: (Linear, Linear)
+    package let inputBlocks: [[Layer]]
+    package let middleBlock: [Layer]
+    package let outputBlocks: [[Layer]]
+    package let outNorm: GroupNorm, outConv: Conv
+    package let frequencies: [Float]
 
-    init(onnx path: String) throws {
+    package init(onnx path: String) throws {
         let model = try ONNXModel(path: path)
         let w = RenamedWeights(model, mapping: try Self.names(model))
         func linear(_ p: String) throws -> Linear { try Linear(w, p) }
@@ -138,12 +137,12 @@ struct TerrainUNet: Sendable {
     }
 
     /// Where the ResBlocks resample (guided-diffusion's resblock_updown).
-    static let downBlocks: Set<String> = ["network.input_blocks.5.0", "network.input_blocks.10.0", "network.input_blocks.15.0", "network.input_blocks.20.0"]
-    static let upBlocks: Set<String> = ["network.output_blocks.4.2", "network.output_blocks.9.2", "network.output_blocks.14.2", "network.output_blocks.19.1"]
+    package static let downBlocks: Set<String> = ["network.input_blocks.5.0", "network.input_blocks.10.0", "network.input_blocks.15.0", "network.input_blocks.20.0"]
+    package static let upBlocks: Set<String> = ["network.output_blocks.4.2", "network.output_blocks.9.2", "network.output_blocks.14.2", "network.output_blocks.19.1"]
 
     /// Initializer names: the network's own, plus the GroupNorm scales and shifts the exporter renamed,
     /// found by following each InstanceNormalization → Reshape → Mul(γ) → Add(β) to the convolution it feeds.
-    static func names(_ model: ONNXModel) throws -> [String: String] {
+    package static func names(_ model: ONNXModel) throws -> [String: String] {
         var mapping: [String: String] = [:]
         for name in model.initializers.keys where name.hasPrefix("network.") { mapping[name] = name }
         func firstConv(_ value: String, depth: Int) -> String? {
@@ -177,7 +176,7 @@ struct TerrainUNet: Sendable {
     }
 
     /// F(c_in·x, 250·ln σ, difficulty) combined as c_skip·x + c_out·F, clipped to [−1, 1].
-    func callAsFunction(_ noisy: Tensor, sigma: [Float], difficulty: [Float]) -> Tensor {
+    package func callAsFunction(_ noisy: Tensor, sigma: [Float], difficulty: [Float]) -> Tensor {
         let batch = noisy.shape[0], pixels = noisy.count / batch
         var scaled = noisy
         for b in 0..<batch {
@@ -199,7 +198,7 @@ struct TerrainUNet: Sendable {
     }
 
     /// The UNet itself: x [B, 1, 128, 128] → [B, 1, 128, 128].
-    func network(_ x: Tensor, times: [Float], difficulty: [Float]) -> Tensor {
+    package func network(_ x: Tensor, times: [Float], difficulty: [Float]) -> Tensor {
         let batch = x.shape[0]
         var sinusoid = [Float](repeating: 0, count: batch * 32)
         for b in 0..<batch {
@@ -244,7 +243,7 @@ struct TerrainUNet: Sendable {
 
 extension Tensor {
     /// 2×2 average pooling with stride 2 of [N, C, H, W] (H and W even).
-    func averagePooled2x2() -> Tensor {
+    package func averagePooled2x2() -> Tensor {
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let (ho, wo) = (h / 2, w / 2)
         var out = [Float](repeating: 0, count: n * c * ho * wo)

@@ -3,47 +3,47 @@ import Foundation
 
 /// transformers' `VitsConfig`: the fields inference reads. Piper voices get one derived from their
 /// ONNX shapes and .onnx.json (PiperVoice).
-struct VitsConfig: Decodable, Sendable {
-    var vocabSize = 38
-    var hiddenSize = 192
-    var numHiddenLayers = 6
-    var numAttentionHeads = 2
-    var windowSize = 4
-    var useBias = true
-    var ffnDim = 768
-    var ffnKernelSize = 3
-    var flowSize = 192
-    var layerNormEps: Float = 1e-5
-    var hiddenAct = "relu"
-    var upsampleInitialChannel = 512
-    var upsampleRates = [8, 8, 2, 2]
-    var upsampleKernelSizes = [16, 16, 4, 4]
-    var resblockKernelSizes = [3, 7, 11]
-    var resblockDilationSizes = [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
-    var leakyReluSlope: Float = 0.1
+package struct VitsConfig: Decodable, Sendable {
+    package var vocabSize = 38
+    package var hiddenSize = 192
+    package var numHiddenLayers = 6
+    package var numAttentionHeads = 2
+    package var windowSize = 4
+    package var useBias = true
+    package var ffnDim = 768
+    package var ffnKernelSize = 3
+    package var flowSize = 192
+    package var layerNormEps: Float = 1e-5
+    package var hiddenAct = "relu"
+    package var upsampleInitialChannel = 512
+    package var upsampleRates = [8, 8, 2, 2]
+    package var upsampleKernelSizes = [16, 16, 4, 4]
+    package var resblockKernelSizes = [3, 7, 11]
+    package var resblockDilationSizes = [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
+    package var leakyReluSlope: Float = 0.1
     /// HiFi-GAN residual block type: "1" (pairs of convs1/convs2, transformers' only kind) or "2" (one conv
     /// per dilation, Piper's medium voices). Not a transformers field.
-    var resblock = "1"
-    var depthSeparableChannels = 2
-    var depthSeparableNumLayers = 3
-    var durationPredictorFlowBins = 10
-    var durationPredictorTailBound: Float = 5
-    var durationPredictorKernelSize = 3
-    var durationPredictorNumFlows = 4
-    var durationPredictorFilterChannels = 256
-    var useStochasticDurationPrediction = true
-    var priorEncoderNumFlows = 4
-    var priorEncoderNumWavenetLayers = 4
-    var wavenetKernelSize = 5
-    var wavenetDilationRate = 1
-    var numSpeakers = 1
-    var speakerEmbeddingSize = 0
-    var samplingRate = 16000
-    var noiseScale: Float = 0.667
-    var noiseScaleDuration: Float = 0.8
-    var speakingRate: Float = 1
+    package var resblock = "1"
+    package var depthSeparableChannels = 2
+    package var depthSeparableNumLayers = 3
+    package var durationPredictorFlowBins = 10
+    package var durationPredictorTailBound: Float = 5
+    package var durationPredictorKernelSize = 3
+    package var durationPredictorNumFlows = 4
+    package var durationPredictorFilterChannels = 256
+    package var useStochasticDurationPrediction = true
+    package var priorEncoderNumFlows = 4
+    package var priorEncoderNumWavenetLayers = 4
+    package var wavenetKernelSize = 5
+    package var wavenetDilationRate = 1
+    package var numSpeakers = 1
+    package var speakerEmbeddingSize = 0
+    package var samplingRate = 16000
+    package var noiseScale: Float = 0.667
+    package var noiseScaleDuration: Float = 0.8
+    package var speakingRate: Float = 1
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", hiddenSize = "hidden_size", numHiddenLayers = "num_hidden_layers"
         case numAttentionHeads = "num_attention_heads", windowSize = "window_size", useBias = "use_bias", ffnDim = "ffn_dim"
         case ffnKernelSize = "ffn_kernel_size", flowSize = "flow_size", layerNormEps = "layer_norm_eps", hiddenAct = "hidden_act"
@@ -61,9 +61,9 @@ struct VitsConfig: Decodable, Sendable {
         case noiseScale = "noise_scale", noiseScaleDuration = "noise_scale_duration", speakingRate = "speaking_rate"
     }
 
-    init() {}
+    package init() {}
 
-    init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.read(.vocabSize, into: &vocabSize); try c.read(.hiddenSize, into: &hiddenSize); try c.read(.numHiddenLayers, into: &numHiddenLayers)
         try c.read(.numAttentionHeads, into: &numAttentionHeads); try c.read(.windowSize, into: &windowSize); try c.read(.useBias, into: &useBias)
@@ -86,5 +86,5 @@ struct VitsConfig: Decodable, Sendable {
     }
 
     /// Samples of audio per spectrogram frame.
-    var hopLength: Int { upsampleRates.reduce(1, *) }
+    package var hopLength: Int { upsampleRates.reduce(1, *) }
 }

@@ -3,14 +3,14 @@ import Foundation
 
 /// `conv_dds`: dilated depth-separable convolutions (dilation k^i), each followed by channel layer norm
 /// and GELU, with residuals.
-struct VitsDilatedDepthSeparableConv: Sendable {
-    struct Layer: Sendable {
-        let dilated: VitsConv1d, pointwise: VitsConv1d
-        let norm1: ChannelLayerNorm, norm2: ChannelLayerNorm
+package struct VitsDilatedDepthSeparableConv: Sendable {
+    package struct Layer: Sendable {
+        package let dilated: VitsConv1d, pointwise: VitsConv1d
+        package let norm1: ChannelLayerNorm, norm2: ChannelLayerNorm
     }
-    let layers: [Layer]
+    package let layers: [Layer]
 
-    init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
+    package init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
         let k = config.durationPredictorKernelSize, channels = config.hiddenSize
         layers = try (0..<config.depthSeparableNumLayers).map { i in
             var dilation = 1
@@ -22,7 +22,7 @@ struct VitsDilatedDepthSeparableConv: Sendable {
         }
     }
 
-    func callAsFunction(_ x: Tensor, conditioning: Tensor? = nil) -> Tensor {
+    package func callAsFunction(_ x: Tensor, conditioning: Tensor? = nil) -> Tensor {
         var x = conditioning.map { x + $0 } ?? x
         for layer in layers {
             var h = layer.norm1(layer.dilated(x))
@@ -36,20 +36,20 @@ struct VitsDilatedDepthSeparableConv: Sendable {
 }
 
 /// A flow step of the stochastic duration predictor, run in reverse (inference only).
-protocol VitsDurationFlow: Sendable {
+package protocol VitsDurationFlow: Sendable {
     func reverse(_ x: Tensor, conditioning: Tensor) -> Tensor
 }
 
 /// `flows.0`: x ↦ (x − translate)·exp(−log_scale) in reverse.
-struct VitsElementwiseAffine: VitsDurationFlow {
-    let translate: Tensor, logScale: Tensor
+package struct VitsElementwiseAffine: VitsDurationFlow {
+    package let translate: Tensor, logScale: Tensor
 
-    init(_ w: WeightSource, _ prefix: String) throws {
+    package init(_ w: WeightSource, _ prefix: String) throws {
         translate = try w.tensor("\(prefix).translate")
         logScale = try w.tensor("\(prefix).log_scale")
     }
 
-    func reverse(_ x: Tensor, conditioning: Tensor) -> Tensor {
+    package func reverse(_ x: Tensor, conditioning: Tensor) -> Tensor {
         let (c, t) = (x.shape[1], x.shape[2])
         var out = x.storage
         for ch in 0..<c {
@@ -62,15 +62,15 @@ struct VitsElementwiseAffine: VitsDurationFlow {
 
 /// `flows.N` (N ≥ 1): a coupling layer whose second half goes through a rational-quadratic spline
 /// parameterised from the first half.
-struct VitsConvFlow: VitsDurationFlow {
-    let convPre: VitsConv1d
-    let convDDS: VitsDilatedDepthSeparableConv
-    let convProj: VitsConv1d
-    let bins: Int
-    let tailBound: Float
-    let filterChannels: Int
+package struct VitsConvFlow: VitsDurationFlow {
+    package let convPre: VitsConv1d
+    package let convDDS: VitsDilatedDepthSeparableConv
+    package let convProj: VitsConv1d
+    package let bins: Int
+    package let tailBound: Float
+    package let filterChannels: Int
 
-    init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
+    package init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
         convPre = try VitsConv1d(w, "\(prefix).conv_pre")
         convDDS = try VitsDilatedDepthSeparableConv(w, "\(prefix).conv_dds", config: config)
         convProj = try VitsConv1d(w, "\(prefix).conv_proj")
@@ -79,7 +79,7 @@ struct VitsConvFlow: VitsDurationFlow {
         filterChannels = config.hiddenSize
     }
 
-    func reverse(_ x: Tensor, conditioning: Tensor) -> Tensor {
+    package func reverse(_ x: Tensor, conditioning: Tensor) -> Tensor {
         let half = x.shape[1] / 2, t = x.shape[2]
         precondition(half == 1, "VITS duration flows have 2 channels")
         let first = x.channels(0..<half)
@@ -99,10 +99,10 @@ struct VitsConvFlow: VitsDurationFlow {
 
 /// The inverse of the monotonic rational-quadratic spline (Durkan et al. 2019) as transformers'
 /// `_unconstrained_rational_quadratic_spline`: identity outside ±tailBound.
-enum RationalQuadraticSpline {
-    static let minBinWidth: Float = 1e-3, minBinHeight: Float = 1e-3, minDerivative: Float = 1e-3
+package enum RationalQuadraticSpline {
+    package static let minBinWidth: Float = 1e-3, minBinHeight: Float = 1e-3, minDerivative: Float = 1e-3
 
-    static func inverse(_ y: Float, widths uw: [Float], heights uh: [Float], derivatives ud: [Float], tailBound b: Float) -> Float {
+    package static func inverse(_ y: Float, widths uw: [Float], heights uh: [Float], derivatives ud: [Float], tailBound b: Float) -> Float {
         guard y >= -b && y <= b else { return y }
         let bins = uw.count
         func knots(_ raw: [Float], minimum: Float) -> [Float] {
@@ -146,21 +146,21 @@ enum RationalQuadraticSpline {
         return root * wk + xk
     }
 
-    static func softplus(_ x: Float) -> Float {
+    package static func softplus(_ x: Float) -> Float {
         x > 20 ? x : log1pf(expf(x))
     }
 }
 
 /// `duration_predictor` (stochastic): log-durations from the text encoding by running its normalising
 /// flows backwards from noise (zero noise gives the deterministic durations).
-struct VitsStochasticDurationPredictor: Sendable {
-    let convPre: VitsConv1d, convProj: VitsConv1d
-    let convDDS: VitsDilatedDepthSeparableConv
-    let cond: VitsConv1d?
+package struct VitsStochasticDurationPredictor: Sendable {
+    package let convPre: VitsConv1d, convProj: VitsConv1d
+    package let convDDS: VitsDilatedDepthSeparableConv
+    package let cond: VitsConv1d?
     /// In the order they run at inference: reversed, without the flow that only matters in training.
-    let inferenceFlows: [any VitsDurationFlow]
+    package let inferenceFlows: [any VitsDurationFlow]
 
-    init(_ w: WeightSource, config: VitsConfig) throws {
+    package init(_ w: WeightSource, config: VitsConfig) throws {
         let p = "duration_predictor"
         convPre = try VitsConv1d(w, "\(p).conv_pre")
         convProj = try VitsConv1d(w, "\(p).conv_proj")
@@ -176,7 +176,7 @@ struct VitsStochasticDurationPredictor: Sendable {
     }
 
     /// hidden [1, H, T], noise [1, 2, T] (already scaled) → log-durations [T].
-    func logDurations(_ hidden: Tensor, speaker: Tensor?, noise: Tensor) -> [Float] {
+    package func logDurations(_ hidden: Tensor, speaker: Tensor?, noise: Tensor) -> [Float] {
         var x = convPre(hidden)
         if let cond, let speaker { x = x + cond(speaker) }
         x = convProj(convDDS(x))
@@ -189,12 +189,12 @@ struct VitsStochasticDurationPredictor: Sendable {
 }
 
 /// `duration_predictor` (deterministic, use_stochastic_duration_prediction = false).
-struct VitsDeterministicDurationPredictor: Sendable {
-    let conv1: VitsConv1d, conv2: VitsConv1d, proj: VitsConv1d
-    let norm1: ChannelLayerNorm, norm2: ChannelLayerNorm
-    let cond: VitsConv1d?
+package struct VitsDeterministicDurationPredictor: Sendable {
+    package let conv1: VitsConv1d, conv2: VitsConv1d, proj: VitsConv1d
+    package let norm1: ChannelLayerNorm, norm2: ChannelLayerNorm
+    package let cond: VitsConv1d?
 
-    init(_ w: WeightSource, config: VitsConfig) throws {
+    package init(_ w: WeightSource, config: VitsConfig) throws {
         let p = "duration_predictor", k = config.durationPredictorKernelSize
         conv1 = try VitsConv1d(w, "\(p).conv_1", padding: k / 2)
         conv2 = try VitsConv1d(w, "\(p).conv_2", padding: k / 2)
@@ -204,7 +204,7 @@ struct VitsDeterministicDurationPredictor: Sendable {
         cond = config.speakerEmbeddingSize > 0 ? try VitsConv1d(w, "\(p).cond") : nil
     }
 
-    func logDurations(_ hidden: Tensor, speaker: Tensor?) -> [Float] {
+    package func logDurations(_ hidden: Tensor, speaker: Tensor?) -> [Float] {
         var x = hidden
         if let cond, let speaker { x = x + cond(speaker) }
         x = conv1(x)

@@ -2,13 +2,13 @@ import ChorusTensor
 import Foundation
 
 /// `wavenet`: gated dilated convolutions with residual and skip outputs (optionally speaker-conditioned).
-struct VitsWaveNet: Sendable {
-    let inLayers: [VitsConv1d]
-    let resSkipLayers: [VitsConv1d]
-    let condLayer: VitsConv1d?
-    let hidden: Int
+package struct VitsWaveNet: Sendable {
+    package let inLayers: [VitsConv1d]
+    package let resSkipLayers: [VitsConv1d]
+    package let condLayer: VitsConv1d?
+    package let hidden: Int
 
-    init(_ w: WeightSource, _ prefix: String, layers: Int, config: VitsConfig) throws {
+    package init(_ w: WeightSource, _ prefix: String, layers: Int, config: VitsConfig) throws {
         let k = config.wavenetKernelSize
         inLayers = try (0..<layers).map { i in
             var dilation = 1
@@ -20,7 +20,7 @@ struct VitsWaveNet: Sendable {
         hidden = config.hiddenSize
     }
 
-    func callAsFunction(_ input: Tensor, speaker: Tensor?) -> Tensor {
+    package func callAsFunction(_ input: Tensor, speaker: Tensor?) -> Tensor {
         var x = input
         let t = x.shape[2]
         var output = Tensor(zeros: x.shape)
@@ -54,18 +54,18 @@ struct VitsWaveNet: Sendable {
 
 /// `flow.flows.N`: a mean-only affine coupling layer; in reverse the second half loses the mean the
 /// first half predicts.
-struct VitsResidualCouplingLayer: Sendable {
-    let convPre: VitsConv1d
-    let wavenet: VitsWaveNet
-    let convPost: VitsConv1d
+package struct VitsResidualCouplingLayer: Sendable {
+    package let convPre: VitsConv1d
+    package let wavenet: VitsWaveNet
+    package let convPost: VitsConv1d
 
-    init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
+    package init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
         convPre = try VitsConv1d(w, "\(prefix).conv_pre")
         wavenet = try VitsWaveNet(w, "\(prefix).wavenet", layers: config.priorEncoderNumWavenetLayers, config: config)
         convPost = try VitsConv1d(w, "\(prefix).conv_post")
     }
 
-    func reverse(_ x: Tensor, speaker: Tensor?) -> Tensor {
+    package func reverse(_ x: Tensor, speaker: Tensor?) -> Tensor {
         let half = x.shape[1] / 2
         let first = x.channels(0..<half)
         let mean = convPost(wavenet(convPre(first), speaker: speaker))
@@ -74,14 +74,14 @@ struct VitsResidualCouplingLayer: Sendable {
 }
 
 /// `flow`: the prior's normalising flow, run backwards from the expanded prior to the spectrogram latents.
-struct VitsResidualCouplingBlock: Sendable {
-    let flows: [VitsResidualCouplingLayer]
+package struct VitsResidualCouplingBlock: Sendable {
+    package let flows: [VitsResidualCouplingLayer]
 
-    init(_ w: WeightSource, config: VitsConfig) throws {
+    package init(_ w: WeightSource, config: VitsConfig) throws {
         flows = try (0..<config.priorEncoderNumFlows).map { try VitsResidualCouplingLayer(w, "flow.flows.\($0)", config: config) }
     }
 
-    func reverse(_ x: Tensor, speaker: Tensor?) -> Tensor {
+    package func reverse(_ x: Tensor, speaker: Tensor?) -> Tensor {
         var x = x
         for flow in flows.reversed() { x = flow.reverse(x.flippedChannels(), speaker: speaker) }
         return x

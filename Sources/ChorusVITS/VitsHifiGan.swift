@@ -2,13 +2,13 @@ import ChorusTensor
 import Foundation
 
 /// `decoder.resblocks.N`: pairs of (dilated, plain) convolutions with leaky ReLUs and residuals.
-struct HifiGanResidualBlock: Sendable {
-    let convs1: [VitsConv1d]
+package struct HifiGanResidualBlock: Sendable {
+    package let convs1: [VitsConv1d]
     /// Empty for type-2 blocks, whose steps are x + conv(leaky(x)).
-    let convs2: [VitsConv1d]
-    let slope: Float
+    package let convs2: [VitsConv1d]
+    package let slope: Float
 
-    init(_ w: WeightSource, _ prefix: String, kernel: Int, dilations: [Int], slope: Float, type: String) throws {
+    package init(_ w: WeightSource, _ prefix: String, kernel: Int, dilations: [Int], slope: Float, type: String) throws {
         convs1 = try dilations.enumerated().map { i, d in
             try VitsConv1d(w, "\(prefix).convs1.\(i)", padding: (kernel * d - d) / 2, dilation: d)
         }
@@ -17,7 +17,7 @@ struct HifiGanResidualBlock: Sendable {
     }
 
     /// The block as the fused stage kernel takes it.
-    var steps: [ResidualStage.Step] {
+    package var steps: [ResidualStage.Step] {
         convs1.enumerated().map { i, c1 in
             ResidualStage.Step(first: .init(weight: c1.weight, bias: c1.bias, dilation: c1.dilation, packed: c1.packed),
                                second: i < convs2.count ? .init(weight: convs2[i].weight, bias: convs2[i].bias, dilation: convs2[i].dilation,
@@ -27,7 +27,7 @@ struct HifiGanResidualBlock: Sendable {
 
     /// Each step is x + conv(leaky(x)) (type 2) or x + conv2(leaky(conv1(leaky(x)))) (type 1); the leaky
     /// ReLUs and the residual add ride along inside the convolutions.
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         var x = x
         for (i, c1) in convs1.enumerated() {
             if i < convs2.count {
@@ -42,35 +42,35 @@ struct HifiGanResidualBlock: Sendable {
 }
 
 /// `decoder`: HiFi-GAN (Kong et al. 2020), spectrogram latents [1, F, frames] → waveform.
-struct VitsHifiGan: Sendable {
-    struct Upsampler: Sendable {
-        let weight: Tensor, bias: Tensor?
-        let stride: Int, padding: Int
+package struct VitsHifiGan: Sendable {
+    package struct Upsampler: Sendable {
+        package let weight: Tensor, bias: Tensor?
+        package let stride: Int, padding: Int
         /// The weight split into its phases for the direct kernels, where they run.
-        let packed: PackedConvTranspose1dWeight?
+        package let packed: PackedConvTranspose1dWeight?
 
-        init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int) {
+        package init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int) {
             (self.weight, self.bias, self.stride, self.padding) = (weight, bias, stride, padding)
             packed = PackedConvTranspose1dWeight(weight, stride: stride, padding: padding)
         }
 
-        func callAsFunction(_ x: Tensor) -> Tensor {
+        package func callAsFunction(_ x: Tensor) -> Tensor {
             if let packed, x.shape[0] == 1 { return Convolution.convTranspose1d(x, packed: packed, bias: bias) }
             return Convolution.convTranspose1d(x, weight: weight, bias: bias, stride: stride, padding: padding)
         }
     }
 
-    let convPre: VitsConv1d
-    let upsampler: [Upsampler]
-    let resblocks: [HifiGanResidualBlock]
+    package let convPre: VitsConv1d
+    package let upsampler: [Upsampler]
+    package let resblocks: [HifiGanResidualBlock]
     /// Each upsampling stage's blocks fused into one tiled kernel, where the CPU and the stage's width allow.
-    let stages: [ResidualStage?]
-    let convPost: VitsConv1d
-    let cond: VitsConv1d?
-    let kernels: Int
-    let slope: Float
+    package let stages: [ResidualStage?]
+    package let convPost: VitsConv1d
+    package let cond: VitsConv1d?
+    package let kernels: Int
+    package let slope: Float
 
-    init(_ w: WeightSource, config: VitsConfig) throws {
+    package init(_ w: WeightSource, config: VitsConfig) throws {
         convPre = try VitsConv1d(w, "decoder.conv_pre", padding: 3)
         upsampler = try zip(config.upsampleRates, config.upsampleKernelSizes).enumerated().map { i, pair in
             Upsampler(weight: try VitsConv1d.weight(w, "decoder.upsampler.\(i)"), bias: try w.tensor("decoder.upsampler.\(i).bias"),
@@ -94,7 +94,7 @@ struct VitsHifiGan: Sendable {
         slope = config.leakyReluSlope
     }
 
-    func callAsFunction(_ spectrogram: Tensor, speaker: Tensor?) -> [Float] {
+    package func callAsFunction(_ spectrogram: Tensor, speaker: Tensor?) -> [Float] {
         var x = convPre(spectrogram)
         if let cond, let speaker { x = x + cond(speaker) }
         for (i, up) in upsampler.enumerated() {

@@ -3,16 +3,16 @@ import Foundation
 
 /// A Conv1d as the checkpoint stores it: a plain `weight`, or weight-normed as
 /// `parametrizations.weight.original0/1` (g, v) or `weight_g/weight_v`, folded here into w = g·v/‖v‖.
-struct VitsConv1d: Sendable {
-    let weight: Tensor
-    let bias: Tensor?
-    var padding = 0
-    var dilation = 1
-    var groups = 1
+package struct VitsConv1d: Sendable {
+    package let weight: Tensor
+    package let bias: Tensor?
+    package var padding = 0
+    package var dilation = 1
+    package var groups = 1
     /// The weight laid out for the direct conv1d kernels, where they run (every call reuses it).
-    let packed: PackedConv1dWeight?
+    package let packed: PackedConv1dWeight?
 
-    init(_ w: WeightSource, _ prefix: String, bias: Bool = true, padding: Int = 0, dilation: Int = 1, groups: Int = 1) throws {
+    package init(_ w: WeightSource, _ prefix: String, bias: Bool = true, padding: Int = 0, dilation: Int = 1, groups: Int = 1) throws {
         weight = try Self.weight(w, prefix)
         self.bias = bias ? try w.tensor("\(prefix).bias") : nil
         self.padding = padding
@@ -23,7 +23,7 @@ struct VitsConv1d: Sendable {
     }
 
     /// The folded weight of `prefix`, whichever way it is stored.
-    static func weight(_ w: WeightSource, _ prefix: String) throws -> Tensor {
+    package static func weight(_ w: WeightSource, _ prefix: String) throws -> Tensor {
         if let plain = try? w.tensor("\(prefix).weight") { return plain }
         let g: Tensor, v: Tensor
         if let original = try? w.tensor("\(prefix).parametrizations.weight.original1") {
@@ -46,14 +46,14 @@ struct VitsConv1d: Sendable {
     }
 
     /// leaky(x) convolved, plus `residual` when given (stride-1, ungrouped convolutions only).
-    func fused(_ x: Tensor, inputLeakySlope: Float? = nil, residual: Tensor? = nil) -> Tensor {
+    package func fused(_ x: Tensor, inputLeakySlope: Float? = nil, residual: Tensor? = nil) -> Tensor {
         precondition(groups == 1, "fused convolutions are ungrouped")
         return Convolution.conv1dFused(x, weight: weight, bias: bias, padding: padding, dilation: dilation,
                                        inputLeakySlope: inputLeakySlope, residual: residual, packed: packed)
     }
 
     /// x [1, Cin, T] → [1, Cout, T'].
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         if weight.shape[2] == 1 && groups == 1 {
             // A pointwise convolution is one matrix product over time.
             let w2 = weight.reshaped([weight.shape[0], weight.shape[1]])
@@ -74,17 +74,17 @@ struct VitsConv1d: Sendable {
 }
 
 /// nn.LayerNorm applied over the channels of a channels-first [1, C, T] tensor.
-struct ChannelLayerNorm: Sendable {
-    let weight: Tensor, bias: Tensor
-    let eps: Float
+package struct ChannelLayerNorm: Sendable {
+    package let weight: Tensor, bias: Tensor
+    package let eps: Float
 
-    init(_ w: WeightSource, _ prefix: String, eps: Float = 1e-5) throws {
+    package init(_ w: WeightSource, _ prefix: String, eps: Float = 1e-5) throws {
         weight = try w.tensor("\(prefix).weight")
         bias = try w.tensor("\(prefix).bias")
         self.eps = eps
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         let (c, t) = (x.shape[1], x.shape[2])
         var out = x.storage
         for i in 0..<t {
@@ -102,24 +102,24 @@ struct ChannelLayerNorm: Sendable {
 
 extension Tensor {
     /// self += other, elementwise, same shape (no new buffer).
-    mutating func add(_ other: Tensor) {
+    package mutating func add(_ other: Tensor) {
         precondition(shape == other.shape)
         storage.withUnsafeMutableBufferPointer { a in
             other.storage.withUnsafeBufferPointer { b in for i in 0..<a.count { a[i] += b[i] } }
         }
     }
 
-    mutating func scale(by factor: Float) {
+    package mutating func scale(by factor: Float) {
         storage.withUnsafeMutableBufferPointer { a in for i in 0..<a.count { a[i] *= factor } }
     }
 
     /// Channels [range] of a [1, C, T] tensor.
-    func channels(_ range: Range<Int>) -> Tensor {
+    package func channels(_ range: Range<Int>) -> Tensor {
         slice(axis: 1, range)
     }
 
     /// torch.flip(x, [1]) of a [1, C, T] tensor.
-    func flippedChannels() -> Tensor {
+    package func flippedChannels() -> Tensor {
         let (c, t) = (shape[1], shape[2])
         var out = [Float](repeating: 0, count: count)
         for ch in 0..<c {

@@ -3,34 +3,44 @@ import Foundation
 
 /// VITS (Kim et al. 2021) as transformers' `VitsModel` lays it out, for inference: text encoder →
 /// durations → prior expanded to frames → reverse flow → HiFi-GAN. One utterance at a time.
-final class VitsModel: Sendable {
-    struct Output: Sendable {
-        var logDurations: [Float]
+package final class VitsModel: Sendable {
+    package struct Output: Sendable {
+        package var logDurations: [Float]
         /// Latents after the reverse flow [1, flow_size, frames].
-        var spectrogram: Tensor
-        var waveform: [Float]
+        package var spectrogram: Tensor
+        package var waveform: [Float]
     }
 
     /// How the noise of a call is drawn; nil noise tensors are drawn from `random`.
-    struct Noise: Sendable {
-        var scale: Float
-        var durationScale: Float
-        var lengthScale: Float
-        var seed: UInt64 = 0
+    package struct Noise: Sendable {
+        package var scale: Float
+        package var durationScale: Float
+        package var lengthScale: Float
+        package var seed: UInt64 = 0
         /// Unit-normal draws to use instead of the generator (tests: the reference's recorded noise).
-        var duration: Tensor?
-        var prior: Tensor?
+        package var duration: Tensor?
+        package var prior: Tensor?
+
+        package init(scale: Float, durationScale: Float, lengthScale: Float, seed: UInt64 = 0,
+                     duration: Tensor? = nil, prior: Tensor? = nil) {
+            self.scale = scale
+            self.durationScale = durationScale
+            self.lengthScale = lengthScale
+            self.seed = seed
+            self.duration = duration
+            self.prior = prior
+        }
     }
 
-    let config: VitsConfig
-    let textEncoder: VitsTextEncoder
-    let stochasticDurations: VitsStochasticDurationPredictor?
-    let deterministicDurations: VitsDeterministicDurationPredictor?
-    let flow: VitsResidualCouplingBlock
-    let decoder: VitsHifiGan
-    let speakers: Tensor?
+    package let config: VitsConfig
+    package let textEncoder: VitsTextEncoder
+    package let stochasticDurations: VitsStochasticDurationPredictor?
+    package let deterministicDurations: VitsDeterministicDurationPredictor?
+    package let flow: VitsResidualCouplingBlock
+    package let decoder: VitsHifiGan
+    package let speakers: Tensor?
 
-    init(weights w: WeightSource, config: VitsConfig) throws {
+    package init(weights w: WeightSource, config: VitsConfig) throws {
         self.config = config
         textEncoder = try VitsTextEncoder(w, config: config)
         if config.useStochasticDurationPrediction {
@@ -46,19 +56,19 @@ final class VitsModel: Sendable {
     }
 
     /// A Hugging Face VitsModel folder (MMS-TTS layout).
-    convenience init(folder: String) throws {
+    package convenience init(folder: String) throws {
         let config = try JSONConfig.load(VitsConfig.self, from: (folder as NSString).appendingPathComponent("config.json"))
         try self.init(weights: SafeTensorsCheckpoint(folder: folder), config: config)
     }
 
-    var sampleRate: Int { config.samplingRate }
+    package var sampleRate: Int { config.samplingRate }
 
     /// A token's frames at most (12 s at 22 kHz and hop 256), and an utterance's (25 minutes; one
     /// longer is cut there, which only scales far beyond any natural speech can reach).
-    static let maxFramesPerToken = 1024
-    static let maxFrames = 1 << 17
+    package static let maxFramesPerToken = 1024
+    package static let maxFrames = 1 << 17
 
-    func synthesize(_ ids: [Int], speaker: Int? = nil, noise: Noise, cancelled: () -> Bool = { false }) -> Output {
+    package func synthesize(_ ids: [Int], speaker: Int? = nil, noise: Noise, cancelled: () -> Bool = { false }) -> Output {
         precondition(!ids.isEmpty, "VITS needs at least one token")
         var random = SplitMix64(seed: noise.seed)
         let speakerEmbedding: Tensor? = speakers.map { table in

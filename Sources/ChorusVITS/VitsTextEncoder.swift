@@ -3,14 +3,14 @@ import Foundation
 
 /// `text_encoder.encoder.layers.N.attention`: multi-head self-attention with relative position
 /// embeddings for offsets within ±window (VITS's windowed relative attention), one sequence at a time.
-struct VitsAttention: Sendable {
-    let query: Linear, key: Linear, value: Linear, out: Linear
+package struct VitsAttention: Sendable {
+    package let query: Linear, key: Linear, value: Linear, out: Linear
     /// [2·window+1, headDim]; row window+o belongs to key offset o = j − i.
-    let relativeKeys: Tensor?, relativeValues: Tensor?
-    let heads: Int
-    let window: Int
+    package let relativeKeys: Tensor?, relativeValues: Tensor?
+    package let heads: Int
+    package let window: Int
 
-    init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
+    package init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
         query = try Linear(w, "\(prefix).q_proj", bias: config.useBias)
         key = try Linear(w, "\(prefix).k_proj", bias: config.useBias)
         value = try Linear(w, "\(prefix).v_proj", bias: config.useBias)
@@ -23,7 +23,7 @@ struct VitsAttention: Sendable {
     }
 
     /// x [T, H] → [T, H].
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         let t = x.shape[0], width = x.shape[1], d = width / heads
         let scale = 1 / Float(d).squareRoot()
         let q = query(x) * scale, k = key(x), v = value(x)
@@ -63,12 +63,12 @@ struct VitsAttention: Sendable {
 }
 
 /// `feed_forward`: two convolutions over time with the activation between, padded to keep the length.
-struct VitsFeedForward: Sendable {
-    let conv1: VitsConv1d, conv2: VitsConv1d
-    let activation: Activation
-    let kernel: Int
+package struct VitsFeedForward: Sendable {
+    package let conv1: VitsConv1d, conv2: VitsConv1d
+    package let activation: Activation
+    package let kernel: Int
 
-    init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
+    package init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
         conv1 = try VitsConv1d(w, "\(prefix).conv_1")
         conv2 = try VitsConv1d(w, "\(prefix).conv_2")
         guard let activation = Activation(configName: config.hiddenAct) else {
@@ -79,7 +79,7 @@ struct VitsFeedForward: Sendable {
     }
 
     /// x [T, H] → [T, H]; padding is (k−1)/2 on the left and k/2 on the right, as transformers pads.
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         var h = padTime(x.permuted([1, 0]).reshaped([1, x.shape[1], x.shape[0]]))
         h = conv1(h)
         h.apply(activation)
@@ -100,13 +100,13 @@ struct VitsFeedForward: Sendable {
     }
 }
 
-struct VitsEncoderLayer: Sendable {
-    let attention: VitsAttention
-    let layerNorm: LayerNorm
-    let feedForward: VitsFeedForward
-    let finalLayerNorm: LayerNorm
+package struct VitsEncoderLayer: Sendable {
+    package let attention: VitsAttention
+    package let layerNorm: LayerNorm
+    package let feedForward: VitsFeedForward
+    package let finalLayerNorm: LayerNorm
 
-    init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
+    package init(_ w: WeightSource, _ prefix: String, config: VitsConfig) throws {
         attention = try VitsAttention(w, "\(prefix).attention", config: config)
         layerNorm = try LayerNorm(w, "\(prefix).layer_norm", eps: config.layerNormEps)
         feedForward = try VitsFeedForward(w, "\(prefix).feed_forward", config: config)
@@ -114,7 +114,7 @@ struct VitsEncoderLayer: Sendable {
     }
 
     /// Post-norm: h = norm(x + attention(x)); out = norm(h + ffn(h)).
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         let h = layerNorm(x + attention(x))
         return finalLayerNorm(h + feedForward(h))
     }
@@ -122,13 +122,13 @@ struct VitsEncoderLayer: Sendable {
 
 /// `text_encoder`: token embeddings scaled by √H, the relative-attention encoder, and `project` to the
 /// prior's means and log-variances.
-struct VitsTextEncoder: Sendable {
-    let embedTokens: Tensor
-    let layers: [VitsEncoderLayer]
-    let project: VitsConv1d
-    let config: VitsConfig
+package struct VitsTextEncoder: Sendable {
+    package let embedTokens: Tensor
+    package let layers: [VitsEncoderLayer]
+    package let project: VitsConv1d
+    package let config: VitsConfig
 
-    init(_ w: WeightSource, config: VitsConfig) throws {
+    package init(_ w: WeightSource, config: VitsConfig) throws {
         embedTokens = try w.tensor("text_encoder.embed_tokens.weight")
         layers = try (0..<config.numHiddenLayers).map { try VitsEncoderLayer(w, "text_encoder.encoder.layers.\($0)", config: config) }
         project = try VitsConv1d(w, "text_encoder.project")
@@ -136,7 +136,7 @@ struct VitsTextEncoder: Sendable {
     }
 
     /// ids → (hidden [1, H, T], means [1, F, T], log-variances [1, F, T]).
-    func callAsFunction(_ ids: [Int]) -> (hidden: Tensor, means: Tensor, logVariances: Tensor) {
+    package func callAsFunction(_ ids: [Int]) -> (hidden: Tensor, means: Tensor, logVariances: Tensor) {
         var x = embedTokens.embedding(ids) * Float(config.hiddenSize).squareRoot()
         for layer in layers { x = layer(x) }
         let hidden = x.permuted([1, 0]).reshaped([1, config.hiddenSize, ids.count])

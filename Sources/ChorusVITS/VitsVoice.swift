@@ -3,27 +3,27 @@ import Foundation
 
 /// A loaded voice: a VITS model with the front end that turns text into its ids — espeak-ng phonemes
 /// for Piper voices, the character vocabulary for Hugging Face (MMS-TTS) folders.
-final class VitsVoice: Sendable {
-    enum FrontEnd: Sendable {
+package final class VitsVoice: Sendable {
+    package enum FrontEnd: Sendable {
         case piper(PiperPhonemeIDs, espeakVoice: String, EspeakPhonemizer)
         case characters(VitsTokenizer)
     }
 
-    struct Scales: Sendable {
-        var noise: Float
-        var lengthScale: Float
-        var noiseW: Float
+    package struct Scales: Sendable {
+        package var noise: Float
+        package var lengthScale: Float
+        package var noiseW: Float
     }
 
-    let name: String
-    let kind: String
-    let language: String
-    let model: VitsModel
-    let frontEnd: FrontEnd
-    let defaults: Scales
-    let speakerNames: [String: Int]
+    package let name: String
+    package let kind: String
+    package let language: String
+    package let model: VitsModel
+    package let frontEnd: FrontEnd
+    package let defaults: Scales
+    package let speakerNames: [String: Int]
 
-    init(name: String, kind: String, language: String, model: VitsModel, frontEnd: FrontEnd, defaults: Scales, speakerNames: [String: Int] = [:]) {
+    package init(name: String, kind: String, language: String, model: VitsModel, frontEnd: FrontEnd, defaults: Scales, speakerNames: [String: Int] = [:]) {
         self.name = name
         self.kind = kind
         self.language = language
@@ -34,7 +34,7 @@ final class VitsVoice: Sendable {
     }
 
     /// A Piper voice: `<voice>.onnx` with `<voice>.onnx.json` beside it.
-    convenience init(name: String, piperONNX path: String, espeak: EspeakPhonemizer = EspeakPhonemizer()) throws {
+    package convenience init(name: String, piperONNX path: String, espeak: EspeakPhonemizer = EspeakPhonemizer()) throws {
         let config = try JSONDecoder().decode(PiperVoiceConfig.self, from: Data(contentsOf: URL(fileURLWithPath: path + ".json")))
         let (weights, vits) = try PiperWeights.open(onnx: path, voice: config)
         try self.init(name: name, kind: "piper", language: config.language?.code ?? config.espeak.voice,
@@ -45,7 +45,7 @@ final class VitsVoice: Sendable {
     }
 
     /// A Hugging Face VitsModel folder (facebook/mms-tts-* layout).
-    convenience init(name: String, huggingFaceFolder folder: String) throws {
+    package convenience init(name: String, huggingFaceFolder folder: String) throws {
         let model = try VitsModel(folder: folder)
         let tokenizer = try VitsTokenizer(folder: URL(fileURLWithPath: folder))
         let c = model.config
@@ -53,11 +53,11 @@ final class VitsVoice: Sendable {
                       defaults: Scales(noise: c.noiseScale, lengthScale: 1 / max(c.speakingRate, 0.01), noiseW: c.noiseScaleDuration))
     }
 
-    var sampleRate: Int { model.sampleRate }
-    var speakers: Int { model.config.numSpeakers }
+    package var sampleRate: Int { model.sampleRate }
+    package var speakers: Int { model.config.numSpeakers }
 
     /// Model ids for one sentence; the characters the voice has no symbol for come back too.
-    func ids(_ sentence: String) throws -> (ids: [Int], missing: Set<Character>, phonemes: String) {
+    package func ids(_ sentence: String) throws -> (ids: [Int], missing: Set<Character>, phonemes: String) {
         switch frontEnd {
         case .piper(let map, let voice, let espeak):
             let phonemes = try espeak.phonemes(sentence, voice: voice)

@@ -2,21 +2,21 @@ import ChorusTensor
 import Foundation
 
 /// The dimensions of a Whisper model, with the Hugging Face config.json names.
-struct WhisperConfig: Decodable, Sendable {
-    var dModel: Int
-    var encoderLayers: Int
-    var decoderLayers: Int
-    var encoderHeads: Int
-    var decoderHeads: Int
-    var melBins: Int
-    var vocabularySize: Int
-    var maxTargetPositions: Int
+package struct WhisperConfig: Decodable, Sendable {
+    package var dModel: Int
+    package var encoderLayers: Int
+    package var decoderLayers: Int
+    package var encoderHeads: Int
+    package var decoderHeads: Int
+    package var melBins: Int
+    package var vocabularySize: Int
+    package var maxTargetPositions: Int
     /// [layer, head] pairs whose cross-attention follows the audio (word timestamps).
-    var alignmentHeads: [[Int]]?
-    var suppressTokens: [Int]?
-    var beginSuppressTokens: [Int]?
+    package var alignmentHeads: [[Int]]?
+    package var suppressTokens: [Int]?
+    package var beginSuppressTokens: [Int]?
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case dModel = "d_model", encoderLayers = "encoder_layers", decoderLayers = "decoder_layers"
         case encoderHeads = "encoder_attention_heads", decoderHeads = "decoder_attention_heads"
         case melBins = "num_mel_bins", vocabularySize = "vocab_size", maxTargetPositions = "max_target_positions"
@@ -24,7 +24,7 @@ struct WhisperConfig: Decodable, Sendable {
     }
 
     /// A CTranslate2 model carries its dimensions in its variables, and decoding settings in config.json.
-    init(ctranslate2 model: CTranslate2Model, source: WeightSource) throws {
+    package init(ctranslate2 model: CTranslate2Model, source: WeightSource) throws {
         let embeddings = try model.variable("decoder/embeddings/weight").shape
         dModel = embeddings[1]
         vocabularySize = embeddings[0]

@@ -34,14 +34,20 @@ public struct WhisperDecodingResult: Sendable, Equatable {
     public var averageLogprob: Float { sumLogprob / Float(max(tokens.count + 1, 1)) }
 }
 
-/// Greedy decoding with the logit rules of openai-whisper and CTranslate2 (suppress blank at the start,
-/// suppress tokens, timestamp rules), one token per step through the decoder's KV cache.
-struct WhisperGreedyDecoder {
-    let model: WhisperModel
-    let special: WhisperTokens
+/// Whisper's decoding — greedy, beam search or sampling, as the options say — with the logit rules of
+/// openai-whisper and CTranslate2 (suppress blank at the start, suppress tokens, timestamp rules), one
+/// token per step through the decoder's KV cache.
+package struct WhisperDecoding {
+    package let model: WhisperModel
+    package let special: WhisperTokens
+
+    package init(model: WhisperModel, special: WhisperTokens) {
+        self.model = model
+        self.special = special
+    }
 
     /// Probabilities of the language tokens after one decoder step on <|startoftranscript|>.
-    func detectLanguage(_ audio: Tensor) -> [(language: String, probability: Float)] {
+    package func detectLanguage(_ audio: Tensor) -> [(language: String, probability: Float)] {
         var state = model.startDecoding(audio)
         let logits = model.decode([special.startOfTranscript], state: &state).storage
         let candidates = special.languages.filter { $0.value < logits.count }
@@ -52,7 +58,7 @@ struct WhisperGreedyDecoder {
     }
 
     /// Greedy, beam search or sampling, as `options` say.
-    func decode(_ audio: Tensor, prompt: [Int], options: WhisperDecodingOptions, shouldStop: () -> Bool = { false }) -> WhisperDecodingResult {
+    package func decode(_ audio: Tensor, prompt: [Int], options: WhisperDecodingOptions, shouldStop: () -> Bool = { false }) -> WhisperDecodingResult {
         if options.temperature > 0 {
             var generator = SplitMix64(seed: options.seed)
             return (0..<max(1, options.bestOf)).map { _ in
@@ -63,7 +69,7 @@ struct WhisperGreedyDecoder {
         return greedy(audio, prompt: prompt, options: options, shouldStop: shouldStop)
     }
 
-    func greedy(_ audio: Tensor, prompt: [Int], options: WhisperDecodingOptions, shouldStop: () -> Bool = { false }) -> WhisperDecodingResult {
+    package func greedy(_ audio: Tensor, prompt: [Int], options: WhisperDecodingOptions, shouldStop: () -> Bool = { false }) -> WhisperDecodingResult {
         var generator = SplitMix64(seed: 0)
         var deterministic = options
         deterministic.temperature = 0
@@ -226,7 +232,7 @@ struct WhisperGreedyDecoder {
 
 /// The indices of the `count` largest values, largest first, in one pass (a vocabulary is 52k entries;
 /// sorting it for every beam at every step would dominate beam search).
-func topIndices(_ values: [Float], count: Int) -> [Int] {
+package func topIndices(_ values: [Float], count: Int) -> [Int] {
     var best: [(index: Int, value: Float)] = []
     best.reserveCapacity(count + 1)
     for (index, value) in values.enumerated() where best.count < count || value > best[best.count - 1].value {
@@ -237,7 +243,7 @@ func topIndices(_ values: [Float], count: Int) -> [Int] {
     return best.map(\.index)
 }
 
-func logSumExp<C: Collection>(_ values: C) -> Float where C.Element == Float {
+package func logSumExp<C: Collection>(_ values: C) -> Float where C.Element == Float {
     let top = values.max() ?? -.infinity
     guard top.isFinite else { return top }
     var sum: Double = 0

@@ -79,7 +79,7 @@ public final class WhisperEngine: Sendable {
     }
 
     /// The log-mel of up to 30 s of 16 kHz samples as a [mels, 3000] tensor.
-    func logMel(_ samples: [Float]) -> Tensor {
+    package func logMel(_ samples: [Float]) -> Tensor {
         Tensor(shape: [model.melBins, mel.frameCount], storage: mel.logMel(samples))
     }
 
@@ -87,7 +87,7 @@ public final class WhisperEngine: Sendable {
     public func detectLanguage(_ samples: [Float]) -> [(language: String, probability: Float)] {
         guard multilingual else { return [("en", 1)] }
         let audio = model.encode(logMel(Array(samples.prefix(mel.chunkSamples))))
-        return WhisperGreedyDecoder(model: model, special: special).detectLanguage(audio)
+        return WhisperDecoding(model: model, special: special).detectLanguage(audio)
     }
 
     /// Transcribes 16 kHz mono `samples`; `onSegment` sees each segment as soon as its window is decoded.
@@ -100,7 +100,7 @@ public final class WhisperEngine: Sendable {
         }
         var language = options.language ?? "en"
         var languageProbability: Float = 1
-        let decoder = WhisperGreedyDecoder(model: model, special: special)
+        let decoder = WhisperDecoding(model: model, special: special)
         var segments: [TranscriptSegment] = []
         var contextTokens: [Int] = options.initialPrompt.map { tokenizer.encode(" " + $0.trimmingCharacters(in: .whitespaces), addSpecialTokens: false) } ?? []
         var seek = 0
@@ -210,7 +210,7 @@ public final class WhisperEngine: Sendable {
 
 /// openai-whisper's compression ratio: UTF-8 bytes / zlib-compressed bytes. Repetitive hallucinations
 /// compress well, so a ratio above 2.4 marks a window to decode again.
-func compressionRatio(_ text: String) -> Float {
+package func compressionRatio(_ text: String) -> Float {
     let bytes = Array(text.utf8)
     guard !bytes.isEmpty else { return 0 }
     var size = compressBound(uLong(bytes.count))

@@ -4,11 +4,11 @@ import Foundation
 /// Whisper (Radford et al. 2022) as transformers' WhisperForConditionalGeneration lays it out: the types
 /// mirror the checkpoint's module tree, so `model.decoder.layers.3.encoder_attn.k_proj.weight` is
 /// `decoder.layers[3].encoderAttention.key.weight`.
-struct WhisperAttention: Sendable {
-    let query: Linear, key: Linear, value: Linear, out: Linear
-    let heads: Int
+package struct WhisperAttention: Sendable {
+    package let query: Linear, key: Linear, value: Linear, out: Linear
+    package let heads: Int
 
-    init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
+    package init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
         query = try Linear(w, "\(prefix).q_proj")
         key = try Linear(w, "\(prefix).k_proj", bias: false)  // Whisper's key projection has no bias
         value = try Linear(w, "\(prefix).v_proj")
@@ -22,19 +22,19 @@ struct WhisperAttention: Sendable {
 
     /// The projections a decoder step runs on one row per sequence, kept as halves too (Linear.keepingHalves).
     /// Cross-attention's keys and values are made once per window from 1500 rows, so they stay float32.
-    func keepingHalves(keysAndValues: Bool) -> WhisperAttention {
+    package func keepingHalves(keysAndValues: Bool) -> WhisperAttention {
         WhisperAttention(query: query.keepingHalves(), key: keysAndValues ? key.keepingHalves() : key,
                          value: keysAndValues ? value.keepingHalves() : value, out: out.keepingHalves(), heads: heads)
     }
 }
 
-struct WhisperEncoderLayer: Sendable {
-    let selfAttention: WhisperAttention
-    let selfAttentionNorm: LayerNorm
-    let fc1: Linear, fc2: Linear
-    let finalNorm: LayerNorm
+package struct WhisperEncoderLayer: Sendable {
+    package let selfAttention: WhisperAttention
+    package let selfAttentionNorm: LayerNorm
+    package let fc1: Linear, fc2: Linear
+    package let finalNorm: LayerNorm
 
-    init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
+    package init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
         selfAttention = try WhisperAttention(w, "\(prefix).self_attn", heads: heads)
         selfAttentionNorm = try LayerNorm(w, "\(prefix).self_attn_layer_norm")
         fc1 = try Linear(w, "\(prefix).fc1")
@@ -43,7 +43,7 @@ struct WhisperEncoderLayer: Sendable {
     }
 
     /// h = x + attention(norm(x)); out = h + mlp(norm(h))
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         let n = selfAttentionNorm(x)
         let a = selfAttention.out(Attention.attend(query: selfAttention.query(n), key: selfAttention.key(n), value: selfAttention.value(n),
                                                    heads: selfAttention.heads))
@@ -52,13 +52,13 @@ struct WhisperEncoderLayer: Sendable {
     }
 }
 
-struct WhisperEncoder: Sendable {
-    let conv1: Linear, conv2: Linear  // weight [d, in, 3]; Linear only to hold weight and bias
-    let positions: Tensor
-    let layers: [WhisperEncoderLayer]
-    let layerNorm: LayerNorm
+package struct WhisperEncoder: Sendable {
+    package let conv1: Linear, conv2: Linear  // weight [d, in, 3]; Linear only to hold weight and bias
+    package let positions: Tensor
+    package let layers: [WhisperEncoderLayer]
+    package let layerNorm: LayerNorm
 
-    init(_ w: WeightSource, config: WhisperConfig) throws {
+    package init(_ w: WeightSource, config: WhisperConfig) throws {
         conv1 = try Linear(w, "model.encoder.conv1")
         conv2 = try Linear(w, "model.encoder.conv2")
         positions = try w.tensor("model.encoder.embed_positions.weight")
@@ -67,7 +67,7 @@ struct WhisperEncoder: Sendable {
     }
 
     /// mel [mels, 3000] → [1, 1500, d]
-    func callAsFunction(_ mel: Tensor) -> Tensor {
+    package func callAsFunction(_ mel: Tensor) -> Tensor {
         var x = Convolution.conv1d(mel.reshaped([1] + mel.shape), weight: conv1.weight, bias: conv1.bias, padding: 1).applying(.gelu)
         x = Convolution.conv1d(x, weight: conv2.weight, bias: conv2.bias, stride: 2, padding: 1).applying(.gelu)
         let frames = x.shape[2]
@@ -77,15 +77,15 @@ struct WhisperEncoder: Sendable {
     }
 }
 
-struct WhisperDecoderLayer: Sendable {
-    let selfAttention: WhisperAttention
-    let selfAttentionNorm: LayerNorm
-    let encoderAttention: WhisperAttention
-    let encoderAttentionNorm: LayerNorm
-    let fc1: Linear, fc2: Linear
-    let finalNorm: LayerNorm
+package struct WhisperDecoderLayer: Sendable {
+    package let selfAttention: WhisperAttention
+    package let selfAttentionNorm: LayerNorm
+    package let encoderAttention: WhisperAttention
+    package let encoderAttentionNorm: LayerNorm
+    package let fc1: Linear, fc2: Linear
+    package let finalNorm: LayerNorm
 
-    init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
+    package init(_ w: WeightSource, _ prefix: String, heads: Int) throws {
         // A decoder step reads every weight for one row per sequence: halves, when the checkpoint is float16.
         selfAttention = try WhisperAttention(w, "\(prefix).self_attn", heads: heads).keepingHalves(keysAndValues: true)
         selfAttentionNorm = try LayerNorm(w, "\(prefix).self_attn_layer_norm")
@@ -97,16 +97,16 @@ struct WhisperDecoderLayer: Sendable {
     }
 }
 
-struct WhisperDecoder: Sendable {
-    let tokens: Tensor
-    let positions: Tensor
-    let layers: [WhisperDecoderLayer]
-    let layerNorm: LayerNorm
+package struct WhisperDecoder: Sendable {
+    package let tokens: Tensor
+    package let positions: Tensor
+    package let layers: [WhisperDecoderLayer]
+    package let layerNorm: LayerNorm
     /// The output projection (`proj_out`), tied to `tokens` when the checkpoint has none; kept as halves
     /// too when the checkpoint is float16, for the 80 MB a tiny.en step would read in float32.
-    let projection: Linear
+    package let projection: Linear
 
-    init(_ w: WeightSource, config: WhisperConfig) throws {
+    package init(_ w: WeightSource, config: WhisperConfig) throws {
         tokens = try w.tensor("model.decoder.embed_tokens.weight")
         positions = try w.tensor("model.decoder.embed_positions.weight")
         layers = try (0..<config.decoderLayers).map { try WhisperDecoderLayer(w, "model.decoder.layers.\($0)", heads: config.decoderHeads) }
@@ -117,26 +117,26 @@ struct WhisperDecoder: Sendable {
 
 /// The decoder's memory of one transcription: per layer the self-attention cache and the cross-attention
 /// keys and values of the audio (computed once per window).
-struct WhisperDecoderState: Sendable {
-    var selfCaches: [KVCache]
-    let crossKeys: [Tensor]
-    let crossValues: [Tensor]
-    var length: Int { selfCaches.first?.length ?? 0 }
+package struct WhisperDecoderState: Sendable {
+    package var selfCaches: [KVCache]
+    package let crossKeys: [Tensor]
+    package let crossValues: [Tensor]
+    package var length: Int { selfCaches.first?.length ?? 0 }
     /// Sequences decoded side by side (beams); they share the audio's cross-attention keys and values.
-    var batch: Int { selfCaches.first?.batch ?? 1 }
+    package var batch: Int { selfCaches.first?.batch ?? 1 }
 
     /// Sequence b continues the history of sequence sources[b].
-    mutating func reorder(_ sources: [Int]) {
+    package mutating func reorder(_ sources: [Int]) {
         for i in selfCaches.indices { selfCaches[i].reorder(sources) }
     }
 }
 
 public final class WhisperModel: Sendable {
-    let config: WhisperConfig
-    let encoder: WhisperEncoder
-    let decoder: WhisperDecoder
+    package let config: WhisperConfig
+    package let encoder: WhisperEncoder
+    package let decoder: WhisperDecoder
 
-    init(weights: WeightSource, config: WhisperConfig) throws {
+    package init(weights: WeightSource, config: WhisperConfig) throws {
         self.config = config
         encoder = try WhisperEncoder(weights, config: config)
         decoder = try WhisperDecoder(weights, config: config)
@@ -157,7 +157,7 @@ public final class WhisperModel: Sendable {
         encoder(mel)
     }
 
-    func startDecoding(_ audio: Tensor) -> WhisperDecoderState {
+    package func startDecoding(_ audio: Tensor) -> WhisperDecoderState {
         let width = config.dModel
         var keys: [Tensor] = [], values: [Tensor] = []
         for layer in decoder.layers {
@@ -169,7 +169,7 @@ public final class WhisperModel: Sendable {
     }
 
     /// Runs `tokens` after what the state has seen; returns logits [tokens.count, vocabulary].
-    func decode(_ tokens: [Int], state: inout WhisperDecoderState) -> Tensor {
+    package func decode(_ tokens: [Int], state: inout WhisperDecoderState) -> Tensor {
         let start = state.length
         precondition(start + tokens.count <= decoder.positions.shape[0], "Whisper decodes at most \(decoder.positions.shape[0]) tokens")
         var x = decoder.tokens.embedding(tokens) + decoder.positions.slice(axis: 0, start..<(start + tokens.count))
@@ -193,7 +193,7 @@ extension WhisperModel {
     /// The projections run as one product over all beams, so the weights are read once per step, and
     /// the cross-attention treats the beams as rows of one query over the shared audio keys.
     /// Returns logits [beams, vocabulary].
-    func decodeStep(_ tokens: [Int], state: inout WhisperDecoderState) -> Tensor {
+    package func decodeStep(_ tokens: [Int], state: inout WhisperDecoderState) -> Tensor {
         let beams = tokens.count, start = state.length, width = config.dModel
         precondition(beams == state.batch, "decodeStep: \(beams) tokens for \(state.batch) sequences")
         precondition(start < decoder.positions.shape[0], "Whisper decodes at most \(decoder.positions.shape[0]) tokens")
@@ -215,7 +215,7 @@ extension WhisperModel {
 
     /// A full decoder pass over `tokens` that also returns, for each (layer, head) of `heads`, the raw
     /// cross-attention scores q·k/√d [tokens, frames] (for word timestamps).
-    func crossAttentionScores(audio: Tensor, tokens: [Int], heads: [[Int]]) -> (scores: [Tensor], logits: Tensor) {
+    package func crossAttentionScores(audio: Tensor, tokens: [Int], heads: [[Int]]) -> (scores: [Tensor], logits: Tensor) {
         var state = startDecoding(audio)
         var x = decoder.tokens.embedding(tokens) + decoder.positions.slice(axis: 0, 0..<tokens.count)
         x = x.reshaped([1, tokens.count, config.dModel])

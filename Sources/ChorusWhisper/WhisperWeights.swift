@@ -4,7 +4,7 @@ import Foundation
 /// Where a Whisper model's weights come from: a Hugging Face folder (safetensors, canonical names), or a
 /// CTranslate2 model.bin whose names are mapped to the Hugging Face ones here, splitting its fused
 /// attention projections, so the model code knows one naming only.
-enum WhisperWeights {
+package enum WhisperWeights {
     static func open(folder: String) throws -> (WeightSource, WhisperConfig) {
         let fm = FileManager.default
         let url = URL(fileURLWithPath: folder)
@@ -23,16 +23,16 @@ enum WhisperWeights {
 }
 
 /// CTranslate2 Whisper variables under Hugging Face names.
-struct CTranslate2Whisper: WeightSource {
-    let model: CTranslate2Model
+package struct CTranslate2Whisper: WeightSource {
+    package let model: CTranslate2Model
 
-    init(_ model: CTranslate2Model) {
+    package init(_ model: CTranslate2Model) {
         self.model = model
     }
 
-    var names: [String] { [] }  // answered by name; see tensor(_:)
+    package var names: [String] { [] }  // answered by name; see tensor(_:)
 
-    func tensor(_ name: String) throws -> Tensor {
+    package func tensor(_ name: String) throws -> Tensor {
         var parts = name.split(separator: ".").map(String.init)
         if parts.first == "model" { parts.removeFirst() }
         let key = parts.joined(separator: ".")

@@ -13,10 +13,10 @@ public struct TimedWord: Sendable, Equatable, Codable {
 /// cross-attention of the model's alignment heads (which follow the audio) is softmaxed over the window's
 /// frames, standardised per frame, median-filtered and averaged, and dynamic time warping aligns tokens
 /// to 20 ms frames. Words are split on spaces and punctuation.
-struct WhisperAligner {
-    let engine: WhisperEngine
+package struct WhisperAligner {
+    package let engine: WhisperEngine
 
-    func words(audio: Tensor, sotSequence: [Int], textTokens: [Int], windowFrames: Int, offset: Double) -> [TimedWord] {
+    package func words(audio: Tensor, sotSequence: [Int], textTokens: [Int], windowFrames: Int, offset: Double) -> [TimedWord] {
         let model = engine.model
         let special = engine.special
         guard !textTokens.isEmpty, let heads = model.config.alignmentHeads, !heads.isEmpty else { return [] }
@@ -94,7 +94,7 @@ struct WhisperAligner {
 }
 
 /// Median over a sliding window of `width` along each row, edges reflected (scipy-style, as openai-whisper).
-func medianFilter(_ values: [Float], rows: Int, columns: Int, width: Int) -> [Float] {
+package func medianFilter(_ values: [Float], rows: Int, columns: Int, width: Int) -> [Float] {
     guard columns >= width else { return values }
     let half = width / 2
     var out = values
@@ -116,7 +116,7 @@ func medianFilter(_ values: [Float], rows: Int, columns: Int, width: Int) -> [Fl
 }
 
 /// Dynamic time warping over a rows × columns cost matrix; returns the aligned (row, column) path.
-func dtw(_ cost: [Float], rows: Int, columns: Int) -> ([Int], [Int]) {
+package func dtw(_ cost: [Float], rows: Int, columns: Int) -> ([Int], [Int]) {
     var total = [Float](repeating: .infinity, count: (rows + 1) * (columns + 1))
     var trace = [UInt8](repeating: 0, count: (rows + 1) * (columns + 1))
     let width = columns + 1

@@ -1,4 +1,4 @@
-import ChorusProto
+import CWireFrame
 import Foundation
 import NIOCore
 

@@ -3,6 +3,8 @@ import ChorusServiceKit
 import ChorusWire
 import Foundation
 import Synchronization
+import ChorusStableDiffusion
+import ChorusTerrain
 
 /// A loaded diffusion model of either kind.
 enum DiffusionModel: Sendable {

@@ -4,6 +4,8 @@ import ChorusMedia
 import ChorusServiceKit
 import ChorusWire
 import Foundation
+import ChorusStableDiffusion
+import ChorusTerrain
 
 /// The Diffusion RPC handlers: a thin adapter between the wire and the two engines, Stable Diffusion
 /// (diffusers folders) and the terrain consistency UNet.

@@ -3,6 +3,8 @@ import ChorusServiceKit
 import ChorusTensor
 import Foundation
 import Logging
+import ChorusWhisper
+import ChorusVITS
 
 /// The speech models found under --models at start.
 struct SpeechModels: Sendable {

@@ -3,6 +3,8 @@ import ChorusInput
 import ChorusServiceKit
 import ChorusWire
 import Foundation
+import ChorusWhisper
+import ChorusVITS
 
 /// The Speech RPC handlers: a thin adapter between the wire and the Whisper and VITS engines.
 public struct SpeechServer: SpeechHandler, CommonServiceHandler {

@@ -3,6 +3,7 @@ import ChorusMedia
 import ChorusServiceKit
 import ChorusWire
 import Foundation
+import ChorusVITS
 
 /// Synthesize: text → one audio chunk per sentence, so playback can start before the whole text is done.
 extension SpeechServer {

@@ -3,6 +3,7 @@ import ChorusServiceKit
 import ChorusWire
 import Foundation
 import Logging
+import ChorusVITS
 
 /// What `chorus bench tts` measures on our side, kept beside the engine it times.
 public struct TTSBenchmark {
@@ -54,8 +55,9 @@ public struct TTSBenchmark {
         let server = SpeechServer(runtime: runtime, settings: .init(), models: models)
         let wire = WireServer(configuration: .init(port: 0), routes: server.routes, logger: logger)
         let port = try await wire.start()
-        let client = SpeechClient(WireClient(host: "127.0.0.1", port: port))
-        defer { client.channel.close() }
+        let connection = WireClient(host: "127.0.0.1", port: port)
+        let client = SpeechClient(connection)
+        defer { connection.close() }
         var times: [Double] = []
         var audioSeconds = 0.0
         for _ in 0..<(calls + 1) {

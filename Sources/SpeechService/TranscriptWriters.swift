@@ -1,4 +1,5 @@
 import Foundation
+import ChorusWhisper
 
 /// The output formats of a transcript; each is a small function of the transcript alone.
 public enum TranscriptWriters {

@@ -2,6 +2,8 @@ import ArgumentParser
 import ChorusServiceKit
 import DiffusionService
 import Foundation
+import ChorusStableDiffusion
+import ChorusTerrain
 
 /// `chorus bench diffusion`: the terrain consistency UNet against ONNX Runtime, and Stable Diffusion 1.5's UNet
 /// step and VAE decode against diffusers on PyTorch, each measured in the same run.

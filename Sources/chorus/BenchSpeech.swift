@@ -4,6 +4,7 @@ import ChorusServiceKit
 import ChorusTensor
 import Foundation
 import SpeechService
+import ChorusWhisper
 
 /// `chorus bench speech`: Whisper wall time and real-time factor against CTranslate2 (float32, int8) and
 /// transformers on PyTorch, each configuration in its own process so that peak memory is its own.

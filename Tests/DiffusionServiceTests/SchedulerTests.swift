@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import DiffusionService
+import ChorusStableDiffusion
 
 // Every scheduler against diffusers 0.42.1, from Fixtures/schedulers.json (scripts/fixtures/make_scheduler_cases.py):
 // timesteps, σ, init_noise_sigma, and whole text-to-image and img2img runs with a made-up model in place of the UNet.

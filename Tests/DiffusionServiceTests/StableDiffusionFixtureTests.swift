@@ -3,6 +3,7 @@ import ChorusTestSupport
 @testable import DiffusionService
 import Foundation
 import Testing
+import ChorusStableDiffusion
 
 /// The tiny random Stable Diffusion of ../shared/fixtures/sd, made with diffusers 0.42: every case of its
 /// manifest (text encoder, one UNet forward, VAE decode and encode, the 2-step DDIM and Euler pipelines).

@@ -4,6 +4,7 @@ import ChorusTestSupport
 import Foundation
 @testable import DiffusionService
 import Testing
+import ChorusTerrain
 
 /// The real terrain consistency UNet (scripts/fetch-models) against ONNX Runtime's outputs in ../shared/real.
 @Suite(.serialized) struct TerrainUNetTests {

@@ -2,6 +2,7 @@ import ChorusTensor
 import Foundation
 @testable import SpeechService
 import Testing
+import ChorusVITS
 
 /// Piper's front end: espeak-ng IPA with clause punctuation, mapped through the voice's phoneme_id_map.
 @Suite struct PiperPhonemizerTests {

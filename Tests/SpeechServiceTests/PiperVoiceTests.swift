@@ -3,6 +3,7 @@ import ChorusTestSupport
 import Foundation
 @testable import SpeechService
 import Testing
+import ChorusVITS
 
 /// The real Piper voice (scripts/fetch-models) against ONNX Runtime's output in ../shared/real.
 @Suite struct PiperVoiceTests {

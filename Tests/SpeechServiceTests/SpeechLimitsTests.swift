@@ -34,7 +34,7 @@ import Testing
     /// refused never answered (until its deadline, or forever over HTTP).
     @Test func aFullQueueRefusesTranscribeAndTranslateAtOnce() async throws {
         let (runtime, server, speech) = try await Self.start()
-        defer { speech.channel.close(); Task { await server.close() } }
+        defer { (speech.channel as? WireClient)?.close(); Task { await server.close() } }
         let (release, releaser) = AsyncStream<Void>.makeStream()
         let holder = Task { try await runtime.limiter.run { for await _ in release {} } }
         let giveUp = Date().addingTimeInterval(10)
@@ -77,7 +77,7 @@ import Testing
         #expect(throws: MediaError.self) { try SincResampler(inputRate: 1_000_000_007, outputRate: 16000) }
 
         let (_, server, speech) = try await Self.start()
-        defer { speech.channel.close(); Task { await server.close() } }
+        defer { (speech.channel as? WireClient)?.close(); Task { await server.close() } }
         let odd = try await collect(speech.transcribe(TranscribeRequest(audio: Audio(wav: try Self.wav(rate: 48001, seconds: 0.5)))))
         #expect(odd.last?.result != nil)
         var header = [UInt8](try Self.wav(rate: 16000, seconds: 0.1))

@@ -4,6 +4,7 @@ import ChorusText
 import Foundation
 @testable import SpeechService
 import Testing
+import ChorusVITS
 
 /// The tiny random VitsModel of ../shared/fixtures/vits, made with transformers: both manifest cases.
 @Suite struct VitsFixtureTests {

@@ -5,6 +5,7 @@ import ChorusText
 import Foundation
 @testable import SpeechService
 import Testing
+import ChorusWhisper
 
 /// Beam search, temperature fallback, prompts and word timestamps on the real tiny.en (scripts/fetch-models).
 @Suite(.serialized) struct WhisperDecodingTests {

@@ -2,6 +2,7 @@ import ChorusTensor
 import Foundation
 @testable import SpeechService
 import Testing
+import ChorusWhisper
 
 /// The tiny random Whisper of ../shared/fixtures/whisper, made with transformers: every case of its manifest.
 @Suite struct WhisperFixtureTests {

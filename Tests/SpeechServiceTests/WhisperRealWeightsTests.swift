@@ -5,6 +5,7 @@ import ChorusText
 import Foundation
 @testable import SpeechService
 import Testing
+import ChorusWhisper
 
 /// The real tiny.en and base weights (scripts/fetch-models) give CTranslate2's greedy tokens exactly on the
 /// reference clips of ../shared/real (CTranslate2 4.8.5, beam 1, timestamps, suppress_blank, suppress_ids).
@@ -30,7 +31,7 @@ import Testing
         let wav = try WAVCodec.decode(Array(FileManager.default.contents(atPath: Bundle.module.path(forResource: item.clip, ofType: "wav", inDirectory: "Fixtures")!)!))
         let mel = try WhisperMel(melBins: model.melBins)
         let audio = model.encode(Tensor(shape: [model.melBins, mel.frameCount], storage: mel.logMel(wav.downmixedToMono())))
-        let decoder = WhisperGreedyDecoder(model: model, special: special)
+        let decoder = WhisperDecoding(model: model, special: special)
         var prompt = [special.startOfTranscript]
         if let expected = item.language {
             let languages = decoder.detectLanguage(audio)

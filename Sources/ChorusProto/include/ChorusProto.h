@@ -4,4 +4,3 @@
 #include "gateway.pb-c.h"
 #include "speech.pb-c.h"
 #include "vision.pb-c.h"
-#include "wire.pb-c.h"

@@ -43,7 +43,7 @@ public struct EulerDiscreteScheduler: Scheduler {
     }
 
     /// The spacings in float32: "linspace" is not rounded here, so its timesteps are fractional (999, 957.375, …).
-    static func timesteps(_ spacing: TimestepSpacing, steps: Int, trainSteps: Int, offset: Int) -> [Float] {
+    package static func timesteps(_ spacing: TimestepSpacing, steps: Int, trainSteps: Int, offset: Int) -> [Float] {
         switch spacing {
         case .linspace: ScheduleMath.linspace(0, Double(trainSteps - 1), steps).reversed().map { Float($0) }
         case .leading: ScheduleMath.leading(steps: steps, trainSteps: trainSteps, offset: offset).map { Float($0) }
@@ -54,7 +54,7 @@ public struct EulerDiscreteScheduler: Scheduler {
     /// The unit noise scale of the first sample: σ_max for "linspace" and "trailing", sqrt(σ_max² + 1) for
     /// "leading" (the spread of x_0 + σ·ε for a unit-variance x_0: diffusers' nod to the first "leading"
     /// timestep, 961 at 25 steps, not being pure noise).
-    static func initNoiseSigma(_ sigmas: [Float], spacing: TimestepSpacing) -> Float {
+    package static func initNoiseSigma(_ sigmas: [Float], spacing: TimestepSpacing) -> Float {
         let maxSigma = sigmas.max() ?? 0
         return spacing == .leading ? (maxSigma * maxSigma + 1).squareRoot() : maxSigma
     }
@@ -64,7 +64,7 @@ public struct EulerDiscreteScheduler: Scheduler {
     }
 
     /// x / sqrt(σ² + 1): a sample at noise level σ brought back to the scale the UNet was trained on.
-    static func unitVariance(_ sample: [Float], sigma: Float) -> [Float] {
+    package static func unitVariance(_ sample: [Float], sigma: Float) -> [Float] {
         let scale = (sigma * sigma + 1).squareRoot()
         return sample.map { $0 / scale }
     }
@@ -82,7 +82,7 @@ public struct EulerDiscreteScheduler: Scheduler {
 
     /// x̂_0 at noise level σ for the Euler family: ε: x − σ · ε̂;  v: v · (−σ / sqrt(σ² + 1)) + x / (σ² + 1);
     /// sample: the output itself.
-    static func predictedOriginal(_ output: Float, sample x: Float, sigma: Float, prediction: PredictionType) -> Float {
+    package static func predictedOriginal(_ output: Float, sample x: Float, sigma: Float, prediction: PredictionType) -> Float {
         switch prediction {
         case .epsilon: x - sigma * output
         case .vPrediction: output * (-sigma / (sigma * sigma + 1).squareRoot()) + x / (sigma * sigma + 1)

@@ -42,7 +42,7 @@ public struct NoiseSchedule: Sendable {
     }
 
     /// β_t from the config, with a class's own defaults for the fields the file lacks.
-    init(_ config: SchedulerConfig, defaults: BetaDefaults = .standard) throws {
+    package init(_ config: SchedulerConfig, defaults: BetaDefaults = .standard) throws {
         try self.init(betaStart: config.betaStart ?? defaults.start, betaEnd: config.betaEnd ?? defaults.end,
                       schedule: config.betaSchedule ?? defaults.schedule, trainSteps: config.numTrainTimesteps,
                       trainedBetas: config.trainedBetas)
@@ -74,8 +74,8 @@ public struct NoiseSchedule: Sendable {
 }
 
 /// beta_start, beta_end and beta_schedule when a config lacks them: every class's, except LCMScheduler's.
-struct BetaDefaults {
-    let start: Double, end: Double, schedule: String
-    static let standard = BetaDefaults(start: 0.0001, end: 0.02, schedule: "linear")
-    static let lcm = BetaDefaults(start: 0.00085, end: 0.012, schedule: "scaled_linear")
+package struct BetaDefaults {
+    package let start: Double, end: Double, schedule: String
+    package static let standard = BetaDefaults(start: 0.0001, end: 0.02, schedule: "linear")
+    package static let lcm = BetaDefaults(start: 0.00085, end: 0.012, schedule: "scaled_linear")
 }

@@ -34,7 +34,7 @@ public enum SchedulerError: Error, CustomStringConvertible, Equatable {
 
     /// Every scheduler needs 1…num_train_timesteps steps (diffusers checks the upper bound in DDIM only; past it,
     /// the others index their tables out of range or repeat timesteps).
-    static func checkSteps(_ steps: Int, trainSteps: Int) throws {
+    package static func checkSteps(_ steps: Int, trainSteps: Int) throws {
         guard steps >= 1 else { throw stepCount(steps, "at least 1 step is needed") }
         guard steps <= trainSteps else {
             throw stepCount(steps, "more than the \(trainSteps) timesteps the model was trained with")
@@ -44,21 +44,21 @@ public enum SchedulerError: Error, CustomStringConvertible, Equatable {
     /// Schedulers that look alphas_cumprod up by timestep need every timestep inside the table: "leading" with
     /// steps_offset 1 at 1000 steps reaches 1000 (diffusers: IndexError), and "trailing" at 61, 103, … steps
     /// ends at −1 (diffusers: alphas_cumprod[−1], the wrong end of the table).
-    static func checkTimesteps(_ timesteps: [Float], steps: Int, trainSteps: Int) throws {
+    package static func checkTimesteps(_ timesteps: [Float], steps: Int, trainSteps: Int) throws {
         if let outside = timesteps.first(where: { $0 < 0 || Int($0) >= trainSteps }) {
             throw stepCount(steps, "timestep \(Int(outside)) falls outside the \(trainSteps) training timesteps")
         }
     }
 
     /// Throws `unsupported` when a config turns on a feature not implemented here.
-    static func refuse(_ isOn: Bool, _ what: @autoclosure () -> String) throws {
+    package static func refuse(_ isOn: Bool, _ what: @autoclosure () -> String) throws {
         if isOn { throw unsupported(what()) }
     }
 }
 
 extension PredictionType {
     /// The config's prediction_type, if the scheduler (named for the message) can handle it.
-    init(_ raw: String, allowed: [PredictionType], for scheduler: String) throws {
+    package init(_ raw: String, allowed: [PredictionType], for scheduler: String) throws {
         guard let type = PredictionType(rawValue: raw), allowed.contains(type) else {
             throw SchedulerError.unsupported("prediction_type \"\(raw)\" in \(scheduler)")
         }

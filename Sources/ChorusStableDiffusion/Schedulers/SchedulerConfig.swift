@@ -48,7 +48,7 @@ public struct SchedulerConfig: Decodable, Sendable {
     public var varianceType: String?
     public var lambdaMinClipped = -Double.infinity
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case className = "_class_name"
         case numTrainTimesteps = "num_train_timesteps"
         case betaStart = "beta_start"

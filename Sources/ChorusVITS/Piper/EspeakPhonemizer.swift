@@ -4,18 +4,18 @@ import Foundation
 /// does not link it). Piper asks libespeak-ng for IPA one clause at a time and puts each clause's
 /// punctuation back ("a space after , : ;"); the command line prints one clause per line, so the
 /// punctuation is found in the text and attached to the lines the same way.
-struct EspeakPhonemizer: Sendable {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+package struct EspeakPhonemizer: Sendable {
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    var executable: String
+    package var executable: String
 
-    init(executable: String? = nil) {
+    package init(executable: String? = nil) {
         self.executable = executable ?? Self.locate() ?? "espeak-ng"
     }
 
-    static func locate() -> String? {
+    package static func locate() -> String? {
         for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
             let path = "\(directory)/espeak-ng"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
@@ -23,10 +23,10 @@ struct EspeakPhonemizer: Sendable {
         return nil
     }
 
-    var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: executable) }
+    package var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: executable) }
 
     /// The sentences of `text` (split after . ! ? and at blank lines), as Piper synthesises them one by one.
-    static func sentences(_ text: String) -> [String] {
+    package static func sentences(_ text: String) -> [String] {
         var sentences: [String] = []
         var current = ""
         let characters = Array(text.replacingOccurrences(of: "\r\n", with: "\n"))
@@ -58,7 +58,7 @@ struct EspeakPhonemizer: Sendable {
 
     /// The clause punctuation of `sentence` in order, one entry per clause ("" for a clause espeak
     /// ends without punctuation, e.g. at a line break).
-    static func clausePunctuation(_ sentence: String) -> [String] {
+    package static func clausePunctuation(_ sentence: String) -> [String] {
         var marks: [String] = []
         let characters = Array(sentence)
         var i = 0
@@ -88,7 +88,7 @@ struct EspeakPhonemizer: Sendable {
     }
 
     /// IPA of one sentence with its clause punctuation, as Piper's phonemizer gives it.
-    func phonemes(_ sentence: String, voice: String) throws -> String {
+    package func phonemes(_ sentence: String, voice: String) throws -> String {
         let lines = try run(sentence, voice: voice)
         let marks = Self.clausePunctuation(sentence)
         guard lines.count == marks.count else {

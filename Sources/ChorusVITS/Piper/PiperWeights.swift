@@ -6,7 +6,7 @@ import Foundation
 /// weight-norm-folded convolutions are anonymous (`onnx::Conv_8168`) and are named through the node
 /// that consumes them (`/flow/flows.0/enc/in_layers.0/Conv` → `flow.flows.0.enc.in_layers.0.weight`).
 /// Verified against transformers and ONNX Runtime by scripts/fixtures/piper_to_hf_check.py.
-enum PiperWeights {
+package enum PiperWeights {
     static func open(onnx path: String, voice: PiperVoiceConfig) throws -> (WeightSource, VitsConfig) {
         let onnx = try ONNXModel(path: path)
         let file = (path as NSString).lastPathComponent
@@ -31,7 +31,7 @@ enum PiperWeights {
     }
 
     /// The module path of an initializer: its own name when the export kept it, else from its consumer.
-    static func moduleName(_ name: String, in onnx: ONNXModel) -> String? {
+    package static func moduleName(_ name: String, in onnx: ONNXModel) -> String? {
         if !name.hasPrefix("onnx::") && !name.hasPrefix("/") && name != "sid" { return name }
         for (node, index) in onnx.consumers(of: name) {
             let path = node.name.split(separator: "/").dropLast().joined(separator: ".")
@@ -47,7 +47,7 @@ enum PiperWeights {
 
     /// Piper (original VITS) module names → transformers' VitsModel names; nil for what inference does
     /// not use.
-    static func huggingFaceName(_ name: String) -> String? {
+    package static func huggingFaceName(_ name: String) -> String? {
         var parts = name.split(separator: ".").map(String.init)
         func rest(from i: Int) -> String { parts[i...].joined(separator: ".") }
         func normRename(_ s: String) -> String {
@@ -107,7 +107,7 @@ enum PiperWeights {
     }
 
     /// The VitsConfig the tensors' shapes, the graph's attributes and the .onnx.json imply.
-    static func derivedConfig(_ w: [String: Tensor], onnx: ONNXModel, voice: PiperVoiceConfig, file: String) throws -> VitsConfig {
+    package static func derivedConfig(_ w: [String: Tensor], onnx: ONNXModel, voice: PiperVoiceConfig, file: String) throws -> VitsConfig {
         func shape(_ name: String) throws -> [Int] {
             guard let t = w[name] else { throw WeightFileError(file, "has no tensor for \(name) (is this a Piper VITS voice?)") }
             return t.shape
