@@ -142,6 +142,12 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        // The router with stand-in replicas in this process: selection, ejection, failover, limits.
+        .testTarget(name: "GatewayTests", dependencies: [
+            "Gateway", "ChorusAPI", "ChorusWire",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // Helpers the test targets share (where the real weights are).
         .target(name: "ChorusTestSupport", path: "Tests/ChorusTestSupport"),
         .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor", "CKernels", "ChorusTestSupport"], resources: [.copy("Fixtures")]),

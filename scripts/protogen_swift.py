@@ -386,8 +386,8 @@ def gen_service(reg, proto, name, methods):
     out.append("}")
     out.append("")
     out.append(f"public struct {name}Client: Sendable {{")
-    out.append("    public let channel: WireClient")
-    out.append("    public init(_ channel: WireClient) { self.channel = channel }")
+    out.append("    public let channel: any WireChannel")
+    out.append("    public init(_ channel: any WireChannel) { self.channel = channel }")
     for m in methods:
         fn, req, res = camel_lower(m["name"]), t(m["in"]), t(m["out"])
         k = rpc_kind(m)

@@ -218,26 +218,41 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
 /// A call in progress on the client side, at the level of payload bytes.
 public final class ClientCall: Sendable {
-    public let streamID: UInt64
-    let connection: ClientConnection
     /// Answers in order; finishes on CLOSE with OK, throws `WireStatus` otherwise.
     public let responses: AsyncThrowingStream<ResponsePart, Error>
+    private let sendMessage: @Sendable ([UInt8], Bool) async throws -> Void
+    private let closeSending: @Sendable () async throws -> Void
+    private let cancelCall: @Sendable () -> Void
 
+    /// A call on one connection's stream.
     init(streamID: UInt64, connection: ClientConnection, responses: AsyncThrowingStream<ResponsePart, Error>) {
-        self.streamID = streamID
-        self.connection = connection
         self.responses = responses
+        sendMessage = { try await connection.send(streamID: streamID, payload: $0, endOfStream: $1) }
+        closeSending = { try await connection.halfClose(streamID: streamID) }
+        cancelCall = { connection.cancel(streamID: streamID) }
+    }
+
+    /// A call that stands for another, as a router hands one out: its answers are `responses`, and
+    /// sending, half-closing and cancelling go to the functions given.
+    public init(responses: AsyncThrowingStream<ResponsePart, Error>,
+                send: @escaping @Sendable ([UInt8], Bool) async throws -> Void,
+                halfClose: @escaping @Sendable () async throws -> Void,
+                cancel: @escaping @Sendable () -> Void) {
+        self.responses = responses
+        sendMessage = send
+        closeSending = halfClose
+        cancelCall = cancel
     }
 
     public func send(_ payload: [UInt8], endOfStream: Bool = false) async throws {
-        try await connection.send(streamID: streamID, payload: payload, endOfStream: endOfStream)
+        try await sendMessage(payload, endOfStream)
     }
 
     public func halfClose() async throws {
-        try await connection.halfClose(streamID: streamID)
+        try await closeSending()
     }
 
     public func cancel() {
-        connection.cancel(streamID: streamID)
+        cancelCall()
     }
 }

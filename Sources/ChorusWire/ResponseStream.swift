@@ -4,6 +4,12 @@ public struct ResponseStream<Element: Sendable>: AsyncSequence, Sendable {
     let base: AsyncThrowingStream<Element, Error>
     let cancel: @Sendable () -> Void
 
+    /// Answers produced in this process (the gateway's own streams); `cancel` stops their producer.
+    public init(_ base: AsyncThrowingStream<Element, Error>, cancel: @escaping @Sendable () -> Void) {
+        self.base = base
+        self.cancel = cancel
+    }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncThrowingStream<Element, Error>.AsyncIterator
         let token: CancelOnRelease

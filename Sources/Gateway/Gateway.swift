@@ -38,9 +38,10 @@ public final class Gateway: Sendable {
 
     public let configuration: Configuration
     public let pools: [String: ReplicaPool]
+    /// Where every call to a service is opened: forwarded calls, pipeline steps and the HTTP front.
+    public let router: ServiceRouter
     public let metrics = GatewayMetrics()
     let logger: Logger
-    private let prefixes: [(prefix: String, pool: ReplicaPool)]
 
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
@@ -56,7 +57,7 @@ public final class Gateway: Sendable {
             pools[service] = ReplicaPool(service: service, replicas: replicas)
         }
         self.pools = pools
-        self.prefixes = pools.map { ("/\(Self.serviceNames[$0.key]!)/", $0.value) }
+        router = ServiceRouter(pools: pools, maxInFlightPerService: configuration.maxInFlightPerService, logger: logger)
         for pool in pools.values {
             for replica in pool.replicas {
                 // A replica whose connection drops is ejected at once, not at the next health check.
@@ -66,10 +67,6 @@ public final class Gateway: Sendable {
                 }
             }
         }
-    }
-
-    func pool(for method: String) -> ReplicaPool? {
-        prefixes.first { method.hasPrefix($0.prefix) }?.pool
     }
 
     /// The server routes: the gateway's own methods, plus `forward` for every other method.
@@ -101,18 +98,6 @@ public final class Gateway: Sendable {
 
     private func route(_ call: ServerCall) async throws -> [UInt8]? {
         let method = call.context.method
-        guard let pool = pool(for: method) else {
-            let known = Self.serviceNames.filter { method.hasPrefix("/\($0.value)/") }.map(\.key).first
-            if let known {
-                throw WireStatus(.unavailable, "the gateway has no \(known) replicas configured (start it with --\(known) host:port)")
-            }
-            throw WireStatus(.unimplemented, "unknown method \(method)")
-        }
-        let limit = configuration.maxInFlightPerService
-        guard pool.admit(limit: limit) else {
-            throw WireStatus(.resourceExhausted, "the gateway is relaying \(limit) calls to \(pool.service), its limit (--max-in-flight-per-service); retry later")
-        }
-        defer { pool.release() }
         // Unary and server-streaming calls carry their one request in the OPEN frame, as the caller sent it.
         let kind = ChorusMethods.all[method]?.descriptor.kind ?? .bidirectionalStreaming
         var requests = call.requests.makeAsyncIterator()
@@ -125,27 +110,8 @@ public final class Gateway: Sendable {
         // The clients' API key stops here: backends never see it (the replicas' clients present the
         // services' own key, Configuration.serviceKey).
         let options = CallOptions(deadline: call.context.deadline, metadata: call.context.metadata.filter { $0.key != "authorization" })
-
-        var lastError = "no replica is healthy"
-        for replica in pool.candidates() {
-            // Counted before the first await, so calls arriving together see each other and spread out.
-            replica.begin()
-            defer { replica.end() }
-            let upstream: ClientCall
-            do {
-                upstream = try await replica.client.open(method, options: options, first: first, endOfStream: singleRequest)
-            } catch {
-                let status = WireStatus.from(error)
-                if status.code == .deadlineExceeded { throw status }
-                lastError = status.message
-                if replica.setHealthy(false, error: status.message) {
-                    logger.warning("\(pool.service) replica \(replica.address) ejected: \(status.message)")
-                }
-                continue
-            }
-            return try await relay(call, requests: singleRequest ? nil : requests, to: upstream)
-        }
-        throw WireStatus(.unavailable, "no healthy \(pool.service) replica (\(pool.replicas.count) configured: \(pool.replicas.map(\.address).joined(separator: ", ")); last error: \(lastError))")
+        let upstream = try await router.open(method, options: options, first: first, endOfStream: singleRequest)
+        return try await relay(call, requests: singleRequest ? nil : requests, to: upstream)
     }
 
     private func relay(_ call: ServerCall, requests: RequestPayloads.AsyncIterator?,

@@ -47,14 +47,7 @@ struct GatewayServer: GatewayHandler {
     }
 
     func listModels(_ request: ListModelsRequest, context: CallContext) async throws -> ListModelsResponse {
-        var models: [ModelInfo] = []
-        for pool in gateway.pools.values {
-            guard let replica = pool.candidates().first else { continue }
-            if let answer = try? await HealthClient(replica.client, service: pool.service).listModels(timeout: .seconds(1)) {
-                models += answer.models
-            }
-        }
-        return ListModelsResponse(models: models)
+        await gateway.listModels()
     }
 
     /// Answered by the gateway itself: the baseline for measuring the forwarding hop.
@@ -64,10 +57,8 @@ struct GatewayServer: GatewayHandler {
 
     /// One event per step as it finishes (a failed step's event carries its status), then `done`.
     func compose(_ request: ComposeRequest, context: CallContext, responses: ResponseWriter<ComposeEvent>) async throws {
-        try await gateway.compose(request, deadline: context.deadline) { step in
-            try await responses.write(ComposeEvent(stepId: step.id, statusCode: step.status?.code.rawValue ?? 0,
-                                                   statusMessage: step.status?.message ?? "", outputJson: step.outputJSON))
+        for try await event in gateway.composeEvents(request, deadline: context.deadline) {
+            try await responses.write(event)
         }
-        try await responses.write(ComposeEvent(done: true))
     }
 }

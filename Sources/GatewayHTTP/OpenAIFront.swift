@@ -9,8 +9,8 @@ import Logging
 import NIOCore
 
 /// The OpenAI-compatible HTTP front of the gateway. Every endpoint is a thin translation onto a
-/// native call through the gateway's own wire port, so HTTP requests get the same routing, failover
-/// and health as native ones.
+/// native call opened on the gateway's router in this process, so HTTP requests get the same routing,
+/// failover, health and per-service limits as native ones, without a hop through the gateway's port.
 public struct OpenAIFront: Sendable {
     public struct Settings: Sendable {
         public var host: String
@@ -43,14 +43,11 @@ public struct OpenAIFront: Sendable {
 
     let settings: Settings
     let gateway: ChorusGateway
-    let client: WireClient
     let logger: Logger
 
-    /// `gatewayAddress`: the gateway's native listening address, which the front calls.
-    public init(settings: Settings, gateway: ChorusGateway, gatewayAddress: String, logger: Logger) throws {
+    public init(settings: Settings, gateway: ChorusGateway, logger: Logger) {
         self.settings = settings
         self.gateway = gateway
-        client = try WireClient(address: gatewayAddress)
         self.logger = logger
     }
 
@@ -62,18 +59,20 @@ public struct OpenAIFront: Sendable {
         router.add(middleware: CancelOnDisconnect())
         if let key = settings.apiKey { router.add(middleware: BearerToken(key: key)) }
         let limit = settings.maxBodyBytes
-        let options = CallOptions(metadata: settings.apiKey.map { ["authorization": "Bearer \($0)"] } ?? [:])
-        let chat = ChatCompletions(vision: VisionClient(client), bodyLimit: limit, options: options)
-        let embeddings = Embeddings(vision: VisionClient(client), bodyLimit: limit, options: options)
-        let audio = AudioRoutes(speech: SpeechClient(client), bodyLimit: limit, options: options)
-        let images = ImageRoutes(diffusion: DiffusionClient(client), bodyLimit: limit, options: options)
-        let pipelines = PipelineRoute(gateway: GatewayClient(client), bodyLimit: limit, options: options)
+        // The front's own key was checked above; the router's clients present the services' key.
+        let options = CallOptions()
+        let services = gateway.router
+        let chat = ChatCompletions(vision: VisionClient(services), bodyLimit: limit, options: options)
+        let embeddings = Embeddings(vision: VisionClient(services), bodyLimit: limit, options: options)
+        let audio = AudioRoutes(speech: SpeechClient(services), bodyLimit: limit, options: options)
+        let images = ImageRoutes(diffusion: DiffusionClient(services), bodyLimit: limit, options: options)
+        let pipelines = PipelineRoute(gateway: gateway, bodyLimit: limit)
         router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
         router.get("/readyz") { _, _ in readiness() }
         router.get("/metrics") { _, _ in
             Response.bytes(Array(gateway.metrics.render(pools: gateway.pools).utf8), contentType: "text/plain; version=0.0.4")
         }
-        router.get("/v1/models") { _, _ in try await models(options: options) }
+        router.get("/v1/models") { _, _ in await models() }
         router.post("/v1/chat/completions") { request, _ in try await chat.handle(request) }
         router.post("/v1/embeddings") { request, _ in try await embeddings.handle(request) }
         router.post("/v1/audio/speech") { request, _ in try await audio.speak(request) }
@@ -107,17 +106,17 @@ public struct OpenAIFront: Sendable {
         let echo = EchoRequest(payload: payload)
         let answer: EchoResponse
         switch try fields.string("service") ?? "speech" {
-        case "speech": answer = try await SpeechClient(client).echo(echo, options: options)
-        case "vision": answer = try await VisionClient(client).echo(echo, options: options)
-        case "diffusion": answer = try await DiffusionClient(client).echo(echo, options: options)
+        case "speech": answer = try await SpeechClient(gateway.router).echo(echo, options: options)
+        case "vision": answer = try await VisionClient(gateway.router).echo(echo, options: options)
+        case "diffusion": answer = try await DiffusionClient(gateway.router).echo(echo, options: options)
         case let other: throw OpenAIError.invalid("'service' is '\(other)'; services are speech, vision and diffusion", param: "service")
         }
         return Response.json(["payload": answer.payload.base64EncodedString(), "served_by": answer.servedBy])
     }
 
     /// What every service has loaded, as OpenAI's model list (`owned_by` names the service).
-    func models(options: CallOptions) async throws -> Response {
-        let listed = try await GatewayClient(client).listModels(ListModelsRequest(), options: options)
+    func models() async -> Response {
+        let listed = await gateway.listModels()
         let data = listed.models.map { model -> [String: Any] in
             ["id": model.name, "object": "model", "created": 0, "owned_by": "chorus", "kind": model.kind]
         }

@@ -1,6 +1,7 @@
 import ChorusAPI
 import ChorusWire
 import Foundation
+import Gateway
 import Hummingbird
 
 /// `POST /v1/pipelines`: the gateway's Compose over HTTP. The body names a `recipe` or gives `steps`
@@ -9,15 +10,14 @@ import Hummingbird
 /// `{"step", "output"}` (or `{"step", "error"}`), then `[DONE]`; with `"stream": false` the answer is one
 /// JSON object of all step outputs.
 package struct PipelineRoute {
-    let gateway: GatewayClient
+    let gateway: ChorusGateway
     let bodyLimit: Int
-    let options: CallOptions
 
     func handle(_ request: Request) async throws -> Response {
         let body = try await request.jsonObject(limit: bodyLimit)
         let fields = JSONFields(body)
         let compose = try Self.compose(body)
-        let events = StreamCursor(gateway.compose(compose, options: options))
+        let events = StreamCursor(gateway.composeEvents(compose, deadline: nil))
         let first = try await events.next()
         if let failed = first, failed.statusCode != 0 {
             // The very first step failed: the call's own status follows, and becomes the HTTP status.

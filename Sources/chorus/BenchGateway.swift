@@ -38,7 +38,7 @@ struct BenchGatewayCommand: AsyncParsableCommand {
         let gateway = try Gateway(configuration: .init(services: ["speech": ["127.0.0.1:\(servicePort)"]]), logger: logger)
         let gatewayServer = WireServer(configuration: .init(port: 0), routes: gateway.routes, fallback: gateway.forward, logger: logger)
         let gatewayPort = try await gatewayServer.start()
-        let front = try OpenAIFront(settings: .init(port: 0), gateway: gateway, gatewayAddress: "127.0.0.1:\(gatewayPort)", logger: logger)
+        let front = OpenAIFront(settings: .init(port: 0), gateway: gateway, logger: logger)
         let (bound, boundContinuation) = AsyncStream<String>.makeStream()
         let http = Task { try await front.run { address in boundContinuation.yield(address) } }
         defer { http.cancel() }
@@ -56,7 +56,7 @@ struct BenchGatewayCommand: AsyncParsableCommand {
                 let client = SpeechClient(WireClient(host: "127.0.0.1", port: port))
                 _ = try await nativeCalls(client, payload: payload, total: min(2000, calls), concurrency: level)
                 results.append((name, try await nativeCalls(client, payload: payload, total: calls, concurrency: level)))
-                client.channel.close()
+                (client.channel as? WireClient)?.close()
             }
             let body = #"{"service": "speech", "payload": "\#(payload.base64EncodedString())"}"#
             _ = try httpCalls(port: httpPort, body: body, total: min(2000, calls), concurrency: level)

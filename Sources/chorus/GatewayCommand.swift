@@ -129,19 +129,15 @@ struct GatewayCommand: AsyncParsableCommand {
                 }
                 logger.info("gateway listening on \(address)")
                 guard settings.port >= 0 else { return }
-                do {
-                    let front = try OpenAIFront(settings: settings, gateway: gateway, gatewayAddress: address, logger: logger)
-                    http.start {
-                        do {
-                            try await front.run { bound in
-                                logger.info("OpenAI-compatible HTTP on http://\(bound)\(settings.apiKey == nil ? "" : " (API key required)")")
-                            }
-                        } catch {
-                            logger.error("the HTTP front stopped: \(error)")
+                let front = OpenAIFront(settings: settings, gateway: gateway, logger: logger)
+                http.start {
+                    do {
+                        try await front.run { bound in
+                            logger.info("OpenAI-compatible HTTP on http://\(bound)\(settings.apiKey == nil ? "" : " (API key required)")")
                         }
+                    } catch {
+                        logger.error("the HTTP front stopped: \(error)")
                     }
-                } catch {
-                    logger.error("the HTTP front did not start: \(error)")
                 }
             })
     }

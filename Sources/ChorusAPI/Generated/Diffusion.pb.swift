@@ -583,8 +583,8 @@ extension DiffusionHandler {
 }
 
 public struct DiffusionClient: Sendable {
-    public let channel: WireClient
-    public init(_ channel: WireClient) { self.channel = channel }
+    public let channel: any WireChannel
+    public init(_ channel: any WireChannel) { self.channel = channel }
 
     public func health(_ request: HealthRequest, options: CallOptions = .init()) async throws -> HealthResponse {
         try await channel.unary(Diffusion.Method.health, request, as: HealthResponse.self, options: options)

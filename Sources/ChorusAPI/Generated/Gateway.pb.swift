@@ -286,8 +286,8 @@ extension GatewayHandler {
 }
 
 public struct GatewayClient: Sendable {
-    public let channel: WireClient
-    public init(_ channel: WireClient) { self.channel = channel }
+    public let channel: any WireChannel
+    public init(_ channel: any WireChannel) { self.channel = channel }
 
     public func health(_ request: HealthRequest, options: CallOptions = .init()) async throws -> HealthResponse {
         try await channel.unary(Gateway.Method.health, request, as: HealthResponse.self, options: options)

@@ -50,28 +50,53 @@ extension Gateway {
         }
     }
 
+    /// `compose` as a stream of events: one per step as it finishes (a failed step's event carries its
+    /// status), then `done`. The wire's Compose and the HTTP front's /v1/pipelines both read this.
+    public func composeEvents(_ request: ComposeRequest, deadline: NIODeadline?) -> ResponseStream<ComposeEvent> {
+        let (events, continuation) = AsyncThrowingStream<ComposeEvent, Error>.makeStream()
+        let task = Task {
+            do {
+                try await compose(request, deadline: deadline) { step in
+                    continuation.yield(ComposeEvent(stepId: step.id, statusCode: step.status?.code.rawValue ?? 0,
+                                                    statusMessage: step.status?.message ?? "", outputJson: step.outputJSON))
+                }
+                continuation.yield(ComposeEvent(done: true))
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return ResponseStream(events, cancel: { task.cancel() })
+    }
+
+    /// What every service has loaded, asked of one healthy replica each.
+    public func listModels() async -> ListModelsResponse {
+        var models: [ModelInfo] = []
+        for pool in pools.values {
+            guard let replica = pool.candidates().first else { continue }
+            if let answer = try? await HealthClient(replica.client, service: pool.service).listModels(timeout: .seconds(1)) {
+                models += answer.models
+            }
+        }
+        return ListModelsResponse(models: models)
+    }
+
     /// One call to a healthy replica of the method's service; a server stream's answer is its last
     /// message with every message under "events".
     func call(_ method: AnyMethod, json: Data, deadline: NIODeadline?) async throws -> Data {
         let path = method.descriptor.path
-        guard let pool = pool(for: path) else {
-            throw WireStatus(.unavailable, "the gateway has no replicas for \(method.descriptor.service)")
-        }
         let payload: [UInt8]
         do {
             payload = try method.encodeRequest(json)
         } catch {
             throw WireStatus(.invalidArgument, "the request does not fit \(method.requestType): \(jsonErrorDescription(error))")
         }
-        guard let replica = pool.candidates().first else {
-            throw WireStatus(.unavailable, "no healthy \(pool.service) replica")
-        }
-        replica.begin()
-        defer { replica.end() }
         let finished = metrics.nativeCallStarted(method: path)
         let upstream: ClientCall
         do {
-            upstream = try await replica.client.open(path, options: CallOptions(deadline: deadline), first: payload, endOfStream: true)
+            // The same router as every other call: a replica that is down or refuses is passed over.
+            upstream = try await router.open(path, options: CallOptions(deadline: deadline), first: payload, endOfStream: true)
         } catch {
             finished("\(WireStatus.from(error).code)")
             throw error

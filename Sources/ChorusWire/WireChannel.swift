@@ -1,0 +1,109 @@
+/// Where a call can be opened: one service's `WireClient`, or the gateway's router, which picks a
+/// replica per call. The typed calls the generated clients make are built on `open` alone.
+public protocol WireChannel: Sendable {
+    /// Opens a stream for `method`; `first` travels in the OPEN frame.
+    func open(_ method: String, options: CallOptions, first: [UInt8]?, endOfStream: Bool) async throws -> ClientCall
+}
+
+extension WireChannel {
+
+    public func unary<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor, _ request: Request, as: Response.Type, options: CallOptions = .init()
+    ) async throws -> Response {
+        let call = try await open(method.path, options: options, first: try request.wireBytes(), endOfStream: true)
+        return try await withTaskCancellationHandler {
+            try await singleResponse(call, method, as: Response.self)
+        } onCancel: {
+            call.cancel()
+        }
+    }
+
+    public func serverStreaming<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor, _ request: Request, as: Response.Type, options: CallOptions = .init()
+    ) -> ResponseStream<Response> {
+        relay(method) { [self] in
+            try await open(method.path, options: options, first: try request.wireBytes(), endOfStream: true)
+        }
+    }
+
+    public func clientStreaming<Requests: AsyncSequence & Sendable, Response: WireMessage>(
+        _ method: MethodDescriptor, _ requests: Requests, as: Response.Type, options: CallOptions = .init()
+    ) async throws -> Response where Requests.Element: WireMessage {
+        let call = try await open(method.path, options: options, first: nil, endOfStream: false)
+        let sender = Task { try await Self.pump(requests, into: call) }
+        return try await withTaskCancellationHandler {
+            defer { sender.cancel() }
+            return try await singleResponse(call, method, as: Response.self)
+        } onCancel: {
+            call.cancel()
+        }
+    }
+
+    public func bidirectionalStreaming<Requests: AsyncSequence & Sendable, Response: WireMessage>(
+        _ method: MethodDescriptor, _ requests: Requests, as: Response.Type, options: CallOptions = .init()
+    ) -> ResponseStream<Response> where Requests.Element: WireMessage {
+        relay(method) { [self] in
+            let call = try await open(method.path, options: options, first: nil, endOfStream: false)
+            Task { try await Self.pump(requests, into: call) }
+            return call
+        }
+    }
+
+    /// The one answer of a unary or client-streaming call.
+    private func singleResponse<Response: WireMessage>(_ call: ClientCall, _ method: MethodDescriptor, as: Response.Type) async throws -> Response {
+        var response: Response?
+        for try await part in call.responses where response == nil {
+            response = try decodeResponse(part.payload, method)
+        }
+        // A cancelled task ends the iteration early; report the cancellation, not a missing answer.
+        if Task.isCancelled { throw WireStatus(.cancelled, "the call was cancelled by the caller") }
+        guard let response else {
+            throw WireStatus(.internal, "\(method) ended with OK but sent no \(Response.protoName)")
+        }
+        return response
+    }
+
+    /// Sends every request, then half-closes. Send errors are left to the response stream to report.
+    private static func pump<Requests: AsyncSequence>(_ requests: Requests, into call: ClientCall) async throws
+    where Requests.Element: WireMessage {
+        for try await request in requests {
+            try await call.send(request.wireBytes())
+        }
+        try await call.halfClose()
+    }
+
+    /// Decoded responses of a call; the caller leaving the loop (or dropping the stream) cancels the call.
+    private func relay<Response: WireMessage>(
+        _ method: MethodDescriptor, start: @escaping @Sendable () async throws -> ClientCall
+    ) -> ResponseStream<Response> {
+        let (stream, continuation) = AsyncThrowingStream<Response, Error>.makeStream()
+        let task = Task {
+            do {
+                let call = try await start()
+                try await withTaskCancellationHandler {
+                    for try await part in call.responses {
+                        continuation.yield(try decodeResponse(part.payload, method))
+                    }
+                } onCancel: {
+                    call.cancel()
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return ResponseStream(stream, cancel: { task.cancel() })
+    }
+}
+
+extension WireClient: WireChannel {}
+
+private func decodeResponse<Response: WireMessage>(_ bytes: [UInt8], _ method: MethodDescriptor) throws -> Response {
+    do {
+        return try Response(wireBytes: bytes)
+    } catch {
+        throw WireStatus(.internal, "\(method) answered bytes that are not a \(Response.protoName): \(WireStatus.from(error).message)")
+    }
+}
+

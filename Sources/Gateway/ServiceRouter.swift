@@ -1,0 +1,161 @@
+import ChorusAPI
+import ChorusWire
+import Logging
+import NIOConcurrencyHelpers
+
+/// The one place a call to a service picks its replica. Calls forwarded from the gateway's wire port,
+/// pipeline steps and the HTTP front (in-process) all open their calls here, so they share the same
+/// selection (least in flight, healthy only), ejection, failover and per-service limit.
+public final class ServiceRouter: WireChannel {
+    /// Service name ("vision", "diffusion", "speech") → its replicas.
+    public let pools: [String: ReplicaPool]
+    /// Calls relayed to one service at once; past it a call is refused at once with RESOURCE_EXHAUSTED.
+    public let maxInFlightPerService: Int
+    private let prefixes: [(prefix: String, pool: ReplicaPool)]
+    private let logger: Logger
+
+    public init(pools: [String: ReplicaPool], maxInFlightPerService: Int, logger: Logger) {
+        self.pools = pools
+        self.maxInFlightPerService = maxInFlightPerService
+        self.logger = logger
+        prefixes = pools.compactMap { name, pool in
+            Gateway.serviceNames[name].map { ("/\($0)/", pool) }
+        }
+    }
+
+    func pool(for method: String) -> ReplicaPool? {
+        prefixes.first { method.hasPrefix($0.prefix) }?.pool
+    }
+
+    /// Opens `method` on a replica of its service. A replica that cannot be reached is ejected and the
+    /// next one tried; when the whole request travels in the OPEN frame (`endOfStream`), a replica that
+    /// refuses before starting (UNAVAILABLE: stopping or draining; RESOURCE_EXHAUSTED: its queue is full)
+    /// is passed over too. The replica's and the service's places are held until the call's answers end.
+    public func open(_ method: String, options: CallOptions, first: [UInt8]?, endOfStream: Bool) async throws -> ClientCall {
+        guard let pool = pool(for: method) else {
+            if let known = Gateway.serviceNames.first(where: { method.hasPrefix("/\($0.value)/") })?.key {
+                throw WireStatus(.unavailable, "the gateway has no \(known) replicas configured (start it with --\(known) host:port)")
+            }
+            throw WireStatus(.unimplemented, "unknown method \(method)")
+        }
+        guard pool.admit(limit: maxInFlightPerService) else {
+            throw WireStatus(.resourceExhausted, "the gateway is relaying \(maxInFlightPerService) calls to \(pool.service), its limit (--max-in-flight-per-service); retry later")
+        }
+        var admitted = true
+        defer { if admitted { pool.release() } }
+
+        var lastError = "no replica is healthy"
+        var refusal: WireStatus?
+        let candidates = pool.candidates()
+        for (index, replica) in candidates.enumerated() {
+            // Counted before the first await, so calls arriving together see each other and spread out.
+            replica.begin()
+            let upstream: ClientCall
+            do {
+                upstream = try await replica.client.open(method, options: options, first: first, endOfStream: endOfStream)
+            } catch {
+                replica.end()
+                let status = WireStatus.from(error)
+                if status.code == .deadlineExceeded { throw status }
+                lastError = status.message
+                if replica.setHealthy(false, error: status.message) {
+                    logger.warning("\(pool.service) replica \(replica.address) ejected: \(status.message)")
+                }
+                continue
+            }
+            var answers = upstream.responses.makeAsyncIterator()
+            var firstAnswer: ResponsePart?
+            if endOfStream {
+                do {
+                    firstAnswer = try await withTaskCancellationHandler {
+                        try await answers.next()
+                    } onCancel: {
+                        upstream.cancel()
+                    }
+                } catch let status as WireStatus where Self.refusedBeforeStarting(status) && index + 1 < candidates.count {
+                    replica.end()
+                    refusal = status
+                    logger.info("\(pool.service) replica \(replica.address) refused \(method) (\(status.code)); trying the next")
+                    continue
+                } catch {
+                    replica.end()
+                    throw error
+                }
+            }
+            admitted = false
+            let ended = EndOnce { replica.end(); pool.release() }
+            return Self.relayed(upstream, answers: answers, first: firstAnswer, ended: ended)
+        }
+        if let refusal { throw refusal }
+        throw WireStatus(.unavailable, "no healthy \(pool.service) replica (\(pool.replicas.count) configured: \(pool.replicas.map(\.address).joined(separator: ", ")); last error: \(lastError))")
+    }
+
+    static func refusedBeforeStarting(_ status: WireStatus) -> Bool {
+        status.code == .unavailable || status.code == .resourceExhausted
+    }
+
+    /// The upstream call as the caller sees it: the answer already read comes first, and the places
+    /// are given back when the answers end or the call is dropped, whichever comes first.
+    private static func relayed(_ upstream: ClientCall, answers: AsyncThrowingStream<ResponsePart, Error>.AsyncIterator,
+                                first: ResponsePart?, ended: EndOnce) -> ClientCall {
+        let reader = AnswerReader(answers, first: first)
+        let responses = AsyncThrowingStream<ResponsePart, Error>(unfolding: {
+            do {
+                guard let part = try await reader.next() else {
+                    ended.run()
+                    return nil
+                }
+                if part.isFinal { ended.run() }
+                return part
+            } catch {
+                ended.run()
+                throw error
+            }
+        })
+        return ClientCall(responses: responses,
+                          send: { try await upstream.send($0, endOfStream: $1) },
+                          halfClose: { try await upstream.halfClose() },
+                          cancel: { upstream.cancel() })
+    }
+}
+
+/// Runs its action once: when told to, or when released without having been told.
+final class EndOnce: Sendable {
+    private let action: NIOLockedValueBox<(@Sendable () -> Void)?>
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        self.action = NIOLockedValueBox(action)
+    }
+
+    func run() {
+        let action = self.action.withLockedValue { action -> (@Sendable () -> Void)? in
+            defer { action = nil }
+            return action
+        }
+        action?()
+    }
+
+    deinit {
+        run()
+    }
+}
+
+/// The iterator of an upstream call's answers, read by one consumer at a time (the stream's unfolding
+/// closure is called serially), with an answer that was read ahead.
+private final class AnswerReader: @unchecked Sendable {
+    private var answers: AsyncThrowingStream<ResponsePart, Error>.AsyncIterator
+    private var first: ResponsePart?
+
+    init(_ answers: AsyncThrowingStream<ResponsePart, Error>.AsyncIterator, first: ResponsePart?) {
+        self.answers = answers
+        self.first = first
+    }
+
+    func next() async throws -> ResponsePart? {
+        if let first {
+            self.first = nil
+            return first
+        }
+        return try await answers.next()
+    }
+}
