@@ -107,7 +107,7 @@ struct BenchCLIPCommand: AsyncParsableCommand {
         let server = WireServer(configuration: .init(port: 0), routes: try VisionServer(runtime: runtime, settings: settings).routes, logger: logger)
         let port = try await server.start()
         let client = VisionClient(WireClient(host: "127.0.0.1", port: port))
-        defer { client.channel.close() }
+        defer { (client.channel as? WireClient)?.close() }
         let request = EmbedImagesRequest(images: [ChorusAPI.Image(data: png)])
         _ = try await client.embedImages(request)
         let deadline = Date().addingTimeInterval(seconds)

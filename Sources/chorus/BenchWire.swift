@@ -61,11 +61,11 @@ struct BenchWireCommand: AsyncParsableCommand {
                 let result = try await measureUnary(client, concurrency: level)
                 rows.append(Row(mode: target, concurrency: level, chorus: result))
             }
-            client.channel.close()
+            (client.channel as? WireClient)?.close()
         }
         let throughputClient = SpeechClient(WireClient(host: "127.0.0.1", port: servicePort))
         let throughput = try await measureThroughput(throughputClient)
-        throughputClient.channel.close()
+        (throughputClient.channel as? WireClient)?.close()
         await gatewayServer.close()
         await service.close()
 
