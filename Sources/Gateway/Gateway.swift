@@ -57,7 +57,7 @@ public final class Gateway: Sendable {
             pools[service] = ReplicaPool(service: service, replicas: replicas)
         }
         self.pools = pools
-        router = ServiceRouter(pools: pools, maxInFlightPerService: configuration.maxInFlightPerService, logger: logger)
+        router = ServiceRouter(pools: pools, maxInFlightPerService: configuration.maxInFlightPerService, metrics: metrics, logger: logger)
         for pool in pools.values {
             for replica in pool.replicas {
                 // A replica whose connection drops is ejected at once, not at the next health check.
@@ -82,21 +82,8 @@ public final class Gateway: Sendable {
     // MARK: forwarding
 
     /// Relays one call to a replica, frame for frame: deadline, metadata and cancellation pass through.
+    /// (The router counts the call in the metrics.)
     @Sendable public func forward(_ call: ServerCall) async throws -> [UInt8]? {
-        // A method name is client text: only the ones Chorus knows become series of their own.
-        let method = call.context.method
-        let finished = metrics.nativeCallStarted(method: ChorusMethods.all[method] != nil ? method : "unknown")
-        do {
-            let answer = try await route(call)
-            finished("\(StatusCode.ok)")
-            return answer
-        } catch {
-            finished("\(WireStatus.from(error).code)")
-            throw error
-        }
-    }
-
-    private func route(_ call: ServerCall) async throws -> [UInt8]? {
         let method = call.context.method
         // Unary and server-streaming calls carry their one request in the OPEN frame, as the caller sent it.
         let kind = ChorusMethods.all[method]?.descriptor.kind ?? .bidirectionalStreaming

@@ -79,7 +79,7 @@ public final class GatewayMetrics: Sendable {
         }
         let nativeSeries = native.withLock { $0 }, httpSeries = http.withLock { $0 }
 
-        family("chorus_gateway_calls_total", "counter", "Native calls forwarded by the gateway, by method and status code.")
+        family("chorus_gateway_calls_total", "counter", "Calls the gateway relayed to a service (forwarded, pipeline steps, HTTP), by method and status code.")
         for (key, value) in nativeSeries.calls.sorted(by: { $0.key.joined() < $1.key.joined() }) {
             out += "chorus_gateway_calls_total\(labels([("method", key[0]), ("code", key[1])])) \(value)\n"
         }

@@ -11,12 +11,15 @@ public final class ServiceRouter: WireChannel {
     public let pools: [String: ReplicaPool]
     /// Calls relayed to one service at once; past it a call is refused at once with RESOURCE_EXHAUSTED.
     public let maxInFlightPerService: Int
+    /// Every call opened here is counted once, by method and final status, whichever path it came by.
+    let metrics: GatewayMetrics
     private let prefixes: [(prefix: String, pool: ReplicaPool)]
     private let logger: Logger
 
-    public init(pools: [String: ReplicaPool], maxInFlightPerService: Int, logger: Logger) {
+    public init(pools: [String: ReplicaPool], maxInFlightPerService: Int, metrics: GatewayMetrics, logger: Logger) {
         self.pools = pools
         self.maxInFlightPerService = maxInFlightPerService
+        self.metrics = metrics
         self.logger = logger
         prefixes = pools.compactMap { name, pool in
             Gateway.serviceNames[name].map { ("/\($0)/", pool) }
@@ -32,6 +35,18 @@ public final class ServiceRouter: WireChannel {
     /// refuses before starting (UNAVAILABLE: stopping or draining; RESOURCE_EXHAUSTED: its queue is full)
     /// is passed over too. The replica's and the service's places are held until the call's answers end.
     public func open(_ method: String, options: CallOptions, first: [UInt8]?, endOfStream: Bool) async throws -> ClientCall {
+        // A method name is client text: only the ones Chorus knows become series of their own.
+        let finished = metrics.nativeCallStarted(method: ChorusMethods.all[method] != nil ? method : "unknown")
+        do {
+            return try await route(method, options: options, first: first, endOfStream: endOfStream, finished: finished)
+        } catch {
+            finished("\(WireStatus.from(error).code)")
+            throw error
+        }
+    }
+
+    private func route(_ method: String, options: CallOptions, first: [UInt8]?, endOfStream: Bool,
+                       finished: @escaping @Sendable (String) -> Void) async throws -> ClientCall {
         guard let pool = pool(for: method) else {
             if let known = Gateway.serviceNames.first(where: { method.hasPrefix("/\($0.value)/") })?.key {
                 throw WireStatus(.unavailable, "the gateway has no \(known) replicas configured (start it with --\(known) host:port)")
@@ -83,7 +98,11 @@ public final class ServiceRouter: WireChannel {
                 }
             }
             admitted = false
-            let ended = EndOnce { replica.end(); pool.release() }
+            let ended = EndOnce { code in
+                replica.end()
+                pool.release()
+                finished(code)
+            }
             return Self.relayed(upstream, answers: answers, first: firstAnswer, ended: ended)
         }
         if let refusal { throw refusal }
@@ -102,13 +121,13 @@ public final class ServiceRouter: WireChannel {
         let responses = AsyncThrowingStream<ResponsePart, Error>(unfolding: {
             do {
                 guard let part = try await reader.next() else {
-                    ended.run()
+                    ended.run("\(StatusCode.ok)")
                     return nil
                 }
-                if part.isFinal { ended.run() }
+                if part.isFinal { ended.run("\(StatusCode.ok)") }
                 return part
             } catch {
-                ended.run()
+                ended.run("\(WireStatus.from(error).code)")
                 throw error
             }
         })
@@ -119,24 +138,25 @@ public final class ServiceRouter: WireChannel {
     }
 }
 
-/// Runs its action once: when told to, or when released without having been told.
+/// Runs its action once with the call's final status: when told to, or — as CANCELLED, the caller
+/// having dropped the call — when released without having been told.
 final class EndOnce: Sendable {
-    private let action: NIOLockedValueBox<(@Sendable () -> Void)?>
+    private let action: NIOLockedValueBox<(@Sendable (String) -> Void)?>
 
-    init(_ action: @escaping @Sendable () -> Void) {
+    init(_ action: @escaping @Sendable (String) -> Void) {
         self.action = NIOLockedValueBox(action)
     }
 
-    func run() {
-        let action = self.action.withLockedValue { action -> (@Sendable () -> Void)? in
+    func run(_ code: String) {
+        let action = self.action.withLockedValue { action -> (@Sendable (String) -> Void)? in
             defer { action = nil }
             return action
         }
-        action?()
+        action?(code)
     }
 
     deinit {
-        run()
+        run("\(StatusCode.cancelled)")
     }
 }
 

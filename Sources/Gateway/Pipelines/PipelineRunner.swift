@@ -92,34 +92,22 @@ extension Gateway {
         } catch {
             throw WireStatus(.invalidArgument, "the request does not fit \(method.requestType): \(jsonErrorDescription(error))")
         }
-        let finished = metrics.nativeCallStarted(method: path)
-        let upstream: ClientCall
-        do {
-            // The same router as every other call: a replica that is down or refuses is passed over.
-            upstream = try await router.open(path, options: CallOptions(deadline: deadline), first: payload, endOfStream: true)
-        } catch {
-            finished("\(WireStatus.from(error).code)")
-            throw error
+        // The same router as every other call: a replica that is down or refuses is passed over, and the
+        // call is counted in the metrics there.
+        let upstream = try await router.open(path, options: CallOptions(deadline: deadline), first: payload, endOfStream: true)
+        var messages: [[UInt8]] = []
+        try await withTaskCancellationHandler {
+            for try await part in upstream.responses { messages.append(part.payload) }
+        } onCancel: {
+            upstream.cancel()
         }
-        do {
-            var messages: [[UInt8]] = []
-            try await withTaskCancellationHandler {
-                for try await part in upstream.responses { messages.append(part.payload) }
-            } onCancel: {
-                upstream.cancel()
-            }
-            finished("\(StatusCode.ok)")
-            if method.descriptor.kind == .unary {
-                guard let answer = messages.last else { throw WireStatus(.internal, "\(path) answered nothing") }
-                return try method.decodeResponse(answer)
-            }
-            let events = try messages.map { try JSONSerialization.jsonObject(with: method.decodeResponse($0)) }
-            var output = (events.last as? [String: Any]) ?? [:]
-            output["events"] = events
-            return try JSONSerialization.data(withJSONObject: output)
-        } catch {
-            finished("\(WireStatus.from(error).code)")
-            throw error
+        if method.descriptor.kind == .unary {
+            guard let answer = messages.last else { throw WireStatus(.internal, "\(path) answered nothing") }
+            return try method.decodeResponse(answer)
         }
+        let events = try messages.map { try JSONSerialization.jsonObject(with: method.decodeResponse($0)) }
+        var output = (events.last as? [String: Any]) ?? [:]
+        output["events"] = events
+        return try JSONSerialization.data(withJSONObject: output)
     }
 }
