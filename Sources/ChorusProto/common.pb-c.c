@@ -682,6 +682,186 @@ void   chorus__common__echo_response__free_unpacked
   assert(message->base.descriptor == &chorus__common__echo_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   chorus__common__load_model_request__init
+                     (Chorus__Common__LoadModelRequest         *message)
+{
+  static const Chorus__Common__LoadModelRequest init_value = CHORUS__COMMON__LOAD_MODEL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t chorus__common__load_model_request__get_packed_size
+                     (const Chorus__Common__LoadModelRequest *message)
+{
+  assert(message->base.descriptor == &chorus__common__load_model_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__common__load_model_request__pack
+                     (const Chorus__Common__LoadModelRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__common__load_model_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__common__load_model_request__pack_to_buffer
+                     (const Chorus__Common__LoadModelRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__common__load_model_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Common__LoadModelRequest *
+       chorus__common__load_model_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Common__LoadModelRequest *)
+     protobuf_c_message_unpack (&chorus__common__load_model_request__descriptor,
+                                allocator, len, data);
+}
+void   chorus__common__load_model_request__free_unpacked
+                     (Chorus__Common__LoadModelRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__common__load_model_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__common__load_model_response__init
+                     (Chorus__Common__LoadModelResponse         *message)
+{
+  static const Chorus__Common__LoadModelResponse init_value = CHORUS__COMMON__LOAD_MODEL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t chorus__common__load_model_response__get_packed_size
+                     (const Chorus__Common__LoadModelResponse *message)
+{
+  assert(message->base.descriptor == &chorus__common__load_model_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__common__load_model_response__pack
+                     (const Chorus__Common__LoadModelResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__common__load_model_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__common__load_model_response__pack_to_buffer
+                     (const Chorus__Common__LoadModelResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__common__load_model_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Common__LoadModelResponse *
+       chorus__common__load_model_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Common__LoadModelResponse *)
+     protobuf_c_message_unpack (&chorus__common__load_model_response__descriptor,
+                                allocator, len, data);
+}
+void   chorus__common__load_model_response__free_unpacked
+                     (Chorus__Common__LoadModelResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__common__load_model_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__common__unload_model_request__init
+                     (Chorus__Common__UnloadModelRequest         *message)
+{
+  static const Chorus__Common__UnloadModelRequest init_value = CHORUS__COMMON__UNLOAD_MODEL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t chorus__common__unload_model_request__get_packed_size
+                     (const Chorus__Common__UnloadModelRequest *message)
+{
+  assert(message->base.descriptor == &chorus__common__unload_model_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__common__unload_model_request__pack
+                     (const Chorus__Common__UnloadModelRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__common__unload_model_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__common__unload_model_request__pack_to_buffer
+                     (const Chorus__Common__UnloadModelRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__common__unload_model_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Common__UnloadModelRequest *
+       chorus__common__unload_model_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Common__UnloadModelRequest *)
+     protobuf_c_message_unpack (&chorus__common__unload_model_request__descriptor,
+                                allocator, len, data);
+}
+void   chorus__common__unload_model_request__free_unpacked
+                     (Chorus__Common__UnloadModelRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__common__unload_model_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__common__unload_model_response__init
+                     (Chorus__Common__UnloadModelResponse         *message)
+{
+  static const Chorus__Common__UnloadModelResponse init_value = CHORUS__COMMON__UNLOAD_MODEL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t chorus__common__unload_model_response__get_packed_size
+                     (const Chorus__Common__UnloadModelResponse *message)
+{
+  assert(message->base.descriptor == &chorus__common__unload_model_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__common__unload_model_response__pack
+                     (const Chorus__Common__UnloadModelResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__common__unload_model_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__common__unload_model_response__pack_to_buffer
+                     (const Chorus__Common__UnloadModelResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__common__unload_model_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Common__UnloadModelResponse *
+       chorus__common__unload_model_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Common__UnloadModelResponse *)
+     protobuf_c_message_unpack (&chorus__common__unload_model_response__descriptor,
+                                allocator, len, data);
+}
+void   chorus__common__unload_model_response__free_unpacked
+                     (Chorus__Common__UnloadModelResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__common__unload_model_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor chorus__common__image__field_descriptors[1] =
 {
   {
@@ -1801,6 +1981,184 @@ const ProtobufCMessageDescriptor chorus__common__echo_response__descriptor =
   chorus__common__echo_response__field_indices_by_name,
   1,  chorus__common__echo_response__number_ranges,
   (ProtobufCMessageInit) chorus__common__echo_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__common__load_model_request__field_descriptors[3] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Common__LoadModelRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "path",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Common__LoadModelRequest, path),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Common__LoadModelRequest, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__common__load_model_request__field_indices_by_name[] = {
+  2,   /* field[2] = kind */
+  0,   /* field[0] = name */
+  1,   /* field[1] = path */
+};
+static const ProtobufCIntRange chorus__common__load_model_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor chorus__common__load_model_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.common.LoadModelRequest",
+  "LoadModelRequest",
+  "Chorus__Common__LoadModelRequest",
+  "chorus.common",
+  sizeof(Chorus__Common__LoadModelRequest),
+  3,
+  chorus__common__load_model_request__field_descriptors,
+  chorus__common__load_model_request__field_indices_by_name,
+  1,  chorus__common__load_model_request__number_ranges,
+  (ProtobufCMessageInit) chorus__common__load_model_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__common__load_model_response__field_descriptors[1] =
+{
+  {
+    "models",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Common__LoadModelResponse, n_models),
+    offsetof(Chorus__Common__LoadModelResponse, models),
+    &chorus__common__model_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__common__load_model_response__field_indices_by_name[] = {
+  0,   /* field[0] = models */
+};
+static const ProtobufCIntRange chorus__common__load_model_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor chorus__common__load_model_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.common.LoadModelResponse",
+  "LoadModelResponse",
+  "Chorus__Common__LoadModelResponse",
+  "chorus.common",
+  sizeof(Chorus__Common__LoadModelResponse),
+  1,
+  chorus__common__load_model_response__field_descriptors,
+  chorus__common__load_model_response__field_indices_by_name,
+  1,  chorus__common__load_model_response__number_ranges,
+  (ProtobufCMessageInit) chorus__common__load_model_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__common__unload_model_request__field_descriptors[1] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Common__UnloadModelRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__common__unload_model_request__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange chorus__common__unload_model_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor chorus__common__unload_model_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.common.UnloadModelRequest",
+  "UnloadModelRequest",
+  "Chorus__Common__UnloadModelRequest",
+  "chorus.common",
+  sizeof(Chorus__Common__UnloadModelRequest),
+  1,
+  chorus__common__unload_model_request__field_descriptors,
+  chorus__common__unload_model_request__field_indices_by_name,
+  1,  chorus__common__unload_model_request__number_ranges,
+  (ProtobufCMessageInit) chorus__common__unload_model_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__common__unload_model_response__field_descriptors[1] =
+{
+  {
+    "unloaded",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Common__UnloadModelResponse, unloaded),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__common__unload_model_response__field_indices_by_name[] = {
+  0,   /* field[0] = unloaded */
+};
+static const ProtobufCIntRange chorus__common__unload_model_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor chorus__common__unload_model_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.common.UnloadModelResponse",
+  "UnloadModelResponse",
+  "Chorus__Common__UnloadModelResponse",
+  "chorus.common",
+  sizeof(Chorus__Common__UnloadModelResponse),
+  1,
+  chorus__common__unload_model_response__field_descriptors,
+  chorus__common__unload_model_response__field_indices_by_name,
+  1,  chorus__common__unload_model_response__number_ranges,
+  (ProtobufCMessageInit) chorus__common__unload_model_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue chorus__common__dtype__enum_values_by_number[6] =

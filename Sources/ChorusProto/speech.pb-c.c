@@ -1925,7 +1925,7 @@ const ProtobufCEnumDescriptor chorus__speech__v1__audio_format__descriptor =
   chorus__speech__v1__audio_format__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor chorus__speech__v1__speech__method_descriptors[12] =
+static const ProtobufCMethodDescriptor chorus__speech__v1__speech__method_descriptors[14] =
 {
   { "Health", &chorus__common__health_request__descriptor, &chorus__common__health_response__descriptor },
   { "Status", &chorus__common__status_request__descriptor, &chorus__common__service_status__descriptor },
@@ -1939,6 +1939,8 @@ static const ProtobufCMethodDescriptor chorus__speech__v1__speech__method_descri
   { "DetectLanguage", &chorus__speech__v1__detect_language_request__descriptor, &chorus__speech__v1__detect_language_response__descriptor },
   { "Synthesize", &chorus__speech__v1__synthesize_request__descriptor, &chorus__speech__v1__audio_chunk__descriptor },
   { "ListVoices", &chorus__speech__v1__list_voices_request__descriptor, &chorus__speech__v1__list_voices_response__descriptor },
+  { "LoadModel", &chorus__common__load_model_request__descriptor, &chorus__common__load_model_response__descriptor },
+  { "UnloadModel", &chorus__common__unload_model_request__descriptor, &chorus__common__unload_model_response__descriptor },
 };
 const unsigned chorus__speech__v1__speech__method_indices_by_name[] = {
   9,        /* DetectLanguage */
@@ -1948,11 +1950,13 @@ const unsigned chorus__speech__v1__speech__method_indices_by_name[] = {
   0,        /* Health */
   2,        /* ListModels */
   11,        /* ListVoices */
+  12,        /* LoadModel */
   1,        /* Status */
   10,        /* Synthesize */
   6,        /* Transcribe */
   7,        /* TranscribeUpload */
-  8         /* Translate */
+  8,        /* Translate */
+  13         /* UnloadModel */
 };
 const ProtobufCServiceDescriptor chorus__speech__v1__speech__descriptor =
 {
@@ -1961,7 +1965,7 @@ const ProtobufCServiceDescriptor chorus__speech__v1__speech__descriptor =
   "Speech",
   "Chorus__Speech__V1__Speech",
   "chorus.speech.v1",
-  12,
+  14,
   chorus__speech__v1__speech__method_descriptors,
   chorus__speech__v1__speech__method_indices_by_name
 };
@@ -2060,6 +2064,22 @@ void chorus__speech__v1__speech__list_voices(ProtobufCService *service,
 {
   assert(service->descriptor == &chorus__speech__v1__speech__descriptor);
   service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void chorus__speech__v1__speech__load_model(ProtobufCService *service,
+                                            const Chorus__Common__LoadModelRequest *input,
+                                            Chorus__Common__LoadModelResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &chorus__speech__v1__speech__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void chorus__speech__v1__speech__unload_model(ProtobufCService *service,
+                                              const Chorus__Common__UnloadModelRequest *input,
+                                              Chorus__Common__UnloadModelResponse_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &chorus__speech__v1__speech__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void chorus__speech__v1__speech__init (Chorus__Speech__V1__Speech_Service *service,
                                        Chorus__Speech__V1__Speech_ServiceDestroy destroy)

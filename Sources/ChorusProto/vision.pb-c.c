@@ -2527,7 +2527,7 @@ const ProtobufCMessageDescriptor chorus__vision__v1__chat_event__descriptor =
   (ProtobufCMessageInit) chorus__vision__v1__chat_event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor chorus__vision__v1__vision__method_descriptors[15] =
+static const ProtobufCMethodDescriptor chorus__vision__v1__vision__method_descriptors[17] =
 {
   { "Health", &chorus__common__health_request__descriptor, &chorus__common__health_response__descriptor },
   { "Status", &chorus__common__status_request__descriptor, &chorus__common__service_status__descriptor },
@@ -2544,6 +2544,8 @@ static const ProtobufCMethodDescriptor chorus__vision__v1__vision__method_descri
   { "Caption", &chorus__vision__v1__caption_request__descriptor, &chorus__vision__v1__text_response__descriptor },
   { "Ask", &chorus__vision__v1__ask_request__descriptor, &chorus__vision__v1__text_response__descriptor },
   { "Chat", &chorus__vision__v1__chat_request__descriptor, &chorus__vision__v1__chat_event__descriptor },
+  { "LoadModel", &chorus__common__load_model_request__descriptor, &chorus__common__load_model_response__descriptor },
+  { "UnloadModel", &chorus__common__unload_model_request__descriptor, &chorus__common__unload_model_response__descriptor },
 };
 const unsigned chorus__vision__v1__vision__method_indices_by_name[] = {
   13,        /* Ask */
@@ -2560,7 +2562,9 @@ const unsigned chorus__vision__v1__vision__method_indices_by_name[] = {
   11,        /* IndexDelete */
   10,        /* IndexSearch */
   2,        /* ListModels */
-  1         /* Status */
+  15,        /* LoadModel */
+  1,        /* Status */
+  16         /* UnloadModel */
 };
 const ProtobufCServiceDescriptor chorus__vision__v1__vision__descriptor =
 {
@@ -2569,7 +2573,7 @@ const ProtobufCServiceDescriptor chorus__vision__v1__vision__descriptor =
   "Vision",
   "Chorus__Vision__V1__Vision",
   "chorus.vision.v1",
-  15,
+  17,
   chorus__vision__v1__vision__method_descriptors,
   chorus__vision__v1__vision__method_indices_by_name
 };
@@ -2692,6 +2696,22 @@ void chorus__vision__v1__vision__chat(ProtobufCService *service,
 {
   assert(service->descriptor == &chorus__vision__v1__vision__descriptor);
   service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void chorus__vision__v1__vision__load_model(ProtobufCService *service,
+                                            const Chorus__Common__LoadModelRequest *input,
+                                            Chorus__Common__LoadModelResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &chorus__vision__v1__vision__descriptor);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void chorus__vision__v1__vision__unload_model(ProtobufCService *service,
+                                              const Chorus__Common__UnloadModelRequest *input,
+                                              Chorus__Common__UnloadModelResponse_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &chorus__vision__v1__vision__descriptor);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void chorus__vision__v1__vision__init (Chorus__Vision__V1__Vision_Service *service,
                                        Chorus__Vision__V1__Vision_ServiceDestroy destroy)

@@ -18,4 +18,18 @@ public enum ProcessMemory {
         }
         return 0
     }
+
+    /// Hands freed heap memory back to the system. The tensor layer keeps freed buffers for reuse (a trim
+    /// threshold of 1 GiB), which is right between calls but not after a model is unloaded.
+    public static func returnFreedMemory() {
+        #if os(Linux)
+        _ = glibcMallocTrim(0)
+        #endif
+    }
 }
+
+#if os(Linux)
+/// glibc's `int malloc_trim(size_t pad)`, from <malloc.h>, which the Glibc module does not export.
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif

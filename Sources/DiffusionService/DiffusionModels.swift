@@ -1,80 +1,62 @@
 import ChorusAPI
 import ChorusServiceKit
-import ChorusWire
-import Foundation
-import Synchronization
 import ChorusStableDiffusion
 import ChorusTerrain
+import ChorusWire
+import Foundation
 
 /// A loaded diffusion model of either kind.
 enum DiffusionModel: Sendable {
     case terrain(TerrainEngine)
     case stableDiffusion(StableDiffusionEngine)
+
+    var isStableDiffusion: Bool {
+        if case .stableDiffusion = self { return true }
+        return false
+    }
 }
 
-/// The loaded models by name; LoadModel adds one and UnloadModel takes one away while calls keep the
-/// engine they already hold.
-final class DiffusionModels: Sendable {
-    private let models = Mutex<[String: DiffusionModel]>([:])
+/// The kinds of model the diffusion service loads: diffusers Stable Diffusion folders and the terrain
+/// consistency UNet (an ONNX file, or a folder holding one).
+enum DiffusionModels {
+    /// Every loaded model by name.
+    static func all(in registry: ModelRegistry) -> [String: DiffusionModel] {
+        registry.models(StableDiffusionEngine.self).mapValues(DiffusionModel.stableDiffusion)
+            .merging(registry.models(TerrainEngine.self).mapValues(DiffusionModel.terrain)) { first, _ in first }
+    }
 
-    var all: [String: DiffusionModel] { models.withLock { $0 } }
+    static let kinds = [stableDiffusion, consistencyUNet]
 
-    func add(_ name: String, _ model: DiffusionModel) { models.withLock { $0[name] = model } }
+    static let stableDiffusion = ModelKind("stable-diffusion", recognizes: { FileManager.default.fileExists(atPath: $0 + "/unet/config.json") }) { name, path in
+        let engine = try StableDiffusionEngine(name: name, folder: path)
+        let p = engine.pipeline
+        return [.init(name: name, model: engine, info: ModelInfo(
+            format: "diffusers",
+            details: [KeyValue(key: "native_size", value: "\(p.nativeSize)x\(p.nativeSize)"),
+                      KeyValue(key: "scheduler", value: p.defaultScheduler.rawValue),
+                      KeyValue(key: "prediction_type", value: p.predictionType)]))]
+    }
 
-    func remove(_ name: String) -> Bool { models.withLock { $0.removeValue(forKey: name) } != nil }
+    /// A folder scanned at start holds the file; LoadModel may name the file itself.
+    static let consistencyUNet = ModelKind("consistency-unet", recognizes: { terrainFile(at: $0) != nil }) { name, path in
+        guard let onnx = terrainFile(at: path) else {
+            throw WireStatus(.invalidArgument, "\(path) holds no terrain consistency UNet .onnx file")
+        }
+        let engine = try TerrainEngine(name: name, onnx: onnx)
+        return [.init(name: name, model: engine, info: ModelInfo(
+            source: onnx, format: "ONNX",
+            details: [KeyValue(key: "size", value: "128x128"), KeyValue(key: "difficulty", value: "1-100")]))]
+    }
 
-    /// What a folder or file holds: a diffusers Stable Diffusion folder, or an ONNX terrain consistency
-    /// UNet (a file, or a folder holding one); nil when neither.
-    static func kind(at path: String) -> String? {
+    /// The terrain UNet at `path`: the .onnx file itself, or in a folder the .onnx whose name says
+    /// consistency and that is no Piper voice.
+    static func terrainFile(at path: String) -> String? {
         let fm = FileManager.default
         var isFolder: ObjCBool = false
         guard fm.fileExists(atPath: path, isDirectory: &isFolder) else { return nil }
-        if !isFolder.boolValue { return path.hasSuffix(".onnx") ? "consistency-unet" : nil }
-        if fm.fileExists(atPath: path + "/unet/config.json") { return "stable-diffusion" }
-        return terrainFile(in: path) == nil ? nil : "consistency-unet"
-    }
-
-    /// The terrain UNet in a folder: an .onnx whose name says consistency and that is no Piper voice.
-    static func terrainFile(in folder: String) -> String? {
-        let fm = FileManager.default
-        return ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted().first {
-            $0.hasSuffix(".onnx") && $0.contains("consistency") && !fm.fileExists(atPath: folder + "/" + $0 + ".json")
-        }.map { (folder as NSString).appendingPathComponent($0) }
-    }
-
-    /// Loads `path` as `kind` ("stable-diffusion", "consistency-unet", or nil to tell from the files) and
-    /// describes it for ListModels.
-    static func load(name: String, path: String, kind: String?, device: String) throws -> (DiffusionModel, ModelInfo) {
-        guard let found = kind ?? Self.kind(at: path) else {
-            throw WireStatus(.invalidArgument, "\(path) is neither a diffusers Stable Diffusion folder (unet/config.json …) nor a terrain consistency UNet (.onnx)")
-        }
-        let started = Date()
-        func seconds() -> KeyValue { KeyValue(key: "load_seconds", value: String(format: "%.2f", Date().timeIntervalSince(started))) }
-        do {
-            switch found {
-            case "stable-diffusion":
-                let engine = try StableDiffusionEngine(name: name, folder: path)
-                let p = engine.pipeline
-                return (.stableDiffusion(engine), ModelInfo(
-                    name: name, kind: "stable-diffusion", source: path, format: "diffusers", device: device,
-                    details: [KeyValue(key: "native_size", value: "\(p.nativeSize)x\(p.nativeSize)"),
-                              KeyValue(key: "scheduler", value: p.defaultScheduler.rawValue),
-                              KeyValue(key: "prediction_type", value: p.predictionType), seconds()]))
-            case "consistency-unet":
-                guard let onnx = path.hasSuffix(".onnx") ? path : terrainFile(in: path) else {
-                    throw WireStatus(.invalidArgument, "\(path) holds no terrain consistency UNet .onnx file")
-                }
-                let engine = try TerrainEngine(name: name, onnx: onnx)
-                return (.terrain(engine), ModelInfo(
-                    name: name, kind: "consistency-unet", source: onnx, format: "ONNX", device: device,
-                    details: [KeyValue(key: "size", value: "128x128"), KeyValue(key: "difficulty", value: "1-100"), seconds()]))
-            default:
-                throw WireStatus(.invalidArgument, "kind '\(found)' is not one of stable-diffusion, consistency-unet")
-            }
-        } catch let status as WireStatus {
-            throw status
-        } catch {
-            throw WireStatus(.failedPrecondition, "\(path) looks like a \(found) model but did not load: \(error)")
-        }
+        if !isFolder.boolValue { return path.hasSuffix(".onnx") ? path : nil }
+        return ((try? fm.contentsOfDirectory(atPath: path)) ?? []).sorted().first {
+            $0.hasSuffix(".onnx") && $0.contains("consistency") && !fm.fileExists(atPath: path + "/" + $0 + ".json")
+        }.map { (path as NSString).appendingPathComponent($0) }
     }
 }

@@ -9,7 +9,7 @@ import ChorusTerrain
 
 /// The Diffusion RPC handlers: a thin adapter between the wire and the two engines, Stable Diffusion
 /// (diffusers folders) and the terrain consistency UNet.
-public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
+public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoadingHandler {
     public struct Settings: Sendable {
         /// Largest width × height a Stable Diffusion request may ask for.
         public var maxPixels: Int
@@ -28,48 +28,37 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
 
     public let runtime: ServiceRuntime
     let settings: Settings
-    let models = DiffusionModels()
-    let compute = ComputeQueue()
+    /// Stable Diffusion and terrain engines by name: --models at start, LoadModel and UnloadModel since.
+    public let registry: ModelRegistry
+    public let compute = ComputeQueue()
 
     /// Loads every model under the runtime's --models folder: diffusers Stable Diffusion folders and
     /// terrain consistency UNets, each named after its subfolder.
     public init(runtime: ServiceRuntime, settings: Settings = .init()) throws {
         self.runtime = runtime
         self.settings = settings
+        registry = ModelRegistry(runtime: runtime, kinds: DiffusionModels.kinds)
         guard let folder = runtime.options.modelsDirectory else { return }
-        for entry in ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted() where !entry.hasPrefix(".") {
-            let path = (folder as NSString).appendingPathComponent(entry)
-            guard let kind = DiffusionModels.kind(at: path), !path.hasSuffix(".onnx") else { continue }
-            try add(name: entry, path: path, kind: kind)
-        }
-        if models.all.isEmpty { runtime.logger.warning("no diffusion model under \(folder): TextToImage answers FAILED_PRECONDITION") }
-    }
-
-    private func add(name: String, path: String, kind: String?) throws {
-        let (model, info) = try DiffusionModels.load(name: name, path: path, kind: kind, device: runtime.options.device)
-        models.add(name, model)
-        runtime.addModel(info)
+        try registry.scan(folder)
+        if registry.names.isEmpty { runtime.logger.warning("no diffusion model under \(folder): TextToImage answers FAILED_PRECONDITION") }
     }
 
     /// The model a request names; without a name, Stable Diffusion for a request with a prompt and the
     /// terrain model otherwise, falling back to whichever is loaded.
     private func model(_ name: String, prompt: String) throws -> (name: String, model: DiffusionModel) {
-        let all = models.all
+        let all = DiffusionModels.all(in: registry)
         if !name.isEmpty {
             guard let model = all[name] else {
                 throw WireStatus(.notFound, "no diffusion model named '\(name)'; loaded: \(all.keys.sorted().joined(separator: ", "))")
             }
             return (name, model)
         }
-        func first(_ wanted: (DiffusionModel) -> Bool) -> (String, DiffusionModel)? {
-            for key in all.keys.sorted() where wanted(all[key]!) { return (key, all[key]!) }
-            return nil
-        }
-        let isSD: (DiffusionModel) -> Bool = { if case .stableDiffusion = $0 { return true } else { return false } }
-        guard let chosen = prompt.isEmpty ? (first { !isSD($0) } ?? first(isSD)) : (first(isSD) ?? first { !isSD($0) }) else {
+        let sorted = all.sorted { $0.key < $1.key }
+        let stableDiffusion = sorted.first { $0.value.isStableDiffusion }, terrain = sorted.first { !$0.value.isStableDiffusion }
+        guard let chosen = prompt.isEmpty ? (terrain ?? stableDiffusion) : (stableDiffusion ?? terrain) else {
             throw runtime.missingModel("diffusion", hint: "start it with --models DIR holding the terrain consistency UNet (scripts/fetch-models) or a diffusers Stable Diffusion folder")
         }
-        return chosen
+        return (chosen.key, chosen.value)
     }
 
     /// Every numeric field in range before a model is chosen: a NaN or a 4-billion count is refused even
@@ -257,29 +246,5 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler {
         }
         try await responses.write(DiffusionEvent(result: DiffusionResult(images: images, previews: previews, seed: seed,
                                                                           elapsedSeconds: Date().timeIntervalSince(started))))
-    }
-
-    // MARK: - Loading
-
-    public func loadModel(_ request: LoadModelRequest, context: CallContext) async throws -> LoadModelResponse {
-        guard !request.path.isEmpty else { throw WireStatus(.invalidArgument, "the request has no path") }
-        let name = request.name.isEmpty ? (request.path as NSString).lastPathComponent : request.name
-        _ = try Checked.name(name, "model name")
-        guard FileManager.default.fileExists(atPath: request.path) else {
-            throw WireStatus(.notFound, "\(request.path) does not exist on the diffusion service's machine")
-        }
-        let kind = request.kind.isEmpty ? nil : request.kind
-        let path = request.path
-        try await compute.run { _ in try add(name: name, path: path, kind: kind) }
-        guard let info = runtime.models.first(where: { $0.name == name }) else { throw WireStatus(.internal, "'\(name)' loaded but is not listed") }
-        return LoadModelResponse(model: info)
-    }
-
-    public func unloadModel(_ request: UnloadModelRequest, context: CallContext) async throws -> UnloadModelResponse {
-        _ = models.remove(request.name)
-        guard runtime.removeModel(named: request.name) else {
-            throw WireStatus(.notFound, "no model named '\(request.name)' is loaded; ListModels shows what is")
-        }
-        return UnloadModelResponse(unloaded: true)
     }
 }

@@ -1,93 +1,99 @@
 import ChorusAPI
 import ChorusServiceKit
 import ChorusTensor
-import Foundation
-import Logging
-import ChorusWhisper
 import ChorusVITS
+import ChorusWhisper
+import Foundation
 
-/// The speech models found under --models at start.
+/// The speech models by name — Whisper engines and voices (Piper ONNX or Hugging Face VITS) — what
+/// --models held at start and what LoadModel added since.
 struct SpeechModels: Sendable {
-    var whisper: [String: WhisperEngine] = [:]
-    /// Transcription uses this one when a request names none.
-    var defaultWhisper: String?
-    var voices: [String: VitsVoice] = [:]
-    /// Synthesis uses this one when a request names none.
-    var defaultVoice: String?
+    let registry: ModelRegistry
 
-    /// Each subfolder holding a Whisper model (CTranslate2 model.bin or a Hugging Face folder) is loaded
-    /// under the folder's name.
+    init(runtime: ServiceRuntime) {
+        registry = ModelRegistry(runtime: runtime, kinds: [Self.whisperKind, Self.voiceKind])
+    }
+
+    var whisper: [String: WhisperEngine] {
+        registry.models(WhisperEngine.self)
+    }
+
+    /// Transcription uses this one when a request names none.
+    var defaultWhisper: String? {
+        let whisper = self.whisper
+        return whisper["whisper-tiny.en"] != nil ? "whisper-tiny.en" : whisper.keys.sorted().first
+    }
+
+    var voices: [String: VitsVoice] {
+        registry.models(VitsVoice.self)
+    }
+
+    /// Synthesis uses this one when a request names none: a Piper voice first.
+    var defaultVoice: String? {
+        let voices = self.voices
+        return voices.values.filter { $0.kind == "piper" }.map(\.name).sorted().first ?? voices.keys.sorted().first
+    }
+
+    /// Every subfolder of `folder` holding a Whisper model (CTranslate2 model.bin or a Hugging Face
+    /// folder) or voices is loaded, under the folder's name (voices under their own).
     static func load(from folder: String?, runtime: ServiceRuntime) throws -> SpeechModels {
-        var models = SpeechModels()
+        let models = SpeechModels(runtime: runtime)
         guard let folder else { return models }
-        let fm = FileManager.default
-        let entries = (try? fm.contentsOfDirectory(atPath: folder))?.sorted() ?? []
-        for entry in entries where !entry.hasPrefix(".") {
-            let path = (folder as NSString).appendingPathComponent(entry)
-            try loadVoices(in: path, name: entry, into: &models, runtime: runtime)
-            guard isWhisperFolder(path) else { continue }
-            let started = Date()
-            do {
-                let engine = try WhisperEngine(name: entry, folder: path)
-                models.whisper[entry] = engine
-                let format = fm.fileExists(atPath: path + "/model.bin") ? "CTranslate2" : "Hugging Face safetensors"
-                runtime.addModel(ModelInfo(
-                    name: entry, kind: "whisper", source: path, format: format, device: runtime.options.device,
-                    details: [KeyValue(key: "multilingual", value: "\(engine.multilingual)"),
-                              KeyValue(key: "mel_bins", value: "\(engine.model.melBins)"),
-                              KeyValue(key: "load_seconds", value: String(format: "%.2f", Date().timeIntervalSince(started)))]))
-            } catch {
-                throw WeightFileError(entry, "looks like a Whisper model but did not load: \(error)")
-            }
-        }
-        models.defaultWhisper = models.whisper["whisper-tiny.en"] != nil ? "whisper-tiny.en" : models.whisper.keys.sorted().first
+        try models.registry.scan(folder)
         if models.whisper.isEmpty {
             runtime.logger.warning("no Whisper model under \(folder): transcription answers FAILED_PRECONDITION")
         }
-        models.defaultVoice = models.voices.values.filter { $0.kind == "piper" }.map(\.name).sorted().first ?? models.voices.keys.sorted().first
-        if models.voices.isEmpty {
+        let voices = models.voices
+        if voices.isEmpty {
             runtime.logger.warning("no VITS or Piper voice under \(folder): Synthesize answers FAILED_PRECONDITION")
-        } else if !EspeakPhonemizer().isAvailable && models.voices.values.contains(where: { $0.kind == "piper" }) {
+        } else if !EspeakPhonemizer().isAvailable && voices.values.contains(where: { $0.kind == "piper" }) {
             runtime.logger.warning("espeak-ng is not installed: Piper voices answer FAILED_PRECONDITION (apt-get install espeak-ng)")
         }
         return models
     }
 
-    /// Piper voices (`X.onnx` beside `X.onnx.json`, named X) and Hugging Face VitsModel folders (named
-    /// after the folder).
-    private static func loadVoices(in path: String, name: String, into models: inout SpeechModels, runtime: ServiceRuntime) throws {
-        let fm = FileManager.default
-        let started = Date()
-        var loaded: [(VitsVoice, String, String)] = []
+    static let whisperKind = ModelKind("whisper", recognizes: isWhisperFolder) { name, path in
+        let engine = try WhisperEngine(name: name, folder: path)
+        let format = FileManager.default.fileExists(atPath: path + "/model.bin") ? "CTranslate2" : "Hugging Face safetensors"
+        return [.init(name: name, model: engine, info: ModelInfo(
+            format: format,
+            details: [KeyValue(key: "multilingual", value: "\(engine.multilingual)"),
+                      KeyValue(key: "mel_bins", value: "\(engine.model.melBins)")]))]
+    }
+
+    /// Piper voices (`X.onnx` beside `X.onnx.json`, named X; or one such file) and Hugging Face
+    /// VitsModel folders (MMS-TTS, named after the folder).
+    static let voiceKind = ModelKind("voice", recognizes: { !piperFiles(at: $0).isEmpty || JSONConfig.modelType(folder: $0) == "vits" }) { name, path in
+        var voices: [(VitsVoice, String, String)] = []
         if JSONConfig.modelType(folder: path) == "vits" {
-            do {
-                loaded.append((try VitsVoice(name: name, huggingFaceFolder: path), path, "Hugging Face safetensors"))
-            } catch {
-                throw WeightFileError(path, "looks like a VITS model but did not load: \(error)")
-            }
+            voices.append((try VitsVoice(name: name, huggingFaceFolder: path), path, "Hugging Face safetensors"))
         }
-        for file in ((try? fm.contentsOfDirectory(atPath: path)) ?? []).sorted() where file.hasSuffix(".onnx") {
-            let onnx = (path as NSString).appendingPathComponent(file)
-            guard fm.fileExists(atPath: onnx + ".json") else { continue }
-            do {
-                loaded.append((try VitsVoice(name: String(file.dropLast(5)), piperONNX: onnx), onnx, "Piper ONNX"))
-            } catch {
-                throw WeightFileError(onnx, "looks like a Piper voice but did not load: \(error)")
-            }
+        let single = path.hasSuffix(".onnx")
+        for onnx in piperFiles(at: path) {
+            let stem = ((onnx as NSString).lastPathComponent as NSString).deletingPathExtension
+            // One file loaded by LoadModel takes the name asked for; a folder's voices keep their own.
+            let voiceName = single && name != (path as NSString).lastPathComponent ? name : stem
+            voices.append((try VitsVoice(name: voiceName, piperONNX: onnx), onnx, "Piper ONNX"))
         }
-        for (voice, source, format) in loaded {
-            models.voices[voice.name] = voice
-            runtime.addModel(ModelInfo(
-                name: voice.name, kind: voice.kind, source: source, format: format, device: runtime.options.device,
+        return voices.map { voice, source, format in
+            .init(name: voice.name, model: voice, info: ModelInfo(
+                kind: voice.kind, source: source, format: format,
                 details: [KeyValue(key: "language", value: voice.language), KeyValue(key: "sample_rate", value: "\(voice.sampleRate)"),
-                          KeyValue(key: "speakers", value: "\(voice.speakers)"),
-                          KeyValue(key: "load_seconds", value: String(format: "%.2f", Date().timeIntervalSince(started)))]))
-            runtime.logger.info("loaded voice '\(voice.name)' (\(voice.kind), \(voice.sampleRate) Hz) from \(source)")
+                          KeyValue(key: "speakers", value: "\(voice.speakers)")]))
         }
     }
 
+    /// The Piper voices at `path`: the file itself, or the folder's `X.onnx` files with `X.onnx.json` beside.
+    static func piperFiles(at path: String) -> [String] {
+        let fm = FileManager.default
+        if path.hasSuffix(".onnx") { return fm.fileExists(atPath: path + ".json") ? [path] : [] }
+        return ((try? fm.contentsOfDirectory(atPath: path)) ?? []).sorted()
+            .filter { $0.hasSuffix(".onnx") }
+            .map { (path as NSString).appendingPathComponent($0) }
+            .filter { fm.fileExists(atPath: $0 + ".json") }
+    }
 
-    private static func isWhisperFolder(_ path: String) -> Bool {
+    static func isWhisperFolder(_ path: String) -> Bool {
         let fm = FileManager.default
         guard fm.fileExists(atPath: path + "/tokenizer.json") else { return false }
         if fm.fileExists(atPath: path + "/model.bin") { return true }

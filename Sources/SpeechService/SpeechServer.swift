@@ -7,7 +7,7 @@ import ChorusWhisper
 import ChorusVITS
 
 /// The Speech RPC handlers: a thin adapter between the wire and the Whisper and VITS engines.
-public struct SpeechServer: SpeechHandler, CommonServiceHandler {
+public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHandler {
     public struct Settings: Sendable {
         public var maxAudioSeconds: Double
         /// Beams when a request leaves beam_size at 0.
@@ -25,7 +25,8 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler {
     public let runtime: ServiceRuntime
     let models: SpeechModels
     let settings: Settings
-    let compute = ComputeQueue()
+    public let compute = ComputeQueue()
+    public var registry: ModelRegistry { models.registry }
 
     /// Loads every model under the runtime's --models folder.
     public init(runtime: ServiceRuntime, settings: Settings = .init()) throws {

@@ -49,9 +49,8 @@ public struct TTSBenchmark {
     public func firstChunkOverTheWire(_ text: String, calls: Int = 9) async throws -> (p50: Double, worst: Double, count: Int, audioSeconds: Double) {
         let logger = Logger(label: "bench")
         let runtime = ServiceRuntime(options: .init(service: "speech"), logger: logger)
-        var models = SpeechModels()
-        models.voices[voice.name] = voice
-        models.defaultVoice = voice.name
+        let models = SpeechModels(runtime: runtime)
+        models.registry.add(voice.name, kind: "voice", model: voice, info: ModelInfo(kind: voice.kind, source: "benchmark"))
         let server = SpeechServer(runtime: runtime, settings: .init(), models: models)
         let wire = WireServer(configuration: .init(port: 0), routes: server.routes, logger: logger)
         let port = try await wire.start()

@@ -9,7 +9,7 @@ import Foundation
 
 /// The Vision RPC handlers: a thin adapter between the wire and the CLIP engine, the image index and
 /// the LLaVA engine.
-public struct VisionServer: VisionHandler, CommonServiceHandler {
+public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHandler {
     public struct Settings: Sendable {
         /// How long a call waits for others to share its batch.
         public var batchWindow: Duration
@@ -50,33 +50,29 @@ public struct VisionServer: VisionHandler, CommonServiceHandler {
 
     public let runtime: ServiceRuntime
     let settings: Settings
-    let clip: [String: CLIPEngine]
-    let defaultCLIP: String?
-    let llava: [String: LlavaEngine]
-    let defaultLLaVA: String?
+    /// CLIP and LLaVA engines by name: --models at start, LoadModel and UnloadModel since.
+    public let registry: ModelRegistry
+    public let compute = ComputeQueue()
     let indexes: IndexStore
 
-    /// Loads every model under the runtime's --models folder and the indexes under the data folder.
+    var clip: [String: CLIPEngine] { registry.models(CLIPEngine.self) }
+    var llava: [String: LlavaEngine] { registry.models(LlavaEngine.self) }
+
+    /// Loads every model under the runtime's --models folder (its subfolders, or the folder itself) and
+    /// the indexes under the data folder.
     public init(runtime: ServiceRuntime, settings: Settings = .init()) throws {
         self.runtime = runtime
         self.settings = settings
-        let models = try VisionModels.load(from: runtime.options.modelsDirectory, runtime: runtime)
-        let compute = ComputeQueue()
-        let batching = CLIPEngine.Batching(window: settings.batchWindow, maxBatch: settings.maxBatch,
-                                           maxWaiting: max(settings.maxBatch, runtime.options.maxQueue * settings.maxBatch))
-        var engines: [String: CLIPEngine] = [:]
-        for (name, pipeline) in models.clip {
-            engines[name] = CLIPEngine(name: name, pipeline: pipeline, batching: batching, limiter: runtime.limiter, compute: compute)
+        registry = ModelRegistry(runtime: runtime, kinds: VisionModels.kinds(runtime: runtime, settings: settings, compute: compute))
+        if let folder = runtime.options.modelsDirectory {
+            try registry.scan(folder, includingFolder: true)
+            if registry.models(CLIPEngine.self).isEmpty {
+                runtime.logger.warning("no CLIP model under \(folder): embedding, classification and image search answer FAILED_PRECONDITION")
+            }
+            if registry.models(LlavaEngine.self).isEmpty {
+                runtime.logger.warning("no LLaVA model under \(folder): Caption, Ask and Chat answer FAILED_PRECONDITION")
+            }
         }
-        clip = engines
-        defaultCLIP = models.defaultCLIP
-        let chatLimits = LlavaEngine.Limits(maxImages: settings.maxChatImages, defaultMaxNewTokens: settings.defaultMaxNewTokens,
-                                            maxNewTokens: settings.maxNewTokens, maxStops: 16, image: settings.imageLimits)
-        llava = models.llava.mapValues { pipeline in
-            LlavaEngine(generator: LlavaGenerator(pipeline: pipeline, cachedConversations: settings.cachedConversations),
-                        limiter: runtime.limiter, compute: compute, limits: chatLimits)
-        }
-        defaultLLaVA = models.defaultLLaVA
         indexes = try IndexStore(directory: settings.dataDirectory, logger: runtime.logger)
         if settings.dataDirectory == nil {
             runtime.logger.info("no --data-dir: image indexes live in memory and are lost on restart")
@@ -85,13 +81,14 @@ public struct VisionServer: VisionHandler, CommonServiceHandler {
 
     /// The LLaVA engine a request names, or the default one.
     private func chatEngine(_ name: String) throws -> (name: String, engine: LlavaEngine) {
+        let llava = self.llava
         if !name.isEmpty {
             guard let engine = llava[name] else {
                 throw WireStatus(.notFound, "no LLaVA model named '\(name)'; loaded: \(llava.keys.sorted().joined(separator: ", "))")
             }
             return (name, engine)
         }
-        guard let name = defaultLLaVA, let engine = llava[name] else {
+        guard let name = llava.keys.sorted().first, let engine = llava[name] else {
             throw runtime.missingModel("LLaVA", hint: "start it with --models DIR holding a Hugging Face LlavaForConditionalGeneration folder")
         }
         return (name, engine)
@@ -99,13 +96,14 @@ public struct VisionServer: VisionHandler, CommonServiceHandler {
 
     /// The CLIP engine a request names, or the default one.
     private func engine(_ name: String) throws -> CLIPEngine {
+        let clip = self.clip
         if !name.isEmpty {
             guard let engine = clip[name] else {
                 throw WireStatus(.notFound, "no CLIP model named '\(name)'; loaded: \(clip.keys.sorted().joined(separator: ", "))")
             }
             return engine
         }
-        guard let name = defaultCLIP, let engine = clip[name] else {
+        guard let name = clip.keys.sorted().first, let engine = clip[name] else {
             throw runtime.missingModel("CLIP", hint: "start it with --models DIR holding a Hugging Face CLIPModel folder")
         }
         return engine

@@ -31,7 +31,7 @@ import Testing
 
     @Test func textToImageStreamsProgressAndPreviewsAndIsSeeded() async throws {
         let (process, diffusion) = try await Self.start()
-        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         let request = TextToImageRequest(prompt: "a photo of a cat", negativePrompt: "blurry", steps: 4, seed: 5, width: 32, height: 32,
                                          numImages: 2, previewEvery: 2)
         let first = try await events(diffusion.textToImage(request))
@@ -53,7 +53,7 @@ import Testing
 
     @Test func everySchedulerRunsAndImg2imgRerunsPartOfTheSchedule() async throws {
         let (process, diffusion) = try await Self.start()
-        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         var images: [String: Data] = [:]
         for scheduler in ["pndm", "ddim", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "lcm"] {
             let run = try await events(diffusion.textToImage(TextToImageRequest(prompt: "a cat", guidanceScale: scheduler == "lcm" ? 1 : 7.5,
@@ -75,7 +75,7 @@ import Testing
 
     @Test func aDeadlineStopsTheRunWithinAStep() async throws {
         let (process, diffusion) = try await Self.start(["--max-concurrency", "1"])
-        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         let long = TextToImageRequest(prompt: "a cat", steps: 150, seed: 1, width: 64, height: 64)
         let started = Date()
         do {
@@ -97,7 +97,7 @@ import Testing
 
     @Test func cancelStopsTheRunAfterTheStepInFlight() async throws {
         let (process, diffusion) = try await Self.start(["--max-concurrency", "1"])
-        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         // Leaving the stream after the first progress event sends CANCEL.
         for try await event in diffusion.textToImage(TextToImageRequest(prompt: "a cat", steps: 150, seed: 1, width: 64, height: 64))
         where event.progress != nil { break }
@@ -114,7 +114,7 @@ import Testing
     @Test func loadModelAtRunTimeAndUnload() async throws {
         let (process, address) = try await ChorusProcess.serve(["diffusion", "--port", "0"])
         let diffusion = DiffusionClient(try WireClient(address: address))
-        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         do {
             _ = try await events(diffusion.textToImage(TextToImageRequest(prompt: "a cat")))
             Issue.record("answered without a model")
@@ -122,7 +122,7 @@ import Testing
             #expect(status.code == .failedPrecondition && status.message.contains("diffusion"), "\(status)")
         }
         let loaded = try await diffusion.loadModel(LoadModelRequest(name: "late", path: Self.sdFolder))
-        #expect(loaded.model?.kind == "stable-diffusion" && loaded.model?.name == "late")
+        #expect(loaded.models.first?.kind == "stable-diffusion" && loaded.models.map(\.name) == ["late"])
         let run = try await events(diffusion.textToImage(TextToImageRequest(prompt: "a cat", steps: 1, seed: 1, width: 32, height: 32)))
         #expect(run.last?.result?.images.count == 1)
         do {
@@ -137,7 +137,7 @@ import Testing
 
     @Test func badRequestsGetClearErrors() async throws {
         let (process, diffusion) = try await Self.start(["--max-pixels", "262144"])
-        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         let cat = TextToImageRequest(prompt: "a cat", steps: 2, seed: 1, width: 32, height: 32)
         func with(_ change: (inout TextToImageRequest) -> Void) -> TextToImageRequest { var r = cat; change(&r); return r }
         let cases: [(() async throws -> Void, StatusCode, String)] = [
@@ -172,7 +172,7 @@ import Testing
 
     @Test func aRunThatWouldNotFitIsRefusedBeforeItStarts() async throws {
         let (process, diffusion) = try await Self.start(["--memory-budget-gb", "0.05"])
-        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         do {
             _ = try await events(diffusion.textToImage(TextToImageRequest(prompt: "a cat", steps: 2, width: 512, height: 512, numImages: 4)))
             Issue.record("a run far above the memory budget started")
@@ -189,7 +189,7 @@ extension StableDiffusionProcessTests {
     /// stream was only finished inside the compute block, so a refused call used to hang to its deadline.
     @Test func aFullQueueRefusesAtOnce() async throws {
         let (process, diffusion) = try await Self.start(["--max-concurrency", "1", "--max-queue", "0"])
-        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         // The first call holds the only slot from its first progress event until the test lets it go.
         let long = TextToImageRequest(prompt: "a cat", steps: 150, seed: 1, width: 32, height: 32)
         let first = diffusion.textToImage(long, options: CallOptions(timeout: .seconds(120)))

@@ -917,3 +917,177 @@ extension EchoResponse: CBridgedMessage {
     public static func cPackedSize(_ c: UnsafePointer<Chorus__Common__EchoResponse>) -> Int { chorus__common__echo_response__get_packed_size(c) }
     public static func cPack(_ c: UnsafePointer<Chorus__Common__EchoResponse>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__common__echo_response__pack(c, out) }
 }
+
+public struct LoadModelRequest: ChorusMessage {
+    public var name: String
+    public var path: String
+    public var kind: String
+
+    public init(name: String = "", path: String = "", kind: String = "") {
+        self.name = name
+        self.path = path
+        self.kind = kind
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name = "name"
+        case path = "path"
+        case kind = "kind"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.path = try c.decodeIfPresent(String.self, forKey: .path) ?? ""
+        self.kind = try c.decodeIfPresent(String.self, forKey: .kind) ?? ""
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(path, forKey: .path)
+        try c.encode(kind, forKey: .kind)
+    }
+}
+
+extension LoadModelRequest: CBridgedMessage {
+    public typealias CStruct = Chorus__Common__LoadModelRequest
+
+    public init(c: UnsafePointer<Chorus__Common__LoadModelRequest>) {
+        self.name = CBridge.string(c.pointee.name)
+        self.path = CBridge.string(c.pointee.path)
+        self.kind = CBridge.string(c.pointee.kind)
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Common__LoadModelRequest>, _ arena: CArena) {
+        chorus__common__load_model_request__init(c)
+        c.pointee.name = arena.string(name)
+        c.pointee.path = arena.string(path)
+        c.pointee.kind = arena.string(kind)
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Common__LoadModelRequest>? { chorus__common__load_model_request__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Common__LoadModelRequest>) { chorus__common__load_model_request__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Common__LoadModelRequest>) -> Int { chorus__common__load_model_request__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Common__LoadModelRequest>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__common__load_model_request__pack(c, out) }
+}
+
+public struct LoadModelResponse: ChorusMessage {
+    public var models: [ModelInfo]
+
+    public init(models: [ModelInfo] = []) {
+        self.models = models
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case models = "models"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.models = try c.decodeIfPresent([ModelInfo].self, forKey: .models) ?? []
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(models, forKey: .models)
+    }
+}
+
+extension LoadModelResponse: CBridgedMessage {
+    public typealias CStruct = Chorus__Common__LoadModelResponse
+
+    public init(c: UnsafePointer<Chorus__Common__LoadModelResponse>) {
+        self.models = CBridge.array(c.pointee.models, c.pointee.n_models).map { ModelInfo(c: $0!) }
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Common__LoadModelResponse>, _ arena: CArena) {
+        chorus__common__load_model_response__init(c)
+        (c.pointee.n_models, c.pointee.models) = arena.array(models.map { Optional($0.bridged(arena)) })
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Common__LoadModelResponse>? { chorus__common__load_model_response__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Common__LoadModelResponse>) { chorus__common__load_model_response__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Common__LoadModelResponse>) -> Int { chorus__common__load_model_response__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Common__LoadModelResponse>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__common__load_model_response__pack(c, out) }
+}
+
+public struct UnloadModelRequest: ChorusMessage {
+    public var name: String
+
+    public init(name: String = "") {
+        self.name = name
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name = "name"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+    }
+}
+
+extension UnloadModelRequest: CBridgedMessage {
+    public typealias CStruct = Chorus__Common__UnloadModelRequest
+
+    public init(c: UnsafePointer<Chorus__Common__UnloadModelRequest>) {
+        self.name = CBridge.string(c.pointee.name)
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Common__UnloadModelRequest>, _ arena: CArena) {
+        chorus__common__unload_model_request__init(c)
+        c.pointee.name = arena.string(name)
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Common__UnloadModelRequest>? { chorus__common__unload_model_request__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Common__UnloadModelRequest>) { chorus__common__unload_model_request__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Common__UnloadModelRequest>) -> Int { chorus__common__unload_model_request__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Common__UnloadModelRequest>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__common__unload_model_request__pack(c, out) }
+}
+
+public struct UnloadModelResponse: ChorusMessage {
+    public var unloaded: Bool
+
+    public init(unloaded: Bool = false) {
+        self.unloaded = unloaded
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case unloaded = "unloaded"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.unloaded = try c.decodeIfPresent(Bool.self, forKey: .unloaded) ?? false
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(unloaded, forKey: .unloaded)
+    }
+}
+
+extension UnloadModelResponse: CBridgedMessage {
+    public typealias CStruct = Chorus__Common__UnloadModelResponse
+
+    public init(c: UnsafePointer<Chorus__Common__UnloadModelResponse>) {
+        self.unloaded = (c.pointee.unloaded != 0)
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Common__UnloadModelResponse>, _ arena: CArena) {
+        chorus__common__unload_model_response__init(c)
+        c.pointee.unloaded = (unloaded ? 1 : 0)
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Common__UnloadModelResponse>? { chorus__common__unload_model_response__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Common__UnloadModelResponse>) { chorus__common__unload_model_response__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Common__UnloadModelResponse>) -> Int { chorus__common__unload_model_response__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Common__UnloadModelResponse>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__common__unload_model_response__pack(c, out) }
+}

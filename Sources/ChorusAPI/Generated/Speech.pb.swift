@@ -983,6 +983,8 @@ public enum Speech {
         public static let detectLanguage = MethodDescriptor(service: "chorus.speech.v1.Speech", method: "DetectLanguage", kind: .unary)
         public static let synthesize = MethodDescriptor(service: "chorus.speech.v1.Speech", method: "Synthesize", kind: .serverStreaming)
         public static let listVoices = MethodDescriptor(service: "chorus.speech.v1.Speech", method: "ListVoices", kind: .unary)
+        public static let loadModel = MethodDescriptor(service: "chorus.speech.v1.Speech", method: "LoadModel", kind: .unary)
+        public static let unloadModel = MethodDescriptor(service: "chorus.speech.v1.Speech", method: "UnloadModel", kind: .unary)
     }
 
     /// Every method with JSON bridges, for `chorus call` and the gateway's HTTP front.
@@ -998,7 +1000,9 @@ public enum Speech {
         AnyMethod(Method.translate, request: TranscribeRequest.self, response: TranscribeResult.self),
         AnyMethod(Method.detectLanguage, request: DetectLanguageRequest.self, response: DetectLanguageResponse.self),
         AnyMethod(Method.synthesize, request: SynthesizeRequest.self, response: AudioChunk.self),
-        AnyMethod(Method.listVoices, request: ListVoicesRequest.self, response: ListVoicesResponse.self)
+        AnyMethod(Method.listVoices, request: ListVoicesRequest.self, response: ListVoicesResponse.self),
+        AnyMethod(Method.loadModel, request: LoadModelRequest.self, response: LoadModelResponse.self),
+        AnyMethod(Method.unloadModel, request: UnloadModelRequest.self, response: UnloadModelResponse.self)
     ]
 }
 
@@ -1015,6 +1019,8 @@ public protocol SpeechHandler: Sendable {
     func detectLanguage(_ request: DetectLanguageRequest, context: CallContext) async throws -> DetectLanguageResponse
     func synthesize(_ request: SynthesizeRequest, context: CallContext, responses: ResponseWriter<AudioChunk>) async throws
     func listVoices(_ request: ListVoicesRequest, context: CallContext) async throws -> ListVoicesResponse
+    func loadModel(_ request: LoadModelRequest, context: CallContext) async throws -> LoadModelResponse
+    func unloadModel(_ request: UnloadModelRequest, context: CallContext) async throws -> UnloadModelResponse
 }
 
 extension SpeechHandler {
@@ -1032,7 +1038,9 @@ extension SpeechHandler {
             .unary(Speech.Method.translate) { (r: TranscribeRequest, c) in try await self.translate(r, context: c) },
             .unary(Speech.Method.detectLanguage) { (r: DetectLanguageRequest, c) in try await self.detectLanguage(r, context: c) },
             .serverStreaming(Speech.Method.synthesize) { (r: SynthesizeRequest, c, w: ResponseWriter<AudioChunk>) in try await self.synthesize(r, context: c, responses: w) },
-            .unary(Speech.Method.listVoices) { (r: ListVoicesRequest, c) in try await self.listVoices(r, context: c) }
+            .unary(Speech.Method.listVoices) { (r: ListVoicesRequest, c) in try await self.listVoices(r, context: c) },
+            .unary(Speech.Method.loadModel) { (r: LoadModelRequest, c) in try await self.loadModel(r, context: c) },
+            .unary(Speech.Method.unloadModel) { (r: UnloadModelRequest, c) in try await self.unloadModel(r, context: c) }
         ]
     }
 }
@@ -1087,5 +1095,13 @@ public struct SpeechClient: Sendable {
 
     public func listVoices(_ request: ListVoicesRequest, options: CallOptions = .init()) async throws -> ListVoicesResponse {
         try await channel.unary(Speech.Method.listVoices, request, as: ListVoicesResponse.self, options: options)
+    }
+
+    public func loadModel(_ request: LoadModelRequest, options: CallOptions = .init()) async throws -> LoadModelResponse {
+        try await channel.unary(Speech.Method.loadModel, request, as: LoadModelResponse.self, options: options)
+    }
+
+    public func unloadModel(_ request: UnloadModelRequest, options: CallOptions = .init()) async throws -> UnloadModelResponse {
+        try await channel.unary(Speech.Method.unloadModel, request, as: UnloadModelResponse.self, options: options)
     }
 }

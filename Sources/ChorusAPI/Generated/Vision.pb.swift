@@ -1274,6 +1274,8 @@ public enum Vision {
         public static let caption = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "Caption", kind: .unary)
         public static let ask = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "Ask", kind: .unary)
         public static let chat = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "Chat", kind: .serverStreaming)
+        public static let loadModel = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "LoadModel", kind: .unary)
+        public static let unloadModel = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "UnloadModel", kind: .unary)
     }
 
     /// Every method with JSON bridges, for `chorus call` and the gateway's HTTP front.
@@ -1292,7 +1294,9 @@ public enum Vision {
         AnyMethod(Method.indexDelete, request: IndexDeleteRequest.self, response: IndexDeleteResponse.self),
         AnyMethod(Method.caption, request: CaptionRequest.self, response: TextResponse.self),
         AnyMethod(Method.ask, request: AskRequest.self, response: TextResponse.self),
-        AnyMethod(Method.chat, request: ChatRequest.self, response: ChatEvent.self)
+        AnyMethod(Method.chat, request: ChatRequest.self, response: ChatEvent.self),
+        AnyMethod(Method.loadModel, request: LoadModelRequest.self, response: LoadModelResponse.self),
+        AnyMethod(Method.unloadModel, request: UnloadModelRequest.self, response: UnloadModelResponse.self)
     ]
 }
 
@@ -1312,6 +1316,8 @@ public protocol VisionHandler: Sendable {
     func caption(_ request: CaptionRequest, context: CallContext) async throws -> TextResponse
     func ask(_ request: AskRequest, context: CallContext) async throws -> TextResponse
     func chat(_ request: ChatRequest, context: CallContext, responses: ResponseWriter<ChatEvent>) async throws
+    func loadModel(_ request: LoadModelRequest, context: CallContext) async throws -> LoadModelResponse
+    func unloadModel(_ request: UnloadModelRequest, context: CallContext) async throws -> UnloadModelResponse
 }
 
 extension VisionHandler {
@@ -1332,7 +1338,9 @@ extension VisionHandler {
             .unary(Vision.Method.indexDelete) { (r: IndexDeleteRequest, c) in try await self.indexDelete(r, context: c) },
             .unary(Vision.Method.caption) { (r: CaptionRequest, c) in try await self.caption(r, context: c) },
             .unary(Vision.Method.ask) { (r: AskRequest, c) in try await self.ask(r, context: c) },
-            .serverStreaming(Vision.Method.chat) { (r: ChatRequest, c, w: ResponseWriter<ChatEvent>) in try await self.chat(r, context: c, responses: w) }
+            .serverStreaming(Vision.Method.chat) { (r: ChatRequest, c, w: ResponseWriter<ChatEvent>) in try await self.chat(r, context: c, responses: w) },
+            .unary(Vision.Method.loadModel) { (r: LoadModelRequest, c) in try await self.loadModel(r, context: c) },
+            .unary(Vision.Method.unloadModel) { (r: UnloadModelRequest, c) in try await self.unloadModel(r, context: c) }
         ]
     }
 }
@@ -1399,5 +1407,13 @@ public struct VisionClient: Sendable {
 
     public func chat(_ request: ChatRequest, options: CallOptions = .init()) -> ResponseStream<ChatEvent> {
         channel.serverStreaming(Vision.Method.chat, request, as: ChatEvent.self, options: options)
+    }
+
+    public func loadModel(_ request: LoadModelRequest, options: CallOptions = .init()) async throws -> LoadModelResponse {
+        try await channel.unary(Vision.Method.loadModel, request, as: LoadModelResponse.self, options: options)
+    }
+
+    public func unloadModel(_ request: UnloadModelRequest, options: CallOptions = .init()) async throws -> UnloadModelResponse {
+        try await channel.unary(Vision.Method.unloadModel, request, as: UnloadModelResponse.self, options: options)
     }
 }

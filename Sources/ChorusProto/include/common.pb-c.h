@@ -30,6 +30,10 @@ typedef struct Chorus__Common__ListModelsRequest Chorus__Common__ListModelsReque
 typedef struct Chorus__Common__ListModelsResponse Chorus__Common__ListModelsResponse;
 typedef struct Chorus__Common__EchoRequest Chorus__Common__EchoRequest;
 typedef struct Chorus__Common__EchoResponse Chorus__Common__EchoResponse;
+typedef struct Chorus__Common__LoadModelRequest Chorus__Common__LoadModelRequest;
+typedef struct Chorus__Common__LoadModelResponse Chorus__Common__LoadModelResponse;
+typedef struct Chorus__Common__UnloadModelRequest Chorus__Common__UnloadModelRequest;
+typedef struct Chorus__Common__UnloadModelResponse Chorus__Common__UnloadModelResponse;
 
 
 /* --- enums --- */
@@ -305,6 +309,65 @@ struct  Chorus__Common__EchoResponse
 #define CHORUS__COMMON__ECHO_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__common__echo_response__descriptor) \
     , {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0 }
+
+
+/*
+ * LoadModel / UnloadModel, the same on every service: a model swapped at run time without a restart.
+ */
+struct  Chorus__Common__LoadModelRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The name calls use; empty = the folder's or file's name.
+   */
+  char *name;
+  /*
+   * A folder or file on the service's machine.
+   */
+  char *path;
+  /*
+   * The service's kinds: "whisper", "voice" (Piper or VITS); "clip", "llava";
+   * "stable-diffusion", "consistency-unet". Empty = tell from the files.
+   */
+  char *kind;
+};
+#define CHORUS__COMMON__LOAD_MODEL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__common__load_model_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Chorus__Common__LoadModelResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Every model the path held (a folder of Piper voices holds several).
+   */
+  size_t n_models;
+  Chorus__Common__ModelInfo **models;
+};
+#define CHORUS__COMMON__LOAD_MODEL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__common__load_model_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Chorus__Common__UnloadModelRequest
+{
+  ProtobufCMessage base;
+  char *name;
+};
+#define CHORUS__COMMON__UNLOAD_MODEL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__common__unload_model_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Chorus__Common__UnloadModelResponse
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean unloaded;
+};
+#define CHORUS__COMMON__UNLOAD_MODEL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__common__unload_model_response__descriptor) \
+    , 0 }
 
 
 /* Chorus__Common__Image methods */
@@ -592,6 +655,82 @@ Chorus__Common__EchoResponse *
 void   chorus__common__echo_response__free_unpacked
                      (Chorus__Common__EchoResponse *message,
                       ProtobufCAllocator *allocator);
+/* Chorus__Common__LoadModelRequest methods */
+void   chorus__common__load_model_request__init
+                     (Chorus__Common__LoadModelRequest         *message);
+size_t chorus__common__load_model_request__get_packed_size
+                     (const Chorus__Common__LoadModelRequest   *message);
+size_t chorus__common__load_model_request__pack
+                     (const Chorus__Common__LoadModelRequest   *message,
+                      uint8_t             *out);
+size_t chorus__common__load_model_request__pack_to_buffer
+                     (const Chorus__Common__LoadModelRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Common__LoadModelRequest *
+       chorus__common__load_model_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__common__load_model_request__free_unpacked
+                     (Chorus__Common__LoadModelRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Common__LoadModelResponse methods */
+void   chorus__common__load_model_response__init
+                     (Chorus__Common__LoadModelResponse         *message);
+size_t chorus__common__load_model_response__get_packed_size
+                     (const Chorus__Common__LoadModelResponse   *message);
+size_t chorus__common__load_model_response__pack
+                     (const Chorus__Common__LoadModelResponse   *message,
+                      uint8_t             *out);
+size_t chorus__common__load_model_response__pack_to_buffer
+                     (const Chorus__Common__LoadModelResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Common__LoadModelResponse *
+       chorus__common__load_model_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__common__load_model_response__free_unpacked
+                     (Chorus__Common__LoadModelResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Common__UnloadModelRequest methods */
+void   chorus__common__unload_model_request__init
+                     (Chorus__Common__UnloadModelRequest         *message);
+size_t chorus__common__unload_model_request__get_packed_size
+                     (const Chorus__Common__UnloadModelRequest   *message);
+size_t chorus__common__unload_model_request__pack
+                     (const Chorus__Common__UnloadModelRequest   *message,
+                      uint8_t             *out);
+size_t chorus__common__unload_model_request__pack_to_buffer
+                     (const Chorus__Common__UnloadModelRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Common__UnloadModelRequest *
+       chorus__common__unload_model_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__common__unload_model_request__free_unpacked
+                     (Chorus__Common__UnloadModelRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Common__UnloadModelResponse methods */
+void   chorus__common__unload_model_response__init
+                     (Chorus__Common__UnloadModelResponse         *message);
+size_t chorus__common__unload_model_response__get_packed_size
+                     (const Chorus__Common__UnloadModelResponse   *message);
+size_t chorus__common__unload_model_response__pack
+                     (const Chorus__Common__UnloadModelResponse   *message,
+                      uint8_t             *out);
+size_t chorus__common__unload_model_response__pack_to_buffer
+                     (const Chorus__Common__UnloadModelResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Common__UnloadModelResponse *
+       chorus__common__unload_model_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__common__unload_model_response__free_unpacked
+                     (Chorus__Common__UnloadModelResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Chorus__Common__Image_Closure)
@@ -639,6 +778,18 @@ typedef void (*Chorus__Common__EchoRequest_Closure)
 typedef void (*Chorus__Common__EchoResponse_Closure)
                  (const Chorus__Common__EchoResponse *message,
                   void *closure_data);
+typedef void (*Chorus__Common__LoadModelRequest_Closure)
+                 (const Chorus__Common__LoadModelRequest *message,
+                  void *closure_data);
+typedef void (*Chorus__Common__LoadModelResponse_Closure)
+                 (const Chorus__Common__LoadModelResponse *message,
+                  void *closure_data);
+typedef void (*Chorus__Common__UnloadModelRequest_Closure)
+                 (const Chorus__Common__UnloadModelRequest *message,
+                  void *closure_data);
+typedef void (*Chorus__Common__UnloadModelResponse_Closure)
+                 (const Chorus__Common__UnloadModelResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -662,6 +813,10 @@ extern const ProtobufCMessageDescriptor chorus__common__list_models_request__des
 extern const ProtobufCMessageDescriptor chorus__common__list_models_response__descriptor;
 extern const ProtobufCMessageDescriptor chorus__common__echo_request__descriptor;
 extern const ProtobufCMessageDescriptor chorus__common__echo_response__descriptor;
+extern const ProtobufCMessageDescriptor chorus__common__load_model_request__descriptor;
+extern const ProtobufCMessageDescriptor chorus__common__load_model_response__descriptor;
+extern const ProtobufCMessageDescriptor chorus__common__unload_model_request__descriptor;
+extern const ProtobufCMessageDescriptor chorus__common__unload_model_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

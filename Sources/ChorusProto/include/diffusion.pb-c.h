@@ -21,10 +21,6 @@ typedef struct Chorus__Diffusion__V1__ImageToImageRequest Chorus__Diffusion__V1_
 typedef struct Chorus__Diffusion__V1__Progress Chorus__Diffusion__V1__Progress;
 typedef struct Chorus__Diffusion__V1__DiffusionResult Chorus__Diffusion__V1__DiffusionResult;
 typedef struct Chorus__Diffusion__V1__DiffusionEvent Chorus__Diffusion__V1__DiffusionEvent;
-typedef struct Chorus__Diffusion__V1__LoadModelRequest Chorus__Diffusion__V1__LoadModelRequest;
-typedef struct Chorus__Diffusion__V1__LoadModelResponse Chorus__Diffusion__V1__LoadModelResponse;
-typedef struct Chorus__Diffusion__V1__UnloadModelRequest Chorus__Diffusion__V1__UnloadModelRequest;
-typedef struct Chorus__Diffusion__V1__UnloadModelResponse Chorus__Diffusion__V1__UnloadModelResponse;
 
 
 /* --- enums --- */
@@ -122,54 +118,6 @@ struct  Chorus__Diffusion__V1__DiffusionEvent
     , NULL, NULL, NULL }
 
 
-struct  Chorus__Diffusion__V1__LoadModelRequest
-{
-  ProtobufCMessage base;
-  char *name;
-  /*
-   * A folder or file on the service's machine.
-   */
-  char *path;
-  /*
-   * "stable-diffusion", "consistency-unet"; empty = guess from the files.
-   */
-  char *kind;
-};
-#define CHORUS__DIFFUSION__V1__LOAD_MODEL_REQUEST__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__load_model_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
-
-
-struct  Chorus__Diffusion__V1__LoadModelResponse
-{
-  ProtobufCMessage base;
-  Chorus__Common__ModelInfo *model;
-};
-#define CHORUS__DIFFUSION__V1__LOAD_MODEL_RESPONSE__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__load_model_response__descriptor) \
-    , NULL }
-
-
-struct  Chorus__Diffusion__V1__UnloadModelRequest
-{
-  ProtobufCMessage base;
-  char *name;
-};
-#define CHORUS__DIFFUSION__V1__UNLOAD_MODEL_REQUEST__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__unload_model_request__descriptor) \
-    , (char *)protobuf_c_empty_string }
-
-
-struct  Chorus__Diffusion__V1__UnloadModelResponse
-{
-  ProtobufCMessage base;
-  protobuf_c_boolean unloaded;
-};
-#define CHORUS__DIFFUSION__V1__UNLOAD_MODEL_RESPONSE__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__unload_model_response__descriptor) \
-    , 0 }
-
-
 /* Chorus__Diffusion__V1__TextToImageRequest methods */
 void   chorus__diffusion__v1__text_to_image_request__init
                      (Chorus__Diffusion__V1__TextToImageRequest         *message);
@@ -265,82 +213,6 @@ Chorus__Diffusion__V1__DiffusionEvent *
 void   chorus__diffusion__v1__diffusion_event__free_unpacked
                      (Chorus__Diffusion__V1__DiffusionEvent *message,
                       ProtobufCAllocator *allocator);
-/* Chorus__Diffusion__V1__LoadModelRequest methods */
-void   chorus__diffusion__v1__load_model_request__init
-                     (Chorus__Diffusion__V1__LoadModelRequest         *message);
-size_t chorus__diffusion__v1__load_model_request__get_packed_size
-                     (const Chorus__Diffusion__V1__LoadModelRequest   *message);
-size_t chorus__diffusion__v1__load_model_request__pack
-                     (const Chorus__Diffusion__V1__LoadModelRequest   *message,
-                      uint8_t             *out);
-size_t chorus__diffusion__v1__load_model_request__pack_to_buffer
-                     (const Chorus__Diffusion__V1__LoadModelRequest   *message,
-                      ProtobufCBuffer     *buffer);
-Chorus__Diffusion__V1__LoadModelRequest *
-       chorus__diffusion__v1__load_model_request__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data);
-void   chorus__diffusion__v1__load_model_request__free_unpacked
-                     (Chorus__Diffusion__V1__LoadModelRequest *message,
-                      ProtobufCAllocator *allocator);
-/* Chorus__Diffusion__V1__LoadModelResponse methods */
-void   chorus__diffusion__v1__load_model_response__init
-                     (Chorus__Diffusion__V1__LoadModelResponse         *message);
-size_t chorus__diffusion__v1__load_model_response__get_packed_size
-                     (const Chorus__Diffusion__V1__LoadModelResponse   *message);
-size_t chorus__diffusion__v1__load_model_response__pack
-                     (const Chorus__Diffusion__V1__LoadModelResponse   *message,
-                      uint8_t             *out);
-size_t chorus__diffusion__v1__load_model_response__pack_to_buffer
-                     (const Chorus__Diffusion__V1__LoadModelResponse   *message,
-                      ProtobufCBuffer     *buffer);
-Chorus__Diffusion__V1__LoadModelResponse *
-       chorus__diffusion__v1__load_model_response__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data);
-void   chorus__diffusion__v1__load_model_response__free_unpacked
-                     (Chorus__Diffusion__V1__LoadModelResponse *message,
-                      ProtobufCAllocator *allocator);
-/* Chorus__Diffusion__V1__UnloadModelRequest methods */
-void   chorus__diffusion__v1__unload_model_request__init
-                     (Chorus__Diffusion__V1__UnloadModelRequest         *message);
-size_t chorus__diffusion__v1__unload_model_request__get_packed_size
-                     (const Chorus__Diffusion__V1__UnloadModelRequest   *message);
-size_t chorus__diffusion__v1__unload_model_request__pack
-                     (const Chorus__Diffusion__V1__UnloadModelRequest   *message,
-                      uint8_t             *out);
-size_t chorus__diffusion__v1__unload_model_request__pack_to_buffer
-                     (const Chorus__Diffusion__V1__UnloadModelRequest   *message,
-                      ProtobufCBuffer     *buffer);
-Chorus__Diffusion__V1__UnloadModelRequest *
-       chorus__diffusion__v1__unload_model_request__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data);
-void   chorus__diffusion__v1__unload_model_request__free_unpacked
-                     (Chorus__Diffusion__V1__UnloadModelRequest *message,
-                      ProtobufCAllocator *allocator);
-/* Chorus__Diffusion__V1__UnloadModelResponse methods */
-void   chorus__diffusion__v1__unload_model_response__init
-                     (Chorus__Diffusion__V1__UnloadModelResponse         *message);
-size_t chorus__diffusion__v1__unload_model_response__get_packed_size
-                     (const Chorus__Diffusion__V1__UnloadModelResponse   *message);
-size_t chorus__diffusion__v1__unload_model_response__pack
-                     (const Chorus__Diffusion__V1__UnloadModelResponse   *message,
-                      uint8_t             *out);
-size_t chorus__diffusion__v1__unload_model_response__pack_to_buffer
-                     (const Chorus__Diffusion__V1__UnloadModelResponse   *message,
-                      ProtobufCBuffer     *buffer);
-Chorus__Diffusion__V1__UnloadModelResponse *
-       chorus__diffusion__v1__unload_model_response__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data);
-void   chorus__diffusion__v1__unload_model_response__free_unpacked
-                     (Chorus__Diffusion__V1__UnloadModelResponse *message,
-                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Chorus__Diffusion__V1__TextToImageRequest_Closure)
@@ -357,18 +229,6 @@ typedef void (*Chorus__Diffusion__V1__DiffusionResult_Closure)
                   void *closure_data);
 typedef void (*Chorus__Diffusion__V1__DiffusionEvent_Closure)
                  (const Chorus__Diffusion__V1__DiffusionEvent *message,
-                  void *closure_data);
-typedef void (*Chorus__Diffusion__V1__LoadModelRequest_Closure)
-                 (const Chorus__Diffusion__V1__LoadModelRequest *message,
-                  void *closure_data);
-typedef void (*Chorus__Diffusion__V1__LoadModelResponse_Closure)
-                 (const Chorus__Diffusion__V1__LoadModelResponse *message,
-                  void *closure_data);
-typedef void (*Chorus__Diffusion__V1__UnloadModelRequest_Closure)
-                 (const Chorus__Diffusion__V1__UnloadModelRequest *message,
-                  void *closure_data);
-typedef void (*Chorus__Diffusion__V1__UnloadModelResponse_Closure)
-                 (const Chorus__Diffusion__V1__UnloadModelResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -410,12 +270,12 @@ struct Chorus__Diffusion__V1__Diffusion_Service
                          Chorus__Diffusion__V1__DiffusionEvent_Closure closure,
                          void *closure_data);
   void (*load_model)(Chorus__Diffusion__V1__Diffusion_Service *service,
-                     const Chorus__Diffusion__V1__LoadModelRequest *input,
-                     Chorus__Diffusion__V1__LoadModelResponse_Closure closure,
+                     const Chorus__Common__LoadModelRequest *input,
+                     Chorus__Common__LoadModelResponse_Closure closure,
                      void *closure_data);
   void (*unload_model)(Chorus__Diffusion__V1__Diffusion_Service *service,
-                       const Chorus__Diffusion__V1__UnloadModelRequest *input,
-                       Chorus__Diffusion__V1__UnloadModelResponse_Closure closure,
+                       const Chorus__Common__UnloadModelRequest *input,
+                       Chorus__Common__UnloadModelResponse_Closure closure,
                        void *closure_data);
 };
 typedef void (*Chorus__Diffusion__V1__Diffusion_ServiceDestroy)(Chorus__Diffusion__V1__Diffusion_Service *);
@@ -468,12 +328,12 @@ void chorus__diffusion__v1__diffusion__image_to_image(ProtobufCService *service,
                                                       Chorus__Diffusion__V1__DiffusionEvent_Closure closure,
                                                       void *closure_data);
 void chorus__diffusion__v1__diffusion__load_model(ProtobufCService *service,
-                                                  const Chorus__Diffusion__V1__LoadModelRequest *input,
-                                                  Chorus__Diffusion__V1__LoadModelResponse_Closure closure,
+                                                  const Chorus__Common__LoadModelRequest *input,
+                                                  Chorus__Common__LoadModelResponse_Closure closure,
                                                   void *closure_data);
 void chorus__diffusion__v1__diffusion__unload_model(ProtobufCService *service,
-                                                    const Chorus__Diffusion__V1__UnloadModelRequest *input,
-                                                    Chorus__Diffusion__V1__UnloadModelResponse_Closure closure,
+                                                    const Chorus__Common__UnloadModelRequest *input,
+                                                    Chorus__Common__UnloadModelResponse_Closure closure,
                                                     void *closure_data);
 
 /* --- descriptors --- */
@@ -483,10 +343,6 @@ extern const ProtobufCMessageDescriptor chorus__diffusion__v1__image_to_image_re
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__progress__descriptor;
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__diffusion_result__descriptor;
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__diffusion_event__descriptor;
-extern const ProtobufCMessageDescriptor chorus__diffusion__v1__load_model_request__descriptor;
-extern const ProtobufCMessageDescriptor chorus__diffusion__v1__load_model_response__descriptor;
-extern const ProtobufCMessageDescriptor chorus__diffusion__v1__unload_model_request__descriptor;
-extern const ProtobufCMessageDescriptor chorus__diffusion__v1__unload_model_response__descriptor;
 extern const ProtobufCServiceDescriptor chorus__diffusion__v1__diffusion__descriptor;
 
 PROTOBUF_C__END_DECLS

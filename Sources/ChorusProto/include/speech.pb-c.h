@@ -638,6 +638,14 @@ struct Chorus__Speech__V1__Speech_Service
                       const Chorus__Speech__V1__ListVoicesRequest *input,
                       Chorus__Speech__V1__ListVoicesResponse_Closure closure,
                       void *closure_data);
+  void (*load_model)(Chorus__Speech__V1__Speech_Service *service,
+                     const Chorus__Common__LoadModelRequest *input,
+                     Chorus__Common__LoadModelResponse_Closure closure,
+                     void *closure_data);
+  void (*unload_model)(Chorus__Speech__V1__Speech_Service *service,
+                       const Chorus__Common__UnloadModelRequest *input,
+                       Chorus__Common__UnloadModelResponse_Closure closure,
+                       void *closure_data);
 };
 typedef void (*Chorus__Speech__V1__Speech_ServiceDestroy)(Chorus__Speech__V1__Speech_Service *);
 void chorus__speech__v1__speech__init (Chorus__Speech__V1__Speech_Service *service,
@@ -657,7 +665,9 @@ void chorus__speech__v1__speech__init (Chorus__Speech__V1__Speech_Service *servi
       function_prefix__ ## translate,\
       function_prefix__ ## detect_language,\
       function_prefix__ ## synthesize,\
-      function_prefix__ ## list_voices  }
+      function_prefix__ ## list_voices,\
+      function_prefix__ ## load_model,\
+      function_prefix__ ## unload_model  }
 void chorus__speech__v1__speech__health(ProtobufCService *service,
                                         const Chorus__Common__HealthRequest *input,
                                         Chorus__Common__HealthResponse_Closure closure,
@@ -706,6 +716,14 @@ void chorus__speech__v1__speech__list_voices(ProtobufCService *service,
                                              const Chorus__Speech__V1__ListVoicesRequest *input,
                                              Chorus__Speech__V1__ListVoicesResponse_Closure closure,
                                              void *closure_data);
+void chorus__speech__v1__speech__load_model(ProtobufCService *service,
+                                            const Chorus__Common__LoadModelRequest *input,
+                                            Chorus__Common__LoadModelResponse_Closure closure,
+                                            void *closure_data);
+void chorus__speech__v1__speech__unload_model(ProtobufCService *service,
+                                              const Chorus__Common__UnloadModelRequest *input,
+                                              Chorus__Common__UnloadModelResponse_Closure closure,
+                                              void *closure_data);
 
 /* --- descriptors --- */
 

@@ -946,6 +946,14 @@ struct Chorus__Vision__V1__Vision_Service
                const Chorus__Vision__V1__ChatRequest *input,
                Chorus__Vision__V1__ChatEvent_Closure closure,
                void *closure_data);
+  void (*load_model)(Chorus__Vision__V1__Vision_Service *service,
+                     const Chorus__Common__LoadModelRequest *input,
+                     Chorus__Common__LoadModelResponse_Closure closure,
+                     void *closure_data);
+  void (*unload_model)(Chorus__Vision__V1__Vision_Service *service,
+                       const Chorus__Common__UnloadModelRequest *input,
+                       Chorus__Common__UnloadModelResponse_Closure closure,
+                       void *closure_data);
 };
 typedef void (*Chorus__Vision__V1__Vision_ServiceDestroy)(Chorus__Vision__V1__Vision_Service *);
 void chorus__vision__v1__vision__init (Chorus__Vision__V1__Vision_Service *service,
@@ -968,7 +976,9 @@ void chorus__vision__v1__vision__init (Chorus__Vision__V1__Vision_Service *servi
       function_prefix__ ## index_delete,\
       function_prefix__ ## caption,\
       function_prefix__ ## ask,\
-      function_prefix__ ## chat  }
+      function_prefix__ ## chat,\
+      function_prefix__ ## load_model,\
+      function_prefix__ ## unload_model  }
 void chorus__vision__v1__vision__health(ProtobufCService *service,
                                         const Chorus__Common__HealthRequest *input,
                                         Chorus__Common__HealthResponse_Closure closure,
@@ -1029,6 +1039,14 @@ void chorus__vision__v1__vision__chat(ProtobufCService *service,
                                       const Chorus__Vision__V1__ChatRequest *input,
                                       Chorus__Vision__V1__ChatEvent_Closure closure,
                                       void *closure_data);
+void chorus__vision__v1__vision__load_model(ProtobufCService *service,
+                                            const Chorus__Common__LoadModelRequest *input,
+                                            Chorus__Common__LoadModelResponse_Closure closure,
+                                            void *closure_data);
+void chorus__vision__v1__vision__unload_model(ProtobufCService *service,
+                                              const Chorus__Common__UnloadModelRequest *input,
+                                              Chorus__Common__UnloadModelResponse_Closure closure,
+                                              void *closure_data);
 
 /* --- descriptors --- */
 
