@@ -37,7 +37,7 @@ import Testing
 
     @Test func chatStreamsTokensAndEndsWithUsageAndASecondTurnReusesTheCache() async throws {
         let (process, vision) = try await Self.start()
-        defer { vision.channel.close(); process.signal(SIGKILL) }
+        defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
 
         let first = try await events(vision, ChatRequest(messages: [question("What is shown in this image?")],
                                                         generation: GenerationOptions(maxNewTokens: 5)))
@@ -61,7 +61,7 @@ import Testing
 
     @Test func captionAndAskAnswerWithUsage() async throws {
         let (process, vision) = try await Self.start()
-        defer { vision.channel.close(); process.signal(SIGKILL) }
+        defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         let asked = try await vision.ask(AskRequest(image: Image(data: Self.png), question: "What is shown in this image?",
                                                     generation: GenerationOptions(maxNewTokens: 5)))
         #expect(asked.finishReason == "length" && asked.usage?.promptTokens == 46 && asked.usage?.completionTokens == 5)
@@ -76,7 +76,7 @@ import Testing
 
     @Test func chorusCallChatsThroughTheGatewayWithAnImageInAList() async throws {
         let (process, vision, address) = try await Self.startWithAddress()
-        defer { vision.channel.close(); process.signal(SIGKILL) }
+        defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--vision", address])
         defer { gateway.signal(SIGKILL) }
         let request = #"{"messages": [{"role": "user", "parts": [{"image": {}}, {"text": "What is shown in this image?"}]}], "generation": {"max_new_tokens": 5}}"#
@@ -89,7 +89,7 @@ import Testing
 
     @Test func cancellingAChatStopsItAndTheServiceStaysUp() async throws {
         let (process, vision) = try await Self.start()
-        defer { vision.channel.close(); process.signal(SIGKILL) }
+        defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         for try await event in vision.chat(ChatRequest(messages: [question("Tell me everything.")])) where event.tokenId != 0 { break }
         var idle = false
         for _ in 0..<100 where !idle {
@@ -103,7 +103,7 @@ import Testing
 
     @Test func badConversationsGetClearErrors() async throws {
         let (process, vision) = try await Self.start()
-        defer { vision.channel.close(); process.signal(SIGKILL) }
+        defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         func expectStatus(_ code: StatusCode, containing text: String, _ request: ChatRequest,
                           sourceLocation: SourceLocation = #_sourceLocation) async {
             do {

@@ -27,7 +27,7 @@ import Testing
 
         // A crashed service is restarted.
         let speech = SpeechClient(try WireClient(address: "127.0.0.1:\(ports[3])"))
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         let firstPid = try await speech.status(StatusRequest()).pid
         kill(Int32(firstPid), SIGKILL)
         let giveUp = Date().addingTimeInterval(10)
@@ -102,7 +102,7 @@ extension CommandLineTests {
         defer { up.signal(SIGINT) }
 
         let speech = SpeechClient(try WireClient(address: "127.0.0.1:\(ports[3])"))
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         let pid = try await speech.status(StatusRequest()).pid
         // The first streamed answer proves the handler runs; it would go on for 100 s.
         let stream = speech.echoStream(EchoRequest(payload: Data("x".utf8), delayMs: 100, count: 1000),
@@ -122,7 +122,7 @@ extension CommandLineTests {
         let (up, ports) = try await Self.upWithoutHTTP(exitWithParent: false)
         let speech = SpeechClient(try WireClient(address: "127.0.0.1:\(ports[3])"))
         let pid = Int32(try await speech.status(StatusRequest()).pid)
-        speech.channel.close()
+        (speech.channel as? WireClient)?.close()
         up.signal(SIGKILL)
         let giveUp = Date().addingTimeInterval(15)
         while kill(pid, 0) == 0 && Date() < giveUp { try await Task.sleep(for: .milliseconds(100)) }

@@ -17,7 +17,7 @@ import Testing
 
     @Test func generatesSeededHeightfieldsAndVariesThem() async throws {
         let (process, diffusion) = try await Self.start()
-        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         let request = TextToImageRequest(seed: 3, numImages: 2, difficulty: 70)
         let first = try await events(diffusion.textToImage(request))
         #expect(first.count == 2 && first[0].progress?.total == 1)
@@ -56,7 +56,7 @@ import Testing
 
     @Test func badRequestsGetClearErrors() async throws {
         let (process, diffusion) = try await Self.start()
-        defer { diffusion.channel.close(); process.signal(SIGKILL) }
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         let png = try #require(try await events(diffusion.textToImage(TextToImageRequest(seed: 1))).last?.result?.images.first)
         let small = Data(base64Encoded: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVQI12NgAAAAAgAB4iG8MwAAAABJRU5ErkJggg==")!
         let cases: [(() async throws -> Void, StatusCode, String)] = [

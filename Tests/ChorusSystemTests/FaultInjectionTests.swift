@@ -50,13 +50,13 @@ import Testing
                                                                        "--health-interval-ms", "100"])
         defer { [a, b, gateway].forEach { $0.signal(SIGKILL) } }
         let client = SpeechClient(try WireClient(address: gatewayAddress))
-        defer { client.channel.close() }
+        defer { (client.channel as? WireClient)?.close() }
         let done = Flag()
         async let outcomes = Self.load(client, workers: 4, maxCalls: 400, delayMs: 50, stop: { done.isSet })
         // Kill A once it has served some calls, then call on until the gateway has ejected it: every
         // one of 40 calls after that is served by B.
         let direct = SpeechClient(try WireClient(address: addressA))
-        defer { direct.channel.close() }
+        defer { (direct.channel as? WireClient)?.close() }
         var servedByA: UInt64 = 0
         let giveUp = Date().addingTimeInterval(30)
         while servedByA < 10 && Date() < giveUp {
@@ -89,7 +89,7 @@ import Testing
         defer { a.signal(SIGCONT); [a, b, gateway].forEach { $0.signal(SIGKILL) } }
         let client = SpeechClient(try WireClient(address: gatewayAddress))
         let direct = SpeechClient(try WireClient(address: addressA))
-        defer { client.channel.close(); direct.channel.close() }
+        defer { (client.channel as? WireClient)?.close(); (direct.channel as? WireClient)?.close() }
         #expect(try await direct.echo(EchoRequest()).servedBy.hasPrefix(addressA))
 
         a.signal(SIGSTOP)
@@ -114,7 +114,7 @@ import Testing
         var (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--speech", speechAddress])
         let client = SpeechClient(try WireClient(address: gatewayAddress))
         let service = SpeechClient(try WireClient(address: speechAddress))
-        defer { client.channel.close(); service.channel.close() }
+        defer { (client.channel as? WireClient)?.close(); (service.channel as? WireClient)?.close() }
         let pid = try await service.status(StatusRequest()).pid
         let done = Flag()
         async let outcomes = Self.load(client, workers: 3, maxCalls: 200, delayMs: 20, stop: { done.isSet })
@@ -152,7 +152,7 @@ import Testing
         let line = try await vision.waitForLine(containing: " listening on ", timeout: 60)
         let address = String(line[line.range(of: " listening on ")!.upperBound...].split(separator: " ").first!)
         let client = VisionClient(try WireClient(address: address))
-        defer { client.channel.close() }
+        defer { (client.channel as? WireClient)?.close() }
 
         func vectors(_ count: Int, offset: Int) -> [Embedding] {
             (0..<count).map { i in Embedding(values: (0..<64).map { Float(($0 + i + offset) % 7) }) }

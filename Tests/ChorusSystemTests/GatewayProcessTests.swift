@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusTestSupport
 import ChorusWire
 import Foundation
 import NIOCore
@@ -11,7 +12,7 @@ import Testing
         let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--speech", speechAddress, "--health-interval-ms", "200"])
         defer { gateway.signal(SIGKILL) }
         let client = SpeechClient(try WireClient(address: gatewayAddress))
-        defer { client.channel.close() }
+        defer { (client.channel as? WireClient)?.close() }
         #expect(try await client.echo(EchoRequest()).servedBy.hasPrefix(speechAddress))
 
         speech.signal(SIGKILL)
@@ -29,11 +30,11 @@ import Testing
         let port = speechAddress.split(separator: ":").last!
         (speech, _) = try await ChorusProcess.serve(["speech", "--port", String(port)])
         defer { speech.signal(SIGKILL) }
-        let giveUp = Date().addingTimeInterval(5)
+        // The gateway re-admits the replica at its next health probe: call until it answers.
         var answered: EchoResponse?
-        while answered == nil && Date() < giveUp {
+        _ = await eventually(pollInterval: .milliseconds(100)) {
             answered = try? await client.echo(EchoRequest())
-            if answered == nil { try await Task.sleep(for: .milliseconds(100)) }
+            return answered != nil
         }
         #expect(answered?.servedBy == "\(speechAddress) \(speech.pid)", "the restarted replica serves again")
         #expect(gateway.process.isRunning, "without restarting the gateway")
@@ -46,7 +47,7 @@ import Testing
         let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--speech", "\(addressA),\(addressB)"])
         defer { [a, b, gateway].forEach { $0.signal(SIGKILL) } }
         let client = SpeechClient(try WireClient(address: gatewayAddress))
-        defer { client.channel.close() }
+        defer { (client.channel as? WireClient)?.close() }
         let servedBy = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<20 {
                 group.addTask { try await client.echo(EchoRequest(delayMs: 100)).servedBy }
@@ -65,7 +66,7 @@ import Testing
         defer { [speech, gateway].forEach { $0.signal(SIGKILL) } }
         let viaGateway = SpeechClient(try WireClient(address: gatewayAddress))
         let direct = SpeechClient(try WireClient(address: speechAddress))
-        defer { viaGateway.channel.close(); direct.channel.close() }
+        defer { (viaGateway.channel as? WireClient)?.close(); (direct.channel as? WireClient)?.close() }
 
         do {
             _ = try await viaGateway.echo(EchoRequest(delayMs: 5000), options: CallOptions(timeout: .milliseconds(200)))
@@ -89,7 +90,7 @@ import Testing
         let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--speech", speechAddress, "--vision", visionAddress, "--health-interval-ms", "100"])
         defer { [speech, vision, gateway].forEach { $0.signal(SIGKILL) } }
         let client = GatewayClient(try WireClient(address: gatewayAddress))
-        defer { client.channel.close() }
+        defer { (client.channel as? WireClient)?.close() }
         let health = try await client.health(HealthRequest())
         #expect(health.state == .serving)
         #expect(health.services.map(\.service) == ["speech", "vision"])
@@ -99,8 +100,13 @@ import Testing
 
         vision.signal(SIGKILL)
         _ = await vision.waitForExit()
-        try await Task.sleep(for: .milliseconds(400))
-        let degraded = try await client.health(HealthRequest())
+        // The gateway probes every 100 ms: ask until its health shows the dead replica.
+        var degraded = try await client.health(HealthRequest())
+        let noticed = try await eventually {
+            degraded = try await client.health(HealthRequest())
+            return degraded.services.first { $0.service == "vision" }?.healthyReplicas == 0
+        }
+        #expect(noticed, "the gateway noticed the killed vision replica")
         #expect(degraded.state == .notServing)
         #expect(degraded.services.first { $0.service == "vision" }?.healthyReplicas == 0)
         #expect(degraded.services.first { $0.service == "speech" }?.state == .serving)
@@ -108,11 +114,6 @@ import Testing
 
     /// Polls the service's own Status until only the Status call itself is in flight.
     private func eventuallyIdle(_ client: SpeechClient) async throws -> Bool {
-        let giveUp = Date().addingTimeInterval(2)
-        while Date() < giveUp {
-            if try await client.status(StatusRequest()).inFlight == 1 { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return false
+        try await eventually(pollInterval: .milliseconds(20)) { try await client.status(StatusRequest()).inFlight == 1 }
     }
 }

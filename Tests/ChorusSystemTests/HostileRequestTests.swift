@@ -126,7 +126,7 @@ import Testing
         defer { stack.stop() }
         let address = try #require(stack.diffusion.listeningAddress)
         let diffusion = DiffusionClient(try WireClient(address: address))
-        defer { diffusion.channel.close() }
+        defer { (diffusion.channel as? WireClient)?.close() }
         let png = Data(base64Encoded: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVQI12NgAAAAAgAB4iG8MwAAAABJRU5ErkJggg==")!
         let requests: [(TextToImageRequest, String)] = [
             (TextToImageRequest(steps: .max), "steps"), (TextToImageRequest(numImages: .max), "num_images"),

@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusTestSupport
 import ChorusWire
 import Foundation
 import Testing
@@ -12,8 +13,8 @@ import Testing
         let vision: VisionClient
 
         func stop() {
-            gateway.channel.close()
-            vision.channel.close()
+            (gateway.channel as? WireClient)?.close()
+            (vision.channel as? WireClient)?.close()
             for process in processes { process.signal(SIGKILL) }
         }
     }
@@ -99,24 +100,23 @@ import Testing
         }
         #expect(Date().timeIntervalSince(started) < 3)
         // VisionService stopped the echo: only the Status call itself is in flight.
-        var idle = false
-        for _ in 0..<40 where !idle {
-            idle = try await stack.vision.status(StatusRequest()).inFlight == 1
-            if !idle { try await Task.sleep(for: .milliseconds(50)) }
+        let idle = try await eventually(pollInterval: .milliseconds(50)) {
+            try await stack.vision.status(StatusRequest()).inFlight == 1
         }
         #expect(idle)
 
         // A caller that leaves cancels what is running.
         let caller = Task { try await run(stack, ComposeRequest(steps: [step("long", "vision.Echo", ["delay_ms": "20000"])])) }
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(try await stack.vision.status(StatusRequest()).inFlight == 2)
-        caller.cancel()
-        idle = false
-        for _ in 0..<40 where !idle {
-            idle = try await stack.vision.status(StatusRequest()).inFlight == 1
-            if !idle { try await Task.sleep(for: .milliseconds(50)) }
+        // The step's echo is running on VisionService: it and the Status call asking are in flight.
+        let running = try await eventually(pollInterval: .milliseconds(50)) {
+            try await stack.vision.status(StatusRequest()).inFlight == 2
         }
-        #expect(idle, "the step was cancelled when the caller left")
+        #expect(running, "the step reached VisionService")
+        caller.cancel()
+        let idleAgain = try await eventually(pollInterval: .milliseconds(50)) {
+            try await stack.vision.status(StatusRequest()).inFlight == 1
+        }
+        #expect(idleAgain, "the step was cancelled when the caller left")
     }
 
     @Test func badPipelinesAreRefusedBeforeAnythingRuns() async throws {

@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusTestSupport
 import ChorusWire
 import Foundation
 import NIOCore
@@ -37,12 +38,18 @@ import Testing
         let (process, address) = try await ChorusProcess.serve(["speech", "--port", "0", "--max-concurrency", "1", "--max-queue", "2"])
         defer { process.signal(SIGKILL) }
         let client = SpeechClient(try WireClient(address: address))
-        defer { client.channel.close() }
+        defer { (client.channel as? WireClient)?.close() }
         let slow = (0..<3).map { _ in
             Task { try await client.echo(EchoRequest(delayMs: 1500)) }
         }
-        try await Task.sleep(for: .milliseconds(300))
-        let status = try await client.status(StatusRequest())
+        // One echo holds the only slot for 1.5 s and the other two wait in the queue: ask until the
+        // service says so (each Status call is in flight itself, so four calls are in flight then).
+        var status = try await client.status(StatusRequest())
+        let queued = try await eventually {
+            status = try await client.status(StatusRequest())
+            return status.queueDepth == 2 && status.inFlight == 4
+        }
+        #expect(queued, "two echoes queued behind the running one: \(status.inFlight) in flight, \(status.queueDepth) queued")
         #expect(status.residentBytes > 1 << 20)
         #expect(status.peakResidentBytes >= status.residentBytes)
         #expect(status.inFlight == 4, "three echoes and this Status call")
@@ -65,9 +72,12 @@ import Testing
     @Test func sigtermDrainsOpenCallsThenExits() async throws {
         let (process, address) = try await ChorusProcess.serve(["speech", "--port", "0"])
         let client = SpeechClient(try WireClient(address: address))
-        defer { client.channel.close() }
-        let slow = Task { try await client.echo(EchoRequest(payload: Data("finish me".utf8), delayMs: 700)) }
-        try await Task.sleep(for: .milliseconds(200))
+        defer { (client.channel as? WireClient)?.close() }
+        let slow = Task { try await client.echo(EchoRequest(payload: Data("finish me".utf8), delayMs: 2000)) }
+        // SIGTERM only once the echo is open on the service (the Status call asking counts itself),
+        // so it is a call the drain must let finish; the echo's 2 s leave time to see it.
+        let echoOpen = try await eventually { try await client.status(StatusRequest()).inFlight == 2 }
+        #expect(echoOpen, "the echo reached the service before SIGTERM")
         process.signal(SIGTERM)
         try await process.waitForLine(containing: "draining")
         #expect(try await slow.value.payload == Data("finish me".utf8))

@@ -50,7 +50,7 @@ import Testing
 
     @Test func transcribesToSRTStreamingSegmentsFirst() async throws {
         let speech = try await client()
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         var events: [TranscribeEvent] = []
         for try await event in speech.transcribe(TranscribeRequest(audio: Audio(wav: Self.fixture("espeak_lights.wav")), format: .srt)) {
             events.append(event)
@@ -74,7 +74,7 @@ import Testing
 
     @Test func detectsLanguageAndRefusesEnglishOnlyTranslation() async throws {
         let speech = try await client()
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         let detected = try await speech.detectLanguage(DetectLanguageRequest(audio: Audio(wav: Self.fixture("piper_speech_service.wav"))))
         #expect(detected.language == "en" && abs(detected.probability - 0.9974) < 1e-3)
         do {
@@ -87,7 +87,7 @@ import Testing
 
     @Test func badAndEmptyAudio() async throws {
         let speech = try await client()
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         for (audio, reason) in [(Audio(wav: Data("RIFF\u{0}\u{0}\u{0}\u{0}WAVEjunk".utf8)), "audio.wav"),
                                 (Audio(pcmF32: Data(count: 6), sampleRate: 16000), "whole float32 samples"),
                                 (Audio(pcmF32: Data(count: 8)), "sample_rate")] {
@@ -116,7 +116,7 @@ import Testing
 
     @Test func longAudioIsTranscribedWindowByWindowAndCancelStopsIt() async throws {
         let speech = try await client()
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         // 70 s: the two clips with silence between them, repeated: three 30 s windows.
         let a = pcm16(Self.fixture("espeak_lights.wav")), b = pcm16(Self.fixture("piper_speech_service.wav"))
         let silence = [Int16](repeating: 0, count: 16000 * 9)
@@ -149,7 +149,7 @@ import Testing
 
     @Test func espeakRoundTripWordErrorRateAtMostTenPercent() async throws {
         let speech = try await client()
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         for sentence in ["Please send the report to the finance team by Friday.",
                          "It is going to rain tomorrow, so bring an umbrella.",
                          "Turn left at the next traffic light."] {

@@ -18,7 +18,7 @@ import Testing
 
     @Test func listsThePiperVoice() async throws {
         let speech = try await client()
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         let voices = try await speech.listVoices(ListVoicesRequest()).voices
         let joe = try #require(voices.first { $0.name == "en_US-joe-medium" }, "voices: \(voices.map(\.name))")
         #expect(joe.sampleRate == 22050 && joe.language == "en_US" && joe.modelKind == "piper" && joe.speakers == 1)
@@ -26,7 +26,7 @@ import Testing
 
     @Test func streamsOneWAVPerSentence() async throws {
         let speech = try await client()
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         let got = try await chunks(speech, SynthesizeRequest(text: "Good morning. How are you today? Fine, thanks!"))
         #expect(got.map(\.text) == ["Good morning.", "How are you today?", "Fine, thanks!"])
         #expect(got.map(\.sequence) == [0, 1, 2] && got.map(\.last) == [false, false, true])
@@ -38,7 +38,7 @@ import Testing
 
     @Test func deterministicWithZeroNoiseAndSeededOtherwise() async throws {
         let speech = try await client()
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         let exact = SynthesizeRequest(text: "Same every time.", noiseScale: 0, noiseW: 0, format: .pcmF32, exactScales: true)
         let a = try await chunks(speech, exact), b = try await chunks(speech, exact)
         #expect(a[0].data == b[0].data && a[0].format == .pcmF32)
@@ -60,7 +60,7 @@ import Testing
     /// Three sentences spoken by the Piper voice and transcribed by Whisper tiny.en: WER ≤ 10% each.
     @Test func piperToWhisperRoundTrip() async throws {
         let speech = try await client()
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         for sentence in ["The library opens early in the morning.",
                          "Please remember to water the plants while I am away.",
                          "Our train was delayed because of the heavy snow."] {
@@ -76,7 +76,7 @@ import Testing
 
     @Test func badTextGetsClearErrors() async throws {
         let speech = try await client()
-        defer { speech.channel.close() }
+        defer { (speech.channel as? WireClient)?.close() }
         let cases: [(SynthesizeRequest, StatusCode, String)] = [
             (SynthesizeRequest(text: "   "), .invalidArgument, "no text"),
             (SynthesizeRequest(text: String(repeating: "word ", count: 1001)), .invalidArgument, "the limit is 5000"),

@@ -47,7 +47,7 @@ import Testing
     @Test func embeddingsAndClassificationMatchTransformers() async throws {
         let (models, data) = try Self.folders()
         let (process, vision) = try await Self.start(models: models, data: data)
-        defer { vision.channel.close(); process.signal(SIGKILL) }
+        defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
 
         let texts = try await vision.embedTexts(EmbedTextsRequest(texts: Self.texts))
         #expect(texts.model == "clip-tiny" && texts.dimension == 32 && texts.embeddings.count == 2 && texts.tokens == 17)
@@ -94,11 +94,11 @@ import Testing
         #expect(deleted.deleted == 1 && deleted.size == 3)
 
         // Restart on the same data folder: everything is still there.
-        vision.channel.close()
+        (vision.channel as? WireClient)?.close()
         process.signal(SIGTERM)
         _ = await process.waitForExit()
         (process, vision) = try await Self.start(models: models, data: data)
-        defer { vision.channel.close(); process.signal(SIGKILL) }
+        defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         let again = try await vision.indexSearch(IndexSearchRequest(index: "axes", vector: query, topK: 10))
         #expect(again.hits.map(\.id) == ["e1", "e0", "e2"])
         let photo = try await vision.indexSearch(IndexSearchRequest(index: "photos", image: Image(data: Self.png)))
@@ -119,7 +119,7 @@ import Testing
     @Test func badInputGetsClearErrorsAndTheServiceStaysUp() async throws {
         let (models, data) = try Self.folders()
         let (process, vision) = try await Self.start(models: models, data: data)
-        defer { vision.channel.close(); process.signal(SIGKILL) }
+        defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
 
         await expectStatus(.invalidArgument, containing: "corrupt PNG") {
             _ = try await vision.embedImages(EmbedImagesRequest(images: [Image(data: Self.png.prefix(200))]))
@@ -160,7 +160,7 @@ import Testing
     @Test func concurrentCallersShareBatches() async throws {
         let (models, data) = try Self.folders()
         let (process, vision) = try await Self.start(models: models, data: data)
-        defer { vision.channel.close(); process.signal(SIGKILL) }
+        defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         let alone = try await vision.embedImages(EmbedImagesRequest(images: [Image(data: Self.png)])).embeddings[0].values
         let results = try await withThrowingTaskGroup(of: [Float].self) { group in
             for _ in 0..<16 {

@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func cancelStopsAStreamingCallMidway() async throws {
-        try await withServer { _, client, probe in
+        try await withServer { server, client, probe in
             let responses = client.serverStreaming(TestMethods.stream, EchoRequest(payload: Data("stream".utf8), delayMs: 20, count: 200),
                                                    as: EchoResponse.self)
             var received = 0
@@ -50,9 +50,12 @@ import Testing
                 received += 1
                 if received == 3 { break }  // dropping the stream cancels the call
             }
-            #expect(await probe.eventually { probe.wasCancelled("stream") })
+            // The handler records its cancellation in the same catch that rethrows out of its loop
+            // (sleepRecording), so once it is recorded the handler has stopped for good: no later
+            // message can be counted, and no wait is needed to see that none is.
+            #expect(await eventually { probe.wasCancelled("stream") }, "CANCEL reached the handler")
             let streamedAtCancel = probe.streamed
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(await eventually { server.stats.inFlight == 0 }, "the server ended the stream")
             #expect(probe.streamed == streamedAtCancel, "no messages after CANCEL")
             #expect(probe.streamed < 10)
         }
@@ -63,7 +66,9 @@ import Testing
             let task = Task {
                 try await client.unary(TestMethods.echo, EchoRequest(payload: Data("task".utf8), delayMs: 10_000), as: EchoResponse.self)
             }
-            try await Task.sleep(for: .milliseconds(100))
+            // The handler notes the caller's address first thing: from then on it is in (or about to
+            // enter) its sleep, where a cancellation is recorded.
+            #expect(await eventually { !probe.remoteAddresses.isEmpty }, "the call reached its handler")
             task.cancel()
             let code = await statusCode { _ = try await task.value }
             #expect(code == .cancelled)
@@ -171,7 +176,9 @@ import Testing
         let slow = Task {
             try await client.unary(TestMethods.echo, EchoRequest(payload: Data("draining".utf8), delayMs: 300), as: EchoResponse.self)
         }
-        try await Task.sleep(for: .milliseconds(50))
+        // Drain only once the call is open on the server (its handler has started), so it is one of
+        // the calls the drain lets finish.
+        #expect(await eventually { !probe.remoteAddresses.isEmpty }, "the call reached its handler")
         await server.drain(grace: .seconds(5))
         #expect(try await slow.value.payload == Data("draining".utf8), "the open call finished during the drain")
         let after = await statusCode { _ = try await client.unary(TestMethods.echo, EchoRequest(), as: EchoResponse.self) }

@@ -62,10 +62,16 @@ func testRoutes(_ probe: Probe) -> [ServerRoute] {
             return EchoResponse(payload: request.payload, servedBy: context.method)
         },
         .serverStreaming(TestMethods.stream) { (request: EchoRequest, _, writer: ResponseWriter<EchoResponse>) in
-            for sequence in 0..<request.count {
-                try await sleepRecording(request.delayMs, request, probe)
-                try await writer.write(EchoResponse(payload: request.payload, sequence: sequence))
-                probe.streamedOne()
+            do {
+                for sequence in 0..<request.count {
+                    try await sleepRecording(request.delayMs, request, probe)
+                    try await writer.write(EchoResponse(payload: request.payload, sequence: sequence))
+                    probe.streamedOne()
+                }
+            } catch {
+                // Cancelled while writing rather than sleeping: recorded all the same.
+                probe.cancelled(tag(request))
+                throw error
             }
         },
         .clientStreaming(TestMethods.upload) { (requests: RequestStream<EchoRequest>, _) in

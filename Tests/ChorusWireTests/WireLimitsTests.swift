@@ -26,7 +26,7 @@ import Testing
             try await raw.send(try open(9, delayMs: 0))
             let served = await raw.next()
             #expect(served?.streamID == 9 && served?.status.code == .ok, "\(String(describing: served))")
-            try await raw.channel.close()
+            try await (raw.channel as? WireClient)?.close()
         }
     }
 
@@ -47,7 +47,7 @@ import Testing
                 }
             }
             #expect(refused == 1 && served == 2, "refused \(refused), served \(served)")
-            for raw in raws { try? await raw.channel.close() }
+            for raw in raws { try? await (raw.channel as? WireClient)?.close() }
         }
     }
 
@@ -69,7 +69,7 @@ import Testing
             try await pinging.send(try open(1, delayMs: 1000))
             let answer = await pinging.next()
             #expect(answer?.streamID == 1 && answer?.status.code == .ok, "\(String(describing: answer))")
-            try await pinging.channel.close()
+            try await (pinging.channel as? WireClient)?.close()
         }
     }
 
@@ -97,7 +97,7 @@ import Testing
             #expect(answer?.status.code == .ok, "\(String(describing: answer))")
             let response = try answer?.payload.map { try EchoResponse(wireBytes: $0) }
             #expect(response?.messagesReceived == 2000 && response?.bytesReceived == 2000 * 4096)
-            try await raw.channel.close()
+            try await (raw.channel as? WireClient)?.close()
         }
     }
 

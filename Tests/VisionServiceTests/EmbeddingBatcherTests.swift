@@ -49,15 +49,50 @@ final class BatchSizes: Sendable {
 
     @Test func aFullQueueRefusesWithResourceExhausted() async throws {
         let sizes = BatchSizes()
-        let batcher = Self.batcher(window: .milliseconds(300), maxBatch: 100, maxWaiting: 4, sizes: sizes)
-        async let first = batcher.embed([1, 2, 3])
-        try await Task.sleep(for: .milliseconds(50))
-        do {
-            _ = try await batcher.embed([4, 5])
-            Issue.record("the queue took more than its limit")
-        } catch let status as WireStatus {
-            #expect(status.code == .resourceExhausted)
+        // The window is far longer than the test: a batch starts only when the queue holds maxBatch
+        // inputs, never because time passed, so no step below depends on the clock. (It is not
+        // endless so that a regression fails when the window closes instead of hanging the run.)
+        let batcher = Self.batcher(window: .seconds(60), maxBatch: 4, maxWaiting: 4, sizes: sizes)
+        // Two calls that do not fit in the queue together (3 + 2 inputs > 4). The batcher exposes no
+        // count of waiting inputs, so which call reaches the actor first cannot be observed from here;
+        // it does not need to be: whichever arrives first waits, and the other is refused at once,
+        // which is the only call that can finish before the batch is filled.
+        let calls: [[Float]] = [[1, 2, 3], [4, 5]]
+        try await withThrowingTaskGroup(of: (Int, Tensor?, WireStatus?).self) { group in
+            for (index, inputs) in calls.enumerated() {
+                group.addTask {
+                    do {
+                        let rows = try await batcher.embed(inputs)
+                        return (index, rows, nil)
+                    } catch let status as WireStatus {
+                        return (index, nil, status)
+                    }
+                }
+            }
+            guard let first = try await group.next() else {
+                Issue.record("no call finished")
+                return
+            }
+            let (refused, refusedRows, status) = first
+            #expect(refusedRows == nil, "the queue took more than its limit")
+            #expect(status?.code == .resourceExhausted, "\(String(describing: status))")
+            let accepted = 1 - refused
+            // Filling the queue to maxBatch starts the batch at once: the waiting call gets its rows,
+            // computed in one batch of 4 with the filler's (each row is [input, batch size]).
+            let fillerInputs = [Float](repeating: 9, count: 4 - calls[accepted].count)
+            let filler = try await batcher.embed(fillerInputs)
+            let expectedFiller: [Float] = fillerInputs.flatMap { [$0, 4] }
+            #expect(filler.storage == expectedFiller)
+            guard let second = try await group.next() else {
+                Issue.record("the waiting call never finished")
+                return
+            }
+            let (index, rows, error) = second
+            let expectedRows: [Float] = calls[accepted].flatMap { [$0, 4] }
+            #expect(index == accepted && error == nil, "\(String(describing: error))")
+            #expect(rows?.shape == [calls[accepted].count, 2])
+            #expect(rows?.storage == expectedRows)
         }
-        #expect(try await first.shape == [3, 2])
+        #expect(sizes.all == [4])
     }
 }
