@@ -22,12 +22,12 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     let address: String
     let maxFrameSize: Int
     private var context: ChannelHandlerContext?
+    private let writer: FrameWriter
     private var streams: [UInt64: Stream] = [:]
     /// Odd ids, taken off the event loop so a call can encode its OPEN frame before hopping there.
     private let streamIDs = Atomic<UInt64>(1)
     private var pings: [UInt64: EventLoopPromise<Void>] = [:]
     private var nextPing: UInt64 = 1
-    private var flushPending = false
     /// Set by GOAWAY: new calls go to a new connection, open ones finish here.
     private(set) var isDraining = false
     private(set) var isClosed = false
@@ -35,6 +35,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     init(channel: Channel, address: String, maxFrameSize: Int, onClose: @escaping @Sendable (ClientConnection) -> Void) {
         self.channel = channel
+        writer = FrameWriter(eventLoop: channel.eventLoop)
         self.address = address
         self.maxFrameSize = maxFrameSize
         self.onClose = onClose
@@ -47,6 +48,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        writer.attach(context)
     }
 
     // MARK: calls
@@ -192,23 +194,11 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     // MARK: writing
 
     private func write(_ frame: Frame) {
-        guard let encoded = try? frame.encoded(allocator: channel.allocator, maxFrameSize: .max) else { return }
-        writeEncoded(encoded, promise: nil)
+        writer.write(frame)
     }
 
     private func writeEncoded(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
-        guard let context else {
-            promise?.fail(WireStatus(.unavailable, "connection to \(address) is closed"))
-            return
-        }
-        context.write(wrapOutboundOut(buffer), promise: promise)
-        if !flushPending {
-            flushPending = true
-            eventLoop.execute { [self] in
-                flushPending = false
-                self.context?.flush()
-            }
-        }
+        writer.write(buffer, promise: promise, whenClosed: WireStatus(.unavailable, "connection to \(address) is closed"))
     }
 
     func close() {

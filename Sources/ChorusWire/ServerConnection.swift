@@ -27,14 +27,15 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     private var reading = true
     private let channel: Channel
     private var context: ChannelHandlerContext?
+    private let writer: FrameWriter
     private var streams: [UInt64: Stream] = [:]
     private var draining = false
-    private var flushPending = false
     private let remoteAddress: String
 
     init(server: WireServer, channel: Channel) {
         self.server = server
         self.channel = channel
+        writer = FrameWriter(eventLoop: channel.eventLoop)
         self.remoteAddress = channel.remoteAddress.map { "\($0)" } ?? "unknown"
     }
 
@@ -42,6 +43,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        writer.attach(context)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -83,6 +85,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        writer.detach()
     }
 
     // MARK: inbound
@@ -287,24 +290,11 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     // MARK: writing
 
     private func write(_ frame: Frame) {
-        guard let encoded = try? frame.encoded(allocator: channel.allocator, maxFrameSize: .max) else { return }
-        writeEncoded(encoded, promise: nil)
+        writer.write(frame)
     }
 
-    /// Writes are flushed once per event-loop tick, so a burst of answers costs one syscall.
     private func writeEncoded(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
-        guard let context else {
-            promise?.fail(WireStatus(.unavailable, "connection closed"))
-            return
-        }
-        context.write(wrapOutboundOut(buffer), promise: promise)
-        if !flushPending {
-            flushPending = true
-            eventLoop.execute { [self] in
-                flushPending = false
-                self.context?.flush()
-            }
-        }
+        writer.write(buffer, promise: promise, whenClosed: WireStatus(.unavailable, "connection closed"))
     }
 
     // MARK: lifecycle

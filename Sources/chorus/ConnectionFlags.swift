@@ -30,3 +30,30 @@ struct ConnectionFlags: ParsableArguments {
                           maxBufferedBytesPerConnection: max(1, maxBufferedMib / 16) << 20, maxBufferedBytes: maxBufferedMib << 20)
     }
 }
+
+/// Where and how a wire server listens, the same for every service and the gateway (STYLE.md: the same
+/// flags everywhere).
+struct ListenerFlags: ParsableArguments {
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (default: gateway 7100, vision 7101, diffusion 7102, speech 7103); 0 picks a free one (the log line 'listening on' names it).")
+    var port: Int?
+
+    @Option(help: "Largest frame accepted, in MiB; larger ones are refused with RESOURCE_EXHAUSTED.")
+    var maxFrameMib = 64
+
+    @Option(help: "Seconds open calls get to finish after SIGTERM before they are cut off.")
+    var drainGrace = 30
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    @OptionGroup var connections: ConnectionFlags
+
+    func validate() throws {
+        if let port { guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 (any) ... 65535") } }
+        guard (1...2048).contains(maxFrameMib) else { throw ValidationError("--max-frame-mib must be 1 ... 2048") }
+        guard (0...86_400).contains(drainGrace) else { throw ValidationError("--drain-grace must be 0 ... 86400 seconds") }
+    }
+}

@@ -14,17 +14,15 @@ struct GatewayCommand: AsyncParsableCommand {
         discussion: """
             Each service takes a comma-separated list of replica addresses:
               chorus gateway --speech 127.0.0.1:7103,127.0.0.1:7113 --vision 127.0.0.1:7101
-            Calls go to the healthy replica with the fewest calls in flight. Replicas are probed with Health
-            every --health-interval-ms, ejected when they fail and re-admitted when they answer again.
-            The OpenAI-compatible HTTP API (/v1/chat/completions, /v1/embeddings, /v1/audio/*, /v1/models,
-            /healthz, /readyz) listens on --http-port; it calls the services through the gateway itself.
+            Calls go to the healthy replica with the fewest calls in flight; one that cannot be reached, or
+            refuses a call before starting it (full queue, draining), is passed over. Replicas are probed with
+            Health every --health-interval-ms, ejected when they fail and re-admitted when they answer again.
+            The OpenAI-compatible HTTP API (/v1/chat/completions, /v1/embeddings, /v1/audio/*, /v1/images/*,
+            /v1/pipelines, /v1/models, /healthz, /readyz, /metrics) listens on --http-port; it calls the
+            services through the same router as native calls and pipeline steps, in this process.
             """)
 
-    @Option(help: "Address to listen on.")
-    var host = "127.0.0.1"
-
-    @Option(help: "Port to listen on; 0 picks a free one.")
-    var port = 7100
+    @OptionGroup var listener: ListenerFlags
 
     @Option(help: "VisionService replicas, host:port[,host:port...].")
     var vision: String?
@@ -38,12 +36,6 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds between health probes of each replica.")
     var healthIntervalMs = 500
 
-    @Option(help: "Largest frame accepted, in MiB.")
-    var maxFrameMib = 64
-
-    @Option(help: "Seconds open calls get to finish after SIGTERM.")
-    var drainGrace = 30
-
     @Option(help: "Port of the OpenAI-compatible HTTP API; 0 picks a free one, -1 turns it off.")
     var httpPort = 7180
 
@@ -52,8 +44,6 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @Option(help: "Require 'Authorization: Bearer KEY' on HTTP requests and 'authorization: Bearer KEY' metadata on native calls (or set CHORUS_API_KEY).")
     var apiKey: String?
-
-    @OptionGroup var connections: ConnectionFlags
 
     @Option(help: "The key the services require (their --api-key), sent on every call to them (or set CHORUS_SERVICE_API_KEY).")
     var serviceApiKey: String?
@@ -76,9 +66,6 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "HTTP connections open at once; more wait until one closes.")
     var httpMaxConnections = 1024
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel = "info"
-
     func validate() throws {
         guard vision != nil || diffusion != nil || speech != nil else {
             throw ValidationError("give at least one of --vision, --diffusion, --speech")
@@ -100,7 +87,7 @@ struct GatewayCommand: AsyncParsableCommand {
 
     func run() async throws {
         ParentWatch.startIfAsked()
-        try Logs.bootstrap(level: logLevel)
+        try Logs.bootstrap(level: listener.logLevel)
         RequestNote.installCrashReport(process: "gateway")
         let logger = Logger(label: "chorus.gateway")
         func split(_ list: String?) -> [String] {
@@ -115,14 +102,15 @@ struct GatewayCommand: AsyncParsableCommand {
         defer { checks.cancel() }
         let http = HTTPFrontTask()
         defer { http.cancel() }
-        let settings = OpenAIFront.Settings(host: host, port: httpPort, maxBodyBytes: httpMaxBodyMib << 20,
+        let settings = OpenAIFront.Settings(host: listener.host, port: httpPort, maxBodyBytes: httpMaxBodyMib << 20,
                                             apiKey: (apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"]).flatMap { $0.isEmpty ? nil : $0 },
                                             headTimeout: .seconds(Int64(httpHeadTimeout)), bodyTimeout: .seconds(Int64(httpBodyTimeout)),
                                             idleTimeout: .seconds(Int64(httpIdleTimeout)), maxConnections: httpMaxConnections)
         let (routes, fallback) = APIKey(settings.apiKey).map { gateway.requiringKey($0) } ?? (gateway.routes, gateway.forward)
         try await ServiceHost.serve(
-            routes: routes, fallback: fallback, host: host, port: port,
-            maxFrameSize: maxFrameMib << 20, limits: connections.limits, drainGrace: .seconds(Int64(drainGrace)), logger: logger,
+            routes: routes, fallback: fallback, host: listener.host, port: listener.port ?? 7100,
+            maxFrameSize: listener.maxFrameMib << 20, limits: listener.connections.limits,
+            drainGrace: .seconds(Int64(listener.drainGrace)), logger: logger,
             onStarted: { address, _ in
                 for (name, pool) in gateway.pools.sorted(by: { $0.key < $1.key }) {
                     logger.info("routing \(name) to \(pool.replicas.map(\.address).joined(separator: ", "))")

@@ -12,11 +12,7 @@ import VisionService
 
 /// The flags every service takes (STYLE.md: the same flags everywhere).
 struct ServiceFlags: ParsableArguments {
-    @Option(help: "Address to listen on.")
-    var host = "127.0.0.1"
-
-    @Option(help: "Port to listen on; 0 picks a free one (the log line 'listening on' names it).")
-    var port: Int?
+    @OptionGroup var listener: ListenerFlags
 
     @Option(help: "Compute device (ChorusTensor's Backend): 'cpu' runs on OpenBLAS; 'cuda:N' names the CUDA backend, which this build does not have.")
     var device = "cpu"
@@ -29,17 +25,6 @@ struct ServiceFlags: ParsableArguments {
 
     @Option(help: "Model calls allowed to wait; past that calls are refused with RESOURCE_EXHAUSTED.")
     var maxQueue = 64
-
-    @Option(help: "Largest frame accepted, in MiB; larger ones are refused with RESOURCE_EXHAUSTED.")
-    var maxFrameMib = 64
-
-    @Option(help: "Seconds open calls get to finish after SIGTERM before they are cut off.")
-    var drainGrace = 30
-
-    @Option(help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel = "info"
-
-    @OptionGroup var connections: ConnectionFlags
 
     @Option(help: "Require 'authorization: Bearer KEY' metadata on every call but Health (or set CHORUS_SERVICE_API_KEY); give the gateway the same key with --service-api-key.")
     var apiKey: String?
@@ -61,13 +46,12 @@ struct ServiceFlags: ParsableArguments {
         }
         guard maxConcurrency >= 1 else { throw ValidationError("--max-concurrency must be at least 1") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must not be negative") }
-        guard (1...2048).contains(maxFrameMib) else { throw ValidationError("--max-frame-mib must be 1 ... 2048") }
     }
 
     /// Builds the runtime, lets `makeRoutes` adapt it to the wire, and serves until SIGTERM.
     func run(service: String, defaultPort: Int, makeRoutes: (ServiceRuntime) throws -> [ServerRoute]) async throws {
         ParentWatch.startIfAsked()
-        try Logs.bootstrap(level: logLevel)
+        try Logs.bootstrap(level: listener.logLevel)
         RequestNote.installCrashReport(process: service)
         // Past a file-size limit (ulimit -f) a write fails with EFBIG, which the index store reports;
         // the default SIGXFSZ would end the process instead.
@@ -89,8 +73,8 @@ struct ServiceFlags: ParsableArguments {
         let routes = try key.map { $0.guarding(try makeRoutes(runtime), who: "the \(service) service") } ?? makeRoutes(runtime)
         if key != nil { logger.info("calls other than Health need the service API key") }
         try await ServiceHost.serve(
-            routes: routes, host: host, port: port ?? defaultPort, maxFrameSize: maxFrameMib << 20, limits: connections.limits,
-            drainGrace: .seconds(Int64(drainGrace)), logger: logger,
+            routes: routes, host: listener.host, port: listener.port ?? defaultPort, maxFrameSize: listener.maxFrameMib << 20,
+            limits: listener.connections.limits, drainGrace: .seconds(Int64(listener.drainGrace)), logger: logger,
             onStarted: { address, server in
                 runtime.attach(server: server, address: address)
                 logger.info("\(service) listening on \(address) (device \(device), \(routes.count) methods, max concurrency \(maxConcurrency), max queue \(maxQueue))")
