@@ -91,7 +91,7 @@ public final class CLIPPipeline: Sendable {
     }
 
     /// Decoded images → pixel_values [B, 3, S, S].
-    public func pixelValues(_ images: [ChorusMedia.Image]) throws -> Tensor {
+    public func pixelValues(_ images: [Image]) throws -> Tensor {
         let side = model.config.vision.imageSize
         var values: [Float] = []
         values.reserveCapacity(images.count * 3 * side * side)
@@ -106,7 +106,7 @@ public final class CLIPPipeline: Sendable {
     }
 
     /// L2-normalised embeddings [images, projection].
-    public func embed(images: [ChorusMedia.Image]) throws -> Tensor {
+    public func embed(images: [Image]) throws -> Tensor {
         model.imageEmbeddings(try pixelValues(images))
     }
 }

@@ -71,7 +71,7 @@ public final class LlavaPipeline: Sendable {
     }
 
     /// Decoded image → pixel values [3 · S · S] for the vision tower.
-    public func pixelValues(_ image: ChorusMedia.Image) throws -> [Float] {
+    public func pixelValues(_ image: Image) throws -> [Float] {
         let side = model.config.vision.imageSize
         let (planes, width, height) = try preprocessor.pixelValues(image)
         guard width == side && height == side else {

@@ -7,49 +7,49 @@
 #endif
 
 #include "common.pb-c.h"
-void   chorus__common__image__init
-                     (Chorus__Common__Image         *message)
+void   chorus__common__encoded_image__init
+                     (Chorus__Common__EncodedImage         *message)
 {
-  static const Chorus__Common__Image init_value = CHORUS__COMMON__IMAGE__INIT;
+  static const Chorus__Common__EncodedImage init_value = CHORUS__COMMON__ENCODED_IMAGE__INIT;
   *message = init_value;
 }
-size_t chorus__common__image__get_packed_size
-                     (const Chorus__Common__Image *message)
+size_t chorus__common__encoded_image__get_packed_size
+                     (const Chorus__Common__EncodedImage *message)
 {
-  assert(message->base.descriptor == &chorus__common__image__descriptor);
+  assert(message->base.descriptor == &chorus__common__encoded_image__descriptor);
   return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
 }
-size_t chorus__common__image__pack
-                     (const Chorus__Common__Image *message,
+size_t chorus__common__encoded_image__pack
+                     (const Chorus__Common__EncodedImage *message,
                       uint8_t       *out)
 {
-  assert(message->base.descriptor == &chorus__common__image__descriptor);
+  assert(message->base.descriptor == &chorus__common__encoded_image__descriptor);
   return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
 }
-size_t chorus__common__image__pack_to_buffer
-                     (const Chorus__Common__Image *message,
+size_t chorus__common__encoded_image__pack_to_buffer
+                     (const Chorus__Common__EncodedImage *message,
                       ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &chorus__common__image__descriptor);
+  assert(message->base.descriptor == &chorus__common__encoded_image__descriptor);
   return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
 }
-Chorus__Common__Image *
-       chorus__common__image__unpack
+Chorus__Common__EncodedImage *
+       chorus__common__encoded_image__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data)
 {
-  return (Chorus__Common__Image *)
-     protobuf_c_message_unpack (&chorus__common__image__descriptor,
+  return (Chorus__Common__EncodedImage *)
+     protobuf_c_message_unpack (&chorus__common__encoded_image__descriptor,
                                 allocator, len, data);
 }
-void   chorus__common__image__free_unpacked
-                     (Chorus__Common__Image *message,
+void   chorus__common__encoded_image__free_unpacked
+                     (Chorus__Common__EncodedImage *message,
                       ProtobufCAllocator *allocator)
 {
   if(!message)
     return;
-  assert(message->base.descriptor == &chorus__common__image__descriptor);
+  assert(message->base.descriptor == &chorus__common__encoded_image__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   chorus__common__audio__init
@@ -862,7 +862,7 @@ void   chorus__common__unload_model_response__free_unpacked
   assert(message->base.descriptor == &chorus__common__unload_model_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor chorus__common__image__field_descriptors[1] =
+static const ProtobufCFieldDescriptor chorus__common__encoded_image__field_descriptors[1] =
 {
   {
     "data",
@@ -870,34 +870,34 @@ static const ProtobufCFieldDescriptor chorus__common__image__field_descriptors[1
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
-    offsetof(Chorus__Common__Image, data),
+    offsetof(Chorus__Common__EncodedImage, data),
     NULL,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
-static const unsigned chorus__common__image__field_indices_by_name[] = {
+static const unsigned chorus__common__encoded_image__field_indices_by_name[] = {
   0,   /* field[0] = data */
 };
-static const ProtobufCIntRange chorus__common__image__number_ranges[1 + 1] =
+static const ProtobufCIntRange chorus__common__encoded_image__number_ranges[1 + 1] =
 {
   { 1, 0 },
   { 0, 1 }
 };
-const ProtobufCMessageDescriptor chorus__common__image__descriptor =
+const ProtobufCMessageDescriptor chorus__common__encoded_image__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "chorus.common.Image",
-  "Image",
-  "Chorus__Common__Image",
+  "chorus.common.EncodedImage",
+  "EncodedImage",
+  "Chorus__Common__EncodedImage",
   "chorus.common",
-  sizeof(Chorus__Common__Image),
+  sizeof(Chorus__Common__EncodedImage),
   1,
-  chorus__common__image__field_descriptors,
-  chorus__common__image__field_indices_by_name,
-  1,  chorus__common__image__number_ranges,
-  (ProtobufCMessageInit) chorus__common__image__init,
+  chorus__common__encoded_image__field_descriptors,
+  chorus__common__encoded_image__field_indices_by_name,
+  1,  chorus__common__encoded_image__number_ranges,
+  (ProtobufCMessageInit) chorus__common__encoded_image__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor chorus__common__audio__field_descriptors[4] =

@@ -434,7 +434,7 @@ static const ProtobufCFieldDescriptor chorus__diffusion__v1__image_to_image_requ
     PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
     offsetof(Chorus__Diffusion__V1__ImageToImageRequest, init_image),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -550,7 +550,7 @@ static const ProtobufCFieldDescriptor chorus__diffusion__v1__diffusion_result__f
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Chorus__Diffusion__V1__DiffusionResult, n_images),
     offsetof(Chorus__Diffusion__V1__DiffusionResult, images),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -562,7 +562,7 @@ static const ProtobufCFieldDescriptor chorus__diffusion__v1__diffusion_result__f
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Chorus__Diffusion__V1__DiffusionResult, n_previews),
     offsetof(Chorus__Diffusion__V1__DiffusionResult, previews),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -639,7 +639,7 @@ static const ProtobufCFieldDescriptor chorus__diffusion__v1__diffusion_event__fi
     PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
     offsetof(Chorus__Diffusion__V1__DiffusionEvent, preview),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */

@@ -347,7 +347,7 @@ static const ProtobufCFieldDescriptor chorus__gateway__v1__compose_request__fiel
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Chorus__Gateway__V1__ComposeRequest, n_images),
     offsetof(Chorus__Gateway__V1__ComposeRequest, images),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */

@@ -907,49 +907,49 @@ void   chorus__vision__v1__chat_part__free_unpacked
   assert(message->base.descriptor == &chorus__vision__v1__chat_part__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-void   chorus__vision__v1__chat_message__init
-                     (Chorus__Vision__V1__ChatMessage         *message)
+void   chorus__vision__v1__chat_turn__init
+                     (Chorus__Vision__V1__ChatTurn         *message)
 {
-  static const Chorus__Vision__V1__ChatMessage init_value = CHORUS__VISION__V1__CHAT_MESSAGE__INIT;
+  static const Chorus__Vision__V1__ChatTurn init_value = CHORUS__VISION__V1__CHAT_TURN__INIT;
   *message = init_value;
 }
-size_t chorus__vision__v1__chat_message__get_packed_size
-                     (const Chorus__Vision__V1__ChatMessage *message)
+size_t chorus__vision__v1__chat_turn__get_packed_size
+                     (const Chorus__Vision__V1__ChatTurn *message)
 {
-  assert(message->base.descriptor == &chorus__vision__v1__chat_message__descriptor);
+  assert(message->base.descriptor == &chorus__vision__v1__chat_turn__descriptor);
   return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
 }
-size_t chorus__vision__v1__chat_message__pack
-                     (const Chorus__Vision__V1__ChatMessage *message,
+size_t chorus__vision__v1__chat_turn__pack
+                     (const Chorus__Vision__V1__ChatTurn *message,
                       uint8_t       *out)
 {
-  assert(message->base.descriptor == &chorus__vision__v1__chat_message__descriptor);
+  assert(message->base.descriptor == &chorus__vision__v1__chat_turn__descriptor);
   return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
 }
-size_t chorus__vision__v1__chat_message__pack_to_buffer
-                     (const Chorus__Vision__V1__ChatMessage *message,
+size_t chorus__vision__v1__chat_turn__pack_to_buffer
+                     (const Chorus__Vision__V1__ChatTurn *message,
                       ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &chorus__vision__v1__chat_message__descriptor);
+  assert(message->base.descriptor == &chorus__vision__v1__chat_turn__descriptor);
   return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
 }
-Chorus__Vision__V1__ChatMessage *
-       chorus__vision__v1__chat_message__unpack
+Chorus__Vision__V1__ChatTurn *
+       chorus__vision__v1__chat_turn__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data)
 {
-  return (Chorus__Vision__V1__ChatMessage *)
-     protobuf_c_message_unpack (&chorus__vision__v1__chat_message__descriptor,
+  return (Chorus__Vision__V1__ChatTurn *)
+     protobuf_c_message_unpack (&chorus__vision__v1__chat_turn__descriptor,
                                 allocator, len, data);
 }
-void   chorus__vision__v1__chat_message__free_unpacked
-                     (Chorus__Vision__V1__ChatMessage *message,
+void   chorus__vision__v1__chat_turn__free_unpacked
+                     (Chorus__Vision__V1__ChatTurn *message,
                       ProtobufCAllocator *allocator)
 {
   if(!message)
     return;
-  assert(message->base.descriptor == &chorus__vision__v1__chat_message__descriptor);
+  assert(message->base.descriptor == &chorus__vision__v1__chat_turn__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   chorus__vision__v1__chat_request__init
@@ -1101,7 +1101,7 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__embed_images_request__
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Chorus__Vision__V1__EmbedImagesRequest, n_images),
     offsetof(Chorus__Vision__V1__EmbedImagesRequest, images),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -1280,7 +1280,7 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__classify_request__fiel
     PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
     offsetof(Chorus__Vision__V1__ClassifyRequest, image),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -1484,7 +1484,7 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__index_add_request__fie
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Chorus__Vision__V1__IndexAddRequest, n_images),
     offsetof(Chorus__Vision__V1__IndexAddRequest, images),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -1625,7 +1625,7 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__index_search_request__
     PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
     offsetof(Chorus__Vision__V1__IndexSearchRequest, image),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -2087,7 +2087,7 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__caption_request__field
     PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
     offsetof(Chorus__Vision__V1__CaptionRequest, image),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -2164,7 +2164,7 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__ask_request__field_des
     PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
     offsetof(Chorus__Vision__V1__AskRequest, image),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -2305,7 +2305,7 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__chat_part__field_descr
     PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
     offsetof(Chorus__Vision__V1__ChatPart, image),
-    &chorus__common__image__descriptor,
+    &chorus__common__encoded_image__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -2335,7 +2335,7 @@ const ProtobufCMessageDescriptor chorus__vision__v1__chat_part__descriptor =
   (ProtobufCMessageInit) chorus__vision__v1__chat_part__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chorus__vision__v1__chat_message__field_descriptors[2] =
+static const ProtobufCFieldDescriptor chorus__vision__v1__chat_turn__field_descriptors[2] =
 {
   {
     "role",
@@ -2343,7 +2343,7 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__chat_message__field_de
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Chorus__Vision__V1__ChatMessage, role),
+    offsetof(Chorus__Vision__V1__ChatTurn, role),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -2354,36 +2354,36 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__chat_message__field_de
     2,
     PROTOBUF_C_LABEL_REPEATED,
     PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Chorus__Vision__V1__ChatMessage, n_parts),
-    offsetof(Chorus__Vision__V1__ChatMessage, parts),
+    offsetof(Chorus__Vision__V1__ChatTurn, n_parts),
+    offsetof(Chorus__Vision__V1__ChatTurn, parts),
     &chorus__vision__v1__chat_part__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
-static const unsigned chorus__vision__v1__chat_message__field_indices_by_name[] = {
+static const unsigned chorus__vision__v1__chat_turn__field_indices_by_name[] = {
   1,   /* field[1] = parts */
   0,   /* field[0] = role */
 };
-static const ProtobufCIntRange chorus__vision__v1__chat_message__number_ranges[1 + 1] =
+static const ProtobufCIntRange chorus__vision__v1__chat_turn__number_ranges[1 + 1] =
 {
   { 1, 0 },
   { 0, 2 }
 };
-const ProtobufCMessageDescriptor chorus__vision__v1__chat_message__descriptor =
+const ProtobufCMessageDescriptor chorus__vision__v1__chat_turn__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "chorus.vision.v1.ChatMessage",
-  "ChatMessage",
-  "Chorus__Vision__V1__ChatMessage",
+  "chorus.vision.v1.ChatTurn",
+  "ChatTurn",
+  "Chorus__Vision__V1__ChatTurn",
   "chorus.vision.v1",
-  sizeof(Chorus__Vision__V1__ChatMessage),
+  sizeof(Chorus__Vision__V1__ChatTurn),
   2,
-  chorus__vision__v1__chat_message__field_descriptors,
-  chorus__vision__v1__chat_message__field_indices_by_name,
-  1,  chorus__vision__v1__chat_message__number_ranges,
-  (ProtobufCMessageInit) chorus__vision__v1__chat_message__init,
+  chorus__vision__v1__chat_turn__field_descriptors,
+  chorus__vision__v1__chat_turn__field_indices_by_name,
+  1,  chorus__vision__v1__chat_turn__number_ranges,
+  (ProtobufCMessageInit) chorus__vision__v1__chat_turn__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor chorus__vision__v1__chat_request__field_descriptors[3] =
@@ -2407,7 +2407,7 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__chat_request__field_de
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Chorus__Vision__V1__ChatRequest, n_messages),
     offsetof(Chorus__Vision__V1__ChatRequest, messages),
-    &chorus__vision__v1__chat_message__descriptor,
+    &chorus__vision__v1__chat_turn__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */

@@ -15,12 +15,12 @@ package struct StableDiffusionJob: Sendable {
     package var scheduler: SchedulerKind
     package var previewEvery = 0
     /// img2img: the init image (RGB, already at width × height) and how much of the schedule is re-run.
-    package var initImage: ChorusMedia.Image?
+    package var initImage: Image?
     package var strength: Float = 1
 
     package init(prompt: String = "", negativePrompt: String = "", guidanceScale: Float = 7.5, steps: Int = 50,
                  seed: UInt64 = 1, width: Int = 512, height: Int = 512, count: Int = 1, scheduler: SchedulerKind,
-                 previewEvery: Int = 0, initImage: ChorusMedia.Image? = nil, strength: Float = 1) {
+                 previewEvery: Int = 0, initImage: Image? = nil, strength: Float = 1) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.guidanceScale = guidanceScale
@@ -40,7 +40,7 @@ package struct StableDiffusionJob: Sendable {
 package enum DiffusionStepEvent: Sendable {
     case progress(step: Int, total: Int)
     /// An RGB preview of the latents at latent resolution (linear approximation, no VAE).
-    case preview(ChorusMedia.Image)
+    case preview(Image)
 }
 
 /// Stable Diffusion behind the service: seeds, img2img set-up, previews, a memory estimate. The loop itself
@@ -62,7 +62,7 @@ package final class StableDiffusionEngine: Sendable {
     }
 
     /// Images [count] as 8-bit RGB. `onEvent` may throw (cancellation) to stop between steps.
-    package func generate(_ job: StableDiffusionJob, onEvent: (DiffusionStepEvent) throws -> Void) throws -> [ChorusMedia.Image] {
+    package func generate(_ job: StableDiffusionJob, onEvent: (DiffusionStepEvent) throws -> Void) throws -> [Image] {
         let f = pipeline.downscale, channels = pipeline.latentChannels
         let (h, w) = (job.height / f, job.width / f)
         let shape = [job.count, channels, h, w]
@@ -101,12 +101,12 @@ package final class StableDiffusionEngine: Sendable {
         let pixels = job.height * job.width * 3
         return try (0..<job.count).map { b in
             let bytes = images.storage[(b * pixels)..<((b + 1) * pixels)].map { UInt8(unitInterval: $0) }
-            return try ChorusMedia.Image(width: job.width, height: job.height, channels: 3, pixels: Array(bytes))
+            return try Image(width: job.width, height: job.height, channels: 3, pixels: Array(bytes))
         }
     }
 
     /// An 8-bit RGB image → [1, 3, H, W] in [0, 1].
-    package static func pixels(_ image: ChorusMedia.Image) -> Tensor {
+    package static func pixels(_ image: Image) -> Tensor {
         let rgb = image.rgb(), plane = rgb.width * rgb.height
         var values = [Float](repeating: 0, count: 3 * plane)
         for i in 0..<plane {
@@ -117,7 +117,7 @@ package final class StableDiffusionEngine: Sendable {
 
     /// SD 1.x/2.x latents → RGB by the usual linear map of the four latent channels (the factors
     /// stable-diffusion-webui's "approx NN"-free preview uses); other latent spaces get no preview.
-    package static func preview(_ latents: Tensor) -> ChorusMedia.Image? {
+    package static func preview(_ latents: Tensor) -> Image? {
         guard latents.shape[1] == 4 else { return nil }
         let factors: [[Float]] = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
         let (h, w) = (latents.shape[2], latents.shape[3]), plane = h * w
@@ -129,7 +129,7 @@ package final class StableDiffusionEngine: Sendable {
                 bytes[i * 3 + c] = v.isNaN ? 0 : UInt8(min(max((v + 1) / 2, 0), 1) * 255)  // checked: NaN out, clamped to 0 ... 255
             }
         }
-        return try? ChorusMedia.Image(width: w, height: h, channels: 3, pixels: bytes)
+        return try? Image(width: w, height: h, channels: 3, pixels: bytes)
     }
 
     /// Bytes a run of this size needs beyond the weights, estimated from the largest live tensors:

@@ -33,11 +33,11 @@ public struct WhisperTokens: Sendable {
     }
 
     /// <|startoftranscript|> [<|language|> <|task|>] [<|notimestamps|>]
-    public func prompt(language: String?, task: String = "transcribe", timestamps: Bool) -> [Int] {
+    public func prompt(language: String?, task: WhisperTask = .transcribe, timestamps: Bool) -> [Int] {
         var ids = [startOfTranscript]
         if let language, let id = languages[language] {
             ids.append(id)
-            if let taskID = task == "translate" ? translate : transcribe { ids.append(taskID) }
+            if let taskID = task == .translate ? translate : transcribe { ids.append(taskID) }
         }
         if !timestamps { ids.append(noTimestamps) }
         return ids
@@ -45,4 +45,10 @@ public struct WhisperTokens: Sendable {
 
     /// Whisper's language codes in its vocabulary order.
     public static let languageCodes = ["en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue"]
+}
+
+/// What Whisper is asked to do with speech: write it down in its own language, or in English.
+public enum WhisperTask: String, Sendable {
+    case transcribe
+    case translate
 }

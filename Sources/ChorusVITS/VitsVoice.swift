@@ -16,14 +16,14 @@ package final class VitsVoice: Sendable {
     }
 
     package let name: String
-    package let kind: String
+    package let kind: VoiceKind
     package let language: String
     package let model: VitsModel
     package let frontEnd: FrontEnd
     package let defaults: Scales
     package let speakerNames: [String: Int]
 
-    package init(name: String, kind: String, language: String, model: VitsModel, frontEnd: FrontEnd, defaults: Scales, speakerNames: [String: Int] = [:]) {
+    package init(name: String, kind: VoiceKind, language: String, model: VitsModel, frontEnd: FrontEnd, defaults: Scales, speakerNames: [String: Int] = [:]) {
         self.name = name
         self.kind = kind
         self.language = language
@@ -37,7 +37,7 @@ package final class VitsVoice: Sendable {
     package convenience init(name: String, piperONNX path: String, espeak: EspeakPhonemizer = EspeakPhonemizer()) throws {
         let config = try JSONDecoder().decode(PiperVoiceConfig.self, from: Data(contentsOf: URL(fileURLWithPath: path + ".json")))
         let (weights, vits) = try PiperWeights.open(onnx: path, voice: config)
-        try self.init(name: name, kind: "piper", language: config.language?.code ?? config.espeak.voice,
+        try self.init(name: name, kind: .piper, language: config.language?.code ?? config.espeak.voice,
                       model: VitsModel(weights: weights, config: vits),
                       frontEnd: .piper(PiperPhonemeIDs(config), espeakVoice: config.espeak.voice, espeak),
                       defaults: Scales(noise: config.inference.noiseScale, lengthScale: config.inference.lengthScale, noiseW: config.inference.noiseW),
@@ -49,7 +49,7 @@ package final class VitsVoice: Sendable {
         let model = try VitsModel(folder: folder)
         let tokenizer = try VitsTokenizer(folder: URL(fileURLWithPath: folder))
         let c = model.config
-        self.init(name: name, kind: "mms-tts", language: Self.language(folder) ?? "", model: model, frontEnd: .characters(tokenizer),
+        self.init(name: name, kind: .mmsTTS, language: Self.language(folder) ?? "", model: model, frontEnd: .characters(tokenizer),
                       defaults: Scales(noise: c.noiseScale, lengthScale: 1 / max(c.speakingRate, 0.01), noiseW: c.noiseScaleDuration))
     }
 
@@ -73,4 +73,11 @@ package final class VitsVoice: Sendable {
               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
         return json["language"] as? String
     }
+}
+
+/// Where a voice came from, which decides its text front end: Piper (espeak-ng phonemes) or a Hugging
+/// Face VitsModel folder (MMS-TTS, characters).
+package enum VoiceKind: String, Sendable {
+    case piper
+    case mmsTTS = "mms-tts"
 }

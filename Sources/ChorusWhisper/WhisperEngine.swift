@@ -36,7 +36,7 @@ public struct Transcription: Sendable, Equatable {
 public struct TranscribeOptions: Sendable {
     /// ISO code; nil detects it (multilingual models) or is English (English-only models).
     public var language: String?
-    public var task: String = "transcribe"
+    public var task: WhisperTask = .transcribe
     public var timestamps = true
     /// Segments whose no-speech probability is above this and whose average log-probability is below
     /// `logprobThreshold` are silence, and dropped (openai-whisper's rule).

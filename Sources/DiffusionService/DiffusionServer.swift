@@ -100,7 +100,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
             }
             try await runTerrain(engine, params, initial: heights, strength: request.strength, responses: responses)
         case .stableDiffusion(let engine):
-            let decoded: ChorusMedia.Image
+            let decoded: Image
             do {
                 decoded = try ImageCodec.decode([UInt8](image.data), limits: ImageLimits(maxWidth: 8192, maxHeight: 8192, maxPixels: 64 << 20))
             } catch let error as MediaError {
@@ -203,7 +203,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
                     try await responses.write(DiffusionEvent(progress: Progress(step: UInt32(step), total: UInt32(total),
                                                                                 elapsedSeconds: Date().timeIntervalSince(started))))
                 case .preview(let image):
-                    try await responses.write(DiffusionEvent(preview: ChorusAPI.Image(data: Data(try ImageCodec.encodePNG(image)))))
+                    try await responses.write(DiffusionEvent(preview: EncodedImage(data: Data(try ImageCodec.encodePNG(image)))))
                 }
             }
         } catch {
@@ -212,7 +212,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
         }
         let images = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
         try Task.checkCancellation()
-        let encoded = try images.map { ChorusAPI.Image(data: Data(try ImageCodec.encodePNG($0))) }
+        let encoded = try images.map { EncodedImage(data: Data(try ImageCodec.encodePNG($0))) }
         runtime.logger.info("\(engine.name): \(job.count) image(s) \(job.width)×\(job.height), \(job.scheduler.rawValue) \(job.steps) steps in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         try await responses.write(DiffusionEvent(result: DiffusionResult(images: encoded, seed: job.seed, elapsedSeconds: Date().timeIntervalSince(started))))
     }
@@ -238,11 +238,11 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
             try await compute.run { _ in engine.generate(count: count, difficulty: difficulty, seed: seed, initial: initial, strength: strength) }
         }
         try await responses.write(DiffusionEvent(progress: Progress(step: 1, total: 1, elapsedSeconds: Date().timeIntervalSince(started))))
-        var images: [ChorusAPI.Image] = [], previews: [ChorusAPI.Image] = []
+        var images: [EncodedImage] = [], previews: [EncodedImage] = []
         for field in heights {
             let (png16, preview) = try TerrainEngine.encode(field)
-            images.append(ChorusAPI.Image(data: Data(png16)))
-            previews.append(ChorusAPI.Image(data: Data(preview)))
+            images.append(EncodedImage(data: Data(png16)))
+            previews.append(EncodedImage(data: Data(preview)))
         }
         try await responses.write(DiffusionEvent(result: DiffusionResult(images: images, previews: previews, seed: seed,
                                                                           elapsedSeconds: Date().timeIntervalSince(started))))

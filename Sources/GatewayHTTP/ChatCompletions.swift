@@ -75,7 +75,7 @@ package struct ChatCompletions {
         return chat
     }
 
-    static func messages(_ value: Any?) throws -> [ChatMessage] {
+    static func messages(_ value: Any?) throws -> [ChatTurn] {
         guard let list = value as? [[String: Any]], !list.isEmpty else {
             throw OpenAIError.invalid("'messages' must be a non-empty list of objects", param: "messages")
         }
@@ -86,9 +86,9 @@ package struct ChatCompletions {
             let wireRole = role == "developer" ? "system" : role
             switch message["content"] {
             case let text as String:
-                return ChatMessage(role: wireRole, parts: [ChatPart(text: text)])
+                return ChatTurn(role: wireRole, parts: [ChatPart(text: text)])
             case let parts as [[String: Any]]:
-                return ChatMessage(role: wireRole, parts: try parts.enumerated().map { j, part in
+                return ChatTurn(role: wireRole, parts: try parts.enumerated().map { j, part in
                     let partField = "\(field).content[\(j)]"
                     switch part["type"] as? String {
                     case "text":
@@ -97,7 +97,7 @@ package struct ChatCompletions {
                     case "image_url":
                         let url = (part["image_url"] as? [String: Any])?["url"] as? String ?? part["image_url"] as? String
                         guard let url else { throw OpenAIError.invalid("\(partField).image_url.url is required", param: partField) }
-                        return ChatPart(image: Image(data: Data(try dataURLBytes(url, field: "\(partField).image_url.url"))))
+                        return ChatPart(image: EncodedImage(data: Data(try dataURLBytes(url, field: "\(partField).image_url.url"))))
                     case let other:
                         throw OpenAIError.invalid("\(partField) has type '\(other ?? "none")'; text and image_url are supported", param: partField)
                     }

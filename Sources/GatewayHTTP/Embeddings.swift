@@ -37,7 +37,7 @@ package struct Embeddings {
     }
 
     /// The body's model, inputs (with the image of each data-URL input) and encoding format, checked.
-    package static func parse(_ body: [String: Any]) throws -> (model: String, inputs: [String], images: [Image?], format: String) {
+    package static func parse(_ body: [String: Any]) throws -> (model: String, inputs: [String], images: [EncodedImage?], format: String) {
         let fields = JSONFields(body)
         let model = try fields.requiredString("model")
         let inputs: [String]
@@ -52,7 +52,7 @@ package struct Embeddings {
             throw OpenAIError.invalid("encoding_format '\(format)' is neither float nor base64", param: "encoding_format")
         }
         let images = try inputs.enumerated().map { i, input in
-            input.hasPrefix("data:image/") ? Image(data: Data(try dataURLBytes(input, field: "input[\(i)]"))) : nil
+            input.hasPrefix("data:image/") ? EncodedImage(data: Data(try dataURLBytes(input, field: "input[\(i)]"))) : nil
         }
         return (model, inputs, images, format)
     }

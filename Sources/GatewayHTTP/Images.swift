@@ -33,7 +33,7 @@ package struct ImageRoutes {
         }
         let parameters = try Self.parameters(string: { form.first($0)?.text }, number: number)
         let strength = try OpenAIError.checking { try number("strength").map { try Checked.float($0, "strength", in: 0...1) } } ?? 0.8
-        let edit = ImageToImageRequest(params: parameters, initImage: Image(data: Data(image.data)), strength: strength)
+        let edit = ImageToImageRequest(params: parameters, initImage: EncodedImage(data: Data(image.data)), strength: strength)
         return try await answer(diffusion.imageToImage(edit, options: options), stream: form.first("stream")?.text == "true")
     }
 

@@ -80,7 +80,7 @@ package struct PipelineRoute {
             compose.inputs = try object.keys.sorted().map { KeyValue(key: $0, value: try Self.text(object[$0]!, field: "inputs.\($0)")) }
         }
         compose.images = try ((body["images"] as? [String]) ?? []).enumerated().map { i, url in
-            Image(data: Data(try dataURLBytes(url, field: "images[\(i)]")))
+            EncodedImage(data: Data(try dataURLBytes(url, field: "images[\(i)]")))
         }
         compose.audio = try ((body["audio"] as? [String]) ?? []).enumerated().map { i, url in
             Audio(wav: Data(try dataURLBytes(url, field: "audio[\(i)]")))

@@ -31,7 +31,7 @@ struct SpeechModels: Sendable {
     /// Synthesis uses this one when a request names none: a Piper voice first.
     var defaultVoice: String? {
         let voices = self.voices
-        return voices.values.filter { $0.kind == "piper" }.map(\.name).sorted().first ?? voices.keys.sorted().first
+        return voices.values.filter { $0.kind == .piper }.map(\.name).sorted().first ?? voices.keys.sorted().first
     }
 
     /// Every subfolder of `folder` holding a Whisper model (CTranslate2 model.bin or a Hugging Face
@@ -46,7 +46,7 @@ struct SpeechModels: Sendable {
         let voices = models.voices
         if voices.isEmpty {
             runtime.logger.warning("no VITS or Piper voice under \(folder): Synthesize answers FAILED_PRECONDITION")
-        } else if !EspeakPhonemizer().isAvailable && voices.values.contains(where: { $0.kind == "piper" }) {
+        } else if !EspeakPhonemizer().isAvailable && voices.values.contains(where: { $0.kind == .piper }) {
             runtime.logger.warning("espeak-ng is not installed: Piper voices answer FAILED_PRECONDITION (apt-get install espeak-ng)")
         }
         return models
@@ -77,7 +77,7 @@ struct SpeechModels: Sendable {
         }
         return voices.map { voice, source, format in
             .init(name: voice.name, model: voice, info: ModelInfo(
-                kind: voice.kind, source: source, format: format,
+                kind: voice.kind.rawValue, source: source, format: format,
                 details: [KeyValue(key: "language", value: voice.language), KeyValue(key: "sample_rate", value: "\(voice.sampleRate)"),
                           KeyValue(key: "speakers", value: "\(voice.speakers)")]))
         }

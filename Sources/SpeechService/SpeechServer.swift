@@ -1,6 +1,7 @@
 import ChorusAPI
 import ChorusInput
 import ChorusServiceKit
+import ChorusText
 import ChorusWire
 import Foundation
 import ChorusWhisper
@@ -60,14 +61,14 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
     }
 
     public func transcribe(_ request: TranscribeRequest, context: CallContext, responses: ResponseWriter<TranscribeEvent>) async throws {
-        let result = try await run(request, task: "transcribe") { segment in
+        let result = try await run(request, task: .transcribe) { segment in
             try await responses.write(TranscribeEvent(segment: segment))
         }
         try await responses.write(TranscribeEvent(result: result))
     }
 
     public func translate(_ request: TranscribeRequest, context: CallContext) async throws -> TranscribeResult {
-        try await run(request, task: "translate") { _ in }
+        try await run(request, task: .translate) { _ in }
     }
 
     public func transcribeUpload(_ requests: RequestStream<AudioChunk>, context: CallContext) async throws -> TranscribeResult {
@@ -90,7 +91,7 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
         }
         var request = options ?? TranscribeRequest()
         request.audio = wav.isEmpty ? Audio(pcmF32: pcm, sampleRate: rate, channels: channels) : Audio(wav: wav)
-        return try await run(request, task: "transcribe") { _ in }
+        return try await run(request, task: .transcribe) { _ in }
     }
 
     public func detectLanguage(_ request: DetectLanguageRequest, context: CallContext) async throws -> DetectLanguageResponse {
@@ -111,10 +112,10 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
     }
 
     /// Decodes on a compute thread, streaming segments to `onSegment` as windows finish.
-    private func run(_ request: TranscribeRequest, task: String,
+    private func run(_ request: TranscribeRequest, task: WhisperTask,
                      onSegment: @escaping @Sendable (Segment) async throws -> Void) async throws -> TranscribeResult {
-        let engine = try whisper(request.model, multilingual: task == "translate")
-        if task == "translate" && !engine.multilingual {
+        let engine = try whisper(request.model, multilingual: task == .translate)
+        if task == .translate && !engine.multilingual {
             throw WireStatus(.invalidArgument, "model '\(engine.name)' is English-only and cannot translate; name a multilingual model")
         }
         if !request.language.isEmpty && engine.multilingual && engine.special.languages[request.language] == nil {

@@ -130,7 +130,7 @@ extension SpeechServer {
 
     public func listVoices(_ request: ListVoicesRequest, context: CallContext) async throws -> ListVoicesResponse {
         ListVoicesResponse(voices: models.voices.values.sorted { $0.name < $1.name }.map {
-            Voice(name: $0.name, language: $0.language, sampleRate: UInt32($0.sampleRate), speakers: UInt32($0.speakers), modelKind: $0.kind)
+            Voice(name: $0.name, language: $0.language, sampleRate: UInt32($0.sampleRate), speakers: UInt32($0.speakers), modelKind: $0.kind.rawValue)
         })
     }
 }

@@ -50,7 +50,7 @@ public struct TTSBenchmark {
         let logger = Logger(label: "bench")
         let runtime = ServiceRuntime(options: .init(service: "speech"), logger: logger)
         let models = SpeechModels(runtime: runtime)
-        models.registry.add(voice.name, kind: "voice", model: voice, info: ModelInfo(kind: voice.kind, source: "benchmark"))
+        models.registry.add(voice.name, kind: "voice", model: voice, info: ModelInfo(kind: voice.kind.rawValue, source: "benchmark"))
         let server = SpeechServer(runtime: runtime, settings: .init(), models: models)
         let wire = WireServer(configuration: .init(port: 0), routes: server.routes, logger: logger)
         let port = try await wire.start()

@@ -9,15 +9,15 @@ import Foundation
 /// folders — each loaded ready to serve: a CLIP engine with its batcher, a LLaVA engine with its caches.
 enum VisionModels {
     static func kinds(runtime: ServiceRuntime, settings: VisionServer.Settings, compute: ComputeQueue) -> [ModelKind] {
-        let batching = CLIPEngine.Batching(window: settings.batchWindow, maxBatch: settings.maxBatch,
+        let batching = ServedCLIP.Batching(window: settings.batchWindow, maxBatch: settings.maxBatch,
                                            maxWaiting: max(settings.maxBatch, runtime.options.maxQueue * settings.maxBatch))
-        let chatLimits = LlavaEngine.Limits(maxImages: settings.maxChatImages, defaultMaxNewTokens: settings.defaultMaxNewTokens,
+        let chatLimits = ServedLLaVA.Limits(maxImages: settings.maxChatImages, defaultMaxNewTokens: settings.defaultMaxNewTokens,
                                             maxNewTokens: settings.maxNewTokens, maxStops: 16, image: settings.imageLimits)
         let limiter = runtime.limiter
         let clip = ModelKind("clip", recognizes: { JSONConfig.modelType(folder: $0) == "clip" }) { name, path in
             let pipeline = try CLIPPipeline(folder: path)
             let config = pipeline.model.config
-            let engine = CLIPEngine(name: name, pipeline: pipeline, batching: batching, limiter: limiter, compute: compute)
+            let engine = ServedCLIP(name: name, pipeline: pipeline, batching: batching, limiter: limiter, compute: compute)
             return [.init(name: name, model: engine, info: ModelInfo(
                 format: "Hugging Face safetensors",
                 details: [KeyValue(key: "dimension", value: "\(pipeline.model.dimension)"),
@@ -28,7 +28,7 @@ enum VisionModels {
         let llava = ModelKind("llava", recognizes: { JSONConfig.modelType(folder: $0) == "llava" }) { name, path in
             let pipeline = try LlavaPipeline(folder: path)
             let config = pipeline.model.config
-            let engine = LlavaEngine(generator: LlavaGenerator(pipeline: pipeline, cachedConversations: settings.cachedConversations),
+            let engine = ServedLLaVA(generator: LlavaGenerator(pipeline: pipeline, cachedConversations: settings.cachedConversations),
                                      limiter: limiter, compute: compute, limits: chatLimits)
             return [.init(name: name, model: engine, info: ModelInfo(
                 format: "Hugging Face safetensors",

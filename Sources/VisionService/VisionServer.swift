@@ -55,8 +55,8 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
     public let compute = ComputeQueue()
     let indexes: IndexStore
 
-    var clip: [String: CLIPEngine] { registry.models(CLIPEngine.self) }
-    var llava: [String: LlavaEngine] { registry.models(LlavaEngine.self) }
+    var clip: [String: ServedCLIP] { registry.models(ServedCLIP.self) }
+    var llava: [String: ServedLLaVA] { registry.models(ServedLLaVA.self) }
 
     /// Loads every model under the runtime's --models folder (its subfolders, or the folder itself) and
     /// the indexes under the data folder.
@@ -66,10 +66,10 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         registry = ModelRegistry(runtime: runtime, kinds: VisionModels.kinds(runtime: runtime, settings: settings, compute: compute))
         if let folder = runtime.options.modelsDirectory {
             try registry.scan(folder, includingFolder: true)
-            if registry.models(CLIPEngine.self).isEmpty {
+            if registry.models(ServedCLIP.self).isEmpty {
                 runtime.logger.warning("no CLIP model under \(folder): embedding, classification and image search answer FAILED_PRECONDITION")
             }
-            if registry.models(LlavaEngine.self).isEmpty {
+            if registry.models(ServedLLaVA.self).isEmpty {
                 runtime.logger.warning("no LLaVA model under \(folder): Caption, Ask and Chat answer FAILED_PRECONDITION")
             }
         }
@@ -80,7 +80,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
     }
 
     /// The LLaVA engine a request names, or the default one.
-    private func chatEngine(_ name: String) throws -> (name: String, engine: LlavaEngine) {
+    private func chatEngine(_ name: String) throws -> (name: String, engine: ServedLLaVA) {
         let llava = self.llava
         if !name.isEmpty {
             guard let engine = llava[name] else {
@@ -95,7 +95,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
     }
 
     /// The CLIP engine a request names, or the default one.
-    private func engine(_ name: String) throws -> CLIPEngine {
+    private func engine(_ name: String) throws -> ServedCLIP {
         let clip = self.clip
         if !name.isEmpty {
             guard let engine = clip[name] else {
@@ -109,7 +109,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         return engine
     }
 
-    private func imageBytes(_ images: [ChorusAPI.Image], field: String) throws -> [[UInt8]] {
+    private func imageBytes(_ images: [EncodedImage], field: String) throws -> [[UInt8]] {
         guard images.count <= settings.maxImagesPerRequest else {
             throw WireStatus(.invalidArgument, "\(images.count) \(field) in one request; the limit is \(settings.maxImagesPerRequest)")
         }
@@ -243,7 +243,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         let engine = try chatEngine(request.model).engine
         guard let image = request.image, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no image") }
         let prompt = request.prompt.isEmpty ? "Describe the image." : request.prompt
-        return try await reply(engine, [ChorusAPI.ChatMessage(role: "user", parts: [ChatPart(image: image), ChatPart(text: prompt)])], request.generation)
+        return try await reply(engine, [ChatTurn(role: "user", parts: [ChatPart(image: image), ChatPart(text: prompt)])], request.generation)
     }
 
     public func ask(_ request: AskRequest, context: CallContext) async throws -> TextResponse {
@@ -252,10 +252,10 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         guard !request.question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw WireStatus(.invalidArgument, "the request has no question")
         }
-        return try await reply(engine, [ChorusAPI.ChatMessage(role: "user", parts: [ChatPart(image: image), ChatPart(text: request.question)])], request.generation)
+        return try await reply(engine, [ChatTurn(role: "user", parts: [ChatPart(image: image), ChatPart(text: request.question)])], request.generation)
     }
 
-    private func reply(_ engine: LlavaEngine, _ messages: [ChorusAPI.ChatMessage], _ options: GenerationOptions?) async throws -> TextResponse {
+    private func reply(_ engine: ServedLLaVA, _ messages: [ChatTurn], _ options: GenerationOptions?) async throws -> TextResponse {
         let completion = try await engine.chat(messages, options: options, onToken: { _ in })
         return TextResponse(text: completion.text.trimmingCharacters(in: .whitespaces), usage: completion.usage,
                             finishReason: completion.finishReason.rawValue)

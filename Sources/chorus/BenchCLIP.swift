@@ -89,7 +89,7 @@ struct BenchCLIPCommand: AsyncParsableCommand {
         if peer == nil || theirs.isEmpty { print("(the PyTorch peer did not run: set up .venv with torch==2.13.0 and transformers)") }
 
         print("\ndynamic batching: \(callers) callers, one PNG each per call, over the wire (in-process service)")
-        let png = try ImageCodec.encodePNG(ChorusMedia.Image(width: 224, height: 224, channels: 3,
+        let png = try ImageCodec.encodePNG(Image(width: 224, height: 224, channels: 3,
                                                              pixels: (0..<(224 * 224 * 3)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }))
         var rates: [Double] = []
         for window in [0.0, 4.0] {
@@ -108,7 +108,7 @@ struct BenchCLIPCommand: AsyncParsableCommand {
         let port = try await server.start()
         let client = VisionClient(WireClient(host: "127.0.0.1", port: port))
         defer { (client.channel as? WireClient)?.close() }
-        let request = EmbedImagesRequest(images: [ChorusAPI.Image(data: png)])
+        let request = EmbedImagesRequest(images: [EncodedImage(data: png)])
         _ = try await client.embedImages(request)
         let deadline = Date().addingTimeInterval(seconds)
         let started = Date()

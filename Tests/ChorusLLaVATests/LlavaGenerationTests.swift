@@ -24,7 +24,7 @@ import Testing
         let c = image.channels
         let count = image.width * image.height
         let pixels = (0..<count).reversed().flatMap { p in image.pixels[(p * c)..<((p + 1) * c)] }
-        return try! pipeline.pixelValues(ChorusMedia.Image(width: image.width, height: image.height, channels: c, pixels: pixels))
+        return try! pipeline.pixelValues(Image(width: image.width, height: image.height, channels: c, pixels: pixels))
     }()
 
     func request(_ prompt: String, maxNewTokens: Int, sampling: SamplingOptions = .init(), stop: [String] = []) throws -> GenerationRequest {

@@ -25,8 +25,8 @@ import Testing
         return (process, VisionClient(try WireClient(address: address)), address)
     }
 
-    func question(_ text: String) -> ChatMessage {
-        ChatMessage(role: "user", parts: [ChatPart(image: Image(data: Self.png)), ChatPart(text: text)])
+    func question(_ text: String) -> ChatTurn {
+        ChatTurn(role: "user", parts: [ChatPart(image: EncodedImage(data: Self.png)), ChatPart(text: text)])
     }
 
     func events(_ vision: VisionClient, _ request: ChatRequest) async throws -> [ChatEvent] {
@@ -51,8 +51,8 @@ import Testing
 
         let second = try await events(vision, ChatRequest(messages: [
             question("What is shown in this image?"),
-            ChatMessage(role: "assistant", parts: [ChatPart(text: reply)]),
-            ChatMessage(role: "user", parts: [ChatPart(text: "And what colour is it?")]),
+            ChatTurn(role: "assistant", parts: [ChatPart(text: reply)]),
+            ChatTurn(role: "user", parts: [ChatPart(text: "And what colour is it?")]),
         ], generation: GenerationOptions(maxNewTokens: 4)))
         let usage = try #require(second.last?.usage)
         #expect(usage.cachedPromptTokens >= 46 && usage.cachedPromptTokens < usage.promptTokens, "\(usage)")
@@ -62,15 +62,15 @@ import Testing
     @Test func captionAndAskAnswerWithUsage() async throws {
         let (process, vision) = try await Self.start()
         defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
-        let asked = try await vision.ask(AskRequest(image: Image(data: Self.png), question: "What is shown in this image?",
+        let asked = try await vision.ask(AskRequest(image: EncodedImage(data: Self.png), question: "What is shown in this image?",
                                                     generation: GenerationOptions(maxNewTokens: 5)))
         #expect(asked.finishReason == "length" && asked.usage?.promptTokens == 46 && asked.usage?.completionTokens == 5)
-        let caption = try await vision.caption(CaptionRequest(image: Image(data: Self.png), generation: GenerationOptions(maxNewTokens: 3)))
+        let caption = try await vision.caption(CaptionRequest(image: EncodedImage(data: Self.png), generation: GenerationOptions(maxNewTokens: 3)))
         #expect(caption.usage?.completionTokens == 3)
         // Seeded sampling is reproducible across calls.
         let sampled = GenerationOptions(maxNewTokens: 12, temperature: 1.2, topP: 0.9, seed: 42)
-        let a = try await vision.ask(AskRequest(image: Image(data: Self.png), question: "Where?", generation: sampled))
-        let b = try await vision.ask(AskRequest(image: Image(data: Self.png), question: "Where?", generation: sampled))
+        let a = try await vision.ask(AskRequest(image: EncodedImage(data: Self.png), question: "Where?", generation: sampled))
+        let b = try await vision.ask(AskRequest(image: EncodedImage(data: Self.png), question: "Where?", generation: sampled))
         #expect(a.text == b.text)
     }
 
@@ -116,13 +116,13 @@ import Testing
             }
         }
         await expectStatus(.invalidArgument, containing: "no messages", ChatRequest())
-        await expectStatus(.invalidArgument, containing: "role 'robot'", ChatRequest(messages: [ChatMessage(role: "robot", parts: [ChatPart(text: "hi")])]))
+        await expectStatus(.invalidArgument, containing: "role 'robot'", ChatRequest(messages: [ChatTurn(role: "robot", parts: [ChatPart(text: "hi")])]))
         await expectStatus(.invalidArgument, containing: "image", ChatRequest(messages: [
-            ChatMessage(role: "user", parts: [ChatPart(image: Image(data: Data("not a picture".utf8))), ChatPart(text: "hi")])]))
+            ChatTurn(role: "user", parts: [ChatPart(image: EncodedImage(data: Data("not a picture".utf8))), ChatPart(text: "hi")])]))
         await expectStatus(.invalidArgument, containing: "context is 128", ChatRequest(messages: [
             question(String(repeating: "word ", count: 200))]))
         await expectStatus(.invalidArgument, containing: "limit is 8", ChatRequest(messages: [
-            ChatMessage(role: "user", parts: Array(repeating: ChatPart(image: Image(data: Self.png)), count: 9))]))
+            ChatTurn(role: "user", parts: Array(repeating: ChatPart(image: EncodedImage(data: Self.png)), count: 9))]))
         await expectStatus(.invalidArgument, containing: "max_new_tokens", ChatRequest(messages: [question("hi")],
                                                                                       generation: GenerationOptions(maxNewTokens: 100_000)))
         await expectStatus(.notFound, containing: "llava-tiny", ChatRequest(model: "gpt-9", messages: [question("hi")]))

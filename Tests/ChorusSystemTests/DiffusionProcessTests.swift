@@ -64,9 +64,9 @@ import Testing
             ({ _ = try await self.events(diffusion.textToImage(TextToImageRequest(difficulty: 101))) }, .invalidArgument, "'difficulty' is 101"),
             ({ _ = try await self.events(diffusion.textToImage(TextToImageRequest(model: "sd15"))) }, .notFound, "no diffusion model named 'sd15'"),
             ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(initImage: png, strength: 0))) }, .invalidArgument, "strength"),
-            ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(initImage: Image(data: png.data.prefix(100)), strength: 0.5))) },
+            ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(initImage: EncodedImage(data: png.data.prefix(100)), strength: 0.5))) },
              .invalidArgument, "init_image: corrupt PNG"),
-            ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(initImage: Image(data: small), strength: 0.5))) },
+            ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(initImage: EncodedImage(data: small), strength: 0.5))) },
              .invalidArgument, "1×1"),
         ]
         for (call, code, text) in cases {

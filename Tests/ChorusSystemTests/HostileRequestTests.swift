@@ -144,7 +144,7 @@ import Testing
         }
         for strength in [Float.nan, .infinity, -1, 2] {
             await #expect(throws: WireStatus.self) {
-                _ = try await diffusion.imageToImage(ImageToImageRequest(initImage: Image(data: png), strength: strength)).collected()
+                _ = try await diffusion.imageToImage(ImageToImageRequest(initImage: EncodedImage(data: png), strength: strength)).collected()
             }
         }
         #expect(stack.diffusion.process.isRunning)

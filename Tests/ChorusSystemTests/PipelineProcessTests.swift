@@ -71,7 +71,7 @@ import Testing
         var events: [ComposeEvent] = []
         do {
             for try await event in stack.gateway.compose(ComposeRequest(
-                recipe: "zero-shot", inputs: [KeyValue(key: "labels", value: "[]")], images: [Image(data: png)])) {
+                recipe: "zero-shot", inputs: [KeyValue(key: "labels", value: "[]")], images: [EncodedImage(data: png)])) {
                 events.append(event)
             }
             Issue.record("expected INVALID_ARGUMENT")
@@ -82,7 +82,7 @@ import Testing
 
         // The same recipe with labels answers probabilities.
         let good = try await run(stack, ComposeRequest(recipe: "zero-shot", inputs: [KeyValue(key: "labels", value: #"["a photo of a cat", "a diagram"]"#)],
-                                                       images: [Image(data: png)]))
+                                                       images: [EncodedImage(data: png)]))
         let output = try #require(try JSONSerialization.jsonObject(with: Data(good[0].outputJson.utf8)) as? [String: Any])
         #expect((output["labels"] as? [[String: Any]])?.count == 2)
     }

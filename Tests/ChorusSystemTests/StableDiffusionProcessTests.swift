@@ -68,7 +68,7 @@ import Testing
         // img2img: strength 0.5 of 6 steps re-runs 3; the init image may be any size and is resized.
         let initImage = try #require(images["ddim"])
         let variant = try await events(diffusion.imageToImage(ImageToImageRequest(
-            params: TextToImageRequest(prompt: "a cat", steps: 6, seed: 3, width: 48, height: 32), initImage: Image(data: initImage), strength: 0.5)))
+            params: TextToImageRequest(prompt: "a cat", steps: 6, seed: 3, width: 48, height: 32), initImage: EncodedImage(data: initImage), strength: 0.5)))
         #expect(variant.compactMap(\.progress).map(\.total) == Array(repeating: 3, count: 3))
         #expect(pngHeader(try #require(variant.last?.result?.images.first).data) == (48, 32, 8, 2))
     }
@@ -147,7 +147,7 @@ import Testing
             ({ _ = try await self.events(diffusion.textToImage(with { $0.scheduler = "heun" })) }, .invalidArgument, "dpmpp_2m_karras"),
             ({ _ = try await self.events(diffusion.textToImage(with { $0.numImages = 50 })) }, .invalidArgument, "--max-images"),
             ({ _ = try await self.events(diffusion.textToImage(with { $0.guidanceScale = .nan })) }, .invalidArgument, "guidance_scale"),
-            ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(params: cat, initImage: Image(data: Data("not a png".utf8)), strength: 0.5))) },
+            ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(params: cat, initImage: EncodedImage(data: Data("not a png".utf8)), strength: 0.5))) },
              .invalidArgument, "init_image"),
             ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(params: with { $0.steps = 10 }, initImage: nil, strength: 0.5))) },
              .invalidArgument, "no init_image"),

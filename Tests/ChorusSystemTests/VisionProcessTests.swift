@@ -53,7 +53,7 @@ import Testing
         #expect(texts.model == "clip-tiny" && texts.dimension == 32 && texts.embeddings.count == 2 && texts.tokens == 17)
         for (a, b) in zip(texts.embeddings[0].values, Self.textEmbedsStart) { #expect(abs(a - b) < 2e-4) }
 
-        let images = try await vision.embedImages(EmbedImagesRequest(images: [Image(data: Self.png), Image(data: Self.png)]))
+        let images = try await vision.embedImages(EmbedImagesRequest(images: [EncodedImage(data: Self.png), EncodedImage(data: Self.png)]))
         // The same image twice in one batch: the same embedding, up to rounding. Not to the bit: sgemm rounds
         // a row differently depending on where in the batch (which micro-tile) it falls.
         #expect(images.embeddings.count == 2)
@@ -61,13 +61,13 @@ import Testing
         for (a, b) in zip(images.embeddings[0].values, Self.imageEmbedsStart) { #expect(abs(a - b) < 5e-3) }
 
         // "{}" makes each label its own prompt, so the logits are the reference's logits_per_image.
-        let classified = try await vision.classify(ClassifyRequest(image: Image(data: Self.png), labels: Self.texts, templates: ["{}"]))
+        let classified = try await vision.classify(ClassifyRequest(image: EncodedImage(data: Self.png), labels: Self.texts, templates: ["{}"]))
         let byLabel = Dictionary(uniqueKeysWithValues: classified.labels.map { ($0.label, $0) })
         for (label, logit) in zip(Self.texts, Self.logitsPerImage) { #expect(abs(byLabel[label]!.logit - logit) < 0.05) }
         #expect(abs(classified.labels.map(\.probability).reduce(0, +) - 1) < 1e-5)
         #expect(classified.labels[0].probability >= classified.labels[1].probability)
 
-        let top = try await vision.classify(ClassifyRequest(image: Image(data: Self.png), labels: ["cat", "dog", "lake"], topK: 1))
+        let top = try await vision.classify(ClassifyRequest(image: EncodedImage(data: Self.png), labels: ["cat", "dog", "lake"], topK: 1))
         #expect(top.labels.count == 1)
     }
 
@@ -84,8 +84,8 @@ import Testing
         #expect(hits.hits.map(\.id) == ["e1", "e3", "e0"])
 
         // Images are embedded by the model; the same image finds itself with cosine 1.
-        _ = try await vision.indexAdd(IndexAddRequest(index: "photos", ids: ["fixture"], images: [Image(data: Self.png)]))
-        let found = try await vision.indexSearch(IndexSearchRequest(index: "photos", image: Image(data: Self.png)))
+        _ = try await vision.indexAdd(IndexAddRequest(index: "photos", ids: ["fixture"], images: [EncodedImage(data: Self.png)]))
+        let found = try await vision.indexSearch(IndexSearchRequest(index: "photos", image: EncodedImage(data: Self.png)))
         #expect(found.hits.first?.id == "fixture" && abs((found.hits.first?.score ?? 0) - 1) < 1e-4)
         let byText = try await vision.indexSearch(IndexSearchRequest(index: "photos", text: "a photo of a cat"))
         #expect(byText.hits.count == 1)
@@ -101,7 +101,7 @@ import Testing
         defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
         let again = try await vision.indexSearch(IndexSearchRequest(index: "axes", vector: query, topK: 10))
         #expect(again.hits.map(\.id) == ["e1", "e0", "e2"])
-        let photo = try await vision.indexSearch(IndexSearchRequest(index: "photos", image: Image(data: Self.png)))
+        let photo = try await vision.indexSearch(IndexSearchRequest(index: "photos", image: EncodedImage(data: Self.png)))
         #expect(photo.hits.first?.id == "fixture")
 
         // Dimension mismatch and unknown index are the caller's errors.
@@ -122,25 +122,25 @@ import Testing
         defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
 
         await expectStatus(.invalidArgument, containing: "corrupt PNG") {
-            _ = try await vision.embedImages(EmbedImagesRequest(images: [Image(data: Self.png.prefix(200))]))
+            _ = try await vision.embedImages(EmbedImagesRequest(images: [EncodedImage(data: Self.png.prefix(200))]))
         }
         await expectStatus(.invalidArgument, containing: "image 1: unsupported image format") {
-            _ = try await vision.embedImages(EmbedImagesRequest(images: [Image(data: Self.png), Image(data: Data("GIF89a....".utf8))]))
+            _ = try await vision.embedImages(EmbedImagesRequest(images: [EncodedImage(data: Self.png), EncodedImage(data: Data("GIF89a....".utf8))]))
         }
         await expectStatus(.invalidArgument, containing: "100000×100000") {
-            _ = try await vision.embedImages(EmbedImagesRequest(images: [Image(data: Self.hugePNGHeader())]))
+            _ = try await vision.embedImages(EmbedImagesRequest(images: [EncodedImage(data: Self.hugePNGHeader())]))
         }
         await expectStatus(.invalidArgument, containing: "no labels") {
-            _ = try await vision.classify(ClassifyRequest(image: Image(data: Self.png), labels: []))
+            _ = try await vision.classify(ClassifyRequest(image: EncodedImage(data: Self.png), labels: []))
         }
         await expectStatus(.invalidArgument, containing: "10000 labels; the limit is 1000") {
-            _ = try await vision.classify(ClassifyRequest(image: Image(data: Self.png), labels: (0..<10_000).map { "label \($0)" }))
+            _ = try await vision.classify(ClassifyRequest(image: EncodedImage(data: Self.png), labels: (0..<10_000).map { "label \($0)" }))
         }
         await expectStatus(.invalidArgument, containing: "has no {}") {
-            _ = try await vision.classify(ClassifyRequest(image: Image(data: Self.png), labels: ["cat"], templates: ["a photo"]))
+            _ = try await vision.classify(ClassifyRequest(image: EncodedImage(data: Self.png), labels: ["cat"], templates: ["a photo"]))
         }
         await expectStatus(.invalidArgument, containing: "exactly one query") {
-            _ = try await vision.indexSearch(IndexSearchRequest(index: "x", text: "a", image: Image(data: Self.png)))
+            _ = try await vision.indexSearch(IndexSearchRequest(index: "x", text: "a", image: EncodedImage(data: Self.png)))
         }
         await expectStatus(.invalidArgument, containing: "index name") {
             _ = try await vision.indexAdd(IndexAddRequest(index: "../escape", ids: ["a"], vectors: [Embedding(values: [1])]))
@@ -149,7 +149,7 @@ import Testing
             _ = try await vision.embedTexts(EmbedTextsRequest(model: "big", texts: ["a"]))
         }
         await expectStatus(.failedPrecondition, containing: "LLaVA") {
-            _ = try await vision.caption(CaptionRequest(image: Image(data: Self.png)))
+            _ = try await vision.caption(CaptionRequest(image: EncodedImage(data: Self.png)))
         }
         // Still serving.
         let texts = try await vision.embedTexts(EmbedTextsRequest(texts: ["still here"]))
@@ -161,10 +161,10 @@ import Testing
         let (models, data) = try Self.folders()
         let (process, vision) = try await Self.start(models: models, data: data)
         defer { (vision.channel as? WireClient)?.close(); process.signal(SIGKILL) }
-        let alone = try await vision.embedImages(EmbedImagesRequest(images: [Image(data: Self.png)])).embeddings[0].values
+        let alone = try await vision.embedImages(EmbedImagesRequest(images: [EncodedImage(data: Self.png)])).embeddings[0].values
         let results = try await withThrowingTaskGroup(of: [Float].self) { group in
             for _ in 0..<16 {
-                group.addTask { try await vision.embedImages(EmbedImagesRequest(images: [Image(data: Self.png)])).embeddings[0].values }
+                group.addTask { try await vision.embedImages(EmbedImagesRequest(images: [EncodedImage(data: Self.png)])).embeddings[0].values }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }

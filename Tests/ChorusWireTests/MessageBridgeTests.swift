@@ -23,7 +23,7 @@ import Testing
         #expect(try TranscribeResult(wireBytes: result.wireBytes()) == result)
         let embeddings = EmbeddingsResponse(model: "clip", dimension: 2, embeddings: [Embedding(values: [0.5, -0.25]), Embedding(values: [1, 0])])
         #expect(try EmbeddingsResponse(wireBytes: embeddings.wireBytes()) == embeddings)
-        let images = EmbedImagesRequest(images: [Image(data: Data([1, 2])), Image(data: Data())])
+        let images = EmbedImagesRequest(images: [EncodedImage(data: Data([1, 2])), EncodedImage(data: Data())])
         #expect(try EmbedImagesRequest(wireBytes: images.wireBytes()) == images)
         let labels = ClassifyRequest(labels: ["cat", "", "dog"], templates: ["a photo of a {}."])
         #expect(try ClassifyRequest(wireBytes: labels.wireBytes()) == labels)

@@ -74,7 +74,7 @@ import ChorusVITS
         let voice = try VitsVoice(name: "tiny", huggingFaceFolder: VitsFixtureTests.folder)
         let (ids, missing, _) = try voice.ids("the quick brown fox")
         #expect(ids == (try VitsFixtureTests.fixture.int64s("input_ids").map(Int.init)) && missing.isEmpty)
-        #expect(voice.kind == "mms-tts" && voice.sampleRate == 16000 && voice.speakers == 1)
+        #expect(voice.kind == .mmsTTS && voice.sampleRate == 16000 && voice.speakers == 1)
     }
 }
 

@@ -37,7 +37,7 @@ public enum ServingState: Int32, ChorusEnum {
     ]
 }
 
-public struct Image: ChorusMessage {
+public struct EncodedImage: ChorusMessage {
     public var data: Data
 
     public init(data: Data = Data()) {
@@ -59,22 +59,22 @@ public struct Image: ChorusMessage {
     }
 }
 
-extension Image: CBridgedMessage {
-    public typealias CStruct = Chorus__Common__Image
+extension EncodedImage: CBridgedMessage {
+    public typealias CStruct = Chorus__Common__EncodedImage
 
-    public init(c: UnsafePointer<Chorus__Common__Image>) {
+    public init(c: UnsafePointer<Chorus__Common__EncodedImage>) {
         self.data = CBridge.data(c.pointee.data)
     }
 
-    public func fill(_ c: UnsafeMutablePointer<Chorus__Common__Image>, _ arena: CArena) {
-        chorus__common__image__init(c)
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Common__EncodedImage>, _ arena: CArena) {
+        chorus__common__encoded_image__init(c)
         c.pointee.data = arena.bytes(data)
     }
 
-    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Common__Image>? { chorus__common__image__unpack(nil, count, bytes) }
-    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Common__Image>) { chorus__common__image__free_unpacked(c, nil) }
-    public static func cPackedSize(_ c: UnsafePointer<Chorus__Common__Image>) -> Int { chorus__common__image__get_packed_size(c) }
-    public static func cPack(_ c: UnsafePointer<Chorus__Common__Image>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__common__image__pack(c, out) }
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Common__EncodedImage>? { chorus__common__encoded_image__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Common__EncodedImage>) { chorus__common__encoded_image__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Common__EncodedImage>) -> Int { chorus__common__encoded_image__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Common__EncodedImage>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__common__encoded_image__pack(c, out) }
 }
 
 public struct Audio: ChorusMessage {

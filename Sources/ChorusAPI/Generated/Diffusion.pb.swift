@@ -124,10 +124,10 @@ extension TextToImageRequest: CBridgedMessage {
 
 public struct ImageToImageRequest: ChorusMessage {
     public var params: TextToImageRequest?
-    public var initImage: Image?
+    public var initImage: EncodedImage?
     public var strength: Float
 
-    public init(params: TextToImageRequest? = nil, initImage: Image? = nil, strength: Float = 0) {
+    public init(params: TextToImageRequest? = nil, initImage: EncodedImage? = nil, strength: Float = 0) {
         self.params = params
         self.initImage = initImage
         self.strength = strength
@@ -142,7 +142,7 @@ public struct ImageToImageRequest: ChorusMessage {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.params = try c.decodeIfPresent(TextToImageRequest.self, forKey: .params) ?? nil
-        self.initImage = try c.decodeIfPresent(Image.self, forKey: .initImage) ?? nil
+        self.initImage = try c.decodeIfPresent(EncodedImage.self, forKey: .initImage) ?? nil
         self.strength = try c.decodeIfPresent(Float.self, forKey: .strength) ?? 0
     }
 
@@ -159,7 +159,7 @@ extension ImageToImageRequest: CBridgedMessage {
 
     public init(c: UnsafePointer<Chorus__Diffusion__V1__ImageToImageRequest>) {
         self.params = c.pointee.params.map { TextToImageRequest(c: $0) }
-        self.initImage = c.pointee.init_image.map { Image(c: $0) }
+        self.initImage = c.pointee.init_image.map { EncodedImage(c: $0) }
         self.strength = c.pointee.strength
     }
 
@@ -231,12 +231,12 @@ extension Progress: CBridgedMessage {
 }
 
 public struct DiffusionResult: ChorusMessage {
-    public var images: [Image]
-    public var previews: [Image]
+    public var images: [EncodedImage]
+    public var previews: [EncodedImage]
     public var seed: UInt64
     public var elapsedSeconds: Double
 
-    public init(images: [Image] = [], previews: [Image] = [], seed: UInt64 = 0, elapsedSeconds: Double = 0) {
+    public init(images: [EncodedImage] = [], previews: [EncodedImage] = [], seed: UInt64 = 0, elapsedSeconds: Double = 0) {
         self.images = images
         self.previews = previews
         self.seed = seed
@@ -252,8 +252,8 @@ public struct DiffusionResult: ChorusMessage {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.images = try c.decodeIfPresent([Image].self, forKey: .images) ?? []
-        self.previews = try c.decodeIfPresent([Image].self, forKey: .previews) ?? []
+        self.images = try c.decodeIfPresent([EncodedImage].self, forKey: .images) ?? []
+        self.previews = try c.decodeIfPresent([EncodedImage].self, forKey: .previews) ?? []
         self.seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         self.elapsedSeconds = try c.decodeIfPresent(Double.self, forKey: .elapsedSeconds) ?? 0
     }
@@ -271,8 +271,8 @@ extension DiffusionResult: CBridgedMessage {
     public typealias CStruct = Chorus__Diffusion__V1__DiffusionResult
 
     public init(c: UnsafePointer<Chorus__Diffusion__V1__DiffusionResult>) {
-        self.images = CBridge.array(c.pointee.images, c.pointee.n_images).map { Image(c: $0!) }
-        self.previews = CBridge.array(c.pointee.previews, c.pointee.n_previews).map { Image(c: $0!) }
+        self.images = CBridge.array(c.pointee.images, c.pointee.n_images).map { EncodedImage(c: $0!) }
+        self.previews = CBridge.array(c.pointee.previews, c.pointee.n_previews).map { EncodedImage(c: $0!) }
         self.seed = c.pointee.seed
         self.elapsedSeconds = c.pointee.elapsed_seconds
     }
@@ -293,10 +293,10 @@ extension DiffusionResult: CBridgedMessage {
 
 public struct DiffusionEvent: ChorusMessage {
     public var progress: Progress?
-    public var preview: Image?
+    public var preview: EncodedImage?
     public var result: DiffusionResult?
 
-    public init(progress: Progress? = nil, preview: Image? = nil, result: DiffusionResult? = nil) {
+    public init(progress: Progress? = nil, preview: EncodedImage? = nil, result: DiffusionResult? = nil) {
         self.progress = progress
         self.preview = preview
         self.result = result
@@ -311,7 +311,7 @@ public struct DiffusionEvent: ChorusMessage {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.progress = try c.decodeIfPresent(Progress.self, forKey: .progress) ?? nil
-        self.preview = try c.decodeIfPresent(Image.self, forKey: .preview) ?? nil
+        self.preview = try c.decodeIfPresent(EncodedImage.self, forKey: .preview) ?? nil
         self.result = try c.decodeIfPresent(DiffusionResult.self, forKey: .result) ?? nil
     }
 
@@ -328,7 +328,7 @@ extension DiffusionEvent: CBridgedMessage {
 
     public init(c: UnsafePointer<Chorus__Diffusion__V1__DiffusionEvent>) {
         self.progress = c.pointee.progress.map { Progress(c: $0) }
-        self.preview = c.pointee.preview.map { Image(c: $0) }
+        self.preview = c.pointee.preview.map { EncodedImage(c: $0) }
         self.result = c.pointee.result.map { DiffusionResult(c: $0) }
     }
 

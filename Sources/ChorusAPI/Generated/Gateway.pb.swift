@@ -110,10 +110,10 @@ public struct ComposeRequest: ChorusMessage {
     public var recipe: String
     public var steps: [PipelineStep]
     public var inputs: [KeyValue]
-    public var images: [Image]
+    public var images: [EncodedImage]
     public var audio: [Audio]
 
-    public init(recipe: String = "", steps: [PipelineStep] = [], inputs: [KeyValue] = [], images: [Image] = [], audio: [Audio] = []) {
+    public init(recipe: String = "", steps: [PipelineStep] = [], inputs: [KeyValue] = [], images: [EncodedImage] = [], audio: [Audio] = []) {
         self.recipe = recipe
         self.steps = steps
         self.inputs = inputs
@@ -134,7 +134,7 @@ public struct ComposeRequest: ChorusMessage {
         self.recipe = try c.decodeIfPresent(String.self, forKey: .recipe) ?? ""
         self.steps = try c.decodeIfPresent([PipelineStep].self, forKey: .steps) ?? []
         self.inputs = try c.decodeIfPresent([KeyValue].self, forKey: .inputs) ?? []
-        self.images = try c.decodeIfPresent([Image].self, forKey: .images) ?? []
+        self.images = try c.decodeIfPresent([EncodedImage].self, forKey: .images) ?? []
         self.audio = try c.decodeIfPresent([Audio].self, forKey: .audio) ?? []
     }
 
@@ -155,7 +155,7 @@ extension ComposeRequest: CBridgedMessage {
         self.recipe = CBridge.string(c.pointee.recipe)
         self.steps = CBridge.array(c.pointee.steps, c.pointee.n_steps).map { PipelineStep(c: $0!) }
         self.inputs = CBridge.array(c.pointee.inputs, c.pointee.n_inputs).map { KeyValue(c: $0!) }
-        self.images = CBridge.array(c.pointee.images, c.pointee.n_images).map { Image(c: $0!) }
+        self.images = CBridge.array(c.pointee.images, c.pointee.n_images).map { EncodedImage(c: $0!) }
         self.audio = CBridge.array(c.pointee.audio, c.pointee.n_audio).map { Audio(c: $0!) }
     }
 

@@ -47,9 +47,9 @@ extension Embedding: CBridgedMessage {
 
 public struct EmbedImagesRequest: ChorusMessage {
     public var model: String
-    public var images: [Image]
+    public var images: [EncodedImage]
 
-    public init(model: String = "", images: [Image] = []) {
+    public init(model: String = "", images: [EncodedImage] = []) {
         self.model = model
         self.images = images
     }
@@ -62,7 +62,7 @@ public struct EmbedImagesRequest: ChorusMessage {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
-        self.images = try c.decodeIfPresent([Image].self, forKey: .images) ?? []
+        self.images = try c.decodeIfPresent([EncodedImage].self, forKey: .images) ?? []
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -77,7 +77,7 @@ extension EmbedImagesRequest: CBridgedMessage {
 
     public init(c: UnsafePointer<Chorus__Vision__V1__EmbedImagesRequest>) {
         self.model = CBridge.string(c.pointee.model)
-        self.images = CBridge.array(c.pointee.images, c.pointee.n_images).map { Image(c: $0!) }
+        self.images = CBridge.array(c.pointee.images, c.pointee.n_images).map { EncodedImage(c: $0!) }
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__EmbedImagesRequest>, _ arena: CArena) {
@@ -202,12 +202,12 @@ extension EmbeddingsResponse: CBridgedMessage {
 
 public struct ClassifyRequest: ChorusMessage {
     public var model: String
-    public var image: Image?
+    public var image: EncodedImage?
     public var labels: [String]
     public var templates: [String]
     public var topK: UInt32
 
-    public init(model: String = "", image: Image? = nil, labels: [String] = [], templates: [String] = [], topK: UInt32 = 0) {
+    public init(model: String = "", image: EncodedImage? = nil, labels: [String] = [], templates: [String] = [], topK: UInt32 = 0) {
         self.model = model
         self.image = image
         self.labels = labels
@@ -226,7 +226,7 @@ public struct ClassifyRequest: ChorusMessage {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
-        self.image = try c.decodeIfPresent(Image.self, forKey: .image) ?? nil
+        self.image = try c.decodeIfPresent(EncodedImage.self, forKey: .image) ?? nil
         self.labels = try c.decodeIfPresent([String].self, forKey: .labels) ?? []
         self.templates = try c.decodeIfPresent([String].self, forKey: .templates) ?? []
         self.topK = try c.decodeIfPresent(UInt32.self, forKey: .topK) ?? 0
@@ -247,7 +247,7 @@ extension ClassifyRequest: CBridgedMessage {
 
     public init(c: UnsafePointer<Chorus__Vision__V1__ClassifyRequest>) {
         self.model = CBridge.string(c.pointee.model)
-        self.image = c.pointee.image.map { Image(c: $0) }
+        self.image = c.pointee.image.map { EncodedImage(c: $0) }
         self.labels = CBridge.array(c.pointee.labels, c.pointee.n_labels).map { CBridge.string($0) }
         self.templates = CBridge.array(c.pointee.templates, c.pointee.n_templates).map { CBridge.string($0) }
         self.topK = c.pointee.top_k
@@ -365,11 +365,11 @@ extension ClassifyResponse: CBridgedMessage {
 public struct IndexAddRequest: ChorusMessage {
     public var index: String
     public var ids: [String]
-    public var images: [Image]
+    public var images: [EncodedImage]
     public var vectors: [Embedding]
     public var model: String
 
-    public init(index: String = "", ids: [String] = [], images: [Image] = [], vectors: [Embedding] = [], model: String = "") {
+    public init(index: String = "", ids: [String] = [], images: [EncodedImage] = [], vectors: [Embedding] = [], model: String = "") {
         self.index = index
         self.ids = ids
         self.images = images
@@ -389,7 +389,7 @@ public struct IndexAddRequest: ChorusMessage {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.index = try c.decodeIfPresent(String.self, forKey: .index) ?? ""
         self.ids = try c.decodeIfPresent([String].self, forKey: .ids) ?? []
-        self.images = try c.decodeIfPresent([Image].self, forKey: .images) ?? []
+        self.images = try c.decodeIfPresent([EncodedImage].self, forKey: .images) ?? []
         self.vectors = try c.decodeIfPresent([Embedding].self, forKey: .vectors) ?? []
         self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
     }
@@ -410,7 +410,7 @@ extension IndexAddRequest: CBridgedMessage {
     public init(c: UnsafePointer<Chorus__Vision__V1__IndexAddRequest>) {
         self.index = CBridge.string(c.pointee.index)
         self.ids = CBridge.array(c.pointee.ids, c.pointee.n_ids).map { CBridge.string($0) }
-        self.images = CBridge.array(c.pointee.images, c.pointee.n_images).map { Image(c: $0!) }
+        self.images = CBridge.array(c.pointee.images, c.pointee.n_images).map { EncodedImage(c: $0!) }
         self.vectors = CBridge.array(c.pointee.vectors, c.pointee.n_vectors).map { Embedding(c: $0!) }
         self.model = CBridge.string(c.pointee.model)
     }
@@ -480,12 +480,12 @@ extension IndexAddResponse: CBridgedMessage {
 public struct IndexSearchRequest: ChorusMessage {
     public var index: String
     public var text: String
-    public var image: Image?
+    public var image: EncodedImage?
     public var vector: Embedding?
     public var topK: UInt32
     public var model: String
 
-    public init(index: String = "", text: String = "", image: Image? = nil, vector: Embedding? = nil, topK: UInt32 = 0, model: String = "") {
+    public init(index: String = "", text: String = "", image: EncodedImage? = nil, vector: Embedding? = nil, topK: UInt32 = 0, model: String = "") {
         self.index = index
         self.text = text
         self.image = image
@@ -507,7 +507,7 @@ public struct IndexSearchRequest: ChorusMessage {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.index = try c.decodeIfPresent(String.self, forKey: .index) ?? ""
         self.text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
-        self.image = try c.decodeIfPresent(Image.self, forKey: .image) ?? nil
+        self.image = try c.decodeIfPresent(EncodedImage.self, forKey: .image) ?? nil
         self.vector = try c.decodeIfPresent(Embedding.self, forKey: .vector) ?? nil
         self.topK = try c.decodeIfPresent(UInt32.self, forKey: .topK) ?? 0
         self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
@@ -530,7 +530,7 @@ extension IndexSearchRequest: CBridgedMessage {
     public init(c: UnsafePointer<Chorus__Vision__V1__IndexSearchRequest>) {
         self.index = CBridge.string(c.pointee.index)
         self.text = CBridge.string(c.pointee.text)
-        self.image = c.pointee.image.map { Image(c: $0) }
+        self.image = c.pointee.image.map { EncodedImage(c: $0) }
         self.vector = c.pointee.vector.map { Embedding(c: $0) }
         self.topK = c.pointee.top_k
         self.model = CBridge.string(c.pointee.model)
@@ -871,11 +871,11 @@ extension Usage: CBridgedMessage {
 
 public struct CaptionRequest: ChorusMessage {
     public var model: String
-    public var image: Image?
+    public var image: EncodedImage?
     public var prompt: String
     public var generation: GenerationOptions?
 
-    public init(model: String = "", image: Image? = nil, prompt: String = "", generation: GenerationOptions? = nil) {
+    public init(model: String = "", image: EncodedImage? = nil, prompt: String = "", generation: GenerationOptions? = nil) {
         self.model = model
         self.image = image
         self.prompt = prompt
@@ -892,7 +892,7 @@ public struct CaptionRequest: ChorusMessage {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
-        self.image = try c.decodeIfPresent(Image.self, forKey: .image) ?? nil
+        self.image = try c.decodeIfPresent(EncodedImage.self, forKey: .image) ?? nil
         self.prompt = try c.decodeIfPresent(String.self, forKey: .prompt) ?? ""
         self.generation = try c.decodeIfPresent(GenerationOptions.self, forKey: .generation) ?? nil
     }
@@ -911,7 +911,7 @@ extension CaptionRequest: CBridgedMessage {
 
     public init(c: UnsafePointer<Chorus__Vision__V1__CaptionRequest>) {
         self.model = CBridge.string(c.pointee.model)
-        self.image = c.pointee.image.map { Image(c: $0) }
+        self.image = c.pointee.image.map { EncodedImage(c: $0) }
         self.prompt = CBridge.string(c.pointee.prompt)
         self.generation = c.pointee.generation.map { GenerationOptions(c: $0) }
     }
@@ -932,11 +932,11 @@ extension CaptionRequest: CBridgedMessage {
 
 public struct AskRequest: ChorusMessage {
     public var model: String
-    public var image: Image?
+    public var image: EncodedImage?
     public var question: String
     public var generation: GenerationOptions?
 
-    public init(model: String = "", image: Image? = nil, question: String = "", generation: GenerationOptions? = nil) {
+    public init(model: String = "", image: EncodedImage? = nil, question: String = "", generation: GenerationOptions? = nil) {
         self.model = model
         self.image = image
         self.question = question
@@ -953,7 +953,7 @@ public struct AskRequest: ChorusMessage {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
-        self.image = try c.decodeIfPresent(Image.self, forKey: .image) ?? nil
+        self.image = try c.decodeIfPresent(EncodedImage.self, forKey: .image) ?? nil
         self.question = try c.decodeIfPresent(String.self, forKey: .question) ?? ""
         self.generation = try c.decodeIfPresent(GenerationOptions.self, forKey: .generation) ?? nil
     }
@@ -972,7 +972,7 @@ extension AskRequest: CBridgedMessage {
 
     public init(c: UnsafePointer<Chorus__Vision__V1__AskRequest>) {
         self.model = CBridge.string(c.pointee.model)
-        self.image = c.pointee.image.map { Image(c: $0) }
+        self.image = c.pointee.image.map { EncodedImage(c: $0) }
         self.question = CBridge.string(c.pointee.question)
         self.generation = c.pointee.generation.map { GenerationOptions(c: $0) }
     }
@@ -1047,9 +1047,9 @@ extension TextResponse: CBridgedMessage {
 
 public struct ChatPart: ChorusMessage {
     public var text: String
-    public var image: Image?
+    public var image: EncodedImage?
 
-    public init(text: String = "", image: Image? = nil) {
+    public init(text: String = "", image: EncodedImage? = nil) {
         self.text = text
         self.image = image
     }
@@ -1062,7 +1062,7 @@ public struct ChatPart: ChorusMessage {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
-        self.image = try c.decodeIfPresent(Image.self, forKey: .image) ?? nil
+        self.image = try c.decodeIfPresent(EncodedImage.self, forKey: .image) ?? nil
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -1077,7 +1077,7 @@ extension ChatPart: CBridgedMessage {
 
     public init(c: UnsafePointer<Chorus__Vision__V1__ChatPart>) {
         self.text = CBridge.string(c.pointee.text)
-        self.image = c.pointee.image.map { Image(c: $0) }
+        self.image = c.pointee.image.map { EncodedImage(c: $0) }
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__ChatPart>, _ arena: CArena) {
@@ -1092,7 +1092,7 @@ extension ChatPart: CBridgedMessage {
     public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__ChatPart>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__chat_part__pack(c, out) }
 }
 
-public struct ChatMessage: ChorusMessage {
+public struct ChatTurn: ChorusMessage {
     public var role: String
     public var parts: [ChatPart]
 
@@ -1119,32 +1119,32 @@ public struct ChatMessage: ChorusMessage {
     }
 }
 
-extension ChatMessage: CBridgedMessage {
-    public typealias CStruct = Chorus__Vision__V1__ChatMessage
+extension ChatTurn: CBridgedMessage {
+    public typealias CStruct = Chorus__Vision__V1__ChatTurn
 
-    public init(c: UnsafePointer<Chorus__Vision__V1__ChatMessage>) {
+    public init(c: UnsafePointer<Chorus__Vision__V1__ChatTurn>) {
         self.role = CBridge.string(c.pointee.role)
         self.parts = CBridge.array(c.pointee.parts, c.pointee.n_parts).map { ChatPart(c: $0!) }
     }
 
-    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__ChatMessage>, _ arena: CArena) {
-        chorus__vision__v1__chat_message__init(c)
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__ChatTurn>, _ arena: CArena) {
+        chorus__vision__v1__chat_turn__init(c)
         c.pointee.role = arena.string(role)
         (c.pointee.n_parts, c.pointee.parts) = arena.array(parts.map { Optional($0.bridged(arena)) })
     }
 
-    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__ChatMessage>? { chorus__vision__v1__chat_message__unpack(nil, count, bytes) }
-    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__ChatMessage>) { chorus__vision__v1__chat_message__free_unpacked(c, nil) }
-    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__ChatMessage>) -> Int { chorus__vision__v1__chat_message__get_packed_size(c) }
-    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__ChatMessage>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__chat_message__pack(c, out) }
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__ChatTurn>? { chorus__vision__v1__chat_turn__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__ChatTurn>) { chorus__vision__v1__chat_turn__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__ChatTurn>) -> Int { chorus__vision__v1__chat_turn__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__ChatTurn>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__chat_turn__pack(c, out) }
 }
 
 public struct ChatRequest: ChorusMessage {
     public var model: String
-    public var messages: [ChatMessage]
+    public var messages: [ChatTurn]
     public var generation: GenerationOptions?
 
-    public init(model: String = "", messages: [ChatMessage] = [], generation: GenerationOptions? = nil) {
+    public init(model: String = "", messages: [ChatTurn] = [], generation: GenerationOptions? = nil) {
         self.model = model
         self.messages = messages
         self.generation = generation
@@ -1159,7 +1159,7 @@ public struct ChatRequest: ChorusMessage {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
-        self.messages = try c.decodeIfPresent([ChatMessage].self, forKey: .messages) ?? []
+        self.messages = try c.decodeIfPresent([ChatTurn].self, forKey: .messages) ?? []
         self.generation = try c.decodeIfPresent(GenerationOptions.self, forKey: .generation) ?? nil
     }
 
@@ -1176,7 +1176,7 @@ extension ChatRequest: CBridgedMessage {
 
     public init(c: UnsafePointer<Chorus__Vision__V1__ChatRequest>) {
         self.model = CBridge.string(c.pointee.model)
-        self.messages = CBridge.array(c.pointee.messages, c.pointee.n_messages).map { ChatMessage(c: $0!) }
+        self.messages = CBridge.array(c.pointee.messages, c.pointee.n_messages).map { ChatTurn(c: $0!) }
         self.generation = c.pointee.generation.map { GenerationOptions(c: $0) }
     }
 

@@ -15,7 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 
-typedef struct Chorus__Common__Image Chorus__Common__Image;
+typedef struct Chorus__Common__EncodedImage Chorus__Common__EncodedImage;
 typedef struct Chorus__Common__Audio Chorus__Common__Audio;
 typedef struct Chorus__Common__Tensor Chorus__Common__Tensor;
 typedef struct Chorus__Common__KeyValue Chorus__Common__KeyValue;
@@ -61,9 +61,10 @@ typedef enum _Chorus__Common__ServingState {
 /* --- messages --- */
 
 /*
- * Media travels as bytes, never as file paths.
+ * Media travels as bytes, never as file paths. (Encoded, as a client sends it: decoded pixels are
+ * ChorusMedia's Image.)
  */
-struct  Chorus__Common__Image
+struct  Chorus__Common__EncodedImage
 {
   ProtobufCMessage base;
   /*
@@ -71,8 +72,8 @@ struct  Chorus__Common__Image
    */
   ProtobufCBinaryData data;
 };
-#define CHORUS__COMMON__IMAGE__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&chorus__common__image__descriptor) \
+#define CHORUS__COMMON__ENCODED_IMAGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__common__encoded_image__descriptor) \
     , {0,NULL} }
 
 
@@ -370,24 +371,24 @@ struct  Chorus__Common__UnloadModelResponse
     , 0 }
 
 
-/* Chorus__Common__Image methods */
-void   chorus__common__image__init
-                     (Chorus__Common__Image         *message);
-size_t chorus__common__image__get_packed_size
-                     (const Chorus__Common__Image   *message);
-size_t chorus__common__image__pack
-                     (const Chorus__Common__Image   *message,
+/* Chorus__Common__EncodedImage methods */
+void   chorus__common__encoded_image__init
+                     (Chorus__Common__EncodedImage         *message);
+size_t chorus__common__encoded_image__get_packed_size
+                     (const Chorus__Common__EncodedImage   *message);
+size_t chorus__common__encoded_image__pack
+                     (const Chorus__Common__EncodedImage   *message,
                       uint8_t             *out);
-size_t chorus__common__image__pack_to_buffer
-                     (const Chorus__Common__Image   *message,
+size_t chorus__common__encoded_image__pack_to_buffer
+                     (const Chorus__Common__EncodedImage   *message,
                       ProtobufCBuffer     *buffer);
-Chorus__Common__Image *
-       chorus__common__image__unpack
+Chorus__Common__EncodedImage *
+       chorus__common__encoded_image__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data);
-void   chorus__common__image__free_unpacked
-                     (Chorus__Common__Image *message,
+void   chorus__common__encoded_image__free_unpacked
+                     (Chorus__Common__EncodedImage *message,
                       ProtobufCAllocator *allocator);
 /* Chorus__Common__Audio methods */
 void   chorus__common__audio__init
@@ -733,8 +734,8 @@ void   chorus__common__unload_model_response__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
-typedef void (*Chorus__Common__Image_Closure)
-                 (const Chorus__Common__Image *message,
+typedef void (*Chorus__Common__EncodedImage_Closure)
+                 (const Chorus__Common__EncodedImage *message,
                   void *closure_data);
 typedef void (*Chorus__Common__Audio_Closure)
                  (const Chorus__Common__Audio *message,
@@ -798,7 +799,7 @@ typedef void (*Chorus__Common__UnloadModelResponse_Closure)
 
 extern const ProtobufCEnumDescriptor    chorus__common__dtype__descriptor;
 extern const ProtobufCEnumDescriptor    chorus__common__serving_state__descriptor;
-extern const ProtobufCMessageDescriptor chorus__common__image__descriptor;
+extern const ProtobufCMessageDescriptor chorus__common__encoded_image__descriptor;
 extern const ProtobufCMessageDescriptor chorus__common__audio__descriptor;
 extern const ProtobufCMessageDescriptor chorus__common__tensor__descriptor;
 extern const ProtobufCMessageDescriptor chorus__common__key_value__descriptor;

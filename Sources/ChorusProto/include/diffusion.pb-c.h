@@ -62,7 +62,7 @@ struct  Chorus__Diffusion__V1__ImageToImageRequest
 {
   ProtobufCMessage base;
   Chorus__Diffusion__V1__TextToImageRequest *params;
-  Chorus__Common__Image *init_image;
+  Chorus__Common__EncodedImage *init_image;
   /*
    * How much of the schedule is re-run: 0 keeps the image, 1 ignores it.
    */
@@ -89,12 +89,12 @@ struct  Chorus__Diffusion__V1__DiffusionResult
 {
   ProtobufCMessage base;
   size_t n_images;
-  Chorus__Common__Image **images;
+  Chorus__Common__EncodedImage **images;
   /*
    * 8-bit previews of 16-bit outputs (terrain heightfields).
    */
   size_t n_previews;
-  Chorus__Common__Image **previews;
+  Chorus__Common__EncodedImage **previews;
   uint64_t seed;
   double elapsed_seconds;
 };
@@ -110,7 +110,7 @@ struct  Chorus__Diffusion__V1__DiffusionEvent
 {
   ProtobufCMessage base;
   Chorus__Diffusion__V1__Progress *progress;
-  Chorus__Common__Image *preview;
+  Chorus__Common__EncodedImage *preview;
   Chorus__Diffusion__V1__DiffusionResult *result;
 };
 #define CHORUS__DIFFUSION__V1__DIFFUSION_EVENT__INIT \

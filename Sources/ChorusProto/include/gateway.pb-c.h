@@ -78,7 +78,7 @@ struct  Chorus__Gateway__V1__ComposeRequest
   size_t n_inputs;
   Chorus__Common__KeyValue **inputs;
   size_t n_images;
-  Chorus__Common__Image **images;
+  Chorus__Common__EncodedImage **images;
   size_t n_audio;
   Chorus__Common__Audio **audio;
 };

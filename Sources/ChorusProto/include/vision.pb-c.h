@@ -36,7 +36,7 @@ typedef struct Chorus__Vision__V1__CaptionRequest Chorus__Vision__V1__CaptionReq
 typedef struct Chorus__Vision__V1__AskRequest Chorus__Vision__V1__AskRequest;
 typedef struct Chorus__Vision__V1__TextResponse Chorus__Vision__V1__TextResponse;
 typedef struct Chorus__Vision__V1__ChatPart Chorus__Vision__V1__ChatPart;
-typedef struct Chorus__Vision__V1__ChatMessage Chorus__Vision__V1__ChatMessage;
+typedef struct Chorus__Vision__V1__ChatTurn Chorus__Vision__V1__ChatTurn;
 typedef struct Chorus__Vision__V1__ChatRequest Chorus__Vision__V1__ChatRequest;
 typedef struct Chorus__Vision__V1__ChatEvent Chorus__Vision__V1__ChatEvent;
 
@@ -62,7 +62,7 @@ struct  Chorus__Vision__V1__EmbedImagesRequest
   ProtobufCMessage base;
   char *model;
   size_t n_images;
-  Chorus__Common__Image **images;
+  Chorus__Common__EncodedImage **images;
 };
 #define CHORUS__VISION__V1__EMBED_IMAGES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__embed_images_request__descriptor) \
@@ -102,7 +102,7 @@ struct  Chorus__Vision__V1__ClassifyRequest
 {
   ProtobufCMessage base;
   char *model;
-  Chorus__Common__Image *image;
+  Chorus__Common__EncodedImage *image;
   size_t n_labels;
   char **labels;
   /*
@@ -150,7 +150,7 @@ struct  Chorus__Vision__V1__IndexAddRequest
    * Either images (embedded by the model) or precomputed vectors, one per id.
    */
   size_t n_images;
-  Chorus__Common__Image **images;
+  Chorus__Common__EncodedImage **images;
   size_t n_vectors;
   Chorus__Vision__V1__Embedding **vectors;
   char *model;
@@ -179,7 +179,7 @@ struct  Chorus__Vision__V1__IndexSearchRequest
    * One query: a text, an image or a vector.
    */
   char *text;
-  Chorus__Common__Image *image;
+  Chorus__Common__EncodedImage *image;
   Chorus__Vision__V1__Embedding *vector;
   uint32_t top_k;
   char *model;
@@ -276,7 +276,7 @@ struct  Chorus__Vision__V1__CaptionRequest
 {
   ProtobufCMessage base;
   char *model;
-  Chorus__Common__Image *image;
+  Chorus__Common__EncodedImage *image;
   /*
    * Empty = "Describe the image."
    */
@@ -292,7 +292,7 @@ struct  Chorus__Vision__V1__AskRequest
 {
   ProtobufCMessage base;
   char *model;
-  Chorus__Common__Image *image;
+  Chorus__Common__EncodedImage *image;
   char *question;
   Chorus__Vision__V1__GenerationOptions *generation;
 };
@@ -320,14 +320,17 @@ struct  Chorus__Vision__V1__ChatPart
 {
   ProtobufCMessage base;
   char *text;
-  Chorus__Common__Image *image;
+  Chorus__Common__EncodedImage *image;
 };
 #define CHORUS__VISION__V1__CHAT_PART__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__chat_part__descriptor) \
     , (char *)protobuf_c_empty_string, NULL }
 
 
-struct  Chorus__Vision__V1__ChatMessage
+/*
+ * One turn of a conversation (the OpenAI API's "message").
+ */
+struct  Chorus__Vision__V1__ChatTurn
 {
   ProtobufCMessage base;
   /*
@@ -337,8 +340,8 @@ struct  Chorus__Vision__V1__ChatMessage
   size_t n_parts;
   Chorus__Vision__V1__ChatPart **parts;
 };
-#define CHORUS__VISION__V1__CHAT_MESSAGE__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__chat_message__descriptor) \
+#define CHORUS__VISION__V1__CHAT_TURN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__chat_turn__descriptor) \
     , (char *)protobuf_c_empty_string, 0,NULL }
 
 
@@ -347,7 +350,7 @@ struct  Chorus__Vision__V1__ChatRequest
   ProtobufCMessage base;
   char *model;
   size_t n_messages;
-  Chorus__Vision__V1__ChatMessage **messages;
+  Chorus__Vision__V1__ChatTurn **messages;
   Chorus__Vision__V1__GenerationOptions *generation;
 };
 #define CHORUS__VISION__V1__CHAT_REQUEST__INIT \
@@ -751,24 +754,24 @@ Chorus__Vision__V1__ChatPart *
 void   chorus__vision__v1__chat_part__free_unpacked
                      (Chorus__Vision__V1__ChatPart *message,
                       ProtobufCAllocator *allocator);
-/* Chorus__Vision__V1__ChatMessage methods */
-void   chorus__vision__v1__chat_message__init
-                     (Chorus__Vision__V1__ChatMessage         *message);
-size_t chorus__vision__v1__chat_message__get_packed_size
-                     (const Chorus__Vision__V1__ChatMessage   *message);
-size_t chorus__vision__v1__chat_message__pack
-                     (const Chorus__Vision__V1__ChatMessage   *message,
+/* Chorus__Vision__V1__ChatTurn methods */
+void   chorus__vision__v1__chat_turn__init
+                     (Chorus__Vision__V1__ChatTurn         *message);
+size_t chorus__vision__v1__chat_turn__get_packed_size
+                     (const Chorus__Vision__V1__ChatTurn   *message);
+size_t chorus__vision__v1__chat_turn__pack
+                     (const Chorus__Vision__V1__ChatTurn   *message,
                       uint8_t             *out);
-size_t chorus__vision__v1__chat_message__pack_to_buffer
-                     (const Chorus__Vision__V1__ChatMessage   *message,
+size_t chorus__vision__v1__chat_turn__pack_to_buffer
+                     (const Chorus__Vision__V1__ChatTurn   *message,
                       ProtobufCBuffer     *buffer);
-Chorus__Vision__V1__ChatMessage *
-       chorus__vision__v1__chat_message__unpack
+Chorus__Vision__V1__ChatTurn *
+       chorus__vision__v1__chat_turn__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data);
-void   chorus__vision__v1__chat_message__free_unpacked
-                     (Chorus__Vision__V1__ChatMessage *message,
+void   chorus__vision__v1__chat_turn__free_unpacked
+                     (Chorus__Vision__V1__ChatTurn *message,
                       ProtobufCAllocator *allocator);
 /* Chorus__Vision__V1__ChatRequest methods */
 void   chorus__vision__v1__chat_request__init
@@ -870,8 +873,8 @@ typedef void (*Chorus__Vision__V1__TextResponse_Closure)
 typedef void (*Chorus__Vision__V1__ChatPart_Closure)
                  (const Chorus__Vision__V1__ChatPart *message,
                   void *closure_data);
-typedef void (*Chorus__Vision__V1__ChatMessage_Closure)
-                 (const Chorus__Vision__V1__ChatMessage *message,
+typedef void (*Chorus__Vision__V1__ChatTurn_Closure)
+                 (const Chorus__Vision__V1__ChatTurn *message,
                   void *closure_data);
 typedef void (*Chorus__Vision__V1__ChatRequest_Closure)
                  (const Chorus__Vision__V1__ChatRequest *message,
@@ -1070,7 +1073,7 @@ extern const ProtobufCMessageDescriptor chorus__vision__v1__caption_request__des
 extern const ProtobufCMessageDescriptor chorus__vision__v1__ask_request__descriptor;
 extern const ProtobufCMessageDescriptor chorus__vision__v1__text_response__descriptor;
 extern const ProtobufCMessageDescriptor chorus__vision__v1__chat_part__descriptor;
-extern const ProtobufCMessageDescriptor chorus__vision__v1__chat_message__descriptor;
+extern const ProtobufCMessageDescriptor chorus__vision__v1__chat_turn__descriptor;
 extern const ProtobufCMessageDescriptor chorus__vision__v1__chat_request__descriptor;
 extern const ProtobufCMessageDescriptor chorus__vision__v1__chat_event__descriptor;
 extern const ProtobufCServiceDescriptor chorus__vision__v1__vision__descriptor;

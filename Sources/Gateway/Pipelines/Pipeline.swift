@@ -18,7 +18,7 @@ package struct Pipeline {
 
     package let steps: [Step]
     let inputs: [String: String]
-    let images: [ChorusAPI.Image]
+    let images: [EncodedImage]
     let audio: [Audio]
 
     static let maxSteps = 32

@@ -5,9 +5,9 @@ import ChorusServiceKit
 import ChorusWire
 import Foundation
 
-/// One loaded LLaVA model: turns wire conversations into prompts and images, and runs generation on
+/// A LLaVA model as the vision service serves it: turns wire conversations into prompts and images, and runs generation on
 /// a compute thread under the service's concurrency limit, streaming tokens back as they come.
-final class LlavaEngine: Sendable {
+final class ServedLLaVA: Sendable {
     struct Limits: Sendable {
         var maxImages: Int
         var defaultMaxNewTokens: Int
@@ -37,7 +37,7 @@ final class LlavaEngine: Sendable {
     }
 
     /// Runs a conversation, calling `onToken` as tokens arrive, and returns the whole completion.
-    func chat(_ messages: [ChorusAPI.ChatMessage], options: GenerationOptions?,
+    func chat(_ messages: [ChatTurn], options: GenerationOptions?,
               onToken: @escaping @Sendable (Token) async throws -> Void) async throws -> Completion {
         let (conversation, encodedImages) = try Self.conversation(messages)
         guard encodedImages.count <= limits.maxImages else {
@@ -106,14 +106,14 @@ final class LlavaEngine: Sendable {
     }
 
     /// Wire messages → the engine's messages and the encoded images in the order they appear.
-    static func conversation(_ messages: [ChorusAPI.ChatMessage]) throws -> ([ChorusLLaVA.ChatMessage], [[UInt8]]) {
+    static func conversation(_ messages: [ChatTurn]) throws -> ([ChatMessage], [[UInt8]]) {
         guard !messages.isEmpty else { throw WireStatus(.invalidArgument, "the conversation has no messages") }
         var images: [[UInt8]] = []
-        let converted = try messages.enumerated().map { i, message -> ChorusLLaVA.ChatMessage in
-            guard ChorusLLaVA.ChatMessage.roles.contains(message.role) else {
+        let converted = try messages.enumerated().map { i, message -> ChatMessage in
+            guard ChatMessage.roles.contains(message.role) else {
                 throw WireStatus(.invalidArgument, "message \(i) has role '\(message.role)'; roles are system, user and assistant")
             }
-            var parts: [ChorusLLaVA.ChatMessage.Part] = []
+            var parts: [ChatMessage.Part] = []
             for part in message.parts {
                 if let image = part.image {
                     guard !image.data.isEmpty else { throw WireStatus(.invalidArgument, "message \(i) has an image part without data") }
@@ -123,7 +123,7 @@ final class LlavaEngine: Sendable {
                 if !part.text.isEmpty { parts.append(.text(part.text)) }
             }
             guard !parts.isEmpty else { throw WireStatus(.invalidArgument, "message \(i) has neither text nor images") }
-            return ChorusLLaVA.ChatMessage(role: message.role, parts: parts)
+            return ChatMessage(role: message.role, parts: parts)
         }
         guard converted.last?.role != "assistant" else {
             throw WireStatus(.invalidArgument, "the last message is the assistant's; end with a user message to get a reply")

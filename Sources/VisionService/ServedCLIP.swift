@@ -4,9 +4,9 @@ import ChorusServiceKit
 import ChorusTensor
 import ChorusWire
 
-/// One loaded CLIP model with its two dynamic batchers: concurrent image calls share image batches,
+/// A CLIP model as the vision service serves it, with its two dynamic batchers: concurrent image calls share image batches,
 /// text calls share text batches.
-final class CLIPEngine: Sendable {
+final class ServedCLIP: Sendable {
     struct Batching: Sendable {
         var window: Duration
         var maxBatch: Int
