@@ -116,7 +116,7 @@ public final class ModelRegistry: Sendable {
         }
         guard !loaded.isEmpty else { throw WireStatus(.invalidArgument, "\(path) holds no \(kind.name) model") }
         let seconds = Date().timeIntervalSince(started)
-        let grown = Int64(ProcessMemory.residentBytes) - Int64(residentBefore)
+        let grown = Int64(clamping: ProcessMemory.residentBytes) - Int64(clamping: residentBefore)
         var infos: [ModelInfo] = []
         for entry in loaded {
             var info = entry.info

@@ -28,7 +28,7 @@ public struct Backend: Sendable, Equatable, CustomStringConvertible {
         }
         var index = 0
         if parts.count == 2 {
-            guard let number = Int(parts[1]), (0...63).contains(number) else {
+            guard let number = Int(parts[1]), (0...63).contains(number) else {  // checked: parsing text gives nil, never traps
                 throw BackendError(message: "device '\(device)': the index after ':' must be a number 0 ... 63")
             }
             index = number
