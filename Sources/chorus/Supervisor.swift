@@ -44,15 +44,16 @@ final class Supervisor: @unchecked Sendable {
         process.standardOutput = pipe
         process.standardError = pipe
         let prefixer = LinePrefixer(prefix: "[\(spec.name)] ", output: output)
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                prefixer.finish()
-            } else {
+        // Blocking reads on a thread of its own until the child's output ends: FileHandle's
+        // readabilityHandler (a dispatch source) can race with the handle's closing inside libdispatch.
+        let reader = pipe.fileHandleForReading
+        let relay = Thread {
+            while let data = try? reader.read(upToCount: 1 << 16), !data.isEmpty {
                 prefixer.feed(data)
             }
+            prefixer.finish()
         }
+        relay.name = "[\(spec.name)] output"
         let startedAt = Date()
         process.terminationHandler = { [weak self] finished in
             guard let self else { return }
@@ -74,6 +75,7 @@ final class Supervisor: @unchecked Sendable {
         }
         do {
             try process.run()
+            relay.start()
             lock.withLock { children[spec.name] = process }
             log("up", "started \(spec.name) (pid \(process.processIdentifier)): chorus \(spec.arguments.joined(separator: " "))")
         } catch {

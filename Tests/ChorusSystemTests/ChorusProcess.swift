@@ -37,15 +37,22 @@ final class ChorusProcess: @unchecked Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                return
-            }
-            self?.lock.withLock { self?.output += String(decoding: data, as: UTF8.self) }
-        }
         try process.run()
+        // Blocking reads on a thread of its own until the output ends. FileHandle's readabilityHandler (a
+        // dispatch source) raced with the handle being closed and once crashed libdispatch's event loop,
+        // and with it the whole test run; the thread holds the handle, so it is never closed under a read.
+        let reader = pipe.fileHandleForReading
+        let thread = Thread { [weak self] in
+            while let data = try? reader.read(upToCount: 1 << 16), !data.isEmpty {
+                self?.append(data)
+            }
+        }
+        thread.name = "chorus output"
+        thread.start()
+    }
+
+    private func append(_ data: Data) {
+        lock.withLock { output += String(decoding: data, as: UTF8.self) }
     }
 
     /// A shell command line (for limits such as `ulimit -f` before `exec chorus ...`).
