@@ -4,6 +4,7 @@ import ChorusServiceKit
 import ChorusWire
 import Foundation
 import Logging
+import ChorusVITS
 import SpeechService
 
 /// `chorus bench tts`: Piper voice speed (times real time) against ONNX Runtime on the same phoneme ids, and
@@ -40,7 +41,7 @@ struct BenchTTSCommand: AsyncParsableCommand {
 
     func run() async throws {
         quietBenchLogging()
-        let bench = try TTSBenchmark(onnx: voice)
+        let bench = try VitsBenchmark(onnx: voice)
         let texts = [("1 sentence", Self.short), ("10 sentences", Self.long)]
         let idsFile = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-bench-tts-ids.json")
         try bench.writeIDs(texts, to: idsFile)
@@ -79,7 +80,7 @@ struct BenchTTSCommand: AsyncParsableCommand {
             print(line)
         }
         for text in ["Hello world.", Self.short] {
-            let first = try await bench.firstChunkOverTheWire(text)
+            let first = try await SpeechServer.firstChunkOverTheWire(voice: bench.voice, text: text)
             print("first audio chunk over the wire (\"\(text)\", \(String(format: "%.1f", first.audioSeconds)) s of audio): "
                   + String(format: "p50 %.0f ms, worst %.0f ms of %d calls", first.p50 * 1000, first.worst * 1000, first.count))
         }
