@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusTestSupport
 import ChorusWire
 import Foundation
 @testable import Gateway
@@ -130,16 +131,6 @@ import Testing
     static func gateway(_ replicas: StandIn...) throws -> ChorusGateway {
         try ChorusGateway(configuration: .init(services: ["speech": replicas.map(\.address)]), logger: logger)
     }
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let clock = ContinuousClock(), giveUp = clock.now + timeout
-    while clock.now < giveUp {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return try await condition()
 }
 
 /// A Speech replica in this process answering Echo (with its name) and Health as its mode says.
