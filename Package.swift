@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
         // Already in the graph through Hummingbird; named for the HTTP part types of the read deadlines.
         .package(url: "https://github.com/apple/swift-nio-extras", exact: "1.35.2"),
+        // Already in the graph through Hummingbird; TLS for the listeners and the gateway's clients (ChorusTLS).
+        .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
     ],
     targets: [
         // System libraries, found through pkg-config.
@@ -51,6 +53,13 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        // TLS for wire listeners and clients from PEM files, through ChorusWire's ConnectionSecurity seam: only
+        // the executable links a TLS library, not the fuzzers or the wire's tests.
+        .target(name: "ChorusTLS", dependencies: [
+            "ChorusWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         // protoc-c output for the ONNX subset the weight loader reads (Proto/onnx).
         .target(name: "CONNX", dependencies: ["CProtobufC"], linkerSettings: [.linkedLibrary("protobuf-c")]),
@@ -119,7 +128,9 @@ let package = Package(
         .executableTarget(name: "chorus", dependencies: [
             "ChorusWire", "ChorusAPI", "ChorusServiceKit", "VisionService", "DiffusionService", "SpeechService",
             "Gateway", "GatewayHTTP", "ChorusTensor", "ChorusMedia", "ChorusCLIP", "ChorusLLaVA",
-            "ChorusWhisper", "ChorusVITS", "ChorusStableDiffusion", "ChorusTerrain",
+            "ChorusWhisper", "ChorusVITS", "ChorusStableDiffusion", "ChorusTerrain", "ChorusTLS",
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -165,7 +176,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         // Real processes of the chorus binary on loopback; the dependency makes `swift test` build it.
         .testTarget(name: "ChorusSystemTests", dependencies: [
-            "ChorusWire", "ChorusAPI", "chorus", "ChorusTestSupport", "ChorusTensor",
+            "ChorusWire", "ChorusAPI", "chorus", "ChorusTestSupport", "ChorusTensor", "ChorusTLS",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
     ],

@@ -8,10 +8,11 @@ import NIOCore
 public enum ServiceHost {
     public static func serve(routes: [ServerRoute], fallback: ServerRoute.RawHandler? = nil,
                              host: String, port: Int, maxFrameSize: Int = defaultMaxFrameSize,
-                             limits: WireServer.Limits = WireServer.Limits(), drainGrace: TimeAmount = .seconds(30), logger: Logger,
+                             limits: WireServer.Limits = WireServer.Limits(), security: ConnectionSecurity? = nil,
+                             drainGrace: TimeAmount = .seconds(30), logger: Logger,
                              onStarted: (String, WireServer) -> Void = { _, _ in }, onDraining: @escaping @Sendable () -> Void = {}) async throws {
         let signals = TerminationSignals()
-        let server = WireServer(configuration: .init(host: host, port: port, maxFrameSize: maxFrameSize, limits: limits),
+        let server = WireServer(configuration: .init(host: host, port: port, maxFrameSize: maxFrameSize, limits: limits, security: security),
                                 routes: routes, fallback: fallback, logger: logger)
         let boundPort: Int
         do {
@@ -20,6 +21,7 @@ public enum ServiceHost {
             throw WireStatus(.unavailable, "cannot listen on \(host):\(port): \(error)")
         }
         let address = "\(host):\(boundPort)"
+        if let security { logger.info("connections use \(security.name)") }
         onStarted(address, server)
         let signal = await signals.next()
         logger.info("received \(signal); draining (grace \(drainGrace.nanoseconds / 1_000_000_000) s)")

@@ -16,15 +16,18 @@ public final class WireClient: @unchecked Sendable {
         public var keepaliveTimeout: TimeAmount
         /// Sent with every call unless the call sets the same key itself (a service's API key).
         public var metadata: [String: String]
+        /// TLS (ChorusTLS) when set; plain TCP otherwise.
+        public var security: ConnectionSecurity?
 
         public init(maxFrameSize: Int = defaultMaxFrameSize, connectTimeout: TimeAmount = .seconds(2),
                     keepaliveInterval: TimeAmount? = .seconds(20), keepaliveTimeout: TimeAmount = .seconds(10),
-                    metadata: [String: String] = [:]) {
+                    metadata: [String: String] = [:], security: ConnectionSecurity? = nil) {
             self.maxFrameSize = maxFrameSize
             self.connectTimeout = connectTimeout
             self.keepaliveInterval = keepaliveInterval
             self.keepaliveTimeout = keepaliveTimeout
             self.metadata = metadata
+            self.security = security
         }
     }
 
@@ -83,6 +86,7 @@ public final class WireClient: @unchecked Sendable {
     private func connect() -> EventLoopFuture<ClientConnection> {
         let maxFrameSize = configuration.maxFrameSize
         let address = self.address
+        let security = configuration.security, host = self.host
         let future = ClientBootstrap(group: group)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -93,6 +97,9 @@ public final class WireClient: @unchecked Sendable {
                     self?.connectionClosed(closed)
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let security {
+                        try channel.pipeline.syncOperations.addHandler(try security.clientHandler(host))
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)),
                         connection,

@@ -39,12 +39,16 @@ public final class WireServer: @unchecked Sendable {
         public var port: Int
         public var maxFrameSize: Int
         public var limits: Limits
+        /// TLS (ChorusTLS) when set; plain TCP otherwise.
+        public var security: ConnectionSecurity?
 
-        public init(host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = defaultMaxFrameSize, limits: Limits = Limits()) {
+        public init(host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = defaultMaxFrameSize, limits: Limits = Limits(),
+                    security: ConnectionSecurity? = nil) {
             self.host = host
             self.port = port
             self.maxFrameSize = maxFrameSize
             self.limits = limits
+            self.security = security
         }
     }
 
@@ -123,6 +127,9 @@ public final class WireServer: @unchecked Sendable {
                     connection.refusal = WireStatus(.resourceExhausted, "the server has \(open - 1) connections open, its limit (--max-connections); retry later")
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let security = configuration.security {
+                        try channel.pipeline.syncOperations.addHandler(try security.serverHandler())
+                    }
                     if let idle = configuration.limits.idleTimeout {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                     }

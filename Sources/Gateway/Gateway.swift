@@ -18,14 +18,18 @@ public final class Gateway: Sendable {
         public var maxInFlightPerService: Int
         /// The key the services require (their --api-key), sent on every call to them.
         public var serviceKey: APIKey?
+        /// TLS to the services (ChorusTLS), when they listen with it.
+        public var serviceSecurity: ConnectionSecurity?
 
         public init(services: [String: [String]], healthInterval: TimeAmount = .milliseconds(500),
-                    healthTimeout: TimeAmount = .seconds(1), maxInFlightPerService: Int = 512, serviceKey: APIKey? = nil) {
+                    healthTimeout: TimeAmount = .seconds(1), maxInFlightPerService: Int = 512, serviceKey: APIKey? = nil,
+                    serviceSecurity: ConnectionSecurity? = nil) {
             self.services = services
             self.healthInterval = healthInterval
             self.healthTimeout = healthTimeout
             self.maxInFlightPerService = maxInFlightPerService
             self.serviceKey = serviceKey
+            self.serviceSecurity = serviceSecurity
         }
     }
 
@@ -52,7 +56,7 @@ public final class Gateway: Sendable {
                 throw WireStatus(.invalidArgument, "unknown service '\(service)'; the gateway knows \(Self.serviceNames.keys.sorted().joined(separator: ", "))")
             }
             let replicas = try addresses.map { address in
-                Replica(service: service, client: try WireClient(address: address, configuration: .init(metadata: configuration.serviceKey?.metadata ?? [:])))
+                Replica(service: service, client: try WireClient(address: address, configuration: .init(metadata: configuration.serviceKey?.metadata ?? [:], security: configuration.serviceSecurity)))
             }
             pools[service] = ReplicaPool(service: service, replicas: replicas)
         }

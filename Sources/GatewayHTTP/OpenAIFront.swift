@@ -26,10 +26,15 @@ public struct OpenAIFront: Sendable {
         public var idleTimeout: TimeAmount
         /// Connections open at once; more wait in the listen backlog until one closes.
         public var maxConnections: Int
+        /// TLS: wraps the HTTP/1 server (the gateway command builds it with HummingbirdTLS, so this
+        /// target links no TLS library); nil serves plain HTTP.
+        public var secureServer: (@Sendable (HTTPServerBuilder) throws -> HTTPServerBuilder)?
 
         public init(host: String = "127.0.0.1", port: Int = 7180, maxBodyBytes: Int = 64 << 20, apiKey: String? = nil,
                     headTimeout: TimeAmount = .seconds(10), bodyTimeout: TimeAmount = .seconds(30),
-                    idleTimeout: TimeAmount = .seconds(60), maxConnections: Int = 1024) {
+                    idleTimeout: TimeAmount = .seconds(60), maxConnections: Int = 1024,
+                    secureServer: (@Sendable (HTTPServerBuilder) throws -> HTTPServerBuilder)? = nil) {
+            self.secureServer = secureServer
             self.host = host
             self.port = port
             self.maxBodyBytes = maxBodyBytes
@@ -131,9 +136,10 @@ public struct OpenAIFront: Sendable {
             idleTimeout: settings.idleTimeout)
         var configuration = ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "chorus-gateway")
         configuration.availableConnectionsDelegate = .maximum(settings.maxConnections, logger: logger)
+        let plain = HTTPServerBuilder.http1(configuration: http1)
         let app = Application(
             router: router(),
-            server: .http1(configuration: http1),
+            server: try settings.secureServer?(plain) ?? plain,
             configuration: configuration,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChorusTLS
 import ChorusAPI
 import ChorusWire
 import Foundation
@@ -40,6 +41,9 @@ struct CallCommand: AsyncParsableCommand {
     @Option(name: .customLong("metadata"), help: "KEY=VALUE sent with the call. Repeatable.")
     var metadata: [String] = []
 
+    @Option(help: "Call over TLS, trusting this CA (PEM) for the target's certificate (it listens with --tls-cert).")
+    var tlsCa: String?
+
     @Flag(help: "List every method with its request and response types.")
     var list = false
 
@@ -72,7 +76,7 @@ struct CallCommand: AsyncParsableCommand {
             headers[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
         }
         let options = CallOptions(deadline: timeoutMs.map { .now() + .milliseconds(Int64($0)) }, metadata: headers)
-        let client = try WireClient(address: target)
+        let client = try WireClient(address: target, configuration: .init(security: try tlsCa.map { try TLS.client(trusting: $0) }))
         defer { client.close() }
         do {
             let single = resolved.descriptor.kind == .unary || resolved.descriptor.kind == .serverStreaming

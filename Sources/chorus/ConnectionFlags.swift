@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChorusTLS
 import ChorusWire
 import NIOCore
 
@@ -51,7 +52,20 @@ struct ListenerFlags: ParsableArguments {
 
     @OptionGroup var connections: ConnectionFlags
 
+    @Option(help: "TLS on this listener: the certificate chain (PEM); give --tls-key with it. Clients then need the CA (chorus call --tls-ca, gateway --service-tls-ca).")
+    var tlsCert: String?
+
+    @Option(help: "TLS on this listener: the private key (PEM) of --tls-cert.")
+    var tlsKey: String?
+
+    /// TLS when both files are given (checked at start, so a bad file stops the process with its name).
+    func security() throws -> ConnectionSecurity? {
+        guard let tlsCert, let tlsKey else { return nil }
+        return try TLS.server(certificateChain: tlsCert, privateKey: tlsKey)
+    }
+
     func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give --tls-cert and --tls-key together") }
         if let port { guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 (any) ... 65535") } }
         guard (1...2048).contains(maxFrameMib) else { throw ValidationError("--max-frame-mib must be 1 ... 2048") }
         guard (0...86_400).contains(drainGrace) else { throw ValidationError("--drain-grace must be 0 ... 86400 seconds") }

@@ -3,6 +3,9 @@ import ChorusServiceKit
 import ChorusWire
 import Gateway
 import GatewayHTTP
+import ChorusTLS
+import HummingbirdCore
+import HummingbirdTLS
 import Foundation
 import Logging
 import NIOCore
@@ -66,6 +69,18 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "HTTP connections open at once; more wait until one closes.")
     var httpMaxConnections = 1024
 
+    @Option(help: "HTTPS for the HTTP API: the certificate chain (PEM); give --http-tls-key with it.")
+    var httpTlsCert: String?
+
+    @Option(help: "HTTPS for the HTTP API: the private key (PEM) of --http-tls-cert.")
+    var httpTlsKey: String?
+
+    @Option(help: "Call the services over TLS, trusting this CA (PEM) for their certificates (they listen with --tls-cert).")
+    var serviceTlsCa: String?
+
+    @Flag(help: "Call the services over TLS, trusting the system's CA roots.")
+    var serviceTls = false
+
     func validate() throws {
         guard vision != nil || diffusion != nil || speech != nil else {
             throw ValidationError("give at least one of --vision, --diffusion, --speech")
@@ -83,6 +98,7 @@ struct GatewayCommand: AsyncParsableCommand {
             guard (1...86_400).contains(value) else { throw ValidationError("\(flag) must be 1 ... 86400 seconds") }
         }
         guard (1...1_000_000).contains(httpMaxConnections) else { throw ValidationError("--http-max-connections must be 1 ... 1000000") }
+        guard (httpTlsCert == nil) == (httpTlsKey == nil) else { throw ValidationError("give --http-tls-cert and --http-tls-key together") }
     }
 
     func run() async throws {
@@ -96,20 +112,27 @@ struct GatewayCommand: AsyncParsableCommand {
         let gateway = try Gateway(
             configuration: .init(services: ["vision": split(vision), "diffusion": split(diffusion), "speech": split(speech)],
                                  healthInterval: .milliseconds(Int64(healthIntervalMs)), maxInFlightPerService: maxInFlightPerService,
-                                 serviceKey: try APIKey.load(flag: serviceApiKey, file: serviceApiKeyFile, environment: "CHORUS_SERVICE_API_KEY")),
+                                 serviceKey: try APIKey.load(flag: serviceApiKey, file: serviceApiKeyFile, environment: "CHORUS_SERVICE_API_KEY"),
+                                 serviceSecurity: serviceTls || serviceTlsCa != nil ? try TLS.client(trusting: serviceTlsCa) : nil),
             logger: logger)
         let checks = Task { await gateway.runHealthChecks() }
         defer { checks.cancel() }
         let http = HTTPFrontTask()
         defer { http.cancel() }
+        var secureServer: (@Sendable (HTTPServerBuilder) throws -> HTTPServerBuilder)?
+        if let httpTlsCert, let httpTlsKey {
+            let tls = try TLS.serverConfiguration(certificateChain: httpTlsCert, privateKey: httpTlsKey)
+            secureServer = { try .tls($0, tlsConfiguration: tls) }
+        }
         let settings = OpenAIFront.Settings(host: listener.host, port: httpPort, maxBodyBytes: httpMaxBodyMib << 20,
                                             apiKey: (apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"]).flatMap { $0.isEmpty ? nil : $0 },
                                             headTimeout: .seconds(Int64(httpHeadTimeout)), bodyTimeout: .seconds(Int64(httpBodyTimeout)),
-                                            idleTimeout: .seconds(Int64(httpIdleTimeout)), maxConnections: httpMaxConnections)
+                                            idleTimeout: .seconds(Int64(httpIdleTimeout)), maxConnections: httpMaxConnections,
+                                            secureServer: secureServer)
         let (routes, fallback) = APIKey(settings.apiKey).map { gateway.requiringKey($0) } ?? (gateway.routes, gateway.forward)
         try await ServiceHost.serve(
             routes: routes, fallback: fallback, host: listener.host, port: listener.port ?? 7100,
-            maxFrameSize: listener.maxFrameMib << 20, limits: listener.connections.limits,
+            maxFrameSize: listener.maxFrameMib << 20, limits: listener.connections.limits, security: try listener.security(),
             drainGrace: .seconds(Int64(listener.drainGrace)), logger: logger,
             onStarted: { address, _ in
                 for (name, pool) in gateway.pools.sorted(by: { $0.key < $1.key }) {
@@ -121,7 +144,7 @@ struct GatewayCommand: AsyncParsableCommand {
                 http.start {
                     do {
                         try await front.run { bound in
-                            logger.info("OpenAI-compatible HTTP on http://\(bound)\(settings.apiKey == nil ? "" : " (API key required)")")
+                            logger.info("OpenAI-compatible HTTP on \(settings.secureServer == nil ? "http" : "https")://\(bound)\(settings.apiKey == nil ? "" : " (API key required)")")
                         }
                     } catch {
                         logger.error("the HTTP front stopped: \(error)")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChorusTLS
 import ChorusAPI
 import ChorusWire
 import Foundation
@@ -15,6 +16,9 @@ struct HealthCommand: AsyncParsableCommand {
     @Option(help: "What listens at --target: gateway, vision, diffusion or speech.")
     var service = "gateway"
 
+    @Option(help: "Ask over TLS, trusting this CA (PEM) for the target's certificate.")
+    var tlsCa: String?
+
     @Option(help: "Keep asking for up to this many seconds until everything is serving.")
     var waitSeconds: Double = 0
 
@@ -24,7 +28,7 @@ struct HealthCommand: AsyncParsableCommand {
         guard let serviceName = names[service] else {
             throw ValidationError("--service must be one of \(names.keys.sorted().joined(separator: ", "))")
         }
-        let client = try WireClient(address: target)
+        let client = try WireClient(address: target, configuration: .init(security: try tlsCa.map { try TLS.client(trusting: $0) }))
         defer { client.close() }
         let method = MethodDescriptor(service: serviceName, method: "Health", kind: .unary)
         let giveUp = Date().addingTimeInterval(waitSeconds)
