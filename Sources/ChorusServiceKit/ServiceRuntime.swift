@@ -13,14 +13,18 @@ public final class ServiceRuntime: Sendable {
         public var modelsDirectory: String?
         public var maxConcurrency: Int
         public var maxQueue: Int
+        /// Resident memory the process may reach; a call that would take it past is refused with
+        /// RESOURCE_EXHAUSTED before it starts (nil: no budget).
+        public var memoryBudgetBytes: Int?
 
         public init(service: String, device: String = "cpu", modelsDirectory: String? = nil,
-                    maxConcurrency: Int = 2, maxQueue: Int = 64) {
+                    maxConcurrency: Int = 2, maxQueue: Int = 64, memoryBudgetBytes: Int? = nil) {
             self.service = service
             self.device = device
             self.modelsDirectory = modelsDirectory
             self.maxConcurrency = maxConcurrency
             self.maxQueue = maxQueue
+            self.memoryBudgetBytes = memoryBudgetBytes
         }
     }
 
@@ -77,6 +81,17 @@ public final class ServiceRuntime: Sendable {
             state.models.removeAll { $0.name == name }
             return state.models.count != before
         }
+    }
+
+    /// Refuses a call whose work needs about `bytes` more than the process holds now, when that would take
+    /// it past its memory budget: a clear RESOURCE_EXHAUSTED for the caller rather than the kernel's
+    /// OOM killer for every caller.
+    public func admit(needing bytes: Int, for what: @autoclosure () -> String) throws {
+        guard let budget = options.memoryBudgetBytes else { return }
+        let resident = Int(clamping: ProcessMemory.residentBytes)
+        let (total, overflow) = resident.addingReportingOverflow(max(0, bytes))
+        guard overflow || total > budget else { return }
+        throw WireStatus(.resourceExhausted, "\(what()) needs about \(max(0, bytes) >> 20) MiB; the \(service) service holds \(resident >> 20) MiB of its \(budget >> 20) MiB budget (--memory-budget-mib). Send less at once, or retry later")
     }
 
     /// The error for a model call when the model is not loaded.

@@ -159,7 +159,11 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
         }
         let guidance = p.guidanceScale == 0 ? 7.5 : p.guidanceScale
         let needed = engine.estimatedBytes(width: width, height: height, count: count, guided: guidance > 1)
-        let budget = settings.memoryBudgetBytes ?? Self.availableMemory()
+        var budget = settings.memoryBudgetBytes ?? Self.availableMemory()
+        if let processBudget = runtime.options.memoryBudgetBytes {
+            // --memory-budget-mib caps the whole process: a run gets what the weights and other runs leave.
+            budget = min(budget, max(0, processBudget - Int(clamping: ProcessMemory.residentBytes)))
+        }
         guard needed <= budget else {
             throw WireStatus(.resourceExhausted, String(format: "%d×%d × %d image(s) needs about %.1f GB beyond the weights; %.1f GB is available. Ask for fewer or smaller images", width, height, count, Double(needed) / 1e9, Double(budget) / 1e9))
         }

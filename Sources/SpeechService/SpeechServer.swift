@@ -98,6 +98,7 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
         let engine = try whisper(request.model, multilingual: true)
         let topK = try Checked.integer(request.topK, "top_k", in: 1...200, zeroMeans: 5)
         let input = AudioInput(maxSeconds: settings.maxAudioSeconds)
+        try runtime.admit(needing: Self.workingBytes(request.audio), for: "detecting the language of \(Self.describe(request.audio))")
         // Decoding and resampling run on a compute thread too: an hour of 48 kHz audio is seconds of work.
         let languages = try await runtime.limiter.run {
             try await compute.run { _ in
@@ -111,6 +112,17 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
                                       languages: top.map { LanguageProbability(language: $0.language, probability: $0.probability) })
     }
 
+    /// About what a transcription of `audio` holds at once: its samples as float32 in a few copies (decoded,
+    /// resampled, log-mel) and a window's activations.
+    static func workingBytes(_ audio: Audio?) -> Int {
+        let bytes = (audio?.wav.count ?? 0) + (audio?.pcmF32.count ?? 0)
+        return bytes.multipliedReportingOverflow(by: 4).overflow ? .max : bytes * 4 + (64 << 20)
+    }
+
+    static func describe(_ audio: Audio?) -> String {
+        "\(((audio?.wav.count ?? 0) + (audio?.pcmF32.count ?? 0)) >> 10) KiB of audio"
+    }
+
     /// Decodes on a compute thread, streaming segments to `onSegment` as windows finish.
     private func run(_ request: TranscribeRequest, task: WhisperTask,
                      onSegment: @escaping @Sendable (Segment) async throws -> Void) async throws -> TranscribeResult {
@@ -122,6 +134,7 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
             throw WireStatus(.invalidArgument, "unknown language '\(request.language)'")
         }
         let input = AudioInput(maxSeconds: settings.maxAudioSeconds)
+        try runtime.admit(needing: Self.workingBytes(request.audio), for: "transcribing \(Self.describe(request.audio))")
         var options = TranscribeOptions()
         options.language = request.language.isEmpty ? nil : request.language
         options.task = task

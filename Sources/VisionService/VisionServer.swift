@@ -113,7 +113,26 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         guard images.count <= settings.maxImagesPerRequest else {
             throw WireStatus(.invalidArgument, "\(images.count) \(field) in one request; the limit is \(settings.maxImagesPerRequest)")
         }
+        try admit(images.map(\.data), for: "embedding \(images.count) image(s)")
         return images.map { [UInt8]($0.data) }
+    }
+
+    /// Refuses work on images that would take the process past --memory-budget-mib: their decoded pixels
+    /// (about 30 times the encoded bytes, at most what the image limits allow) and the model's activations.
+    private func admit(_ images: [Data], generating: Bool = false, for what: @autoclosure () -> String) throws {
+        let cap = settings.imageLimits.maxPixels.multipliedReportingOverflow(by: 4)
+        let perImage = cap.overflow ? Int.max / 1024 : cap.partialValue
+        let decoded = images.reduce(0) { total, data in
+            let (scaled, overflow) = data.count.multipliedReportingOverflow(by: 30)
+            return total.addingReportingOverflow(overflow ? perImage : min(scaled, perImage)).partialValue
+        }
+        try runtime.admit(needing: decoded + (generating ? 128 << 20 : 32 << 20), for: what())
+    }
+
+    /// A conversation's images, and the generation's caches.
+    private func admit(chat messages: [ChatTurn]) throws {
+        let images = messages.flatMap(\.parts).compactMap { $0.image?.data }
+        try admit(images, generating: true, for: "a conversation with \(images.count) image(s)")
     }
 
     private func embeddings(_ rows: ChorusTensor.Tensor) -> [Embedding] {
@@ -154,6 +173,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         let engine = try engine(request.model)
         guard let image = request.image, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no image") }
         guard !request.labels.isEmpty else { throw WireStatus(.invalidArgument, "the request has no labels to choose from") }
+        try admit([image.data], for: "classifying an image")
         guard request.labels.count <= settings.maxLabels else {
             throw WireStatus(.invalidArgument, "\(request.labels.count) labels; the limit is \(settings.maxLabels) (--max-labels)")
         }
@@ -227,6 +247,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         } else if !request.text.isEmpty {
             query = try await engine(request.model).embed(texts: [request.text]).storage
         } else {
+            try admit([request.image!.data], for: "searching by an image")
             query = try await engine(request.model).embed(images: [[UInt8](request.image!.data)], limits: settings.imageLimits).storage
         }
         let hits = try await indexes.search(request.index, query: query, k: k)
@@ -256,6 +277,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
     }
 
     private func reply(_ engine: ServedLLaVA, _ messages: [ChatTurn], _ options: GenerationOptions?) async throws -> TextResponse {
+        try admit(chat: messages)
         let completion = try await engine.chat(messages, options: options, onToken: { _ in })
         return TextResponse(text: completion.text.trimmingCharacters(in: .whitespaces), usage: completion.usage,
                             finishReason: completion.finishReason.rawValue)
@@ -264,7 +286,9 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
     /// One event per token with the text it completes; the last event carries the finish reason, usage
     /// and any text no token completed.
     public func chat(_ request: ChatRequest, context: CallContext, responses: ResponseWriter<ChatEvent>) async throws {
-        let completion = try await chatEngine(request.model).engine.chat(request.messages, options: request.generation) { token in
+        let engine = try chatEngine(request.model).engine
+        try admit(chat: request.messages)
+        let completion = try await engine.chat(request.messages, options: request.generation) { token in
             try await responses.write(ChatEvent(text: token.text, tokenId: Int32(token.id)))
         }
         try await responses.write(ChatEvent(text: completion.tail, finishReason: completion.finishReason.rawValue, usage: completion.usage))

@@ -26,6 +26,9 @@ struct ServiceFlags: ParsableArguments {
     @Option(help: "Model calls allowed to wait; past that calls are refused with RESOURCE_EXHAUSTED.")
     var maxQueue = 64
 
+    @Option(help: "Resident memory in MiB this process may reach: a call whose work would take it past is refused with RESOURCE_EXHAUSTED before it starts, instead of the kernel's OOM killer ending every call (default: no budget).")
+    var memoryBudgetMib: Int?
+
     @Option(help: "Require 'authorization: Bearer KEY' metadata on every call but Health (or set CHORUS_SERVICE_API_KEY); give the gateway the same key with --service-api-key.")
     var apiKey: String?
 
@@ -46,6 +49,7 @@ struct ServiceFlags: ParsableArguments {
         }
         guard maxConcurrency >= 1 else { throw ValidationError("--max-concurrency must be at least 1") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must not be negative") }
+        if let memoryBudgetMib { guard (1...(1 << 30)).contains(memoryBudgetMib) else { throw ValidationError("--memory-budget-mib must be 1 ... 1073741824") } }
     }
 
     /// Builds the runtime, lets `makeRoutes` adapt it to the wire, and serves until SIGTERM.
@@ -59,7 +63,7 @@ struct ServiceFlags: ParsableArguments {
         let logger = Logger(label: "chorus.\(service)")
         let runtime = ServiceRuntime(
             options: .init(service: service, device: device, modelsDirectory: models,
-                           maxConcurrency: maxConcurrency, maxQueue: maxQueue),
+                           maxConcurrency: maxConcurrency, maxQueue: maxQueue, memoryBudgetBytes: memoryBudgetMib.map { $0 << 20 }),
             logger: logger)
         logger.info("OpenBLAS kernel \(BLASInfo.kernel); \(BLASInfo.threading)")
         if let note = BLASInfo.replacementNote { logger.info("\(note)") }
@@ -74,7 +78,7 @@ struct ServiceFlags: ParsableArguments {
         if key != nil { logger.info("calls other than Health need the service API key") }
         try await ServiceHost.serve(
             routes: routes, host: listener.host, port: listener.port ?? defaultPort, maxFrameSize: listener.maxFrameMib << 20,
-            limits: listener.connections.limits, drainGrace: .seconds(Int64(listener.drainGrace)), logger: logger,
+            limits: listener.connections.limits, security: try listener.security(), drainGrace: .seconds(Int64(listener.drainGrace)), logger: logger,
             onStarted: { address, server in
                 runtime.attach(server: server, address: address)
                 logger.info("\(service) listening on \(address) (device \(device), \(routes.count) methods, max concurrency \(maxConcurrency), max queue \(maxQueue))")

@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusTestSupport
 import ChorusWire
 import Foundation
 import NIOCore
@@ -81,6 +82,92 @@ import Testing
     /// SIGSTOP: a replica that is hung, not dead, keeps its connections open. The gateway's health
     /// probe ejects it within a bounded time, deadlines fire for the calls stuck on it, and it is
     /// re-admitted after SIGCONT.
+    /// kill -9 of one of two replicas while pipelines run through the gateway: pipeline steps go through
+    /// the same router as plain calls, so after the kill every pipeline is served by the other replica
+    /// (one whose step was running on the killed one at that moment may fail UNAVAILABLE, nothing else).
+    @Test func aPipelineStepSurvivesAKilledReplica() async throws {
+        let (a, addressA) = try await ChorusProcess.serve(["speech", "--port", "0"])
+        let (b, addressB) = try await ChorusProcess.serve(["speech", "--port", "0"])
+        let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--speech", "\(addressA),\(addressB)",
+                                                                       "--health-interval-ms", "100"])
+        defer { [a, b, gateway].forEach { $0.signal(SIGKILL) } }
+        let connection = try WireClient(address: gatewayAddress)
+        defer { connection.close() }
+        let pipelines = GatewayClient(connection)
+        // Two independent steps, so each pipeline makes two calls at once and both replicas serve steps.
+        let compose = ComposeRequest(steps: ["one", "two"].map { PipelineStep(id: $0, method: "speech.Echo", inputs: [StepInput(field: "delay_ms", value: "20")]) })
+        func run() async -> (servedBy: [String], failure: StatusCode?) {
+            do {
+                var servedBy: [String] = []
+                for try await event in pipelines.compose(compose) where !event.stepId.isEmpty {
+                    if event.statusCode != 0 { return (servedBy, StatusCode(rawValue: event.statusCode)) }
+                    let output = try JSONSerialization.jsonObject(with: Data(event.outputJson.utf8)) as? [String: Any]
+                    servedBy.append((output?["served_by"] ?? output?["servedBy"]) as? String ?? "?")
+                }
+                return (servedBy, nil)
+            } catch {
+                return ([], WireStatus.from(error).code)
+            }
+        }
+        let before = await run()
+        #expect(before.failure == nil && before.servedBy.count == 2, "\(before)")
+        a.signal(SIGKILL)
+        var failures: [StatusCode] = [], servers = Set<String>()
+        for _ in 0..<10 {
+            let result = await run()
+            if let failure = result.failure { failures.append(failure) } else { servers.formUnion(result.servedBy) }
+        }
+        #expect(failures.count <= 1 && failures.allSatisfy { $0 == .unavailable }, "\(failures)")
+        #expect(servers.count == 1 && servers.first?.hasPrefix(addressB) == true, "steps after the kill were served by \(servers), not only \(addressB)")
+    }
+
+    /// A service past its memory budget refuses model calls with RESOURCE_EXHAUSTED before starting them,
+    /// naming the budget, and keeps serving everything else; within the budget the same call is served.
+    @Test func aServiceOutOfMemoryBudgetRefusesAndStaysUp() async throws {
+        let models = NSTemporaryDirectory() + "chorus-budget-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: models + "/whisper-tiny.en", withDestinationPath: try RealModels.path("whisper-tiny.en"))
+        let audio = Audio(wav: SpeechProcessTests.fixture("espeak_lights.wav"))
+        // Whisper tiny.en alone holds more than 64 MiB.
+        let (tight, tightAddress) = try await ChorusProcess.serve(["speech", "--port", "0", "--models", models, "--memory-budget-mib", "64"])
+        defer { tight.signal(SIGKILL) }
+        let connection = try WireClient(address: tightAddress)
+        defer { connection.close() }
+        let speech = SpeechClient(connection)
+        do {
+            for try await _ in speech.transcribe(TranscribeRequest(audio: audio)) {}
+            Issue.record("a call past the budget was served")
+        } catch let status as WireStatus {
+            #expect(status.code == .resourceExhausted && status.message.contains("--memory-budget-mib"), "\(status)")
+        }
+        #expect(try await speech.health(HealthRequest()).state == .serving)
+        #expect(try await speech.echo(EchoRequest(payload: Data("still here".utf8))).payload == Data("still here".utf8))
+
+        let (roomy, roomyAddress) = try await ChorusProcess.serve(["speech", "--port", "0", "--models", models, "--memory-budget-mib", "8192"])
+        defer { roomy.signal(SIGKILL) }
+        let roomyConnection = try WireClient(address: roomyAddress)
+        defer { roomyConnection.close() }
+        var text = ""
+        for try await event in SpeechClient(roomyConnection).transcribe(TranscribeRequest(audio: audio)) {
+            if let result = event.result { text = result.text }
+        }
+        #expect(text.contains("lights"), "\(text)")
+
+        // Vision: the CLIP fixture within a tight budget refuses images, not the service's other methods.
+        let (vision, visionAddress) = try await ChorusProcess.serve(["vision", "--port", "0", "--models", VisionProcessTests.clipFolder.path,
+                                                                     "--memory-budget-mib", "16"])
+        defer { vision.signal(SIGKILL) }
+        let visionConnection = try WireClient(address: visionAddress)
+        defer { visionConnection.close() }
+        do {
+            _ = try await VisionClient(visionConnection).embedImages(EmbedImagesRequest(images: [EncodedImage(data: VisionProcessTests.png)]))
+            Issue.record("an image call past the budget was served")
+        } catch let status as WireStatus {
+            #expect(status.code == .resourceExhausted && status.message.contains("--memory-budget-mib"), "\(status)")
+        }
+        #expect(try await VisionClient(visionConnection).health(HealthRequest()).state == .serving)
+    }
+
     @Test func aHungReplicaIsEjectedAndDeadlinesFire() async throws {
         let (a, addressA) = try await ChorusProcess.serve(["speech", "--port", "0"])
         let (b, addressB) = try await ChorusProcess.serve(["speech", "--port", "0"])
