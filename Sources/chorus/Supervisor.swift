@@ -48,8 +48,17 @@ final class Supervisor: @unchecked Sendable {
         // readabilityHandler (a dispatch source) can race with the handle's closing inside libdispatch.
         let reader = pipe.fileHandleForReading
         let relay = Thread {
-            while let data = try? reader.read(upToCount: 1 << 16), !data.isEmpty {
-                prefixer.feed(data)
+            // One read(2) at a time, so each line is passed on as soon as it is written.
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(reader.fileDescriptor, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    prefixer.feed(Data(buffer[0..<count]))
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
             }
             prefixer.finish()
         }

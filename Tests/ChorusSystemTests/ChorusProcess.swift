@@ -43,9 +43,7 @@ final class ChorusProcess: @unchecked Sendable {
         // and with it the whole test run; the thread holds the handle, so it is never closed under a read.
         let reader = pipe.fileHandleForReading
         let thread = Thread { [weak self] in
-            while let data = try? reader.read(upToCount: 1 << 16), !data.isEmpty {
-                self?.append(data)
-            }
+            readUntilEnd(reader) { self?.append($0) }
         }
         thread.name = "chorus output"
         thread.start()
@@ -124,6 +122,23 @@ final class ChorusProcess: @unchecked Sendable {
         }
         try await Task.sleep(for: .milliseconds(30))
         return (status, process.log)
+    }
+}
+
+/// Hands each chunk read from `handle` to `consume` as it arrives (one read(2) at a time, so a line is seen
+/// when it is written), until end of file. Blocks: run it on a thread of its own, which keeps the handle,
+/// and with it the descriptor, open until the end.
+func readUntilEnd(_ handle: FileHandle, _ consume: (Data) -> Void) {
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+        if count > 0 {
+            consume(Data(buffer[0..<count]))
+        } else if count < 0 && errno == EINTR {
+            continue
+        } else {
+            return
+        }
     }
 }
 
