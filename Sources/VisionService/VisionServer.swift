@@ -247,8 +247,9 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         } else if !request.text.isEmpty {
             query = try await engine(request.model).embed(texts: [request.text]).storage
         } else {
-            try admit([request.image!.data], for: "searching by an image")
-            query = try await engine(request.model).embed(images: [[UInt8](request.image!.data)], limits: settings.imageLimits).storage
+            let image = request.image?.data ?? Data()  // the check above: the one query given is the image
+            try admit([image], for: "searching by an image")
+            query = try await engine(request.model).embed(images: [[UInt8](image)], limits: settings.imageLimits).storage
         }
         let hits = try await indexes.search(request.index, query: query, k: k)
         return IndexSearchResponse(hits: hits.map { IndexHit(id: $0.id, score: $0.score) })
