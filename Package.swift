@@ -128,7 +128,7 @@ let package = Package(
         .executableTarget(name: "chorus", dependencies: [
             "ChorusWire", "ChorusAPI", "ChorusServiceKit", "VisionService", "DiffusionService", "SpeechService",
             "Gateway", "GatewayHTTP", "ChorusTensor", "ChorusMedia", "ChorusCLIP", "ChorusLLaVA",
-            "ChorusWhisper", "ChorusVITS", "ChorusStableDiffusion", "ChorusTerrain", "ChorusTLS",
+            "ChorusWhisper", "ChorusVITS", "ChorusStableDiffusion", "ChorusTerrain", "ChorusTLS", "ChorusLoad",
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -136,6 +136,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+
+        // `chorus load`: load levels (closed loop, open loop at a rate), HDR latency histograms, reports.
+        .target(name: "ChorusLoad", dependencies: ["ChorusAPI", "ChorusWire", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusWire"]),
 
         // libFuzzer entry points for every parser a client's bytes reach (Fuzz/README.md, scripts/fuzz).
         .target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"),

@@ -55,13 +55,13 @@ struct CallCommand: AsyncParsableCommand {
             return
         }
         guard let method else { throw ValidationError("name a METHOD (chorus call --list shows them)") }
-        let resolved = try resolve(method)
+        let resolved = try Self.resolve(method)
         var json = try JSONSerialization.jsonObject(with: Data((request ?? "{}").utf8), options: [.fragmentsAllowed])
         for file in files {
             guard let eq = file.firstIndex(of: "=") else { throw ValidationError("--file takes FIELD=PATH, got '\(file)'") }
             let path = String(file[..<eq]), location = String(file[file.index(after: eq)...])
             guard let data = FileManager.default.contents(atPath: location) else { throw ValidationError("cannot read '\(location)'") }
-            json = try setting(path.split(separator: ".").map(String.init), to: data.base64EncodedString(), in: json)
+            json = try Self.setting(path.split(separator: ".").map(String.init), to: data.base64EncodedString(), in: json)
         }
         let requests: [Any] = resolved.descriptor.kind == .clientStreaming || resolved.descriptor.kind == .bidirectionalStreaming
             ? ((json as? [Any]) ?? [json]) : [json]
@@ -95,7 +95,7 @@ struct CallCommand: AsyncParsableCommand {
         }
     }
 
-    private func resolve(_ name: String) throws -> AnyMethod {
+    static func resolve(_ name: String) throws -> AnyMethod {
         if let exact = ChorusMethods.all[name] { return exact }
         let parts = name.split(whereSeparator: { $0 == "." || $0 == "/" }).map { $0.lowercased() }
         guard parts.count == 2 else { throw ValidationError("'\(name)' is not a method; try speech.Health or chorus call --list") }
@@ -109,20 +109,20 @@ struct CallCommand: AsyncParsableCommand {
     }
 
     /// `json` with `value` put at `path`; numeric parts index lists (an index one past the end appends).
-    private func setting(_ path: [String], to value: Any, in json: Any) throws -> Any {
+    static func setting(_ path: [String], to value: Any, in json: Any) throws -> Any {
         guard let key = path.first else { return value }
         if var list = json as? [Any], let index = Int(key) {
             guard (0...list.count).contains(index) else {
                 throw ValidationError("--file path index \(index) is past the end of a list of \(list.count)")
             }
-            let inner = try setting(Array(path.dropFirst()), to: value, in: index < list.count ? list[index] : [String: Any]())
+            let inner = try Self.setting(Array(path.dropFirst()), to: value, in: index < list.count ? list[index] : [String: Any]())
             if index < list.count { list[index] = inner } else { list.append(inner) }
             return list
         }
         guard var object = (json as? [String: Any]) ?? (json is NSNull ? [:] : nil) else {
             throw ValidationError("--file path crosses a value that is not an object at '\(key)'")
         }
-        object[key] = try setting(Array(path.dropFirst()), to: value, in: object[key] ?? [String: Any]())
+        object[key] = try Self.setting(Array(path.dropFirst()), to: value, in: object[key] ?? [String: Any]())
         return object
     }
 

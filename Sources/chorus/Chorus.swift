@@ -11,11 +11,12 @@ struct Chorus: AsyncParsableCommand {
             Run one service:              chorus speech --port 7103 --models models
             Check the system:             chorus health --target 127.0.0.1:7100
             Call any method:              chorus call speech.Health '{}'
+            Load-test a method:           chorus load vision.EmbedTexts '{"texts": ["a cat"]}' --concurrency 1:16:x2
             Measure the wire:             chorus bench wire
             """,
         subcommands: [
             VisionCommand.self, DiffusionCommand.self, SpeechCommand.self, GatewayCommand.self,
-            UpCommand.self, CallCommand.self, HealthCommand.self, BenchCommand.self,
+            UpCommand.self, CallCommand.self, HealthCommand.self, LoadCommand.self, BenchCommand.self,
         ])
 
     static func main() async {
