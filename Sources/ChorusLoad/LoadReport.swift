@@ -77,8 +77,9 @@ public struct LoadReport: Sendable {
         for level in levels {
             let h = level.latency
             let errors = level.failures.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            out += String(format: "%-18@ | %6d %6d %7d | %9.2f | %7.1f  %7.1f  %7.1f  %7.1f | %@\n",
-                          "\(level.mode)" as NSString, level.sent, level.succeeded, level.failed, level.throughput,
+            let name = "\(level.mode)".padding(toLength: 18, withPad: " ", startingAt: 0)
+            out += name + String(format: " | %6d %6d %7d | %9.2f | %7.1f  %7.1f  %7.1f  %7.1f | %@\n",
+                          level.sent, level.succeeded, level.failed, level.throughput,
                           Self.ms(h.percentile(50)), Self.ms(h.percentile(90)), Self.ms(h.percentile(99)), Self.ms(h.count > 0 ? h.max : 0),
                           (level.firstAnswer.count > 0 ? String(format: "%.1f", Self.ms(level.firstAnswer.percentile(50))) : "-") as NSString)
             if !errors.isEmpty { out += "  errors: \(errors)\n" }
