@@ -1,6 +1,5 @@
 import ArgumentParser
 import ChorusServiceKit
-import DiffusionService
 import Foundation
 import ChorusStableDiffusion
 import ChorusTerrain

@@ -3,7 +3,6 @@ import ChorusMedia
 import ChorusServiceKit
 import ChorusTensor
 import Foundation
-import SpeechService
 import ChorusWhisper
 
 /// `chorus bench speech`: Whisper wall time and real-time factor against CTranslate2 (float32, int8) and

@@ -73,9 +73,14 @@ import Testing
             #expect(await code { _ = try await visionClient.indexAdd(IndexAddRequest(index: name, ids: ["a"], vectors: [vector])) } == .invalidArgument, "\(name)")
             #expect(await code { _ = try await visionClient.indexSearch(IndexSearchRequest(index: name, vector: vector)) } == .invalidArgument, "\(name)")
             #expect(await code { _ = try await visionClient.indexDelete(IndexDeleteRequest(index: name, ids: ["a"])) } == .invalidArgument, "\(name)")
+            // Every service's LoadModel refuses the name before it looks at the path.
             #expect(await code { _ = try await diffusionClient.loadModel(LoadModelRequest(name: name, path: "/nonexistent")) } == .invalidArgument, "\(name)")
+            #expect(await code { _ = try await visionClient.loadModel(LoadModelRequest(name: name, path: "/nonexistent")) } == .invalidArgument, "\(name)")
+            #expect(await code { _ = try await speechClient.loadModel(LoadModelRequest(name: name, path: "/nonexistent")) } == .invalidArgument, "\(name)")
             // Model names choose among loaded models, never paths.
             #expect(await code { _ = try await diffusionClient.unloadModel(UnloadModelRequest(name: name)) } == .notFound, "\(name)")
+            #expect(await code { _ = try await visionClient.unloadModel(UnloadModelRequest(name: name)) } == .notFound, "\(name)")
+            #expect(await code { _ = try await speechClient.unloadModel(UnloadModelRequest(name: name)) } == .notFound, "\(name)")
             #expect(await code { _ = try await speechClient.translate(TranscribeRequest(model: name)) } != .ok, "\(name)")
         }
         let siblings = try FileManager.default.contentsOfDirectory(atPath: root.path)
