@@ -56,13 +56,7 @@ struct CallCommand: AsyncParsableCommand {
         }
         guard let method else { throw ValidationError("name a METHOD (chorus call --list shows them)") }
         let resolved = try Self.resolve(method)
-        var json = try JSONSerialization.jsonObject(with: Data((request ?? "{}").utf8), options: [.fragmentsAllowed])
-        for file in files {
-            guard let eq = file.firstIndex(of: "=") else { throw ValidationError("--file takes FIELD=PATH, got '\(file)'") }
-            let path = String(file[..<eq]), location = String(file[file.index(after: eq)...])
-            guard let data = FileManager.default.contents(atPath: location) else { throw ValidationError("cannot read '\(location)'") }
-            json = try Self.setting(path.split(separator: ".").map(String.init), to: data.base64EncodedString(), in: json)
-        }
+        let json = try Self.withFiles(files, in: JSONSerialization.jsonObject(with: Data((request ?? "{}").utf8), options: [.fragmentsAllowed]))
         let requests: [Any] = resolved.descriptor.kind == .clientStreaming || resolved.descriptor.kind == .bidirectionalStreaming
             ? ((json as? [Any]) ?? [json]) : [json]
         let payloads = try requests.map { request -> [UInt8] in
@@ -93,6 +87,18 @@ struct CallCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(status)\n".utf8))
             throw ExitCode(1)
         }
+    }
+
+    /// `json` with each `--file FIELD=PATH`'s bytes (base64, as JSON carries bytes) at its dotted field.
+    static func withFiles(_ files: [String], in json: Any) throws -> Any {
+        var json = json
+        for file in files {
+            guard let eq = file.firstIndex(of: "=") else { throw ValidationError("--file takes FIELD=PATH, got '\(file)'") }
+            let path = String(file[..<eq]), location = String(file[file.index(after: eq)...])
+            guard let data = FileManager.default.contents(atPath: location) else { throw ValidationError("cannot read '\(location)'") }
+            json = try setting(path.split(separator: ".").map(String.init), to: data.base64EncodedString(), in: json)
+        }
+        return json
     }
 
     static func resolve(_ name: String) throws -> AnyMethod {

@@ -124,13 +124,7 @@ struct LoadCommand: AsyncParsableCommand {
 
     func run() async throws {
         let resolved = try CallCommand.resolve(method)
-        var template = try JSONSerialization.jsonObject(with: Data(request.utf8), options: [.fragmentsAllowed])
-        for file in files {
-            guard let eq = file.firstIndex(of: "=") else { throw ValidationError("--file takes FIELD=PATH, got '\(file)'") }
-            let path = String(file[..<eq]), location = String(file[file.index(after: eq)...])
-            guard let data = FileManager.default.contents(atPath: location) else { throw ValidationError("cannot read '\(location)'") }
-            template = try CallCommand.setting(path.split(separator: ".").map(String.init), to: data.base64EncodedString(), in: template)
-        }
+        let template = try CallCommand.withFiles(files, in: JSONSerialization.jsonObject(with: Data(request.utf8), options: [.fragmentsAllowed]))
         var bodies = [template]
         if let inputs {
             guard let eq = inputs.firstIndex(of: "=") else { throw ValidationError("--inputs takes FIELD=DIR, got '\(inputs)'") }
