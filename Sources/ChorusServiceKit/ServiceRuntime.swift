@@ -72,7 +72,6 @@ public final class ServiceRuntime: Sendable {
             state.models.removeAll { $0.name == model.name }
             state.models.append(model)
         }
-        logger.info("loaded \(model.kind) model '\(model.name)' from \(model.source) on \(model.device)")
     }
 
     public func removeModel(named name: String) -> Bool {
