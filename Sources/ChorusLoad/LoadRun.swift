@@ -143,7 +143,7 @@ public struct LoadRunner: Sendable {
         var random = SplitMix(seed: seed)
         var next = started
         var index = 0
-        let outstanding = Tickets(limit: nil)
+        let outstanding = Outstanding()
         // A discarding group keeps nothing of finished calls: memory stays flat however long the run.
         await withDiscardingTaskGroup { group in
             while limits.requests.map({ index < $0 }) ?? true, deadline.map({ next < $0 }) ?? true {
@@ -185,10 +185,17 @@ final class Tickets: @unchecked Sendable {
         }
     }
 
-    /// As a counter of calls outstanding (open loop).
-    var count: Int { lock.withLock { issued } }
-    func take() { lock.withLock { issued += 1 } }
-    func giveBack() { lock.withLock { issued -= 1 } }
+
+}
+
+/// Open-loop calls sent and not yet answered.
+final class Outstanding: @unchecked Sendable {
+    private let lock = NSLock()
+    private var calls = 0
+
+    var count: Int { lock.withLock { calls } }
+    func take() { lock.withLock { calls += 1 } }
+    func giveBack() { lock.withLock { calls -= 1 } }
 }
 
 /// Collects outcomes from concurrent callers.

@@ -52,7 +52,7 @@ struct SpeechModels: Sendable {
         return models
     }
 
-    static let whisperKind = ModelKind("whisper", recognizes: isWhisperFolder) { name, path in
+    static let whisperKind = ModelKind("whisper", recognizes: { isWhisperFolder($0) }) { name, path in
         let engine = try WhisperEngine(name: name, folder: path)
         let format = FileManager.default.fileExists(atPath: path + "/model.bin") ? "CTranslate2" : "Hugging Face safetensors"
         return [.init(name: name, model: engine, info: ModelInfo(

@@ -75,7 +75,7 @@ extension SpeechServer {
             throw WireStatus(.invalidArgument, "sample_rate \(plan.outputRate): \(error); 8000, 16000, 22050, 24000, 44100 or 48000 work")
         }
         // A sentence at a time: the text's length bounds the audio, a few seconds per hundred characters.
-        try runtime.admit(needing: request.text.utf8.count * 16 << 10 + (32 << 20), for: "speaking \(request.text.count) characters")
+        try runtime.admit(needing: request.text.utf8.count * (16 << 10) + (32 << 20), for: "speaking \(request.text.count) characters")
         try await runtime.limiter.run {
             var sequence: UInt32 = 0
             var spoken = 0

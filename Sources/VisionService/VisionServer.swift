@@ -124,9 +124,11 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         let perImage = cap.overflow ? Int.max / 1024 : cap.partialValue
         let decoded = images.reduce(0) { total, data in
             let (scaled, overflow) = data.count.multipliedReportingOverflow(by: 30)
-            return total.addingReportingOverflow(overflow ? perImage : min(scaled, perImage)).partialValue
+            let (sum, past) = total.addingReportingOverflow(overflow ? perImage : min(scaled, perImage))
+            return past ? .max : sum
         }
-        try runtime.admit(needing: decoded + (generating ? 128 << 20 : 32 << 20), for: what())
+        let (needed, past) = decoded.addingReportingOverflow(generating ? 128 << 20 : 32 << 20)
+        try runtime.admit(needing: past ? .max : needed, for: what())
     }
 
     /// A conversation's images, and the generation's caches.
