@@ -138,8 +138,13 @@ let package = Package(
         ]),
 
         // `chorus load`: load levels (closed loop, open loop at a rate), HDR latency histograms, reports.
-        .target(name: "ChorusLoad", dependencies: ["ChorusAPI", "ChorusWire", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusWire"]),
+        .target(name: "ChorusLoad", dependencies: [
+            "ChorusAPI", "ChorusWire", "ChorusMedia",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusWire", "ChorusMedia"]),
 
         // libFuzzer entry points for every parser a client's bytes reach (Fuzz/README.md, scripts/fuzz).
         .target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"),

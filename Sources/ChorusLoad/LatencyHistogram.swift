@@ -40,9 +40,7 @@ public struct LatencyHistogram: Sendable, Equatable {
     }
 
     public mutating func record(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        let micros = seconds <= 0 && attoseconds <= 0 ? 0 : UInt64(clamping: seconds) &* 1_000_000 &+ UInt64(clamping: attoseconds / 1_000_000_000_000)
-        record(microseconds: micros)
+        record(microseconds: duration.microseconds)
     }
 
     public mutating func add(_ other: LatencyHistogram) {
