@@ -55,12 +55,13 @@ public struct HTTPLoadCaller: LoadCaller {
     let requests: [HTTPLoadRequest]
     let timeout: Duration?
     let headers: HTTPHeaders
+    let order: InputOrder
     /// Bodies larger than this are counted, not kept (an image or audio answer is measured, not saved).
     static let keptBodyLimit = 64 << 20
 
     /// `target` is host:port, or an http:// or https:// address (https needs `security`).
     public init(target: String, path: String, requests: [HTTPLoadRequest], timeout: Duration?, security: ConnectionSecurity?,
-                apiKey: String? = nil) throws {
+                apiKey: String? = nil, order: InputOrder = .cycle) throws {
         precondition(!requests.isEmpty, "a load needs at least one request")  // checked: the command makes one from the template
         let (host, port) = try Self.hostAndPort(target)
         pool = HTTPConnectionPool(host: host, port: port, security: security)
@@ -70,6 +71,7 @@ public struct HTTPLoadCaller: LoadCaller {
         var headers = HTTPHeaders([("Host", "\(host):\(port)"), ("Accept", "*/*"), ("User-Agent", "chorus-load")])
         if let apiKey { headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         self.headers = headers
+        self.order = order
     }
 
     public struct AddressError: Error, CustomStringConvertible {
@@ -106,7 +108,7 @@ public struct HTTPLoadCaller: LoadCaller {
 
     public func call(_ index: Int) async -> CallOutcome {
         let clock = ContinuousClock(), start = clock.now
-        let request = requests[index % requests.count]
+        let request = requests[order.pick(index, of: requests.count)]
         var outcome = CallOutcome(failure: nil, latency: .zero, answers: 0)
         outcome.audioInSeconds = request.audioSeconds
         let connection: HTTPConnection
@@ -176,16 +178,18 @@ public struct HTTPLoadCaller: LoadCaller {
         return outcome
     }
 
-    /// A streamed event: a chat chunk's content is a token; its usage is the server's count; an error
-    /// object fails the call.
+    /// A streamed event, read as vLLM's openai-chat backend reads it: every chunk with choices after the
+    /// first adds an inter-token gap; a chunk with content counts a token until the usage chunk gives the
+    /// server's own count; an error object fails the call.
     static func readEvent(_ data: String, at time: Duration, into outcome: inout CallOutcome, lastToken: inout Duration?) -> String? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any] else { return nil }
         if object["error"] != nil { return "STREAM ERROR" }
-        if let choices = object["choices"] as? [[String: Any]], let delta = choices.first?["delta"] as? [String: Any],
-           let content = delta["content"] as? String, !content.isEmpty {
-            outcome.tokens = (outcome.tokens ?? 0) + 1
+        if let choices = object["choices"] as? [[String: Any]], let first = choices.first {
             if let lastToken { outcome.tokenGaps.append(time - lastToken) }
             lastToken = time
+            if let content = (first["delta"] as? [String: Any])?["content"] as? String, !content.isEmpty {
+                outcome.tokens = (outcome.tokens ?? 0) + 1
+            }
         }
         if let usage = object["usage"] as? [String: Any], let completion = (usage["completion_tokens"] as? NSNumber)?.intValue, completion > 0 {
             outcome.tokens = completion

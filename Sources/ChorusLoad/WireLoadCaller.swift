@@ -14,21 +14,23 @@ public struct LoadRequest: Sendable {
 }
 
 /// Calls one method over the wire — a service, or the gateway's native port — with requests encoded from
-/// JSON as `chorus call` takes them, cycled by call number.
+/// JSON as `chorus call` takes them, cycled by call number (or drawn at random).
 public struct WireLoadCaller: LoadCaller {
     let channel: any WireChannel
     let method: AnyMethod
     let requests: [LoadRequest]
     let timeout: TimeAmount?
     let meter: AnswerMeter
+    let order: InputOrder
 
-    public init(channel: any WireChannel, method: AnyMethod, requests: [LoadRequest], timeout: TimeAmount?) {
+    public init(channel: any WireChannel, method: AnyMethod, requests: [LoadRequest], timeout: TimeAmount?, order: InputOrder = .cycle) {
         precondition(!requests.isEmpty, "a load needs at least one request")  // checked: the command makes one from the template
         self.channel = channel
         self.method = method
         self.requests = requests
         self.timeout = timeout
         meter = AnswerMeter(method: method.descriptor.path)
+        self.order = order
     }
 
     public func call(_ index: Int) async -> CallOutcome {
@@ -36,7 +38,7 @@ public struct WireLoadCaller: LoadCaller {
         let kind = method.descriptor.kind
         let streams = kind == .serverStreaming || kind == .bidirectionalStreaming
         let single = kind == .unary || kind == .serverStreaming
-        let request = requests[index % requests.count]
+        let request = requests[order.pick(index, of: requests.count)]
         var outcome = CallOutcome(failure: nil, latency: .zero, answers: 0)
         outcome.audioInSeconds = request.audioSeconds
         var lastToken: Duration?

@@ -17,7 +17,8 @@ struct LoadCommand: AsyncParsableCommand {
             (/v1/chat/completions, /v1/audio/transcriptions ...) of the gateway's OpenAI API (--protocol http, \
             implied by a leading /). The request is JSON as `chorus call` takes it, or the HTTP body; --file \
             puts a file in a bytes field (a form file over HTTP), --inputs cycles a folder's files through \
-            one, --synthetic makes inputs up (audio:5s, image:512, text:64).
+            one, --prompts the lines of a JSONL file, --synthetic makes inputs up (audio:5s, image:512, \
+            text:64); --order random draws them with --seed instead of cycling.
 
             Closed loop (--concurrency N or a sweep FROM:TO:xF / FROM:TO:+S) keeps N calls in flight; open \
             loop (--rate R or a sweep) sends R requests per second whatever the answers: Poisson arrivals, \
@@ -52,6 +53,12 @@ struct LoadCommand: AsyncParsableCommand {
 
     @Option(help: "FIELD=DIR: call i takes the i-th file of DIR (sorted, cycling) into the field.")
     var inputs: String?
+
+    @Option(help: "FIELD=FILE.jsonl: call i puts the i-th prompt of the file (a JSON string, or an object's \"prompt\") into the field.")
+    var prompts: String?
+
+    @Option(help: "Which prepared request each call sends: cycle (in turn) or random (drawn with --seed).")
+    var order = "cycle"
 
     @Option(help: "FIELD=KIND:SIZE: made-up inputs, audio:SECONDS (a WAV), image:SIDE (a PNG) or text:WORDS. Repeatable.")
     var synthetic: [String] = []
@@ -135,6 +142,7 @@ struct LoadCommand: AsyncParsableCommand {
         if let requests { guard (1...10_000_000).contains(requests) else { throw ValidationError("--requests must be 1 ... 10000000") } }
         if let duration { guard duration > 0 && duration <= 86_400 else { throw ValidationError("--duration must be 0 ... 86400 seconds") } }
         guard (0...100_000).contains(warmup) else { throw ValidationError("--warmup must be 0 ... 100000") }
+        guard ["cycle", "random"].contains(order) else { throw ValidationError("--order is cycle or random") }
         guard ["poisson", "constant"].contains(arrivals) else { throw ValidationError("--arrivals is poisson or constant") }
         guard burstiness.isFinite && burstiness >= 0.01 && burstiness <= 100 else { throw ValidationError("--burstiness must be 0.01 ... 100") }
         guard (10...3_600_000).contains(windowMs) else { throw ValidationError("--window-ms must be 10 ... 3600000") }
@@ -199,13 +207,14 @@ struct LoadCommand: AsyncParsableCommand {
         }
         let key = apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"]
         let security = try tlsCa.map { try TLS.client(trusting: $0) }
-        let bodies = try LoadBody.make(template: request, files: files, inputs: inputs, synthetic: synthetic, seed: seed)
+        let bodies = try LoadBody.make(template: request, files: files, inputs: inputs, prompts: prompts, synthetic: synthetic, seed: seed)
+        let inputOrder: InputOrder = order == "random" ? .random(seed: seed) : .cycle
         let timeout = timeoutMs.map { Duration.milliseconds($0) }
         let caller: any LoadCaller, probe: (any ServerProbe)?, name: String
         var closers: [() -> Void] = []
         if isHTTP, let route = method {
             let http = try HTTPLoadCaller(target: target, path: route, requests: try bodies.map(Self.httpRequest), timeout: timeout,
-                                          security: security, apiKey: key)
+                                          security: security, apiKey: key, order: inputOrder)
             guard await http.reachable() else { throw ValidationError("cannot reach \(target) over HTTP") }
             closers.append(http.close)
             caller = http
@@ -232,7 +241,8 @@ struct LoadCommand: AsyncParsableCommand {
                     throw ValidationError("the request does not fit \(resolved.requestType): \(WireStatus.from(error).message)")
                 }
             }
-            caller = WireLoadCaller(channel: client, method: resolved, requests: requests, timeout: timeoutMs.map { .milliseconds(Int64($0)) })
+            caller = WireLoadCaller(channel: client, method: resolved, requests: requests, timeout: timeoutMs.map { .milliseconds(Int64($0)) },
+                                    order: inputOrder)
             name = resolved.descriptor.path
             probe = try await Self.wireProbe(statusTarget, service: resolved.descriptor.service, security: security, key: key, closers: &closers,
                                              otherwise: client)

@@ -23,8 +23,8 @@ struct LoadBody {
     }
 
     /// One body per input: the template with --file's files; --inputs cycles a folder's files through
-    /// one field, --synthetic adds made-up inputs (four variants, cycled).
-    static func make(template: String, files: [String], inputs: String?, synthetic: [String], seed: UInt64) throws -> [LoadBody] {
+    /// one field, --prompts the lines of a JSONL file, --synthetic adds made-up inputs (four variants).
+    static func make(template: String, files: [String], inputs: String?, prompts: String?, synthetic: [String], seed: UInt64) throws -> [LoadBody] {
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: Data(template.utf8), options: [.fragmentsAllowed])
@@ -47,17 +47,26 @@ struct LoadBody {
             folderFiles = names.filter { !$0.hasPrefix(".") }.sorted().map { (field, (folder as NSString).appendingPathComponent($0)) }
             guard !folderFiles.isEmpty else { throw ValidationError("--inputs folder '\(folder)' holds no files") }
         }
+        var promptField = "", promptLines: [String] = []
+        if let prompts {
+            let (field, path) = try Self.pair(prompts, "--prompts", "FIELD=FILE.jsonl")
+            promptField = field
+            promptLines = try Self.prompts(path)
+        }
         let made = try synthetic.map { entry -> (String, SyntheticInput) in
             let (field, spec) = try Self.pair(entry, "--synthetic", "FIELD=KIND:SIZE")
             do { return (field, try SyntheticInput(parsing: spec)) } catch { throw ValidationError("\(error)") }
         }
-        let count = max(folderFiles.count, made.isEmpty ? 1 : 4)
+        let count = max(folderFiles.count, promptLines.count, made.isEmpty ? 1 : 4)
         return try (0..<count).map { i in
             var body = base
             if !folderFiles.isEmpty {
                 let (field, path) = folderFiles[i % folderFiles.count]
                 guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
                 body.add(field: field, name: (path as NSString).lastPathComponent, bytes: Array(data))
+            }
+            if !promptLines.isEmpty {
+                body.json = try CallCommand.setting(promptField.split(separator: ".").map(String.init), to: promptLines[i % promptLines.count], in: body.json)
             }
             for (field, input) in made {
                 switch try input.make(variant: i % 4, seed: seed) {
@@ -67,6 +76,25 @@ struct LoadBody {
             }
             return body
         }
+    }
+
+    /// The prompts of a JSONL file: each line a JSON string, or an object with a "prompt" or "text" string.
+    static func prompts(_ path: String) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("--prompts file '\(path)' cannot be read") }
+        var prompts: [String] = []
+        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            let value = try? JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
+            if let text = value as? String {
+                prompts.append(text)
+            } else if let object = value as? [String: Any], let text = (object["prompt"] ?? object["text"]) as? String {
+                prompts.append(text)
+            } else {
+                throw ValidationError("--prompts '\(path)' line \(number + 1) is not a JSON string or an object with a \"prompt\" string")
+            }
+        }
+        guard !prompts.isEmpty else { throw ValidationError("--prompts file '\(path)' holds no prompts") }
+        return prompts
     }
 
     static func pair(_ text: String, _ flag: String, _ shape: String) throws -> (String, String) {

@@ -110,7 +110,8 @@ import Testing
                            #"{"choices":[{"delta":{"content":"lo"}}]}"#, #"{"choices":[],"usage":{"completion_tokens":5}}"#].enumerated() {
             #expect(HTTPLoadCaller.readEvent(chunk, at: .milliseconds(10 * i), into: &outcome, lastToken: &last) == nil)
         }
-        #expect(outcome.tokens == 5 && outcome.tokenGaps == [.milliseconds(10)])
+        // The role chunk and the content chunks each follow a gap; the usage chunk has no choices.
+        #expect(outcome.tokens == 5 && outcome.tokenGaps == [.milliseconds(10), .milliseconds(10)])
         #expect(HTTPLoadCaller.readEvent(#"{"error":{"message":"boom"}}"#, at: .zero, into: &outcome, lastToken: &last) == "STREAM ERROR")
     }
 

@@ -123,6 +123,16 @@ import Testing
     }
 }
 
+@Suite struct InputOrderTests {
+    @Test func randomOrderIsSeededAndReachesEveryRequest() {
+        let order = InputOrder.random(seed: 5)
+        let picks = (0..<400).map { order.pick($0, of: 4) }
+        #expect(picks == (0..<400).map { InputOrder.random(seed: 5).pick($0, of: 4) } && Set(picks) == [0, 1, 2, 3])
+        #expect(picks != (0..<400).map { InputOrder.random(seed: 6).pick($0, of: 4) })
+        #expect((0..<8).map { InputOrder.cycle.pick($0, of: 3) } == [0, 1, 2, 0, 1, 2, 0, 1])
+    }
+}
+
 @Suite struct ArrivalGapsTests {
     func moments(_ arrivals: Arrivals, rate: Double, count: Int = 40_000) -> (mean: Double, cv: Double) {
         var gaps = ArrivalGaps(rate: rate, arrivals: arrivals, seed: 3)
