@@ -128,7 +128,9 @@ struct CallCommand: AsyncParsableCommand {
         guard var object = (json as? [String: Any]) ?? (json is NSNull ? [:] : nil) else {
             throw ValidationError("--file path crosses a value that is not an object at '\(key)'")
         }
-        object[key] = try Self.setting(Array(path.dropFirst()), to: value, in: object[key] ?? [String: Any]())
+        // A missing value becomes a list when the next part indexes one ("texts.0"), an object otherwise.
+        let empty: Any = path.count > 1 && Int(path[1]) != nil ? [Any]() : [String: Any]()
+        object[key] = try Self.setting(Array(path.dropFirst()), to: value, in: object[key] ?? empty)
         return object
     }
 

@@ -93,6 +93,7 @@ import Testing
         let models = NSTemporaryDirectory() + "chorus-load-models-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: models + "/llava-tiny", withDestinationPath: ChatProcessTests.llavaFolder.path)
+        try FileManager.default.createSymbolicLink(atPath: models + "/clip-tiny", withDestinationPath: VisionProcessTests.clipFolder.path)
         let (vision, visionAddress) = try await ChorusProcess.serve(["vision", "--port", "0", "--models", models])
         let (_, speech) = try await SpeechProcessTests.service
         let (gateway, _) = try await ChorusProcess.serve(["gateway", "--port", "0", "--vision", visionAddress, "--speech", speech, "--http-port", "0"])
@@ -140,6 +141,17 @@ import Testing
         let row = try #require((try Self.json(http.1)["levels"] as? [[String: Any]])?.first)
         try Self.expectConsistentChat(row, requests: 6, tokensPerCall: 12)
         #expect(row["met_slo"] as? Int == 6 && ((row["goodput_per_s"] as? Double) ?? 0) > 0, "\(row)")
+
+        // Without a count or a time, a level runs windows until three agree (or the trials run out), with
+        // made-up prompts in a list field.
+        let embed = try await ChorusProcess.run(["load", "vision.EmbedTexts", #"{"model": "clip-tiny"}"#, "--synthetic", "texts.0=text:12",
+                                                 "--target", stack.visionAddress, "--window-ms", "300", "--stability-percent", "50",
+                                                 "--max-trials", "6", "--json", "-"], timeout: 60)
+        #expect(embed.0 == 0, "\(embed.1)")
+        let level = try #require((try Self.json(embed.1)["levels"] as? [[String: Any]])?.first)
+        let windows = try #require(level["windows"] as? [[String: Any]])
+        #expect((3...6).contains(windows.count) && level["stable"] is Bool && ((level["succeeded"] as? Int) ?? 0) > 0, "\(level)")
+        #expect((level["failures"] as? [String: Int])?.isEmpty == true, "\(level)")
     }
 
     @Test func transcriptionsOverHTTPPlotAndCompare() async throws {
