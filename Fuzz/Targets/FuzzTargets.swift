@@ -28,6 +28,10 @@ public enum FuzzTargets {
         "safetensors": { bytes in weightFile(bytes) { _ = try SafeTensorsFile(path: $0) } },
         "onnx": { bytes in weightFile(bytes) { _ = try ONNXModel(path: $0) } },
         "ctranslate2": { bytes in weightFile(bytes) { _ = try CTranslate2Model(path: $0) } },
+        "gguf": { bytes in weightFile(bytes) { path in
+            let file = try GGUFFile(path: path)
+            for info in file.tensors where info.type.canDequantize && info.count <= 1 << 20 { _ = try? file.tensor(info.name) }
+        } },
         "tokenizer": tokenizer,
         "template": template,
         "sse": sse,
