@@ -89,7 +89,9 @@ let package = Package(
         .target(name: "ChorusCLIP", dependencies: ["ChorusTensor", "ChorusMedia", "ChorusText"]),
 
         // LLaVA: the CLIP vision tower, its projector and a Llama decoder with chat templates and generation.
-        .target(name: "ChorusLLaVA", dependencies: ["ChorusTensor", "ChorusCLIP", "ChorusText", "ChorusMedia"]),
+        // Language models: Llama (also LLaVA's language half) and the GGUF files llama.cpp serves.
+        .target(name: "ChorusLLM", dependencies: ["ChorusTensor", "ChorusText"]),
+        .target(name: "ChorusLLaVA", dependencies: ["ChorusTensor", "ChorusCLIP", "ChorusLLM", "ChorusText", "ChorusMedia"]),
 
         // Whisper: log-mel encoder, decoder with greedy, beam and sampled search, word timestamps.
         .target(name: "ChorusWhisper", dependencies: ["ChorusTensor", "ChorusMedia", "ChorusText", "CZlib"]),
@@ -179,7 +181,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionServiceTests", dependencies: ["DiffusionService", "ChorusStableDiffusion", "ChorusTerrain", "ChorusTensor", "ChorusMedia", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "ChorusLLaVATests", dependencies: ["ChorusLLaVA", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
+        .testTarget(name: "ChorusLLaVATests", dependencies: ["ChorusLLaVA", "ChorusLLM", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VisionServiceTests", dependencies: ["VisionService", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusAPI", "ChorusWire", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),

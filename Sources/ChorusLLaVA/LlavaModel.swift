@@ -1,4 +1,5 @@
 import ChorusCLIP
+import ChorusLLM
 import ChorusTensor
 import Foundation
 

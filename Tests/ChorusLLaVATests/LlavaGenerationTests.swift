@@ -1,4 +1,5 @@
 @testable import ChorusLLaVA
+@testable import ChorusLLM
 import ChorusMedia
 import ChorusTensor
 import Foundation

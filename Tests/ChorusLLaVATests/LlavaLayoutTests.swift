@@ -1,4 +1,5 @@
 import ChorusLLaVA
+import ChorusLLM
 import ChorusTensor
 import Foundation
 import Testing

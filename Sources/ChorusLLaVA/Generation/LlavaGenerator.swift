@@ -1,3 +1,4 @@
+import ChorusLLM
 import ChorusTensor
 import Foundation
 

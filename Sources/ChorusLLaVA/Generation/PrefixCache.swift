@@ -1,3 +1,4 @@
+import ChorusLLM
 import Synchronization
 
 /// The KV caches of the last few conversations, keyed by what their positions hold, so the next turn
