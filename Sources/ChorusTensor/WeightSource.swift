@@ -90,3 +90,8 @@ extension KeyedDecodingContainer {
         if let decoded = try decodeIfPresent(T.self, forKey: key) { value = decoded }
     }
 }
+
+/// A GGUF file by llama.cpp's tensor names, dequantized to float32.
+extension GGUFFile: WeightSource {
+    public var names: [String] { tensors.map(\.name) }
+}

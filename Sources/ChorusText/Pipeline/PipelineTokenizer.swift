@@ -23,8 +23,16 @@ public struct PipelineTokenizer: Tokenizer {
 
     /// The tokenizer a tokenizer.json file describes.
     public init(tokenizerJSON url: URL) throws {
-        let json = try JSON.load(url)
-        let path = url.path
+        try self.init(json: try JSON.load(url), path: url.path)
+    }
+
+    /// The tokenizer a tokenizer.json-shaped object describes (a GGUF file's vocabulary and merges put in
+    /// tokenizers' terms); `origin` names it in errors.
+    public init(tokenizerJSONObject object: [String: Any], origin: String) throws {
+        try self.init(json: JSON(object), path: origin)
+    }
+
+    init(json: JSON, path: String) throws {
         let normalizer = try Normalizers.make(json["normalizer"])
         let addedTokens = (json["added_tokens"].array ?? []).compactMap(AddedToken.init)
         self.init(addedVocabulary: AddedVocabulary(addedTokens, normalizer: normalizer),

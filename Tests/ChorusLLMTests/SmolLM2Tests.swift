@@ -1,0 +1,33 @@
+import ChorusLLM
+import ChorusTensor
+import ChorusTestSupport
+import Foundation
+import Testing
+
+/// SmolLM2-135M-Instruct from its GGUF file (scripts/fetch-models).
+@Suite struct SmolLM2Tests {
+    static let path = "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    static func greedy(_ lm: GGUFLanguageModel, _ prompt: [Int], count: Int) -> [Int] {
+        var cache = lm.model.newCache(capacity: prompt.count + count)
+        var logits = lm.logits(prompt, cache: &cache)
+        var out: [Int] = []
+        for _ in 0..<count {
+            let last = Array(logits.storage.suffix(lm.config.vocabSize))
+            let next = last.indices.max { last[$0] < last[$1] } ?? 0
+            out.append(next)
+            if lm.config.eosTokenIds.contains(next) { break }
+            logits = lm.logits([next], cache: &cache)
+        }
+        return out
+    }
+
+    @Test func answersAPlainQuestion() throws {
+        let lm = try GGUFLanguageModel(path: try RealModels.path(Self.path))
+        #expect(lm.config.numHiddenLayers == 30 && lm.config.hiddenSize == 576 && lm.config.keyValueHeads == 3 && lm.config.tieWordEmbeddings)
+        let prompt = lm.promptIDs("The capital of France is")
+        let text = lm.tokenizer.decode(Self.greedy(lm, prompt, count: 8), skipSpecialTokens: true)
+        print("prompt \(prompt) → \(text)")
+        #expect(text.contains("Paris"), "\(text)")
+    }
+}
