@@ -31,3 +31,16 @@ import Testing
         #expect(text.contains("Paris"), "\(text)")
     }
 }
+
+extension SmolLM2Tests {
+    @Test func answersThroughItsChatTemplate() throws {
+        let lm = try GGUFLanguageModel(path: try RealModels.path(Self.path))
+        let prompt = try lm.chatPrompt([("user", "What is the capital of France?")])
+        #expect(prompt.hasPrefix("<|im_start|>system\n") && prompt.hasSuffix("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"), "\(prompt)")
+        let ids = lm.promptIDs(prompt)
+        // The template's markers are single control tokens, not spelled out.
+        #expect(ids.first == lm.tokenizer.tokenID("<|im_start|>") && ids.filter { $0 == lm.tokenizer.tokenID("<|im_end|>") }.count == 2)
+        let answer = lm.tokenizer.decode(Self.greedy(lm, ids, count: 24), skipSpecialTokens: true)
+        #expect(answer.contains("Paris"), "\(answer)")
+    }
+}

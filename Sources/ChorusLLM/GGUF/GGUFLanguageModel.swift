@@ -8,8 +8,8 @@ public struct GGUFLanguageModel: Sendable {
     public let name: String
     public let model: LlamaModel
     public let tokenizer: PipelineTokenizer
-    /// `tokenizer.chat_template` (Jinja), when the file has one.
-    public let chatTemplate: String?
+    /// `tokenizer.chat_template`, parsed, when the file has one.
+    public let chatTemplate: ChatTemplate?
     /// llama.cpp puts BOS before a prompt when `tokenizer.ggml.add_bos_token` says so.
     public let addsBOS: Bool
     public var config: LlamaConfig { model.config }
@@ -24,9 +24,20 @@ public struct GGUFLanguageModel: Sendable {
         model = try LlamaModel(GGUFLlama.weights(file, config: config), prefix: "model",
                                lmHead: config.tieWordEmbeddings ? nil : "lm_head.weight", config: config)
         tokenizer = try GGUFTokenizer.make(file)
-        chatTemplate = file.metadata["tokenizer.chat_template"]?.string
+        chatTemplate = try file.metadata["tokenizer.chat_template"]?.string.map { source in
+            do { return try ChatTemplate(source) } catch { throw WeightFileError(file.name, "tokenizer.chat_template: \(error)") }
+        }
         addsBOS = file.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false
         name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+    }
+
+    /// A conversation ([role, content] turns) rendered by the file's chat template, ready for the answer.
+    public func chatPrompt(_ turns: [(role: String, content: String)]) throws -> String {
+        guard let chatTemplate else { throw WeightFileError(name, "has no chat template") }
+        let messages = turns.map { ["role": TemplateValue.string($0.role), "content": .string($0.content)] }
+        let token = { (id: Int?) in id.flatMap { self.tokenizer.token($0) }.map(TemplateValue.string) ?? .string("") }
+        return try chatTemplate.render(ChatTemplate.messagesContext(messages: messages, addGenerationPrompt: true,
+                                                                    extra: ["bos_token": token(config.bosTokenId), "eos_token": token(config.eosTokenIds.first)]))
     }
 
     /// The prompt's ids as llama.cpp would feed them: BOS first when the file asks for it.
