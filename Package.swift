@@ -106,7 +106,7 @@ let package = Package(
         .target(name: "ChorusTerrain", dependencies: ["ChorusTensor", "ChorusMedia"]),
 
         // Services: thin adapters from wire messages to the model libraries above.
-        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusLLaVA", "ChorusTensor", "ChorusMedia", "CZlib",
+        .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusLLaVA", "ChorusLLM", "ChorusTensor", "ChorusMedia", "CZlib",
                                                     .product(name: "Logging", package: "swift-log")]),
         .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusCLIP",
                                                        "ChorusStableDiffusion", "ChorusTerrain"]),

@@ -1,4 +1,5 @@
 import ChorusAPI
+import ChorusLLM
 import ChorusLLaVA
 import ChorusMedia
 import ChorusServiceKit

@@ -1,5 +1,6 @@
 import ChorusAPI
 import ChorusCLIP
+import ChorusLLM
 import ChorusLLaVA
 import ChorusMedia
 import ChorusServiceKit

@@ -20,36 +20,18 @@ public struct GenerationRequest: Sendable {
     }
 }
 
-public struct Completion: Sendable, Equatable {
-    public enum FinishReason: String, Sendable {
-        /// EOS or a stop string.
-        case stop
-        /// max_new_tokens or the end of the model's context.
-        case length
-        case cancelled
-    }
-
-    public var text: String
-    /// The end of `text` no token released (a character still incomplete, a held-back beginning of
-    /// a stop string): streams send it with their closing event.
-    public var tail: String
-    public var tokenIDs: [Int]
-    public var finishReason: FinishReason
-    public var promptTokens: Int
-    /// Prompt positions taken from an earlier turn's cache instead of computed.
-    public var reusedPromptTokens: Int
-}
-
 /// Runs LLaVA generation: image features, prefill (continuing a cached prefix where one matches),
 /// then one token at a time, streaming text as it becomes whole.
 public final class LlavaGenerator: Sendable {
     public let pipeline: LlavaPipeline
-    let prefixes: PrefixCache
+    /// The language half's decoding, shared with the text-only models.
+    let text: TextGenerator
 
     /// `cachedConversations`: how many finished conversations keep their KV cache for a next turn.
     public init(pipeline: LlavaPipeline, cachedConversations: Int = 4) {
         self.pipeline = pipeline
-        prefixes = PrefixCache(capacity: cachedConversations)
+        text = TextGenerator(model: pipeline.model.languageModel, tokenizer: pipeline.tokenizer, eosTokenIds: pipeline.eosTokenIds,
+                             contextLength: pipeline.model.config.text.maxPositionEmbeddings, cachedConversations: cachedConversations)
     }
 
     var model: LlavaModel { pipeline.model }
@@ -76,37 +58,10 @@ public final class LlavaGenerator: Sendable {
                          onToken: (Int, String) -> Void = { _, _ in }) throws -> Completion {
         try validate(request)
         let ids = request.promptIDs
-        var keys = positionKeys(ids, images: request.images)
-        var (cache, reused) = prefixes.take(longestPrefixOf: keys) ?? (model.languageModel.newCache(), 0)
-        // The last prompt position is always computed: its logits choose the first token.
-        reused = min(reused, ids.count - 1)
-        cache.truncate(to: reused)
-
-        let lm = model.languageModel
-        var hidden = lm.forward(model.embed(ids: Array(ids[reused...]), imageFeatures: imageFeatures(request, from: reused)), cache: &cache)
-        var stream = TextStream(tokenizer: pipeline.tokenizer, stops: request.stop)
-        var sampler = Sampler(request.sampling)
-        var generated: [Int] = []
-        let budget = min(request.maxNewTokens, contextLength - ids.count)
-        var finish = Completion.FinishReason.length
-        while generated.count < budget {
-            if isCancelled() { finish = .cancelled; break }
-            let last = hidden.shape[0] - 1, h = lm.hiddenSize
-            let logits = lm.logits(Tensor(shape: [1, h], storage: Array(hidden.storage[(last * h)..<((last + 1) * h)])))
-            let token = sampler.next(logits.storage, history: ids + generated)
-            if pipeline.eosTokenIds.contains(token) { finish = .stop; break }
-            generated.append(token)
-            let (piece, stopped) = stream.append(token)
-            onToken(token, piece)
-            if stopped { finish = .stop; break }
-            guard generated.count < budget else { break }
-            hidden = lm.forward(lm.embed([token]), cache: &cache)
-            keys.append(Int64(token))
+        return text.run(ids: ids, keys: positionKeys(ids, images: request.images), maxNewTokens: request.maxNewTokens,
+                        sampling: request.sampling, stop: request.stop, isCancelled: isCancelled, onToken: onToken) { reused in
+            model.embed(ids: Array(ids[reused...]), imageFeatures: imageFeatures(request, from: reused))
         }
-        let tail = finish == .stop ? "" : stream.flush()
-        prefixes.put(keys: Array(keys.prefix(cache.length)), cache: cache)
-        return Completion(text: stream.released, tail: tail, tokenIDs: generated, finishReason: finish,
-                          promptTokens: ids.count, reusedPromptTokens: reused)
     }
 
     /// Features of the images whose tokens lie at or after `start`, as rows for those positions.

@@ -1,4 +1,3 @@
-import ChorusLLM
 import Synchronization
 
 /// The KV caches of the last few conversations, keyed by what their positions hold, so the next turn
