@@ -65,7 +65,8 @@ public final class ModelRegistry: Sendable {
     // MARK: loading
 
     /// Loads every subfolder (and file) of `folder` that a kind recognises, under its own name; with
-    /// `includingFolder`, the folder itself too (a models folder that is one model).
+    /// `includingFolder`, the folder itself too (a models folder that is one model). A folder that fails to
+    /// load is logged and skipped.
     public func scan(_ folder: String, includingFolder: Bool = false) throws {
         var paths = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
             .filter { !$0.hasPrefix(".") }
@@ -73,7 +74,13 @@ public final class ModelRegistry: Sendable {
         if includingFolder { paths.append(((folder as NSString).lastPathComponent, folder)) }
         for (name, path) in paths {
             for kind in kinds where kind.recognizes(path) {
-                _ = try load(kind, name: name, path: path)
+                // One folder that does not load (corrupt, or a format this build cannot run yet) is logged
+                // and skipped: the service starts with the others.
+                do {
+                    _ = try load(kind, name: name, path: path)
+                } catch {
+                    runtime.logger.error("\(WireStatus.from(error).message); the \(runtime.service) service starts without it")
+                }
             }
         }
     }

@@ -1,17 +1,19 @@
 import ChorusAPI
 import ChorusCLIP
+import ChorusLLM
 import ChorusLLaVA
 import ChorusServiceKit
 import ChorusTensor
 import Foundation
 
 /// The kinds of model the vision service loads — Hugging Face CLIPModel and LlavaForConditionalGeneration
-/// folders — each loaded ready to serve: a CLIP engine with its batcher, a LLaVA engine with its caches.
+/// folders, and GGUF language models — each loaded ready to serve: a CLIP engine with its batcher, a LLaVA
+/// engine or a language model with its caches.
 enum VisionModels {
     static func kinds(runtime: ServiceRuntime, settings: VisionServer.Settings, compute: ComputeQueue) -> [ModelKind] {
         let batching = ServedCLIP.Batching(window: settings.batchWindow, maxBatch: settings.maxBatch,
                                            maxWaiting: max(settings.maxBatch, runtime.options.maxQueue * settings.maxBatch))
-        let chatLimits = ServedLLaVA.Limits(maxImages: settings.maxChatImages, defaultMaxNewTokens: settings.defaultMaxNewTokens,
+        let chatLimits = ChatLimits(maxImages: settings.maxChatImages, defaultMaxNewTokens: settings.defaultMaxNewTokens,
                                             maxNewTokens: settings.maxNewTokens, maxStops: 16, image: settings.imageLimits)
         let limiter = runtime.limiter
         let clip = ModelKind("clip", recognizes: { JSONConfig.modelType(folder: $0) == "clip" }) { name, path in
@@ -38,6 +40,32 @@ enum VisionModels {
                           KeyValue(key: "text_width", value: "\(config.text.hiddenSize)"),
                           KeyValue(key: "chat_template", value: pipeline.chatTemplate == nil ? "llava-1.5 default" : "from the folder")]))]
         }
-        return [clip, llava]
+        // A folder holding one GGUF file: a language model as llama.cpp serves it (SmolLM2 ...).
+        let gguf = ModelKind("gguf", recognizes: { GGUFFolder.file(in: $0) != nil }) { name, path in
+            guard let file = GGUFFolder.file(in: path) else { throw WeightFileError(name, "holds no .gguf file") }
+            let model = try GGUFLanguageModel(path: file)
+            let config = model.config
+            let engine = ServedLanguageModel(name: name, model: model, cachedConversations: settings.cachedConversations,
+                                             limiter: limiter, compute: compute, limits: chatLimits)
+            return [.init(name: name, model: engine, info: ModelInfo(
+                format: "GGUF",
+                details: [KeyValue(key: "architecture", value: "llama"),
+                          KeyValue(key: "context", value: "\(config.maxPositionEmbeddings)"),
+                          KeyValue(key: "layers", value: "\(config.numHiddenLayers)"),
+                          KeyValue(key: "width", value: "\(config.hiddenSize)"),
+                          KeyValue(key: "vocabulary", value: "\(config.vocabSize)"),
+                          KeyValue(key: "chat_template", value: model.chatTemplate == nil ? "none" : "from the file")]))]
+        }
+        return [clip, llava, gguf]
+    }
+}
+
+/// Where a model folder's GGUF file is: the folder's one `.gguf` (or the path itself when it is one).
+enum GGUFFolder {
+    static func file(in path: String) -> String? {
+        if path.hasSuffix(".gguf") { return path }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return nil }
+        let files = names.filter { $0.hasSuffix(".gguf") }
+        return files.count == 1 ? (path as NSString).appendingPathComponent(files[0]) : nil
     }
 }

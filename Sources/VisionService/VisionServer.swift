@@ -71,7 +71,8 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
                 runtime.logger.warning("no CLIP model under \(folder): embedding, classification and image search answer FAILED_PRECONDITION")
             }
             if registry.models(ServedLLaVA.self).isEmpty {
-                runtime.logger.warning("no LLaVA model under \(folder): Caption, Ask and Chat answer FAILED_PRECONDITION")
+                let chat = registry.models(ServedLanguageModel.self).isEmpty ? "Caption, Ask and Chat" : "Caption and Ask (Chat has a language model)"
+                runtime.logger.warning("no LLaVA model under \(folder): \(chat) answer FAILED_PRECONDITION")
             }
         }
         indexes = try IndexStore(directory: settings.dataDirectory, logger: runtime.logger)
@@ -80,19 +81,25 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         }
     }
 
-    /// The LLaVA engine a request names, or the default one.
-    private func chatEngine(_ name: String) throws -> (name: String, engine: ServedLLaVA) {
-        let llava = self.llava
+    /// The chat model a request names — a LLaVA or a GGUF language model — or the default one (a LLaVA
+    /// first: it reads images too). Caption and Ask need one that reads images.
+    private func chatEngine(_ name: String, needsImages: Bool = false) throws -> (name: String, engine: any ChatModel) {
+        var models: [String: any ChatModel] = registry.models(ServedLanguageModel.self)
+        models.merge(llava) { _, vision in vision }
         if !name.isEmpty {
-            guard let engine = llava[name] else {
-                throw WireStatus(.notFound, "no LLaVA model named '\(name)'; loaded: \(llava.keys.sorted().joined(separator: ", "))")
+            guard let engine = models[name] else {
+                throw WireStatus(.notFound, "no chat model named '\(name)'; loaded: \(models.keys.sorted().joined(separator: ", "))")
+            }
+            guard engine.readsImages || !needsImages else {
+                throw WireStatus(.invalidArgument, "'\(name)' is a language model and reads text only; captions and questions about images need a LLaVA model")
             }
             return (name, engine)
         }
-        guard let name = llava.keys.sorted().first, let engine = llava[name] else {
-            throw runtime.missingModel("LLaVA", hint: "start it with --models DIR holding a Hugging Face LlavaForConditionalGeneration folder")
+        let candidates = needsImages ? llava.mapValues { $0 as any ChatModel } : models
+        guard let first = llava.keys.sorted().first ?? (needsImages ? nil : candidates.keys.sorted().first), let engine = candidates[first] else {
+            throw runtime.missingModel(needsImages ? "LLaVA" : "chat", hint: "start it with --models DIR holding a Hugging Face LlavaForConditionalGeneration folder or a GGUF language model")
         }
-        return (name, engine)
+        return (first, engine)
     }
 
     /// The CLIP engine a request names, or the default one.
@@ -265,14 +272,14 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
     }
 
     public func caption(_ request: CaptionRequest, context: CallContext) async throws -> TextResponse {
-        let engine = try chatEngine(request.model).engine
+        let engine = try chatEngine(request.model, needsImages: true).engine
         guard let image = request.image, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no image") }
         let prompt = request.prompt.isEmpty ? "Describe the image." : request.prompt
         return try await reply(engine, [ChatTurn(role: "user", parts: [ChatPart(image: image), ChatPart(text: prompt)])], request.generation)
     }
 
     public func ask(_ request: AskRequest, context: CallContext) async throws -> TextResponse {
-        let engine = try chatEngine(request.model).engine
+        let engine = try chatEngine(request.model, needsImages: true).engine
         guard let image = request.image, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no image") }
         guard !request.question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw WireStatus(.invalidArgument, "the request has no question")
@@ -280,7 +287,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         return try await reply(engine, [ChatTurn(role: "user", parts: [ChatPart(image: image), ChatPart(text: request.question)])], request.generation)
     }
 
-    private func reply(_ engine: ServedLLaVA, _ messages: [ChatTurn], _ options: GenerationOptions?) async throws -> TextResponse {
+    private func reply(_ engine: any ChatModel, _ messages: [ChatTurn], _ options: GenerationOptions?) async throws -> TextResponse {
         try admit(chat: messages)
         let completion = try await engine.chat(messages, options: options, onToken: { _ in })
         return TextResponse(text: completion.text.trimmingCharacters(in: .whitespaces), usage: completion.usage,
