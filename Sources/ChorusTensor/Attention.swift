@@ -185,9 +185,11 @@ public struct KVCache: Sendable {
     }
 
     /// Attention of new queries [B, Tq, heads·D] over everything cached (append the new keys first).
-    /// The cache may hold fewer heads than the query (grouped-query attention).
-    public func attend(query: Tensor, heads: Int, causal: Bool = true, scale: Float? = nil) -> Tensor {
+    /// The cache may hold fewer heads than the query (grouped-query attention). With a `window`, a query
+    /// sees only the `window` positions up to its own (sliding-window attention, as Gemma's local layers).
+    public func attend(query: Tensor, heads: Int, causal: Bool = true, scale: Float? = nil, window: Int? = nil) -> Tensor {
         let tq = query.shape[1]
+        if let window, causal, length > window { return attend(query: query, heads: heads, scale: scale, window: window) }
         var out = [Float](repeating: 0, count: query.count)
         query.storage.withUnsafeBufferPointer { q in
             keys.withUnsafeBufferPointer { k in
@@ -196,6 +198,37 @@ public struct KVCache: Sendable {
                         Attention.attend(q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, out: o.baseAddress!,
                                          batch: batch, tq: tq, tk: length, keyStride: capacity * width, width: query.shape[2],
                                          heads: heads, keyWidth: width, mask: nil, causal: causal, queryOffset: length - tq, scale: scale)
+                    }
+                }
+            }
+        }
+        return Tensor(shape: query.shape, storage: out)
+    }
+
+    /// Sliding-window attention: a single query reads only the last `window` positions; several queries
+    /// get a band mask (causal, and no further back than `window` − 1 positions).
+    private func attend(query: Tensor, heads: Int, scale: Float?, window: Int) -> Tensor {
+        let tq = query.shape[1]
+        var out = [Float](repeating: 0, count: query.count)
+        let first = tq == 1 ? length - window : 0
+        let tk = length - first
+        var mask: Tensor?
+        if tq > 1 {
+            let offset = length - tq
+            var band = [Float](repeating: -.infinity, count: tq * tk)
+            for i in 0..<tq {
+                let position = offset + i
+                for j in max(0, position - window + 1)...position { band[i * tk + j] = 0 }
+            }
+            mask = Tensor(shape: [tq, tk], storage: band)
+        }
+        query.storage.withUnsafeBufferPointer { q in
+            keys.withUnsafeBufferPointer { k in
+                values.withUnsafeBufferPointer { v in
+                    out.withUnsafeMutableBufferPointer { o in
+                        Attention.attend(q: q.baseAddress!, k: k.baseAddress! + first * width, v: v.baseAddress! + first * width, out: o.baseAddress!,  // checked: the cache holds more than the window, the query is non-empty
+                                         batch: batch, tq: tq, tk: tk, keyStride: capacity * width, width: query.shape[2],
+                                         heads: heads, keyWidth: width, mask: mask, causal: false, queryOffset: 0, scale: scale)
                     }
                 }
             }

@@ -4,7 +4,7 @@ import ChorusServiceKit
 import ChorusWire
 import Foundation
 
-/// A text-only language model from a GGUF file (SmolLM2 ...), as the vision service serves it: a wire
+/// A text-only language model from a GGUF file (SmolLM2, Gemma 3 ...), as the vision service serves it: a wire
 /// conversation through the file's chat template, generation with the shared decoding loop and prefix
 /// cache, tokens streamed back.
 final class ServedLanguageModel: ChatModel {
@@ -19,8 +19,8 @@ final class ServedLanguageModel: ChatModel {
     init(name: String, model: GGUFLanguageModel, cachedConversations: Int, limiter: ConcurrencyLimiter, compute: ComputeQueue, limits: ChatLimits) {
         self.name = name
         self.model = model
-        generator = TextGenerator(model: model.model, tokenizer: model.tokenizer, eosTokenIds: Set(model.config.eosTokenIds),
-                                  contextLength: model.config.maxPositionEmbeddings, cachedConversations: cachedConversations)
+        generator = TextGenerator(model: model.model, tokenizer: model.tokenizer, eosTokenIds: Set(model.eosTokenIds),
+                                  contextLength: model.contextLength, cachedConversations: cachedConversations)
         self.limiter = limiter
         self.compute = compute
         self.limits = limits

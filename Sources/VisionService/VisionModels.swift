@@ -40,20 +40,19 @@ enum VisionModels {
                           KeyValue(key: "text_width", value: "\(config.text.hiddenSize)"),
                           KeyValue(key: "chat_template", value: pipeline.chatTemplate == nil ? "llava-1.5 default" : "from the folder")]))]
         }
-        // A folder holding one GGUF file: a language model as llama.cpp serves it (SmolLM2 ...).
+        // A folder holding one GGUF file: a language model as llama.cpp serves it (SmolLM2, Gemma 3 ...).
         let gguf = ModelKind("gguf", recognizes: { GGUFFolder.file(in: $0) != nil }) { name, path in
             guard let file = GGUFFolder.file(in: path) else { throw WeightFileError(name, "holds no .gguf file") }
             let model = try GGUFLanguageModel(path: file)
-            let config = model.config
             let engine = ServedLanguageModel(name: name, model: model, cachedConversations: settings.cachedConversations,
                                              limiter: limiter, compute: compute, limits: chatLimits)
             return [.init(name: name, model: engine, info: ModelInfo(
                 format: "GGUF",
-                details: [KeyValue(key: "architecture", value: "llama"),
-                          KeyValue(key: "context", value: "\(config.maxPositionEmbeddings)"),
-                          KeyValue(key: "layers", value: "\(config.numHiddenLayers)"),
-                          KeyValue(key: "width", value: "\(config.hiddenSize)"),
-                          KeyValue(key: "vocabulary", value: "\(config.vocabSize)"),
+                details: [KeyValue(key: "architecture", value: model.architecture),
+                          KeyValue(key: "context", value: "\(model.contextLength)"),
+                          KeyValue(key: "layers", value: "\(model.layers)"),
+                          KeyValue(key: "width", value: "\(model.width)"),
+                          KeyValue(key: "vocabulary", value: "\(model.vocabularySize)"),
                           KeyValue(key: "chat_template", value: model.chatTemplate == nil ? "none" : "from the file")]))]
         }
         return [clip, llava, gguf]

@@ -13,10 +13,10 @@ import Testing
         var logits = lm.logits(prompt, cache: &cache)
         var out: [Int] = []
         for _ in 0..<count {
-            let last = Array(logits.storage.suffix(lm.config.vocabSize))
+            let last = Array(logits.storage.suffix(lm.vocabularySize))
             let next = last.indices.max { last[$0] < last[$1] } ?? 0
             out.append(next)
-            if lm.config.eosTokenIds.contains(next) { break }
+            if lm.eosTokenIds.contains(next) { break }
             logits = lm.logits([next], cache: &cache)
         }
         return out
@@ -24,7 +24,8 @@ import Testing
 
     @Test func answersAPlainQuestion() throws {
         let lm = try GGUFLanguageModel(path: try RealModels.path(Self.path))
-        #expect(lm.config.numHiddenLayers == 30 && lm.config.hiddenSize == 576 && lm.config.keyValueHeads == 3 && lm.config.tieWordEmbeddings)
+        let config = try #require((lm.model as? LlamaModel)?.config)
+        #expect(lm.architecture == "llama" && config.numHiddenLayers == 30 && config.hiddenSize == 576 && config.keyValueHeads == 3 && config.tieWordEmbeddings)
         let prompt = lm.promptIDs("The capital of France is")
         let text = lm.tokenizer.decode(Self.greedy(lm, prompt, count: 8), skipSpecialTokens: true)
         print("prompt \(prompt) → \(text)")

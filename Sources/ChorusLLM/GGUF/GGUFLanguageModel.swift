@@ -2,48 +2,71 @@ import ChorusTensor
 import ChorusText
 import Foundation
 
-/// A language model from one GGUF file, with everything the file carries to run it: the network, its
-/// tokenizer, its chat template and its special tokens.
+/// A language model from one GGUF file, with everything the file carries to run it: the network (Llama
+/// or Gemma 3, by `general.architecture`), its tokenizer, its chat template and its special tokens.
 public struct GGUFLanguageModel: Sendable {
     public let name: String
-    public let model: LlamaModel
-    public let tokenizer: PipelineTokenizer
-    /// `tokenizer.chat_template`, parsed, when the file has one.
+    public let architecture: String
+    public let model: any CausalLanguageModel
+    public let tokenizer: any Tokenizer
+    /// `tokenizer.chat_template` parsed, or the architecture's own format when the file has none.
     public let chatTemplate: ChatTemplate?
     /// llama.cpp puts BOS before a prompt when `tokenizer.ggml.add_bos_token` says so.
     public let addsBOS: Bool
-    public var config: LlamaConfig { model.config }
+    public let bosTokenId: Int?
+    /// The tokens that end a reply (EOS and, where the file names one, end of turn).
+    public let eosTokenIds: [Int]
+    public let contextLength: Int
+    public let layers: Int
+    public let width: Int
 
     public init(path: String) throws {
         let file = try GGUFFile(path: path)
-        let architecture = try file.required("general.architecture").string ?? ""
-        guard architecture == "llama" else {
-            throw WeightFileError(file.name, "architecture '\(architecture)' is not supported yet (llama is)")
-        }
-        let config = try GGUFLlama.config(file)
-        model = try LlamaModel(GGUFLlama.weights(file, config: config), prefix: "model",
-                               lmHead: config.tieWordEmbeddings ? nil : "lm_head.weight", config: config)
+        architecture = try file.required("general.architecture").string ?? ""
         tokenizer = try GGUFTokenizer.make(file)
-        chatTemplate = try file.metadata["tokenizer.chat_template"]?.string.map { source in
-            do { return try ChatTemplate(source) } catch { throw WeightFileError(file.name, "tokenizer.chat_template: \(error)") }
+        var templateSource = file.metadata["tokenizer.chat_template"]?.string
+        switch architecture {
+        case "llama":
+            let config = try GGUFLlama.config(file)
+            model = try LlamaModel(GGUFLlama.weights(file, config: config), prefix: "model",
+                                   lmHead: config.tieWordEmbeddings ? nil : "lm_head.weight", config: config)
+            (bosTokenId, eosTokenIds, contextLength) = (config.bosTokenId, config.eosTokenIds, config.maxPositionEmbeddings)
+            (layers, width) = (config.numHiddenLayers, config.hiddenSize)
+        case "gemma3":
+            let config = try GGUFGemma3.config(file)
+            model = try Gemma3Model(RenamedWeights(file, mapping: GGUFGemma3.names(config)), config: config)
+            var eos = config.eosTokenIds
+            // Gemma's turns end with <end_of_turn>, which llama.cpp also stops on.
+            if let endOfTurn = tokenizer.tokenID("<end_of_turn>"), !eos.contains(endOfTurn) { eos.append(endOfTurn) }
+            (bosTokenId, eosTokenIds, contextLength) = (config.bosTokenId, eos, config.maxPositionEmbeddings)
+            (layers, width) = (config.numHiddenLayers, config.hiddenSize)
+            templateSource = templateSource ?? GGUFGemma3.chatTemplate
+        default:
+            throw WeightFileError(file.name, "architecture '\(architecture)' is not supported (llama and gemma3 are)")
+        }
+        chatTemplate = try templateSource.map { source in
+            do { return try ChatTemplate(source) } catch { throw WeightFileError(file.name, "chat template: \(error)") }
         }
         addsBOS = file.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false
         name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
     }
 
-    /// A conversation ([role, content] turns) rendered by the file's chat template, ready for the answer.
+    public var vocabularySize: Int { model.vocabularySize }
+
+    /// A conversation ([role, content] turns) rendered by the chat template, ready for the answer.
     public func chatPrompt(_ turns: [(role: String, content: String)]) throws -> String {
         guard let chatTemplate else { throw WeightFileError(name, "has no chat template") }
         let messages = turns.map { ["role": TemplateValue.string($0.role), "content": .string($0.content)] }
         let token = { (id: Int?) in id.flatMap { self.tokenizer.token($0) }.map(TemplateValue.string) ?? .string("") }
         return try chatTemplate.render(ChatTemplate.messagesContext(messages: messages, addGenerationPrompt: true,
-                                                                    extra: ["bos_token": token(config.bosTokenId), "eos_token": token(config.eosTokenIds.first)]))
+                                                                    extra: ["bos_token": token(bosTokenId), "eos_token": token(eosTokenIds.first)]))
     }
 
-    /// The prompt's ids as llama.cpp would feed them: BOS first when the file asks for it.
+    /// The prompt's ids as llama.cpp feeds them: special tokens written in it parsed, BOS first when the
+    /// file asks for it (and the text does not start with it already).
     public func promptIDs(_ text: String) -> [Int] {
-        let ids = tokenizer.encode(text, addSpecialTokens: false)
-        guard addsBOS, let bos = config.bosTokenId, ids.first != bos else { return ids }
+        let ids = tokenizer.encode(text)
+        guard addsBOS, let bos = bosTokenId, ids.first != bos else { return ids }
         return [bos] + ids
     }
 

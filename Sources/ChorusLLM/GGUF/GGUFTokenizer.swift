@@ -32,12 +32,31 @@ public enum GGUFTokenizer {
         }
     }
 
-    /// A byte-level BPE tokenizer (`tokenizer.ggml.model` "gpt2").
-    public static func make(_ file: GGUFFile) throws -> PipelineTokenizer {
-        let model = try file.required("tokenizer.ggml.model").string ?? ""
-        guard model == "gpt2" else {
-            throw WeightFileError(file.name, "its tokenizer model '\(model)' is not supported yet (gpt2 is)")
+    /// The file's tokenizer: byte-level BPE (`tokenizer.ggml.model` "gpt2") or SentencePiece with scores ("llama").
+    public static func make(_ file: GGUFFile) throws -> any Tokenizer {
+        switch try file.required("tokenizer.ggml.model").string ?? "" {
+        case "gpt2": return try byteLevelBPE(file)
+        case "llama": return try sentencePiece(file)
+        case let other: throw WeightFileError(file.name, "its tokenizer model '\(other)' is not supported (gpt2 and llama are)")
         }
+    }
+
+    static func sentencePiece(_ file: GGUFFile) throws -> SentencePieceTokenizer {
+        guard let pieces = try file.required("tokenizer.ggml.tokens").array?.compactMap(\.string), !pieces.isEmpty else {
+            throw WeightFileError(file.name, "tokenizer.ggml.tokens is not a list of strings")
+        }
+        let scores = try file.required("tokenizer.ggml.scores").array?.compactMap(\.double).map(Float.init) ?? []
+        let types = file.metadata["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
+        do {
+            return try SentencePieceTokenizer(pieces: pieces, scores: scores, types: types,
+                                              addSpacePrefix: file.metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? true,
+                                              unknownID: file.metadata["tokenizer.ggml.unknown_token_id"]?.int)
+        } catch {
+            throw WeightFileError(file.name, "tokenizer: \(error)")
+        }
+    }
+
+    static func byteLevelBPE(_ file: GGUFFile) throws -> PipelineTokenizer {
         guard let tokens = try file.required("tokenizer.ggml.tokens").array?.compactMap(\.string), !tokens.isEmpty else {
             throw WeightFileError(file.name, "tokenizer.ggml.tokens is not a list of strings")
         }

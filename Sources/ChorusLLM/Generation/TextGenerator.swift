@@ -35,14 +35,14 @@ public struct TextRequestError: Error, CustomStringConvertible {
 /// Decoding over a Llama: continue a cached prefix where one matches, prefill the rest, then one token at
 /// a time, streaming text as it becomes whole. LLaVA runs the same loop with image features in its prefill.
 public final class TextGenerator: Sendable {
-    public let model: LlamaModel
-    public let tokenizer: PipelineTokenizer
+    public let model: any CausalLanguageModel
+    public let tokenizer: any Tokenizer
     public let eosTokenIds: Set<Int>
     public let contextLength: Int
     let prefixes: PrefixCache
 
     /// `cachedConversations`: how many finished conversations keep their KV cache for a next turn.
-    public init(model: LlamaModel, tokenizer: PipelineTokenizer, eosTokenIds: Set<Int>, contextLength: Int, cachedConversations: Int = 4) {
+    public init(model: any CausalLanguageModel, tokenizer: any Tokenizer, eosTokenIds: Set<Int>, contextLength: Int, cachedConversations: Int = 4) {
         self.model = model
         self.tokenizer = tokenizer
         self.eosTokenIds = eosTokenIds
@@ -57,8 +57,8 @@ public final class TextGenerator: Sendable {
         guard ids.count < contextLength else {
             throw TextRequestError("the prompt is \(ids.count) tokens; the model's context is \(contextLength)")
         }
-        if let bad = ids.first(where: { !(0..<model.config.vocabSize).contains($0) }) {
-            throw TextRequestError("token id \(bad) is outside the vocabulary of \(model.config.vocabSize)")
+        if let bad = ids.first(where: { !(0..<model.vocabularySize).contains($0) }) {
+            throw TextRequestError("token id \(bad) is outside the vocabulary of \(model.vocabularySize)")
         }
         return run(ids: ids, keys: ids.map(Int64.init), maxNewTokens: maxNewTokens, sampling: sampling, stop: stop,
                    isCancelled: isCancelled, onToken: onToken) { reused in model.embed(Array(ids[reused...])) }

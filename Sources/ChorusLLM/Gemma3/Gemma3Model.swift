@@ -1,0 +1,141 @@
+import ChorusTensor
+import Foundation
+
+/// `model.layers.N.self_attn` of Gemma 3: grouped-query attention whose queries and keys are RMS-normed
+/// per head before RoPE, over the whole cache (global layers) or a sliding window (local ones).
+struct Gemma3Attention: Sendable {
+    let qProj: Linear
+    let kProj: Linear
+    let vProj: Linear
+    let oProj: Linear
+    let qNorm: RMSNorm
+    let kNorm: RMSNorm
+    let heads: Int
+    let keyValueHeads: Int
+    let headSize: Int
+    let scale: Float
+    let window: Int?
+    let rotary: RotaryEmbedding
+
+    init(_ w: WeightSource, _ prefix: String, config: Gemma3Config, layer: Int) throws {
+        (heads, keyValueHeads, headSize) = (config.numAttentionHeads, config.numKeyValueHeads, config.headDim)
+        qProj = try Linear(w, "\(prefix).q_proj", bias: false)
+        kProj = try Linear(w, "\(prefix).k_proj", bias: false)
+        vProj = try Linear(w, "\(prefix).v_proj", bias: false)
+        oProj = try Linear(w, "\(prefix).o_proj", bias: false)
+        qNorm = try RMSNorm(w, "\(prefix).q_norm", eps: config.rmsNormEps)
+        kNorm = try RMSNorm(w, "\(prefix).k_norm", eps: config.rmsNormEps)
+        let expected = [[heads * headSize, config.hiddenSize], [keyValueHeads * headSize, config.hiddenSize], [keyValueHeads * headSize, config.hiddenSize]]
+        for (part, shape) in zip([qProj, kProj, vProj], expected) where part.weight.shape != shape {
+            throw WeightFileError("gguf", "\(prefix) projection is \(part.weight.shape), expected \(shape)")
+        }
+        scale = 1 / config.queryPreAttentionScalar.squareRoot()
+        let sliding = config.isSliding(layer: layer)
+        window = sliding ? config.slidingWindow : nil
+        rotary = RotaryEmbedding(headSize: headSize, rope: .init(theta: sliding ? config.ropeLocalBaseFrequency : config.ropeTheta))
+    }
+
+    func callAsFunction(_ x: Tensor, cache: inout KVCache) -> Tensor {
+        let t = x.shape[0]
+        // Per-head RMSNorm: rows of headSize.
+        var query = qNorm(qProj(x).reshaped([t * heads, headSize])).reshaped([1, t, heads * headSize])
+        var key = kNorm(kProj(x).reshaped([t * keyValueHeads, headSize])).reshaped([1, t, keyValueHeads * headSize])
+        rotary.apply(&query, heads: heads, start: cache.length)
+        rotary.apply(&key, heads: keyValueHeads, start: cache.length)
+        cache.append(keys: key, values: vProj(x).reshaped([1, t, keyValueHeads * headSize]))
+        let attended = cache.attend(query: query, heads: heads, causal: true, scale: scale, window: window)
+        return oProj(attended.reshaped([t, heads * headSize]))
+    }
+}
+
+/// `model.layers.N`: sandwich norms — each of attention and MLP is normed before and after, then added.
+struct Gemma3DecoderLayer: Sendable {
+    let inputLayernorm: RMSNorm
+    let selfAttn: Gemma3Attention
+    let postAttentionLayernorm: RMSNorm
+    let preFeedforwardLayernorm: RMSNorm
+    let gateProj: Linear
+    let upProj: Linear
+    let downProj: Linear
+    let postFeedforwardLayernorm: RMSNorm
+
+    init(_ w: WeightSource, _ prefix: String, config: Gemma3Config, layer: Int) throws {
+        let eps = config.rmsNormEps
+        inputLayernorm = try RMSNorm(w, "\(prefix).input_layernorm", eps: eps)
+        selfAttn = try Gemma3Attention(w, "\(prefix).self_attn", config: config, layer: layer)
+        postAttentionLayernorm = try RMSNorm(w, "\(prefix).post_attention_layernorm", eps: eps)
+        preFeedforwardLayernorm = try RMSNorm(w, "\(prefix).pre_feedforward_layernorm", eps: eps)
+        gateProj = try Linear(w, "\(prefix).mlp.gate_proj", bias: false)
+        upProj = try Linear(w, "\(prefix).mlp.up_proj", bias: false)
+        downProj = try Linear(w, "\(prefix).mlp.down_proj", bias: false)
+        postFeedforwardLayernorm = try RMSNorm(w, "\(prefix).post_feedforward_layernorm", eps: eps)
+    }
+
+    func callAsFunction(_ x: Tensor, cache: inout KVCache) -> Tensor {
+        let h = x + postAttentionLayernorm(selfAttn(inputLayernorm(x), cache: &cache))
+        let normed = preFeedforwardLayernorm(h)
+        // GeGLU: down(gelu_tanh(gate(x)) · up(x)).
+        var gate = gateProj(normed)
+        gate.apply(.geluTanh)
+        let up = upProj(normed)
+        gate.storage.withUnsafeMutableBufferPointer { g in
+            up.storage.withUnsafeBufferPointer { u in
+                for i in 0..<g.count { g[i] *= u[i] }
+            }
+        }
+        return h + postFeedforwardLayernorm(downProj(gate))
+    }
+}
+
+/// `Gemma3ForCausalLM` (text): embeddings scaled by √hidden, the decoder layers, the final norm, and the
+/// LM head tied to the embeddings. The norms hold (1 + weight) as llama.cpp's converter stores them.
+public struct Gemma3Model: CausalLanguageModel {
+    let embedTokens: Tensor
+    let embedScale: Float
+    let layers: [Gemma3DecoderLayer]
+    let norm: RMSNorm
+    let lmHead: Linear
+    public let config: Gemma3Config
+
+    public init(_ w: WeightSource, config: Gemma3Config) throws {
+        embedTokens = try w.tensor("model.embed_tokens.weight")
+        guard embedTokens.shape == [config.vocabSize, config.hiddenSize] else {
+            throw WeightFileError("gguf", "model.embed_tokens.weight is \(embedTokens.shape), expected \([config.vocabSize, config.hiddenSize])")
+        }
+        // transformers keeps the scale in the weights' dtype: √hidden rounded to float32.
+        embedScale = Float(config.hiddenSize).squareRoot()
+        layers = try (0..<config.numHiddenLayers).map { try Gemma3DecoderLayer(w, "model.layers.\($0)", config: config, layer: $0) }
+        norm = try RMSNorm(w, "model.norm", eps: config.rmsNormEps)
+        lmHead = Linear(weight: embedTokens, bias: nil)
+        self.config = config
+    }
+
+    public var vocabularySize: Int { config.vocabSize }
+    public var hiddenSize: Int { config.hiddenSize }
+
+    public func newCache(capacity: Int = 256) -> LlamaCache {
+        LlamaCache(layers: layers.map { _ in KVCache(batch: 1, width: config.numKeyValueHeads * config.headDim, capacity: capacity) })
+    }
+
+    public func embed(_ ids: [Int]) -> Tensor {
+        let h = hiddenSize
+        var out = [Float](repeating: 0, count: ids.count * h)
+        embedTokens.storage.withUnsafeBufferPointer { table in
+            out.withUnsafeMutableBufferPointer { dst in
+                for (t, id) in ids.enumerated() {
+                    precondition((0..<config.vocabSize).contains(id), "token id \(id) is outside the vocabulary of \(config.vocabSize)")
+                    for i in 0..<h { dst[t * h + i] = table[id * h + i] * embedScale }
+                }
+            }
+        }
+        return Tensor(shape: [ids.count, h], storage: out)
+    }
+
+    public func forward(_ embeddings: Tensor, cache: inout LlamaCache) -> Tensor {
+        var x = embeddings
+        for (i, layer) in layers.enumerated() { x = layer(x, cache: &cache.layers[i]) }
+        return norm(x)
+    }
+
+    public func logits(_ hidden: Tensor) -> Tensor { lmHead(hidden) }
+}
