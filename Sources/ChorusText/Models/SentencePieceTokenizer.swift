@@ -126,7 +126,7 @@ public struct SentencePieceTokenizer: Tokenizer {
                 return
             }
             for byte in bytes[start..<(start + length)] {
-                if let id = byteIDs[Int(byte)] ?? unknownID { out.append(id) }
+                if let id = byteIDs[Int(truncatingIfNeeded: byte)] ?? unknownID { out.append(id) }
             }
         }
         var i = 0
