@@ -181,7 +181,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionServiceTests", dependencies: ["DiffusionService", "ChorusStableDiffusion", "ChorusTerrain", "ChorusTensor", "ChorusMedia", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "ChorusLLMTests", dependencies: ["ChorusLLM", "ChorusTensor", "ChorusText", "ChorusTestSupport"]),
+        .testTarget(name: "ChorusLLMTests", dependencies: ["ChorusLLM", "ChorusTensor", "ChorusText", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusLLaVATests", dependencies: ["ChorusLLaVA", "ChorusLLM", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VisionServiceTests", dependencies: ["VisionService", "ChorusCLIP", "ChorusTensor", "ChorusMedia", "ChorusAPI", "ChorusWire", "ChorusTestSupport"],

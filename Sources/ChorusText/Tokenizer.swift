@@ -13,3 +13,9 @@ public protocol Tokenizer: Sendable {
     /// The vocabulary entry of `id`.
     func token(_ id: Int) -> String?
 }
+
+/// Tokenizers that can read special tokens written in the text either as those tokens or as plain text
+/// (llama.cpp's `parse_special`); neither way adds BOS or other special tokens of its own.
+public protocol SpecialTokenParsing: Tokenizer {
+    func encode(_ text: String, parseSpecial: Bool) -> [Int]
+}

@@ -8,14 +8,14 @@ public struct GGUFLanguageModel: Sendable {
     public let name: String
     public let architecture: String
     public let model: any CausalLanguageModel
-    public let tokenizer: any Tokenizer
+    public let tokenizer: any SpecialTokenParsing
     /// `tokenizer.chat_template` parsed, or the architecture's own format when the file has none.
     public let chatTemplate: ChatTemplate?
     /// llama.cpp puts BOS before a prompt when `tokenizer.ggml.add_bos_token` says so.
     public let addsBOS: Bool
     public let bosTokenId: Int?
     /// The tokens that end a reply (EOS and, where the file names one, end of turn).
-    public let eosTokenIds: [Int]
+    public private(set) var eosTokenIds: [Int]
     public let contextLength: Int
     public let layers: Int
     public let width: Int
@@ -35,15 +35,15 @@ public struct GGUFLanguageModel: Sendable {
         case "gemma3":
             let config = try GGUFGemma3.config(file)
             model = try Gemma3Model(RenamedWeights(file, mapping: GGUFGemma3.names(config)), config: config)
-            var eos = config.eosTokenIds
-            // Gemma's turns end with <end_of_turn>, which llama.cpp also stops on.
-            if let endOfTurn = tokenizer.tokenID("<end_of_turn>"), !eos.contains(endOfTurn) { eos.append(endOfTurn) }
-            (bosTokenId, eosTokenIds, contextLength) = (config.bosTokenId, eos, config.maxPositionEmbeddings)
+            (bosTokenId, eosTokenIds, contextLength) = (config.bosTokenId, config.eosTokenIds, config.maxPositionEmbeddings)
             (layers, width) = (config.numHiddenLayers, config.hiddenSize)
             templateSource = templateSource ?? GGUFGemma3.chatTemplate
         default:
             throw WeightFileError(file.name, "architecture '\(architecture)' is not supported (llama and gemma3 are)")
         }
+        // A reply also ends at the end-of-turn tokens llama.cpp stops on (Gemma's <end_of_turn> ...).
+        let tokenizer = self.tokenizer, eos = eosTokenIds
+        eosTokenIds = eos + GGUFTokenizer.endOfGenerationNames.compactMap { tokenizer.tokenID($0) }.filter { !eos.contains($0) }.sorted()
         chatTemplate = try templateSource.map { source in
             do { return try ChatTemplate(source) } catch { throw WeightFileError(file.name, "chat template: \(error)") }
         }

@@ -32,8 +32,13 @@ public enum GGUFTokenizer {
         }
     }
 
+    /// Tokens that end a generation, by name, as llama.cpp recognises them whatever the file's EOS says;
+    /// llama.cpp also treats them as control tokens.
+    public static let endOfGenerationNames: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                                           "<|end_of_text|>", "<EOT>", "</s>"]
+
     /// The file's tokenizer: byte-level BPE (`tokenizer.ggml.model` "gpt2") or SentencePiece with scores ("llama").
-    public static func make(_ file: GGUFFile) throws -> any Tokenizer {
+    public static func make(_ file: GGUFFile) throws -> any SpecialTokenParsing {
         switch try file.required("tokenizer.ggml.model").string ?? "" {
         case "gpt2": return try byteLevelBPE(file)
         case "llama": return try sentencePiece(file)
@@ -46,7 +51,10 @@ public enum GGUFTokenizer {
             throw WeightFileError(file.name, "tokenizer.ggml.tokens is not a list of strings")
         }
         let scores = try file.required("tokenizer.ggml.scores").array?.compactMap(\.double).map(Float.init) ?? []
-        let types = file.metadata["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
+        var types = file.metadata["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
+        for (id, piece) in pieces.enumerated() where id < types.count && endOfGenerationNames.contains(piece) {
+            types[id] = TokenType.control.rawValue
+        }
         do {
             return try SentencePieceTokenizer(pieces: pieces, scores: scores, types: types,
                                               addSpacePrefix: file.metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? true,

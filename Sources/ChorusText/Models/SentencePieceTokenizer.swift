@@ -5,7 +5,7 @@ import Foundation
 /// the adjacent pair whose joined piece has the highest score is merged (leftmost first on ties) until
 /// none joins into a piece, and a symbol with no piece of its own falls back to its parts and then to
 /// its bytes ("<0x41>"). Control and user-defined tokens written in the text are matched first.
-public struct SentencePieceTokenizer: Tokenizer {
+public struct SentencePieceTokenizer: Tokenizer, SpecialTokenParsing {
     public enum TokenType: Int, Sendable {
         case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
     }
@@ -13,12 +13,13 @@ public struct SentencePieceTokenizer: Tokenizer {
     let pieces: [String]
     let scores: [Float]
     let types: [TokenType]
-    let ids: [String: Int]
+    /// By UTF-8 bytes: Swift's String equality is canonical ("e\u{301}" == "é"), a vocabulary's is not.
+    let ids: [[UInt8]: Int]
     let byteIDs: [Int?]
     let unknownID: Int?
     let addsSpacePrefix: Bool
     /// Control and user-defined tokens, longest first (so "<start_of_turn>" wins over a shorter prefix).
-    let specials: [(text: String, id: Int)]
+    let specials: [(text: String, id: Int, isControl: Bool)]
 
     public init(pieces: [String], scores: [Float], types: [Int], addSpacePrefix: Bool, unknownID: Int?) throws {
         guard !pieces.isEmpty, scores.count == pieces.count else {
@@ -28,29 +29,28 @@ public struct SentencePieceTokenizer: Tokenizer {
         self.scores = scores
         let resolved = pieces.indices.map { $0 < types.count ? TokenType(rawValue: types[$0]) ?? .normal : .normal }
         self.types = resolved
-        var ids: [String: Int] = [:]
-        for (id, piece) in pieces.enumerated() where ids[piece] == nil { ids[piece] = id }
+        var ids: [[UInt8]: Int] = [:]
+        for (id, piece) in pieces.enumerated() where ids[Array(piece.utf8)] == nil { ids[Array(piece.utf8)] = id }
         self.ids = ids
-        byteIDs = (0..<256).map { ids[String(format: "<0x%02X>", $0)] }
+        byteIDs = (0..<256).map { ids[Array(String(format: "<0x%02X>", $0).utf8)] }
         self.unknownID = unknownID
         addsSpacePrefix = addSpacePrefix
         specials = pieces.enumerated().filter { [.control, .userDefined].contains(resolved[$0.offset]) && !$0.element.isEmpty }
-            .map { ($0.element, $0.offset) }.sorted { $0.text.utf8.count > $1.text.utf8.count }
+            .map { ($0.element, $0.offset, resolved[$0.offset] == .control) }.sorted { $0.text.utf8.count > $1.text.utf8.count }
     }
 
     public func encode(_ text: String) -> [Int] { encode(text, parseSpecial: true) }
 
-    /// `parseSpecial`: control tokens written in the text become those tokens (as llama.cpp's `special`).
+    /// `parseSpecial`: control tokens written in the text become those tokens (as llama.cpp's `special`);
+    /// user-defined tokens (Gemma's runs of spaces and newlines) are cut out either way, as llama.cpp does.
     public func encode(_ text: String, parseSpecial: Bool) -> [Int] {
         var out: [Int] = []
         var pending = Substring(text)
         var first = true
         while !pending.isEmpty {
             var cut: (range: Range<Substring.Index>, id: Int)?
-            if parseSpecial {
-                for (special, id) in specials {
-                    if let range = pending.range(of: special), range.lowerBound < (cut?.range.lowerBound ?? pending.endIndex) { cut = (range, id) }
-                }
+            for (special, id, isControl) in specials where parseSpecial || !isControl {
+                if let range = pending.range(of: special, options: .literal), range.lowerBound < (cut?.range.lowerBound ?? pending.endIndex) { cut = (range, id) }
             }
             let plain = cut.map { pending[..<$0.range.lowerBound] } ?? pending
             if !plain.isEmpty {
@@ -93,13 +93,13 @@ public struct SentencePieceTokenizer: Tokenizer {
         guard !symbols.isEmpty else { return [] }
         symbols[symbols.count - 1].next = -1
         var heap = Heap<Bigram>()
-        var merges: [String: (Int, Int)] = [:]
-        func piece(_ start: Int, _ length: Int) -> String { String(decoding: bytes[start..<(start + length)], as: UTF8.self) }
+        var merges: [[UInt8]: (Int, Int)] = [:]
+        func piece(_ start: Int, _ length: Int) -> [UInt8] { Array(bytes[start..<(start + length)]) }
         func addBigram(_ left: Int, _ right: Int) {
             guard left >= 0, right >= 0 else { return }
             let text = piece(symbols[left].start, symbols[left].length + symbols[right].length)
             guard let id = ids[text] else { return }
-            heap.push(Bigram(left: left, right: right, score: scores[id], size: text.utf8.count))
+            heap.push(Bigram(left: left, right: right, score: scores[id], size: text.count))
             merges[text] = (left, right)
         }
         for i in 1..<symbols.count { addBigram(i - 1, i) }
@@ -154,7 +154,7 @@ public struct SentencePieceTokenizer: Tokenizer {
         return text
     }
 
-    public func tokenID(_ token: String) -> Int? { ids[token] }
+    public func tokenID(_ token: String) -> Int? { ids[Array(token.utf8)] }
 
     public func token(_ id: Int) -> String? { (0..<pieces.count).contains(id) ? pieces[id] : nil }
 }

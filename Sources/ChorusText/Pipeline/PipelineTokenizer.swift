@@ -3,8 +3,11 @@ import Foundation
 /// A tokenizer assembled from the parts tokenizer.json describes, run in tokenizers' order:
 /// added tokens are cut out, the rest is normalized, pre-tokenized into words, each word is BPE-encoded,
 /// and the post-processor adds the special tokens. Decoding maps ids to tokens and runs the decoder.
-public struct PipelineTokenizer: Tokenizer {
+public struct PipelineTokenizer: Tokenizer, SpecialTokenParsing {
     let addedVocabulary: AddedVocabulary
+    /// The added tokens that are not special: what `parseSpecial: false` still cuts out (as llama.cpp
+    /// does with user-defined tokens); nil when every added token is kept.
+    var literalAddedVocabulary: AddedVocabulary?
     let normalizer: Normalizer?
     let preTokenizer: PreTokenizer?
     let model: BPEModel
@@ -41,6 +44,7 @@ public struct PipelineTokenizer: Tokenizer {
                   model: try BPEModel(json: json["model"], path: path),
                   postProcessor: try PostProcessors.make(json["post_processor"]),
                   decoder: try TokenDecoders.make(json["decoder"]))
+        literalAddedVocabulary = AddedVocabulary(addedTokens.filter { !$0.isSpecial }, normalizer: normalizer)
     }
 
     public func encode(_ text: String) -> [Int] {
@@ -50,6 +54,16 @@ public struct PipelineTokenizer: Tokenizer {
     /// `addSpecialTokens: false` leaves out what the post-processor adds (BOS, Whisper's prefix…);
     /// special tokens written in the text are still recognised.
     public func encode(_ text: String, addSpecialTokens: Bool) -> [Int] {
+        encode(text, addSpecialTokens: addSpecialTokens, parseSpecial: true)
+    }
+
+    /// llama.cpp's `parse_special`: with false, special tokens written in the text are read as text.
+    public func encode(_ text: String, parseSpecial: Bool) -> [Int] {
+        encode(text, addSpecialTokens: false, parseSpecial: parseSpecial)
+    }
+
+    func encode(_ text: String, addSpecialTokens: Bool, parseSpecial: Bool) -> [Int] {
+        let addedVocabulary = parseSpecial ? self.addedVocabulary : literalAddedVocabulary ?? self.addedVocabulary
         var ids: [Int] = []
         for segment in addedVocabulary.splitRaw(text) {
             switch segment {
