@@ -65,7 +65,7 @@ struct BenchLLMCommand: AsyncParsableCommand {
                     let ids = Self.ids(count, bos: lm.bosTokenId)
                     let seconds = medianSeconds(budget: 0) {
                         var cache = lm.model.newCache(capacity: count + 1)
-                        _ = lm.logits(ids, cache: &cache)
+                        _ = lm.lastLogits(ids, cache: &cache)
                     }
                     ours["pp\(count)", default: []].append(Double(count) / seconds)
                 }
@@ -73,17 +73,16 @@ struct BenchLLMCommand: AsyncParsableCommand {
                 let tokens = newTokens
                 let seconds = medianSeconds(budget: 0) {
                     var cache = lm.model.newCache(capacity: 16 + tokens + 1)
-                    var logits = lm.logits(prompt, cache: &cache)
+                    var last = lm.lastLogits(prompt, cache: &cache)
                     for _ in 0..<tokens {
-                        let last = logits.storage.suffix(lm.vocabularySize)
-                        let next = last.indices.max { last[$0] < last[$1] }.map { $0 - last.startIndex } ?? 0
-                        logits = lm.logits([next], cache: &cache)
+                        let next = last.indices.max { last[$0] < last[$1] } ?? 0
+                        last = lm.lastLogits([next], cache: &cache)
                     }
                 }
                 // The 16-token prompt is part of each run: take its time out.
                 let promptSeconds = medianSeconds(budget: 0) {
                     var cache = lm.model.newCache(capacity: 17)
-                    _ = lm.logits(prompt, cache: &cache)
+                    _ = lm.lastLogits(prompt, cache: &cache)
                 }
                 ours["tg\(newTokens)", default: []].append(Double(newTokens) / max(seconds - promptSeconds, 1e-9))
                 if peerAvailable, let peer = runJSON(peerPython, ["scripts/bench/llm_peer.py", path, "\(threads)",

@@ -84,7 +84,7 @@ import Testing
             let steps = try #require(prompt["steps"] as? [[String: Any]])
             let reference = Self.referenceLogits(try #require(steps.first))
             var cache = lm.model.newCache(capacity: ids.count + 80)
-            let logits = Array(lm.logits(ids, cache: &cache).storage.suffix(lm.vocabularySize))
+            let logits = lm.lastLogits(ids, cache: &cache)
             let worst = reference.map { abs(logits[$0.key] - $0.value) }.max() ?? .infinity
             #expect(worst <= Self.tolerance, "\(name) prompt \(prompt["index"] ?? "?"): worst |Δlogit| \(worst) over \(reference.count)")
             print("\(name) prompt \(prompt["index"] ?? "?"): worst |Δlogit| \(worst) over \(reference.count) logits")
@@ -103,7 +103,7 @@ import Testing
                     clear += 1
                     #expect(ours == token, "\(name) prompt \(prompt["index"] ?? "?") step \(k): \(ours) vs llama.cpp \(token) (its margin \(gaps[k]))")
                 }
-                last = Array(lm.logits([token], cache: &cache).storage.suffix(lm.vocabularySize))
+                last = lm.lastLogits([token], cache: &cache)
             }
             print("\(name) prompt \(prompt["index"] ?? "?"): \(agreed) of \(expected.count) greedy tokens agree, \(clear) with llama.cpp's margin ≥ \(Self.margin)")
             #expect(Double(agreed) >= 0.85 * Double(expected.count), "\(name) prompt \(prompt["index"] ?? "?"): \(agreed) of \(expected.count)")

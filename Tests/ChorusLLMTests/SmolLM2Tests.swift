@@ -10,14 +10,13 @@ import Testing
 
     static func greedy(_ lm: GGUFLanguageModel, _ prompt: [Int], count: Int) -> [Int] {
         var cache = lm.model.newCache(capacity: prompt.count + count)
-        var logits = lm.logits(prompt, cache: &cache)
+        var last = lm.lastLogits(prompt, cache: &cache)
         var out: [Int] = []
         for _ in 0..<count {
-            let last = Array(logits.storage.suffix(lm.vocabularySize))
             let next = last.indices.max { last[$0] < last[$1] } ?? 0
             out.append(next)
             if lm.eosTokenIds.contains(next) { break }
-            logits = lm.logits([next], cache: &cache)
+            last = lm.lastLogits([next], cache: &cache)
         }
         return out
     }

@@ -74,4 +74,11 @@ public struct GGUFLanguageModel: Sendable {
     public func logits(_ ids: [Int], cache: inout LlamaCache) -> Tensor {
         model.logits(model.forward(model.embed(ids), cache: &cache))
     }
+
+    /// The logits of the last of `ids` only (what decoding needs: the head over every prompt position
+    /// would cost T × vocabulary × width, 262 144 rows for Gemma).
+    public func lastLogits(_ ids: [Int], cache: inout LlamaCache) -> [Float] {
+        let hidden = model.forward(model.embed(ids), cache: &cache), h = model.hiddenSize, t = hidden.shape[0]
+        return model.logits(Tensor(shape: [1, h], storage: Array(hidden.storage[((t - 1) * h)..<(t * h)]))).storage
+    }
 }
