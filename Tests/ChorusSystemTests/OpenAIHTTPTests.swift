@@ -152,7 +152,7 @@ import Testing
         }
         try expectError(400, "invalid_request_error", containing: "not a JSON object",
                         try await call(stack, "POST", "/v1/chat/completions", body: Data("{\"model\": ".utf8)))
-        try expectError(404, "invalid_request_error", containing: "no LLaVA model named 'gpt-4o'",
+        try expectError(404, "invalid_request_error", containing: "no chat model named 'gpt-4o'",
                         try await call(stack, "POST", "/v1/chat/completions", json: ["model": "gpt-4o", "messages": [question("hi")]]))
         try expectError(400, "invalid_request_error", containing: "image",
                         try await call(stack, "POST", "/v1/chat/completions", json: ["model": "llava-tiny", "messages": [
