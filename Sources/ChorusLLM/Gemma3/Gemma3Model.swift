@@ -117,19 +117,7 @@ public struct Gemma3Model: CausalLanguageModel {
         LlamaCache(layers: layers.map { _ in KVCache(batch: 1, width: config.numKeyValueHeads * config.headDim, capacity: capacity) })
     }
 
-    public func embed(_ ids: [Int]) -> Tensor {
-        let h = hiddenSize
-        var out = [Float](repeating: 0, count: ids.count * h)
-        embedTokens.storage.withUnsafeBufferPointer { table in
-            out.withUnsafeMutableBufferPointer { dst in
-                for (t, id) in ids.enumerated() {
-                    precondition((0..<config.vocabSize).contains(id), "token id \(id) is outside the vocabulary of \(config.vocabSize)")
-                    for i in 0..<h { dst[t * h + i] = table[id * h + i] * embedScale }
-                }
-            }
-        }
-        return Tensor(shape: [ids.count, h], storage: out)
-    }
+    public func embed(_ ids: [Int]) -> Tensor { embeddingRows(embedTokens, ids, scale: embedScale) }
 
     public func forward(_ embeddings: Tensor, cache: inout LlamaCache) -> Tensor {
         var x = embeddings

@@ -63,19 +63,7 @@ public struct LlamaModel: Sendable {
     }
 
     /// Token ids → embeddings [T, hidden].
-    public func embed(_ ids: [Int]) -> Tensor {
-        let h = hiddenSize
-        var out = [Float](repeating: 0, count: ids.count * h)
-        embedTokens.storage.withUnsafeBufferPointer { table in
-            out.withUnsafeMutableBufferPointer { dst in
-                for (t, id) in ids.enumerated() {
-                    precondition((0..<config.vocabSize).contains(id), "token id \(id) is outside the vocabulary of \(config.vocabSize)")
-                    (dst.baseAddress! + t * h).update(from: table.baseAddress! + id * h, count: h)
-                }
-            }
-        }
-        return Tensor(shape: [ids.count, h], storage: out)
-    }
+    public func embed(_ ids: [Int]) -> Tensor { embeddingRows(embedTokens, ids) }
 
     /// Embeddings [T, hidden] continuing the cached sequence → final hidden states [T, hidden].
     public func forward(_ embeddings: Tensor, cache: inout LlamaCache) -> Tensor {
