@@ -120,7 +120,7 @@ import Testing
         #expect(abs(rebuilt - e2eMean) <= 0.02 * e2eMean + 0.05, "TTFT \(ttftMean) + TPOT \(tpotMean) × \(tokensPerCall - 1) vs E2E \(e2eMean)")
         let perSecond = try #require(row["output_tokens_per_s"] as? Double)
         let expected = Double(tokensPerCall) / (e2eMean / 1000)
-        #expect(perSecond <= expected * 1.02 && perSecond >= expected * 0.5, "\(perSecond) tokens/s vs \(expected) from the latency")
+        #expect(perSecond <= expected * 1.02 && perSecond >= expected * 0.25, "\(perSecond) tokens/s vs \(expected) from the latency")
         #expect((itl["count"] ?? 0) > 0, "\(itl)")
     }
 
