@@ -53,7 +53,7 @@ enum VisionModels {
                           KeyValue(key: "layers", value: "\(model.layers)"),
                           KeyValue(key: "width", value: "\(model.width)"),
                           KeyValue(key: "vocabulary", value: "\(model.vocabularySize)"),
-                          KeyValue(key: "chat_template", value: model.chatTemplate == nil ? "none" : "from the file")]))]
+                          KeyValue(key: "chat_template", value: model.chatTemplateOrigin)]))]
         }
         return [clip, llava, gguf]
     }

@@ -11,6 +11,8 @@ public struct GGUFLanguageModel: Sendable {
     public let tokenizer: any SpecialTokenParsing
     /// `tokenizer.chat_template` parsed, or the architecture's own format when the file has none.
     public let chatTemplate: ChatTemplate?
+    /// Where the template came from: "from the file", the architecture's built-in format, or "none".
+    public let chatTemplateOrigin: String
     /// llama.cpp puts BOS before a prompt when `tokenizer.ggml.add_bos_token` says so.
     public let addsBOS: Bool
     public let bosTokenId: Int?
@@ -44,6 +46,8 @@ public struct GGUFLanguageModel: Sendable {
         // A reply also ends at the end-of-turn tokens llama.cpp stops on (Gemma's <end_of_turn> ...).
         let tokenizer = self.tokenizer, eos = eosTokenIds
         eosTokenIds = eos + GGUFTokenizer.endOfGenerationNames.compactMap { tokenizer.tokenID($0) }.filter { !eos.contains($0) }.sorted()
+        chatTemplateOrigin = file.metadata["tokenizer.chat_template"] != nil ? "from the file"
+            : templateSource != nil ? "\(architecture) built in" : "none"
         chatTemplate = try templateSource.map { source in
             do { return try ChatTemplate(source) } catch { throw WeightFileError(file.name, "chat template: \(error)") }
         }
