@@ -21,24 +21,3 @@ extension LlamaModel: CausalLanguageModel {
 extension CausalLanguageModel {
     public func newCache() -> LlamaCache { newCache(capacity: 256) }
 }
-
-/// The rows of an embedding table [vocabulary, hidden] for `ids`, times `scale` (Gemma's √hidden).
-/// Ids come from the tokenizer or the generator, never from a request's numbers: one outside the table
-/// is a bug, and stops here.
-func embeddingRows(_ table: Tensor, _ ids: [Int], scale: Float = 1) -> Tensor {
-    let (vocabulary, h) = (table.shape[0], table.shape[1])
-    var out = [Float](repeating: 0, count: ids.count * h)
-    table.storage.withUnsafeBufferPointer { rows in
-        out.withUnsafeMutableBufferPointer { dst in
-            for (t, id) in ids.enumerated() {
-                precondition((0..<vocabulary).contains(id), "token id \(id) is outside the vocabulary of \(vocabulary)")
-                if scale == 1 {
-                    (dst.baseAddress! + t * h).update(from: rows.baseAddress! + id * h, count: h)
-                } else {
-                    for i in 0..<h { dst[t * h + i] = rows[id * h + i] * scale }
-                }
-            }
-        }
-    }
-    return Tensor(shape: [ids.count, h], storage: out)
-}

@@ -85,8 +85,10 @@ extension Tensor {
 /// AVX-512 CPUs): this module's Swift is compiled for AVX2. `CHORUS_VECTOR_MATH=swift` keeps the Swift
 /// loops, for A/B runs.
 public enum VectorMath {
-    public static let avx512: Bool =
-        ProcessInfo.processInfo.environment["CHORUS_VECTOR_MATH"] != "swift" && chorus_vector_math_avx512() != 0
+    /// `CHORUS_VECTOR_MATH`: "swift" (no C vector loops), "avx2" (no AVX-512 product kernels), or unset.
+    public static let requested = ProcessInfo.processInfo.environment["CHORUS_VECTOR_MATH"]
+
+    public static let avx512: Bool = requested != "swift" && chorus_vector_math_avx512() != 0
 }
 
 /// e^x to about 1 ulp without libm's call and errno handling, in a form the compiler vectorises:

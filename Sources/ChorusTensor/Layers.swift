@@ -1,24 +1,89 @@
 /// The layers every transformer is built from, each holding its checkpoint tensors under their own
 /// names (`weight`, `bias`), so a weight name leads straight to its field.
 public struct Linear: Sendable {
-    /// The float32 weight [out, in], unless the layer keeps it packed instead (`packedForProducts`).
+    /// The float32 weight [out, in], unless the layer keeps it packed or quantized instead.
     private var floats: Tensor?
     public let bias: Tensor?
 
-    /// [out, in]. A packed layer unpacks it on each read: only a model's set-up reads it.
-    public var weight: Tensor { floats ?? packed!.unpackedWeight() }
+    /// The weight in GGML's quantized blocks (GGUF files), as row blocks stacked one after the other (each
+    /// may be of its own type, as Gemma's q/k/v are): products quantize the input once and run
+    /// `QuantizedMatrix.product`, for one token or a whole prompt.
+    public private(set) var quantized: [QuantizedMatrix]?
 
-    public var inFeatures: Int { floats?.shape[1] ?? packed!.inFeatures }
+    /// [out, in]. A packed or quantized layer unpacks it on each read: only a model's set-up reads it.
+    public var weight: Tensor {
+        if let floats { return floats }
+        if let quantized {
+            return Tensor(shape: [outFeatures, inFeatures], storage: quantized.flatMap { $0.dequantized().storage })
+        }
+        return packed!.unpackedWeight()  // checked: every initializer sets floats, quantized or packed
+    }
+
+    public var inFeatures: Int { floats?.shape[1] ?? quantized?[0].columns ?? packed!.inFeatures }  // checked: one of the three is set
+
+    public var outFeatures: Int { floats?.shape[0] ?? quantized?.reduce(0) { $0 + $1.rows } ?? packed!.outFeatures }  // checked: one of the three is set
 
     public init(weight: Tensor, bias: Tensor?) {
         self.floats = weight
         self.bias = bias
     }
 
-    /// `prefix.weight` and, when present, `prefix.bias`.
+    public init(weight: LinearWeight, bias: Tensor?) {
+        switch weight {
+        case .floats(let t): floats = t
+        case .quantized(let q): quantized = [q]
+        }
+        self.bias = bias
+    }
+
+    /// `prefix.weight` and, when present, `prefix.bias`; the weight as the source keeps it (`linearWeight`).
     public init(_ source: WeightSource, _ prefix: String, bias: Bool = true) throws {
-        floats = try source.tensor("\(prefix).weight")
-        self.bias = bias ? try source.tensor("\(prefix).bias") : nil
+        self.init(weight: try source.linearWeight("\(prefix).weight"), bias: bias ? try source.tensor("\(prefix).bias") : nil)
+    }
+
+    /// Layers over the same input stacked into one (q/k/v, gate/up): the output is theirs side by side,
+    /// and a decoded token streams all their weights in one product. Quantized parts stay quantized when
+    /// all are; a mix is stacked as float32.
+    public init(stacking parts: [Linear]) {
+        precondition(!parts.isEmpty && parts.allSatisfy { $0.inFeatures == parts[0].inFeatures }, "Linear(stacking:) needs parts over one input")
+        let biases = parts.compactMap(\.bias)
+        precondition(biases.isEmpty || biases.count == parts.count, "Linear(stacking:): some parts have a bias, some not")
+        bias = biases.isEmpty ? nil : Tensor(shape: [parts.reduce(0) { $0 + $1.outFeatures }], storage: biases.flatMap(\.storage))
+        if parts.allSatisfy({ $0.quantized != nil }) {
+            quantized = parts.flatMap { $0.quantized ?? [] }
+        } else {
+            floats = Tensor(shape: [parts.reduce(0) { $0 + $1.outFeatures }, parts[0].inFeatures], storage: parts.flatMap(\.weight.storage))
+        }
+    }
+
+    /// Rows `ids` of the weight, times `scale`: a token embedding table read as ggml's get_rows does (an
+    /// embedding tied to the LM head is this layer's weight). Ids come from the tokenizer or the generator,
+    /// never from a request's numbers: one outside the table is a bug, and stops here.
+    public func weightRows(_ ids: [Int], scale: Float = 1) -> Tensor {
+        let (vocabulary, h) = (outFeatures, inFeatures)
+        for id in ids { precondition((0..<vocabulary).contains(id), "token id \(id) is outside the vocabulary of \(vocabulary)") }
+        if let quantized {
+            var out: [Float] = []
+            out.reserveCapacity(ids.count * h)
+            for id in ids {
+                var start = 0
+                for part in quantized {
+                    if id < start + part.rows { out += part.dequantizedRows([id - start], scale: scale).storage; break }
+                    start += part.rows
+                }
+            }
+            return Tensor(shape: [ids.count, h], storage: out)
+        }
+        let table = weight
+        var out = [Float](repeating: 0, count: ids.count * h)
+        table.storage.withUnsafeBufferPointer { rows in
+            out.withUnsafeMutableBufferPointer { dst in
+                for (t, id) in ids.enumerated() {
+                    for i in 0..<h { dst[t * h + i] = scale == 1 ? rows[id * h + i] : rows[id * h + i] * scale }
+                }
+            }
+        }
+        return Tensor(shape: [ids.count, h], storage: out)
     }
 
     /// The weight again as halves, for products of a few rows, when every value is exactly a half.
@@ -29,6 +94,7 @@ public struct Linear: Sendable {
     /// Longer inputs still go to sgemm on the float32 weight, for which the product is compute-bound.
     /// `when` is for tests: debug builds widen halves too slowly to use them.
     public func keepingHalves(when worthIt: Bool = HalfMatrix.worthUsing) -> Linear {
+        guard quantized == nil else { return self }
         var copy = self
         copy.halves = worthIt ? HalfMatrix(exactly: weight) : nil
         return copy
@@ -42,7 +108,7 @@ public struct Linear: Sendable {
     /// the same; every product then goes through it. Unchanged where the kernel does not run; `columns` is
     /// for tests, which run every panel width the CPU has.
     public func packedForProducts(columns: Int32? = PackedLinearWeight.best) -> Linear {
-        guard let floats, halves == nil, let packed = PackedLinearWeight(weight: floats, bias: bias, columns: columns) else {
+        guard let floats, quantized == nil, halves == nil, let packed = PackedLinearWeight(weight: floats, bias: bias, columns: columns) else {
             return self
         }
         var copy = self
@@ -53,20 +119,60 @@ public struct Linear: Sendable {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if let packed { return packed.apply(x) }
-        let weight = floats!
+        if let quantized {
+            let rows = x.count / max(inFeatures, 1)
+            var y = QuantizedMatrix.product(quantized, x.reshaped([rows, inFeatures]))
+            if let bias { y.addRowwise(bias) }
+            return y.reshaped(Array(x.shape.dropLast()) + [outFeatures])
+        }
+        let weight = floats!  // checked: neither packed nor quantized, so float32
         let rows = x.count / max(weight.shape[1], 1)
         if let halves, rows <= HalfMatrix.rowsWorthIt {
             var y = halves.timesTransposed(x.reshaped([rows, weight.shape[1]]))
-            if let bias {
-                y.storage.withUnsafeMutableBufferPointer { o in
-                    bias.storage.withUnsafeBufferPointer { b in
-                        for r in 0..<rows { for i in 0..<b.count { o[r * b.count + i] += b[i] } }
-                    }
-                }
-            }
+            if let bias { y.addRowwise(bias) }
             return y.reshaped(Array(x.shape.dropLast()) + [weight.shape[0]])
         }
         return MatMul.linear(x, weight: weight, bias: bias)
+    }
+}
+
+extension Tensor {
+    /// [rows, a + b] → its first a columns and its last b, each [rows, ·] (a stacked layer's outputs).
+    public func splitColumns(_ a: Int, _ b: Int) -> (Tensor, Tensor) {
+        let parts = splitColumns([a, b])
+        return (parts[0], parts[1])
+    }
+
+    /// [rows, a + b + c] → three tensors of a, b and c columns.
+    public func splitColumns(_ a: Int, _ b: Int, _ c: Int) -> (Tensor, Tensor, Tensor) {
+        let parts = splitColumns([a, b, c])
+        return (parts[0], parts[1], parts[2])
+    }
+
+    func splitColumns(_ widths: [Int]) -> [Tensor] {
+        let total = widths.reduce(0, +), rows = count / max(total, 1)
+        precondition(rows * total == count, "splitColumns: \(shape) into \(widths)")
+        var offset = 0
+        return widths.map { width in
+            var out = [Float].unset(rows * width)
+            storage.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    for r in 0..<rows { (dst.baseAddress! + r * width).update(from: src.baseAddress! + r * total + offset, count: width) }  // checked: inside the loop over rows, so neither is empty
+                }
+            }
+            offset += width
+            return Tensor(shape: [rows, width], storage: out)
+        }
+    }
+
+    /// self [rows, n] += v [n] on every row (a bias).
+    mutating func addRowwise(_ v: Tensor) {
+        let n = v.count
+        storage.withUnsafeMutableBufferPointer { o in
+            v.storage.withUnsafeBufferPointer { b in
+                for r in 0..<(o.count / max(n, 1)) { for i in 0..<n { o[r * n + i] += b[i] } }
+            }
+        }
     }
 }
 

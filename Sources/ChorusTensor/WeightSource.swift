@@ -6,6 +6,27 @@ import Foundation
 public protocol WeightSource: Sendable {
     var names: [String] { get }
     func tensor(_ name: String) throws -> Tensor
+    /// A linear layer's weight [out, in] as the layer will keep it: float32, or quantized blocks where the
+    /// format stores them and a product kernel exists (GGUF). Defaults to `tensor`.
+    func linearWeight(_ name: String) throws -> LinearWeight
+}
+
+extension WeightSource {
+    public func linearWeight(_ name: String) throws -> LinearWeight { .floats(try tensor(name)) }
+}
+
+/// A linear layer's weight: float32, or GGML blocks kept quantized.
+public enum LinearWeight: Sendable {
+    case floats(Tensor)
+    case quantized(QuantizedMatrix)
+
+    /// [out, in].
+    public var shape: [Int] {
+        switch self {
+        case .floats(let t): t.shape
+        case .quantized(let q): [q.rows, q.columns]
+        }
+    }
 }
 
 extension SafeTensorsFile: WeightSource {}
@@ -36,6 +57,13 @@ public struct RenamedWeights: WeightSource {
             throw WeightFileError("weights", "no mapping for '\(name)'")
         }
         return try base.tensor(source)
+    }
+
+    public func linearWeight(_ name: String) throws -> LinearWeight {
+        guard let source = mapping[name] else {
+            throw WeightFileError("weights", "no mapping for '\(name)'")
+        }
+        return try base.linearWeight(source)
     }
 }
 

@@ -33,14 +33,18 @@ import Testing
 }
 
 extension SmolLM2Tests {
+    /// A two-turn conversation through the file's template (llama.cpp answers the same, with a lead of 4.2
+    /// logits at its first token: scripts/fixtures/make_llm_references.py). A one-turn "capital of France"
+    /// is no test: llama.cpp itself starts "L'Étoile…" there, 0.35 ahead of "The".
     @Test func answersThroughItsChatTemplate() throws {
         let lm = try GGUFLanguageModel(path: try RealModels.path(Self.path))
-        let prompt = try lm.chatPrompt([("user", "What is the capital of France?")])
-        #expect(prompt.hasPrefix("<|im_start|>system\n") && prompt.hasSuffix("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"), "\(prompt)")
+        let prompt = try lm.chatPrompt([("user", "What is the capital of France?"), ("assistant", "The capital of France is Paris."),
+                                        ("user", "And what is the capital of Germany?")])
+        #expect(prompt.hasPrefix("<|im_start|>system\n") && prompt.hasSuffix("<|im_start|>user\nAnd what is the capital of Germany?<|im_end|>\n<|im_start|>assistant\n"), "\(prompt)")
         let ids = lm.promptIDs(prompt)
         // The template's markers are single control tokens, not spelled out.
-        #expect(ids.first == lm.tokenizer.tokenID("<|im_start|>") && ids.filter { $0 == lm.tokenizer.tokenID("<|im_end|>") }.count == 2)
-        let answer = lm.tokenizer.decode(Self.greedy(lm, ids, count: 24), skipSpecialTokens: true)
-        #expect(answer.contains("Paris"), "\(answer)")
+        #expect(ids.first == lm.tokenizer.tokenID("<|im_start|>") && ids.filter { $0 == lm.tokenizer.tokenID("<|im_end|>") }.count == 4)
+        let answer = lm.tokenizer.decode(Self.greedy(lm, ids, count: 12), skipSpecialTokens: true)
+        #expect(answer.hasPrefix("The capital of Germany is Berlin."), "\(answer)")
     }
 }

@@ -24,6 +24,13 @@ import Testing
 
     static func question(_ text: String) -> ChatTurn { ChatTurn(role: "user", parts: [ChatPart(text: text)]) }
 
+    /// A conversation SmolLM2 answers firmly ("The capital of Germany is Berlin.", 4.2 logits ahead at the
+    /// first token, as llama.cpp). A one-turn "capital of France" is too close to call: llama.cpp itself
+    /// starts "L'Étoile…" there.
+    static let conversation = [question("What is the capital of France?"),
+                               ChatTurn(role: "assistant", parts: [ChatPart(text: "The capital of France is Paris.")]),
+                               question("And what is the capital of Germany?")]
+
     func events(_ vision: VisionClient, _ request: ChatRequest) async throws -> [ChatEvent] {
         var events: [ChatEvent] = []
         for try await event in vision.chat(request) { events.append(event) }
@@ -50,24 +57,23 @@ import Testing
         let models = try await vision.listModels(ListModelsRequest()).models
         #expect(models.contains { $0.name == Self.name && $0.format == "GGUF" }, "\(models)")
 
-        let first = try await events(vision, ChatRequest(model: Self.name, messages: [Self.question("What is the capital of France?")],
+        let first = try await events(vision, ChatRequest(model: Self.name, messages: Self.conversation,
                                                         generation: GenerationOptions(maxNewTokens: 24)))
         let reply = first.map(\.text).joined()
-        #expect(reply.contains("Paris"), "\(reply)")
+        #expect(reply.contains("Berlin"), "\(reply)")
         let usage = try #require(first.last?.usage)
         #expect(first.dropLast().allSatisfy { $0.tokenId > 0 } && Int(usage.completionTokens) == first.count - 1, "\(usage)")
 
         // The next turn repeats the conversation: its prefix comes from the cache.
-        let second = try await events(vision, ChatRequest(model: Self.name, messages: [
-            Self.question("What is the capital of France?"), ChatTurn(role: "assistant", parts: [ChatPart(text: reply)]),
-            Self.question("And of Italy?")], generation: GenerationOptions(maxNewTokens: 16)))
+        let second = try await events(vision, ChatRequest(model: Self.name, messages: Self.conversation + [
+            ChatTurn(role: "assistant", parts: [ChatPart(text: reply)]), Self.question("And of Italy?")], generation: GenerationOptions(maxNewTokens: 16)))
         let reused = try #require(second.last?.usage)
         #expect(reused.cachedPromptTokens > usage.promptTokens / 2 && reused.cachedPromptTokens < reused.promptTokens, "\(reused)")
 
         // A stop string ends the answer before it.
-        let stopped = try await events(vision, ChatRequest(model: Self.name, messages: [Self.question("What is the capital of France?")],
-                                                          generation: GenerationOptions(maxNewTokens: 24, stop: ["Paris"])))
-        #expect(stopped.last?.finishReason == "stop" && !stopped.map(\.text).joined().contains("Paris"), "\(stopped.map(\.text))")
+        let stopped = try await events(vision, ChatRequest(model: Self.name, messages: Self.conversation,
+                                                          generation: GenerationOptions(maxNewTokens: 24, stop: ["Berlin"])))
+        #expect(stopped.last?.finishReason == "stop" && !stopped.map(\.text).joined().contains("Berlin") && stopped.count > 2, "\(stopped.map(\.text))")
 
         let image = await status { _ = try await events(vision, ChatRequest(model: Self.name, messages: [
             ChatTurn(role: "user", parts: [ChatPart(image: EncodedImage(data: Data([1, 2, 3]))), ChatPart(text: "What is this?")])])) }
@@ -94,16 +100,17 @@ import Testing
             let (data, response) = try await URLSession.shared.data(for: request)
             return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
         }
-        let messages = [["role": "user", "content": "What is the capital of France?"]]
+        let messages = [["role": "user", "content": "What is the capital of France?"], ["role": "assistant", "content": "The capital of France is Paris."],
+                        ["role": "user", "content": "And what is the capital of Germany?"]]
         let (status, body) = try await post(["model": Self.name, "messages": messages, "max_tokens": 24])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any], "\(body)")
         let content = ((json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
-        #expect(status == 200 && content?.contains("Paris") == true, "\(body)")
+        #expect(status == 200 && content?.contains("Berlin") == true, "\(body)")
         let (streamStatus, stream) = try await post(["model": Self.name, "messages": messages, "max_tokens": 24, "stream": true])
         let pieces = stream.split(separator: "\n").filter { $0.hasPrefix("data: {") }.compactMap { line -> String? in
             let chunk = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
             return ((chunk?["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String
         }
-        #expect(streamStatus == 200 && pieces.count > 3 && pieces.joined().contains("Paris") && stream.contains("data: [DONE]"), "\(stream)")
+        #expect(streamStatus == 200 && pieces.count > 3 && pieces.joined().contains("Berlin") && stream.contains("data: [DONE]"), "\(stream)")
     }
 }

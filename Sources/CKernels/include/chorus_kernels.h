@@ -229,4 +229,33 @@ static inline void chorus_cpu_relax(void) {
 #endif
 }
 
+/* Activation rows quantized to 8 bits as llama.cpp quantizes a product's right-hand side: for each row of
+   `columns` values, `qs` holds int8 codes and `scale` one float per block (32 values for Q8_0 / Q8_1,
+   256 for Q8_K). Q8_0 also fills `sums` (Σ codes per 32), Q8_1 `offset` (its s: scale · Σ codes, as a half),
+   Q8_K `sums` per 16 values. Rows follow each other: qs [rows · columns], scale [rows · columns / block]. */
+typedef struct {
+    const int8_t *qs;
+    const float *scale;
+    const float *offset;
+    const int32_t *sums;
+} chorus_q8_rows;
+
+enum { CHORUS_Q8_0 = 8, CHORUS_Q8_1 = 9, CHORUS_Q8_K = 15 };
+
+/* x [rows, columns] → the codes, scales and sums of `kind` (CHORUS_Q8_0, _1 or _K; columns a multiple of its
+   block). Arrays the kind does not fill may be NULL. Returns 0, or -1 for arguments out of range. */
+int chorus_q8_quantize(int kind, const float *x, ptrdiff_t rows, ptrdiff_t columns, int8_t *qs, float *scale,
+                       float *offset, int32_t *sums);
+
+/* The instruction set chorus_quant_matmul can use here: 2 AVX512-VNNI, 1 AVX2 + FMA + F16C, 0 none. */
+int chorus_quant_matmul_level(void);
+
+/* y[b · ldy + r] = Σ_c W[r, c] · A[b, c] for weight rows [r0, r1) and activation rows b < batch, where W
+   [rows, columns] is in GGML blocks of `type` (2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 8 Q8_0 against Q8_0
+   activations except Q4_1 / Q5_1 against Q8_1; 12 Q4_K, 13 Q5_K, 14 Q6_K against Q8_K), each row
+   columns / block_size blocks, and A the activations quantized by chorus_q8_quantize. `level` ≤
+   chorus_quant_matmul_level() picks the instruction set (tests run both). Returns 0, or -1. */
+int chorus_quant_matmul(int level, int type, const uint8_t *w, ptrdiff_t rows, ptrdiff_t columns,
+                        const chorus_q8_rows *a, int batch, ptrdiff_t r0, ptrdiff_t r1, float *y, ptrdiff_t ldy);
+
 #endif

@@ -83,6 +83,14 @@ public enum GGUFLlama {
         return Tensor(shape: tensor.shape, storage: out)
     }
 
+    /// The llama.cpp row that becomes transformers' row `row` (the inverse of `permute`, row by row).
+    static func unpermutedSource(row: Int, rows: Int, heads: Int) -> Int {
+        let headSize = rows / heads, half = headSize / 2
+        let (h, within) = (row / headSize, row % headSize)
+        let (j, i) = (within / half, within % half)
+        return h * headSize + 2 * i + j
+    }
+
     struct UnpermutedWeights: WeightSource {
         let file: GGUFFile
         let mapping: [String: String]
@@ -96,6 +104,14 @@ public enum GGUFLlama {
             if name.hasSuffix("q_proj.weight") { return GGUFLlama.unpermute(tensor, heads: config.numAttentionHeads) }
             if name.hasSuffix("k_proj.weight") { return GGUFLlama.unpermute(tensor, heads: config.keyValueHeads) }
             return tensor
+        }
+
+        func linearWeight(_ name: String) throws -> LinearWeight {
+            guard let source = mapping[name] else { throw WeightFileError(file.name, "has no tensor for '\(name)'") }
+            guard case .quantized(let matrix) = try file.linearWeight(source) else { return .floats(try tensor(name)) }
+            let heads = name.hasSuffix("q_proj.weight") ? config.numAttentionHeads : name.hasSuffix("k_proj.weight") ? config.keyValueHeads : nil
+            guard let heads else { return .quantized(matrix) }
+            return .quantized(matrix.permutingRows { GGUFLlama.unpermutedSource(row: $0, rows: matrix.rows, heads: heads) })
         }
     }
 }

@@ -37,7 +37,8 @@ public struct LlamaCache: Sendable {
 /// `prefix` is where the decoder sits in the checkpoint (`language_model.model` in llava-hf folders,
 /// `model.language_model` in transformers 5's), `lmHead` the head's weight name or nil when tied.
 public struct LlamaModel: Sendable {
-    let embedTokens: Tensor
+    /// The token embedding table [vocabulary, hidden], kept as the checkpoint keeps it (quantized in GGUF).
+    let embedTokens: Linear
     let layers: [LlamaDecoderLayer]
     let norm: RMSNorm
     let lmHead: Linear
@@ -45,13 +46,13 @@ public struct LlamaModel: Sendable {
     public let config: LlamaConfig
 
     public init(_ w: WeightSource, prefix: String, lmHead lmHeadName: String?, config: LlamaConfig) throws {
-        embedTokens = try w.tensor("\(prefix).embed_tokens.weight")
-        guard embedTokens.shape == [config.vocabSize, config.hiddenSize] else {
-            throw WeightFileError("model.safetensors", "\(prefix).embed_tokens.weight is \(embedTokens.shape), expected \([config.vocabSize, config.hiddenSize])")
+        embedTokens = Linear(weight: try w.linearWeight("\(prefix).embed_tokens.weight"), bias: nil)
+        guard [embedTokens.outFeatures, embedTokens.inFeatures] == [config.vocabSize, config.hiddenSize] else {
+            throw WeightFileError("model.safetensors", "\(prefix).embed_tokens.weight is \([embedTokens.outFeatures, embedTokens.inFeatures]), expected \([config.vocabSize, config.hiddenSize])")
         }
         layers = try (0..<config.numHiddenLayers).map { try LlamaDecoderLayer(w, "\(prefix).layers.\($0)", config: config) }
         norm = try RMSNorm(w, "\(prefix).norm", eps: config.rmsNormEps)
-        lmHead = Linear(weight: try lmHeadName.map { try w.tensor($0) } ?? embedTokens, bias: nil)
+        lmHead = try lmHeadName.map { Linear(weight: try w.linearWeight($0), bias: nil) } ?? embedTokens
         rotary = RotaryEmbedding(headSize: config.headSize, rope: config.rope)
         self.config = config
     }
@@ -63,7 +64,7 @@ public struct LlamaModel: Sendable {
     }
 
     /// Token ids → embeddings [T, hidden].
-    public func embed(_ ids: [Int]) -> Tensor { embeddingRows(embedTokens, ids) }
+    public func embed(_ ids: [Int]) -> Tensor { embedTokens.weightRows(ids) }
 
     /// Embeddings [T, hidden] continuing the cached sequence → final hidden states [T, hidden].
     public func forward(_ embeddings: Tensor, cache: inout LlamaCache) -> Tensor {

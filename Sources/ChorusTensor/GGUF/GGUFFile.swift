@@ -157,6 +157,17 @@ public final class GGUFFile: @unchecked Sendable {
         return Tensor(shape: info.shape, storage: values)
     }
 
+    /// A 2-D tensor of a type with a product kernel stays in its blocks (`QuantizedMatrix`); others are
+    /// dequantized to float32.
+    public func linearWeight(_ name: String) throws -> LinearWeight {
+        let info = try info(name)
+        guard info.shape.count == 2, QuantizedMatrix.multiplies(info.type),
+              let matrix = QuantizedMatrix(type: info.type, rows: info.shape[0], columns: info.shape[1], blocks: try bytes(name)) else {
+            return .floats(try tensor(name))
+        }
+        return .quantized(matrix)
+    }
+
     /// A metadata value, or an error naming the key (for the keys a model cannot do without).
     public func required(_ key: String) throws -> GGUFValue {
         guard let value = metadata[key] else { throw WeightFileError(file.name, "has no metadata '\(key)'") }
