@@ -3,7 +3,7 @@
 another backend would. Run by ChorusSystemTests (OpenAIClientTests) against `chorus up` on loopback:
 
     .venv/bin/pip install openai==3.57.0      # once; .ci/run does it
-    .venv/bin/python scripts/openai_client_check.py http://127.0.0.1:7180/v1 llava-tiny clip-tiny
+    .venv/bin/python scripts/openai_client_check.py http://127.0.0.1:7180/v1 llava-tiny clip-tiny image.png smollm2-135m-instruct
 
 Prints one line per check and, last, a JSON object {"passed": [...], "failed": {name: reason}}; exits 1 when
 any check fails."""
@@ -21,6 +21,7 @@ base_url, chat_model, clip_model = sys.argv[1], sys.argv[2], sys.argv[3]
 client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=300)
 passed, failed = [], {}
 PNG = open(sys.argv[4], "rb").read() if len(sys.argv) > 4 else None
+LANGUAGE_MODEL = sys.argv[5] if len(sys.argv) > 5 else "smollm2-135m-instruct"
 
 
 def check(name):
@@ -63,6 +64,34 @@ def _():
     assert len(chunks) >= 3, chunks
     assert chunks[-1].usage.completion_tokens == 4, chunks[-1]
     assert any(c.choices and c.choices[0].finish_reason == "length" for c in chunks)
+
+
+@check("chat.completions.create with a GGUF language model")
+def _():
+    answer = client.chat.completions.create(model=LANGUAGE_MODEL, max_tokens=12, messages=[
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "The capital of France is Paris."},
+        {"role": "user", "content": "And what is the capital of Germany?"}])
+    assert "Berlin" in answer.choices[0].message.content, answer
+    assert answer.usage.prompt_tokens > 20 and 0 < answer.usage.completion_tokens <= 12, answer.usage
+
+
+@check("completions.create continues a raw prompt")
+def _():
+    answer = client.completions.create(model=LANGUAGE_MODEL, prompt="The capital of France is", max_tokens=4)
+    assert answer.object == "text_completion" and answer.choices[0].text.startswith(" Paris"), answer
+    assert answer.choices[0].finish_reason == "length" and answer.usage.completion_tokens == 4, answer
+    echoed = client.completions.create(model=LANGUAGE_MODEL, prompt="The capital of France is", max_tokens=2, echo=True)
+    assert echoed.choices[0].text.startswith("The capital of France is Paris"), echoed
+
+
+@check("completions.create stream=True")
+def _():
+    chunks = list(client.completions.create(model=LANGUAGE_MODEL, prompt="The capital of France is", max_tokens=4, stream=True,
+                                            stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text.startswith(" Paris") and chunks[-1].usage.completion_tokens == 4, chunks
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length", chunks
 
 
 @check("embeddings.create (base64 by default, decoded by the client)")

@@ -64,9 +64,10 @@ public enum FuzzTargets {
         guard let selector = bytes.first,
               let object = try? JSONSerialization.jsonObject(with: Data(bytes.dropFirst())) as? [String: Any] else { return }
         let fields = JSONFields(object)
-        switch selector % 5 {
+        switch selector % 6 {
         case 0: _ = try? ImageRoutes.parameters(string: { try fields.string($0) }, number: { try fields.number($0) })
         case 1: _ = try? ChatCompletions.chatRequest(object)
+        case 5: _ = try? Completions.completionRequest(object)
         case 2: _ = try? Embeddings.parse(object)
         case 3: _ = try? AudioRoutes.synthesis(fields)
         default: _ = try? PipelineRoute.compose(object)

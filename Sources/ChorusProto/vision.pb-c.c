@@ -2386,7 +2386,7 @@ const ProtobufCMessageDescriptor chorus__vision__v1__chat_turn__descriptor =
   (ProtobufCMessageInit) chorus__vision__v1__chat_turn__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chorus__vision__v1__chat_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor chorus__vision__v1__chat_request__field_descriptors[4] =
 {
   {
     "model",
@@ -2424,16 +2424,29 @@ static const ProtobufCFieldDescriptor chorus__vision__v1__chat_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prompt",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__ChatRequest, prompt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chorus__vision__v1__chat_request__field_indices_by_name[] = {
   2,   /* field[2] = generation */
   1,   /* field[1] = messages */
   0,   /* field[0] = model */
+  3,   /* field[3] = prompt */
 };
 static const ProtobufCIntRange chorus__vision__v1__chat_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor chorus__vision__v1__chat_request__descriptor =
 {
@@ -2443,7 +2456,7 @@ const ProtobufCMessageDescriptor chorus__vision__v1__chat_request__descriptor =
   "Chorus__Vision__V1__ChatRequest",
   "chorus.vision.v1",
   sizeof(Chorus__Vision__V1__ChatRequest),
-  3,
+  4,
   chorus__vision__v1__chat_request__field_descriptors,
   chorus__vision__v1__chat_request__field_indices_by_name,
   1,  chorus__vision__v1__chat_request__number_ranges,

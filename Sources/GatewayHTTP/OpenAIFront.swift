@@ -68,6 +68,7 @@ public struct OpenAIFront: Sendable {
         let options = CallOptions()
         let services = gateway.router
         let chat = ChatCompletions(vision: VisionClient(services), bodyLimit: limit, options: options)
+        let completions = Completions(vision: VisionClient(services), bodyLimit: limit, options: options)
         let embeddings = Embeddings(vision: VisionClient(services), bodyLimit: limit, options: options)
         let audio = AudioRoutes(speech: SpeechClient(services), bodyLimit: limit, options: options)
         let images = ImageRoutes(diffusion: DiffusionClient(services), bodyLimit: limit, options: options)
@@ -79,6 +80,7 @@ public struct OpenAIFront: Sendable {
         }
         router.get("/v1/models") { _, _ in await models() }
         router.post("/v1/chat/completions") { request, _ in try await chat.handle(request) }
+        router.post("/v1/completions") { request, _ in try await completions.handle(request) }
         router.post("/v1/embeddings") { request, _ in try await embeddings.handle(request) }
         router.post("/v1/audio/speech") { request, _ in try await audio.speak(request) }
         router.post("/v1/audio/transcriptions") { request, _ in try await audio.transcribe(request, translate: false) }

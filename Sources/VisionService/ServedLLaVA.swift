@@ -28,6 +28,19 @@ final class ServedLLaVA: ChatModel {
     func chat(_ messages: [ChatTurn], options: GenerationOptions?,
               onToken: @escaping @Sendable (StreamedToken) async throws -> Void) async throws -> Completion {
         let (conversation, encodedImages) = try Self.conversation(messages)
+        return try await generate(encodedImages, options: options, onToken: onToken) { pipeline in
+            try pipeline.promptIDs(try pipeline.promptText(conversation))
+        }
+    }
+
+    /// The text continued as it is; an `<image>` in it has no image to stand for, and is refused.
+    func complete(_ prompt: String, options: GenerationOptions?,
+                  onToken: @escaping @Sendable (StreamedToken) async throws -> Void) async throws -> Completion {
+        try await generate([], options: options, onToken: onToken) { pipeline in try pipeline.promptIDs(prompt) }
+    }
+
+    private func generate(_ encodedImages: [[UInt8]], options: GenerationOptions?, onToken: @escaping @Sendable (StreamedToken) async throws -> Void,
+                          promptIDs: @escaping @Sendable (LlavaPipeline) throws -> [Int]) async throws -> Completion {
         guard encodedImages.count <= limits.maxImages else {
             throw WireStatus(.invalidArgument, "\(encodedImages.count) images in one conversation; the limit is \(limits.maxImages)")
         }
@@ -42,7 +55,7 @@ final class ServedLLaVA: ChatModel {
                 }
             }
             do {
-                let request = GenerationRequest(promptIDs: try pipeline.promptIDs(try pipeline.promptText(conversation)), images: images,
+                let request = GenerationRequest(promptIDs: try promptIDs(pipeline), images: images,
                                                 maxNewTokens: settings.maxNewTokens, sampling: settings.sampling, stop: settings.stop)
                 return try generator.generate(request, isCancelled: isCancelled, onToken: emit)
             } catch let error as LlavaRequestError {

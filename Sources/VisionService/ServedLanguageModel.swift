@@ -29,12 +29,22 @@ final class ServedLanguageModel: ChatModel {
     func chat(_ messages: [ChatTurn], options: GenerationOptions?,
               onToken: @escaping @Sendable (StreamedToken) async throws -> Void) async throws -> Completion {
         let turns = try conversation(messages)
+        return try await generate(options: options, onToken: onToken) { model in model.promptIDs(try model.chatPrompt(turns)) }
+    }
+
+    func complete(_ prompt: String, options: GenerationOptions?,
+                  onToken: @escaping @Sendable (StreamedToken) async throws -> Void) async throws -> Completion {
+        try await generate(options: options, onToken: onToken) { model in model.promptIDs(prompt) }
+    }
+
+    /// Tokenizes on the compute thread (a long prompt is work too), then decodes.
+    private func generate(options: GenerationOptions?, onToken: @escaping @Sendable (StreamedToken) async throws -> Void,
+                          promptIDs: @escaping @Sendable (GGUFLanguageModel) throws -> [Int]) async throws -> Completion {
         let settings = try GenerationSettings(options, limits: limits)
         let model = self.model, generator = self.generator
         return try await StreamedGeneration.run(limiter: limiter, compute: compute, onToken: onToken) { isCancelled, emit in
             do {
-                let ids = model.promptIDs(try model.chatPrompt(turns))
-                return try generator.generate(promptIDs: ids, maxNewTokens: settings.maxNewTokens, sampling: settings.sampling,
+                return try generator.generate(promptIDs: try promptIDs(model), maxNewTokens: settings.maxNewTokens, sampling: settings.sampling,
                                               stop: settings.stop, isCancelled: isCancelled, onToken: emit)
             } catch let error as TextRequestError {
                 throw WireStatus(.invalidArgument, "\(model.name): \(error.description)")

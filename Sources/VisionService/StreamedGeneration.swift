@@ -54,8 +54,12 @@ struct GenerationSettings {
 protocol ChatModel: Sendable {
     /// Whether its conversations may hold images.
     var readsImages: Bool { get }
+    /// A reply to the conversation, through the model's chat template.
     func chat(_ messages: [ChatTurn], options: GenerationOptions?,
               onToken: @escaping @Sendable (StreamedToken) async throws -> Void) async throws -> Completion
+    /// The text continued as it is, no template (a Chat request with `prompt`: /v1/completions).
+    func complete(_ prompt: String, options: GenerationOptions?,
+                  onToken: @escaping @Sendable (StreamedToken) async throws -> Void) async throws -> Completion
 }
 
 enum StreamedGeneration {

@@ -296,11 +296,21 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
 
     /// One event per token with the text it completes; the last event carries the finish reason, usage
     /// and any text no token completed.
+    /// With `prompt` set (and no messages) the text is continued as it is, without the chat template.
     public func chat(_ request: ChatRequest, context: CallContext, responses: ResponseWriter<ChatEvent>) async throws {
         let engine = try chatEngine(request.model).engine
-        try admit(chat: request.messages)
-        let completion = try await engine.chat(request.messages, options: request.generation) { token in
+        let write: @Sendable (StreamedToken) async throws -> Void = { token in
             try await responses.write(ChatEvent(text: token.text, tokenId: Int32(token.id)))
+        }
+        let completion: Completion
+        if request.prompt.isEmpty {
+            try admit(chat: request.messages)
+            completion = try await engine.chat(request.messages, options: request.generation, onToken: write)
+        } else {
+            guard request.messages.isEmpty else {
+                throw WireStatus(.invalidArgument, "the request has both messages and a prompt; send one (prompt: text continued without the chat template)")
+            }
+            completion = try await engine.complete(request.prompt, options: request.generation, onToken: write)
         }
         try await responses.write(ChatEvent(text: completion.tail, finishReason: completion.finishReason.rawValue, usage: completion.usage))
     }

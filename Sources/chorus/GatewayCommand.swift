@@ -20,7 +20,7 @@ struct GatewayCommand: AsyncParsableCommand {
             Calls go to the healthy replica with the fewest calls in flight; one that cannot be reached, or
             refuses a call before starting it (full queue, draining), is passed over. Replicas are probed with
             Health every --health-interval-ms, ejected when they fail and re-admitted when they answer again.
-            The OpenAI-compatible HTTP API (/v1/chat/completions, /v1/embeddings, /v1/audio/*, /v1/images/*,
+            The OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/audio/*, /v1/images/*,
             /v1/pipelines, /v1/models, /healthz, /readyz, /metrics) listens on --http-port; it calls the
             services through the same router as native calls and pipeline steps, in this process.
             """)

@@ -75,6 +75,12 @@ import Testing
                                                           generation: GenerationOptions(maxNewTokens: 24, stop: ["Berlin"])))
         #expect(stopped.last?.finishReason == "stop" && !stopped.map(\.text).joined().contains("Berlin") && stopped.count > 2, "\(stopped.map(\.text))")
 
+        // A prompt instead of messages is continued as it is (llama.cpp: " Paris." 2.5 logits ahead).
+        let raw = try await events(vision, ChatRequest(model: Self.name, generation: GenerationOptions(maxNewTokens: 3), prompt: "The capital of France is"))
+        #expect(raw.map(\.text).joined().hasPrefix(" Paris") && raw.last?.finishReason == "length", "\(raw.map(\.text))")
+        let both = await status { _ = try await events(vision, ChatRequest(model: Self.name, messages: Self.conversation, prompt: "Hello")) }
+        #expect(both.0 == .invalidArgument && both.1.contains("both messages and a prompt"), "\(both)")
+
         let image = await status { _ = try await events(vision, ChatRequest(model: Self.name, messages: [
             ChatTurn(role: "user", parts: [ChatPart(image: EncodedImage(data: Data([1, 2, 3]))), ChatPart(text: "What is this?")])])) }
         #expect(image.0 == .invalidArgument && image.1.contains("reads text only"), "\(image)")

@@ -24,6 +24,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: visionModels, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: visionModels + "/llava-tiny", withDestinationPath: ChatProcessTests.llavaFolder.path)
         try FileManager.default.createSymbolicLink(atPath: visionModels + "/clip-tiny", withDestinationPath: VisionProcessTests.clipFolder.path)
+        try FileManager.default.createSymbolicLink(atPath: visionModels + "/smollm2-135m-instruct",
+                                                   withDestinationPath: try RealModels.path("smollm2-135m-instruct"))
         let ports = try (0..<5).map { _ in try freePort() }
         let config = """
             {"host": "127.0.0.1", "gateway": {"port": \(ports[0]), "http_port": \(ports[4])},
@@ -42,7 +44,7 @@ import Testing
         let client = Process()
         client.executableURL = URL(fileURLWithPath: Self.python)
         client.arguments = [Self.script, "http://127.0.0.1:\(ports[4])/v1", "llava-tiny", "clip-tiny",
-                            ChatProcessTests.llavaFolder.appendingPathComponent("input_image.png").path]
+                            ChatProcessTests.llavaFolder.appendingPathComponent("input_image.png").path, "smollm2-135m-instruct"]
         let output = Pipe()
         client.standardOutput = output
         client.standardError = output
@@ -51,6 +53,6 @@ import Testing
         client.waitUntilExit()
         #expect(client.terminationStatus == 0, "\(text)")
         let summary = try #require(text.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
-        #expect((summary["passed"] as? [String])?.count == 19, "\(text)")
+        #expect((summary["passed"] as? [String])?.count == 22, "\(text)")
     }
 }

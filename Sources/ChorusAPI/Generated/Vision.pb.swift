@@ -1143,17 +1143,20 @@ public struct ChatRequest: ChorusMessage {
     public var model: String
     public var messages: [ChatTurn]
     public var generation: GenerationOptions?
+    public var prompt: String
 
-    public init(model: String = "", messages: [ChatTurn] = [], generation: GenerationOptions? = nil) {
+    public init(model: String = "", messages: [ChatTurn] = [], generation: GenerationOptions? = nil, prompt: String = "") {
         self.model = model
         self.messages = messages
         self.generation = generation
+        self.prompt = prompt
     }
 
     enum CodingKeys: String, CodingKey {
         case model = "model"
         case messages = "messages"
         case generation = "generation"
+        case prompt = "prompt"
     }
 
     public init(from decoder: Decoder) throws {
@@ -1161,6 +1164,7 @@ public struct ChatRequest: ChorusMessage {
         self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
         self.messages = try c.decodeIfPresent([ChatTurn].self, forKey: .messages) ?? []
         self.generation = try c.decodeIfPresent(GenerationOptions.self, forKey: .generation) ?? nil
+        self.prompt = try c.decodeIfPresent(String.self, forKey: .prompt) ?? ""
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -1168,6 +1172,7 @@ public struct ChatRequest: ChorusMessage {
         try c.encode(model, forKey: .model)
         try c.encode(messages, forKey: .messages)
         try c.encodeIfPresent(generation, forKey: .generation)
+        try c.encode(prompt, forKey: .prompt)
     }
 }
 
@@ -1178,6 +1183,7 @@ extension ChatRequest: CBridgedMessage {
         self.model = CBridge.string(c.pointee.model)
         self.messages = CBridge.array(c.pointee.messages, c.pointee.n_messages).map { ChatTurn(c: $0!) }
         self.generation = c.pointee.generation.map { GenerationOptions(c: $0) }
+        self.prompt = CBridge.string(c.pointee.prompt)
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__ChatRequest>, _ arena: CArena) {
@@ -1185,6 +1191,7 @@ extension ChatRequest: CBridgedMessage {
         c.pointee.model = arena.string(model)
         (c.pointee.n_messages, c.pointee.messages) = arena.array(messages.map { Optional($0.bridged(arena)) })
         c.pointee.generation = generation.map { $0.bridged(arena) }
+        c.pointee.prompt = arena.string(prompt)
     }
 
     public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__ChatRequest>? { chorus__vision__v1__chat_request__unpack(nil, count, bytes) }

@@ -352,10 +352,14 @@ struct  Chorus__Vision__V1__ChatRequest
   size_t n_messages;
   Chorus__Vision__V1__ChatTurn **messages;
   Chorus__Vision__V1__GenerationOptions *generation;
+  /*
+   * Text continued as it is, without the chat template (the OpenAI API's /v1/completions); messages stay empty.
+   */
+  char *prompt;
 };
 #define CHORUS__VISION__V1__CHAT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__chat_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Chorus__Vision__V1__ChatEvent
