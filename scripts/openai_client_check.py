@@ -243,6 +243,16 @@ def _():
     assert steps["answer"]["usage"]["prompt_tokens"] > 16 and "events" in steps["speech"]
 
 
+@check("pipelines: spoken-question without an image is answered by the language model")
+def _():
+    steps = pipeline({"recipe": "spoken-question", "audio": [wav_data_url()]})
+    assert "lights" in steps["transcript"]["result"]["text"].lower(), steps["transcript"]["result"]
+    answer = steps["answer"]["text"]
+    # SmolLM2 (the default for text alone) answers in English; the LLaVA fixture's random weights would not.
+    assert set(answer.lower().replace(",", " ").replace(".", " ").split()) & {"the", "a", "to", "you", "i", "is", "of", "and", "it"}, answer
+    assert steps["answer"]["usage"]["completion_tokens"] > 0 and base64.b64decode(steps["speech"]["events"][0]["data"])[:4] == b"RIFF"
+
+
 @check("pipelines: transcribe-and-illustrate")
 def _():
     steps = pipeline({"recipe": "transcribe-and-illustrate", "audio": [wav_data_url()]})

@@ -81,8 +81,9 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         }
     }
 
-    /// The chat model a request names — a LLaVA or a GGUF language model — or the default one (a LLaVA
-    /// first: it reads images too). Caption and Ask need one that reads images.
+    /// The chat model a request names — a LLaVA or a GGUF language model — or the default one: for a
+    /// conversation with images a LLaVA, for text alone a language model when one is loaded (else a LLaVA).
+    /// Caption and Ask need one that reads images.
     private func chatEngine(_ name: String, needsImages: Bool = false) throws -> (name: String, engine: any ChatModel) {
         var models: [String: any ChatModel] = registry.models(ServedLanguageModel.self)
         models.merge(llava) { _, vision in vision }
@@ -96,7 +97,8 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
             return (name, engine)
         }
         let candidates = needsImages ? llava.mapValues { $0 as any ChatModel } : models
-        guard let first = llava.keys.sorted().first ?? (needsImages ? nil : candidates.keys.sorted().first), let engine = candidates[first] else {
+        let languageModels = registry.models(ServedLanguageModel.self).keys.sorted()
+        guard let first = (needsImages ? nil : languageModels.first) ?? llava.keys.sorted().first, let engine = candidates[first] else {
             throw runtime.missingModel(needsImages ? "LLaVA" : "chat", hint: "start it with --models DIR holding a Hugging Face LlavaForConditionalGeneration folder or a GGUF language model")
         }
         return (first, engine)
@@ -298,7 +300,8 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
     /// and any text no token completed.
     /// With `prompt` set (and no messages) the text is continued as it is, without the chat template.
     public func chat(_ request: ChatRequest, context: CallContext, responses: ResponseWriter<ChatEvent>) async throws {
-        let engine = try chatEngine(request.model).engine
+        let hasImages = request.messages.contains { $0.parts.contains { $0.image != nil } }
+        let engine = try chatEngine(request.model, needsImages: hasImages).engine
         let write: @Sendable (StreamedToken) async throws -> Void = { token in
             try await responses.write(ChatEvent(text: token.text, tokenId: Int32(token.id)))
         }

@@ -53,6 +53,6 @@ import Testing
         client.waitUntilExit()
         #expect(client.terminationStatus == 0, "\(text)")
         let summary = try #require(text.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
-        #expect((summary["passed"] as? [String])?.count == 22, "\(text)")
+        #expect((summary["passed"] as? [String])?.count == 23, "\(text)")
     }
 }

@@ -131,6 +131,7 @@ import Testing
             (ComposeRequest(steps: [step("a", "vision.Echo", ["payload": "$nobody.payload"])]), "no step is named 'nobody'"),
             (ComposeRequest(steps: [step("a", "speech.TranscribeUpload", [:])]), "streams requests"),
             (ComposeRequest(steps: [step("a", "vision.Caption", ["image.data": "$image.3"])]), "the request has 0 images"),
+            (ComposeRequest(steps: [step("a", "vision.Chat", ["messages.1.role": "\"user\""])]), "set the elements in order"),
         ]
         for (request, message) in cases {
             do {

@@ -22,12 +22,15 @@ package struct Pipeline {
     let audio: [Audio]
 
     static let maxSteps = 32
+    /// List elements a step may set through a field path.
+    static let maxListIndex = 64
 
     /// Resolves a recipe or explicit steps and checks them before anything runs: known methods,
     /// unique ids, references to steps that exist, no cycles.
     package init(_ request: ComposeRequest) throws {
         let specs: [PipelineStep]
-        var inputs = Dictionary(request.inputs.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+        var inputs = RecipeInputs(named: Dictionary(request.inputs.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 }),
+                                  images: request.images.count, audio: request.audio.count)
         switch (request.recipe.isEmpty, request.steps.isEmpty) {
         case (false, true):
             guard let recipe = Recipes.all[request.recipe] else {
@@ -82,7 +85,7 @@ package struct Pipeline {
             throw WireStatus(.invalidArgument, "the steps \(steps.map(\.id).filter { !done.contains($0) }.sorted().joined(separator: ", ")) depend on each other in a cycle")
         }
         self.steps = steps
-        self.inputs = inputs
+        self.inputs = inputs.named
         images = request.images
         audio = request.audio
     }
@@ -144,8 +147,21 @@ package struct Pipeline {
         }
     }
 
+    /// A numeric part indexes a list (`messages.0.parts.0.text`), which grows one element at a time.
     static func setting(_ path: [String], to value: Any, in json: Any) throws -> Any {
         guard let key = path.first else { return value }
+        if let index = Int(key), index >= 0 {
+            // A list not yet set arrives as the empty object every missing field starts from.
+            guard var list = json as? [Any] ?? ((json as? [String: Any])?.isEmpty == true ? [] : nil) else {
+                throw WireStatus(.invalidArgument, "field path indexes [\(index)] into a value that is not a list")
+            }
+            guard index <= list.count, index < maxListIndex else {
+                throw WireStatus(.invalidArgument, "field path sets [\(index)] of a list of \(list.count): set the elements in order (at most \(maxListIndex))")
+            }
+            let element = try setting(Array(path.dropFirst()), to: value, in: index < list.count ? list[index] : [String: Any]())
+            if index < list.count { list[index] = element } else { list.append(element) }
+            return list
+        }
         guard var object = json as? [String: Any] else { throw WireStatus(.invalidArgument, "field path crosses a value that is not an object at '\(key)'") }
         object[key] = try setting(Array(path.dropFirst()), to: value, in: object[key] ?? [String: Any]())
         return object

@@ -83,7 +83,8 @@ extension Gateway {
     }
 
     /// One call to a healthy replica of the method's service; a server stream's answer is its last
-    /// message with every message under "events".
+    /// message with every message under "events", and, for a stream of text pieces (Chat), "text" is
+    /// their concatenation: the whole reply.
     func call(_ method: AnyMethod, json: Data, deadline: NIODeadline?) async throws -> Data {
         let path = method.descriptor.path
         let payload: [UInt8]
@@ -108,6 +109,8 @@ extension Gateway {
         let events = try messages.map { try JSONSerialization.jsonObject(with: method.decodeResponse($0)) }
         var output = (events.last as? [String: Any]) ?? [:]
         output["events"] = events
+        let pieces = events.compactMap { ($0 as? [String: Any])?["text"] as? String }
+        if !pieces.isEmpty { output["text"] = pieces.joined() }
         return try JSONSerialization.data(withJSONObject: output)
     }
 }

@@ -1,13 +1,26 @@
 import ChorusAPI
 import ChorusWire
 
+/// What a recipe sees of the request: its named inputs (which a recipe may fill with defaults) and how
+/// many images and audio clips it carries.
+struct RecipeInputs {
+    var named: [String: String]
+    let images: Int
+    let audio: Int
+
+    subscript(_ name: String) -> String? {
+        get { named[name] }
+        set { named[name] = newValue }
+    }
+}
+
 /// The built-in pipelines, usable by name in Compose and POST /v1/pipelines. Each reads the request's
 /// images, audio and named inputs; the defaults below fill inputs a caller leaves out.
 struct Recipe {
     let summary: String
-    let build: (inout [String: String]) throws -> [PipelineStep]
+    let build: (inout RecipeInputs) throws -> [PipelineStep]
 
-    func steps(_ inputs: inout [String: String]) throws -> [PipelineStep] { try build(&inputs) }
+    func steps(_ inputs: inout RecipeInputs) throws -> [PipelineStep] { try build(&inputs) }
 }
 
 enum Recipes {
@@ -20,9 +33,13 @@ enum Recipes {
             step("caption", "vision.Caption", [("image.data", "$image.0")]),
             step("speech", "speech.Synthesize", [("text", "$caption.text"), ("format", "\"WAV\"")]),
         ] },
-        "spoken-question": Recipe(summary: "audio question + image → transcript → answer → speech") { _ in [
+        // Without an image the question goes to the vision service's chat as text, which a language model
+        // answers (the service's default for text-only conversations); with one, LLaVA answers it.
+        "spoken-question": Recipe(summary: "audio question (+ image) → transcript → answer (language model, or LLaVA on the image) → speech") { inputs in [
             step("transcript", "speech.Transcribe", [("audio", "$audio.0")]),
-            step("answer", "vision.Ask", [("image.data", "$image.0"), ("question", "$transcript.result.text")]),
+            inputs.images == 0
+                ? step("answer", "vision.Chat", [("messages.0.role", "\"user\""), ("messages.0.parts.0.text", "$transcript.result.text")])
+                : step("answer", "vision.Ask", [("image.data", "$image.0"), ("question", "$transcript.result.text")]),
             step("speech", "speech.Synthesize", [("text", "$answer.text"), ("format", "\"WAV\"")]),
         ] },
         "augment": Recipe(summary: "image → caption → N img2img variants (inputs: variants, default 3; strength, default 0.5)") { inputs in
