@@ -150,7 +150,7 @@ package struct Pipeline {
     /// A numeric part indexes a list (`messages.0.parts.0.text`), which grows one element at a time.
     static func setting(_ path: [String], to value: Any, in json: Any) throws -> Any {
         guard let key = path.first else { return value }
-        if let index = Int(key), index >= 0 {
+        if let index = Int(key), index >= 0 {  // checked: Int(String) answers nil for what does not fit
             // A list not yet set arrives as the empty object every missing field starts from.
             guard var list = json as? [Any] ?? ((json as? [String: Any])?.isEmpty == true ? [] : nil) else {
                 throw WireStatus(.invalidArgument, "field path indexes [\(index)] into a value that is not a list")
