@@ -29,11 +29,18 @@ public final class LlavaPipeline: Sendable {
 
     /// A Hugging Face LlavaForConditionalGeneration folder: config.json, *.safetensors, tokenizer.json,
     /// preprocessor_config.json or processor_config.json, and a chat template in chat_template.jinja,
-    /// chat_template.json or tokenizer_config.json when it has one.
+    /// chat_template.json or tokenizer_config.json when it has one. A `.gguf` file in it (one) holds the
+    /// language model instead, as llama.cpp converted it: its weights stay quantized (`LlavaGGUFWeights`).
     public convenience init(folder: String) throws {
         let url = URL(fileURLWithPath: folder)
         let config = try JSONConfig.load(LlavaConfig.self, from: url.appendingPathComponent("config.json").path)
-        let model = try LlavaModel(weights: SafeTensorsCheckpoint(folder: folder), config: config)
+        var weights: WeightSource = try SafeTensorsCheckpoint(folder: folder)
+        let ggufs = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".gguf") }.sorted()
+        guard ggufs.count <= 1 else { throw WeightFileError(folder, "holds \(ggufs.count) GGUF files (\(ggufs.joined(separator: ", "))); a LLaVA takes one language model") }
+        if let gguf = ggufs.first {
+            weights = try LlavaGGUFWeights(folder: weights, file: GGUFFile(path: url.appendingPathComponent(gguf).path), text: config.text)
+        }
+        let model = try LlavaModel(weights: weights, config: config)
         guard let tokenizer = try TokenizerLoader.load(folder: url) as? PipelineTokenizer else {
             throw WeightFileError(folder, "LLaVA needs a tokenizer.json tokenizer")
         }

@@ -33,15 +33,16 @@ enum VisionModels {
             let engine = ServedLLaVA(generator: LlavaGenerator(pipeline: pipeline, cachedConversations: settings.cachedConversations),
                                      limiter: limiter, compute: compute, limits: chatLimits)
             return [.init(name: name, model: engine, info: ModelInfo(
-                format: "Hugging Face safetensors",
+                format: GGUFFolder.file(in: path) == nil ? "Hugging Face safetensors" : "Hugging Face safetensors, GGUF language model",
                 details: [KeyValue(key: "context", value: "\(config.text.maxPositionEmbeddings)"),
                           KeyValue(key: "image_tokens", value: "\(pipeline.model.imageTokens)"),
                           KeyValue(key: "text_layers", value: "\(config.text.numHiddenLayers)"),
                           KeyValue(key: "text_width", value: "\(config.text.hiddenSize)"),
                           KeyValue(key: "chat_template", value: pipeline.chatTemplate == nil ? "llava-1.5 default" : "from the folder")]))]
         }
-        // A folder holding one GGUF file: a language model as llama.cpp serves it (SmolLM2, Gemma 3 ...).
-        let gguf = ModelKind("gguf", recognizes: { GGUFFolder.file(in: $0) != nil }) { name, path in
+        // A folder holding one GGUF file: a language model as llama.cpp serves it (SmolLM2, Gemma 3 ...). In a
+        // LLaVA folder the GGUF is that LLaVA's language half, loaded by the kind above.
+        let gguf = ModelKind("gguf", recognizes: { GGUFFolder.file(in: $0) != nil && JSONConfig.modelType(folder: $0) != "llava" }) { name, path in
             guard let file = GGUFFolder.file(in: path) else { throw WeightFileError(name, "holds no .gguf file") }
             let model = try GGUFLanguageModel(path: file)
             let engine = ServedLanguageModel(name: name, model: model, cachedConversations: settings.cachedConversations,
