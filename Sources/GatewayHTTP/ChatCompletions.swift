@@ -21,12 +21,7 @@ package struct ChatCompletions {
             let includeUsage = ((body["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
             return try await stream(chat, id: id, created: created, includeUsage: includeUsage)
         }
-        var text = "", usage = Usage(), finish = "stop"
-        for try await event in vision.chat(chat, options: options) {
-            text += event.text
-            if !event.finishReason.isEmpty { finish = event.finishReason }
-            if let u = event.usage { usage = u }
-        }
+        let (text, usage, finish) = try await Self.gather(vision.chat(chat, options: options))
         return Response.json([
             "id": id, "object": "chat.completion", "created": created, "model": chat.model,
             "choices": [["index": 0, "message": ["role": "assistant", "content": text], "finish_reason": Self.finishReason(finish)] as [String: Any]],
@@ -124,6 +119,17 @@ package struct ChatCompletions {
                                  topP: try fields.float("top_p", in: 0...1) ?? 0, topK: try fields.integer("top_k", in: UInt32(0)...UInt32(1 << 20)) ?? 0,
                                  repetitionPenalty: try fields.float("repetition_penalty", in: 0...10) ?? 0,
                                  seed: UInt64(bitPattern: seed), stop: stop)
+    }
+
+    /// A Chat stream read to its end: the whole text, the usage and the finish reason its last event carries.
+    static func gather<Events: AsyncSequence>(_ events: Events) async throws -> (text: String, usage: Usage, finish: String) where Events.Element == ChatEvent {
+        var text = "", usage = Usage(), finish = "stop"
+        for try await event in events {
+            text += event.text
+            if !event.finishReason.isEmpty { finish = event.finishReason }
+            if let u = event.usage { usage = u }
+        }
+        return (text, usage, finish)
     }
 
     static func finishReason(_ reason: String) -> String { reason == "length" ? "length" : "stop" }

@@ -24,15 +24,10 @@ package struct Completions {
             let includeUsage = ((body["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
             return try await stream(chat, echo: echo, id: id, created: created, includeUsage: includeUsage)
         }
-        var text = echo ? chat.prompt : "", usage = Usage(), finish = "stop"
-        for try await event in vision.chat(chat, options: options) {
-            text += event.text
-            if !event.finishReason.isEmpty { finish = event.finishReason }
-            if let u = event.usage { usage = u }
-        }
+        let (text, usage, finish) = try await ChatCompletions.gather(vision.chat(chat, options: options))
         return Response.json([
             "id": id, "object": "text_completion", "created": created, "model": chat.model,
-            "choices": [["index": 0, "text": text, "logprobs": NSNull(), "finish_reason": ChatCompletions.finishReason(finish)] as [String: Any]],
+            "choices": [["index": 0, "text": (echo ? chat.prompt : "") + text, "logprobs": NSNull(), "finish_reason": ChatCompletions.finishReason(finish)] as [String: Any]],
             "usage": ChatCompletions.usage(usage),
         ])
     }
