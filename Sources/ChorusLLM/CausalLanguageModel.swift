@@ -21,3 +21,19 @@ extension LlamaModel: CausalLanguageModel {
 extension CausalLanguageModel {
     public func newCache() -> LlamaCache { newCache(capacity: 256) }
 }
+
+/// The middle of a gated feed-forward unit (Llama's SwiGLU, Gemma's GeGLU): the stacked gate/up projection's
+/// output [T, 2·I] → act(gate) · up [T, I].
+func gatedActivation(_ gateUp: Tensor, _ activation: Activation) -> Tensor {
+    let width = gateUp.shape[gateUp.rank - 1] / 2
+    let parts = gateUp.splitColumns(width, width)
+    var gate = parts.0
+    let up = parts.1
+    gate.apply(activation)
+    gate.storage.withUnsafeMutableBufferPointer { g in
+        up.storage.withUnsafeBufferPointer { u in
+            for i in 0..<g.count { g[i] *= u[i] }
+        }
+    }
+    return gate
+}

@@ -85,7 +85,8 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
     /// conversation with images a LLaVA, for text alone a language model when one is loaded (else a LLaVA).
     /// Caption and Ask need one that reads images.
     private func chatEngine(_ name: String, needsImages: Bool = false) throws -> (name: String, engine: any ChatModel) {
-        var models: [String: any ChatModel] = registry.models(ServedLanguageModel.self)
+        let languageModels = registry.models(ServedLanguageModel.self)
+        var models: [String: any ChatModel] = languageModels
         models.merge(llava) { _, vision in vision }
         if !name.isEmpty {
             guard let engine = models[name] else {
@@ -97,8 +98,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
             return (name, engine)
         }
         let candidates = needsImages ? llava.mapValues { $0 as any ChatModel } : models
-        let languageModels = registry.models(ServedLanguageModel.self).keys.sorted()
-        guard let first = (needsImages ? nil : languageModels.first) ?? llava.keys.sorted().first, let engine = candidates[first] else {
+        guard let first = (needsImages ? nil : languageModels.keys.sorted().first) ?? llava.keys.sorted().first, let engine = candidates[first] else {
             throw runtime.missingModel(needsImages ? "LLaVA" : "chat", hint: "start it with --models DIR holding a Hugging Face LlavaForConditionalGeneration folder or a GGUF language model")
         }
         return (first, engine)

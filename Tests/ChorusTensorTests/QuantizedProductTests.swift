@@ -41,7 +41,7 @@ import Testing
 
     @Test func activationsQuantizeToLlamaCppsCodesScalesAndSums() {
         for c in Self.cases {
-            let kind = ActivationKind(rawValue: c.type == .q4_1 || c.type == .q5_1 ? 9 : [GGMLType.q4_K, .q5_K, .q6_K].contains(c.type) ? 15 : 8)!
+            let kind = ActivationKind(weight: c.type)!
             let q = QuantizedActivations(kind, c.activations, columns: c.activations.shape[1])
             let perRow = q.columns, perScale = q.columns / kind.block
             for b in 0..<c.batch {

@@ -66,24 +66,20 @@ public enum GGUFLlama {
 
     /// Undoes llama.cpp's `permute`: its row h·d + 2i + j is transformers' row h·d + j·d/2 + i.
     static func unpermute(_ tensor: Tensor, heads: Int) -> Tensor {
-        let rows = tensor.shape[0], columns = tensor.shape[1], headSize = rows / heads, half = headSize / 2
+        let rows = tensor.shape[0], columns = tensor.shape[1]
         var out = [Float](repeating: 0, count: rows * columns)
         tensor.storage.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                for h in 0..<heads {
-                    for i in 0..<half {
-                        for j in 0..<2 {
-                            let from = (h * headSize + 2 * i + j) * columns, to = (h * headSize + j * half + i) * columns
-                            (dst.baseAddress! + to).update(from: src.baseAddress! + from, count: columns)
-                        }
-                    }
+                for row in 0..<rows {
+                    let from = unpermutedSource(row: row, rows: rows, heads: heads) * columns
+                    (dst.baseAddress! + row * columns).update(from: src.baseAddress! + from, count: columns)  // checked: inside the loop over rows
                 }
             }
         }
         return Tensor(shape: tensor.shape, storage: out)
     }
 
-    /// The llama.cpp row that becomes transformers' row `row` (the inverse of `permute`, row by row).
+    /// The llama.cpp row that becomes transformers' row `row`: float and quantized weights move rows alike.
     static func unpermutedSource(row: Int, rows: Int, heads: Int) -> Int {
         let headSize = rows / heads, half = headSize / 2
         let (h, within) = (row / headSize, row % headSize)

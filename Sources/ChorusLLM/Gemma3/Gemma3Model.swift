@@ -75,17 +75,7 @@ struct Gemma3DecoderLayer: Sendable {
         let h = x + postAttentionLayernorm(selfAttn(inputLayernorm(x), cache: &cache))
         let normed = preFeedforwardLayernorm(h)
         // GeGLU: down(gelu_tanh(gate(x)) · up(x)).
-        let width = gateUpProj.outFeatures / 2
-        let gateUp = gateUpProj(normed).splitColumns(width, width)
-        var gate = gateUp.0
-        let up = gateUp.1
-        gate.apply(.geluTanh)
-        gate.storage.withUnsafeMutableBufferPointer { g in
-            up.storage.withUnsafeBufferPointer { u in
-                for i in 0..<g.count { g[i] *= u[i] }
-            }
-        }
-        return h + postFeedforwardLayernorm(downProj(gate))
+        return h + postFeedforwardLayernorm(downProj(gatedActivation(gateUpProj(normed), .geluTanh)))
     }
 }
 

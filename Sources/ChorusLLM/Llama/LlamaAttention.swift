@@ -43,7 +43,6 @@ struct LlamaMLP: Sendable {
     let gateUpProj: Linear
     let downProj: Linear
     let activation: Activation
-    let intermediateSize: Int
 
     init(_ w: WeightSource, _ prefix: String, config: LlamaConfig) throws {
         let gate = try Linear(w, "\(prefix).gate_proj", bias: config.mlpBias)
@@ -58,18 +57,9 @@ struct LlamaMLP: Sendable {
             throw WeightFileError("config.json", "hidden_act '\(config.hiddenAct)' is not supported")
         }
         self.activation = activation
-        intermediateSize = config.intermediateSize
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        let (gateOut, up) = gateUpProj(x).splitColumns(intermediateSize, intermediateSize)
-        var gate = gateOut
-        gate.apply(activation)
-        gate.storage.withUnsafeMutableBufferPointer { g in
-            up.storage.withUnsafeBufferPointer { u in
-                for i in 0..<g.count { g[i] *= u[i] }
-            }
-        }
-        return downProj(gate)
+        downProj(gatedActivation(gateUpProj(x), activation))
     }
 }

@@ -32,9 +32,6 @@ public struct QuantizedMatrix: Sendable {
 
     public var rowBytes: Int { columns / type.blockSize * type.typeSize }
 
-    /// Bytes in memory (what a decoded token reads).
-    public var byteCount: Int { blocks.count }
-
     /// The matrix as float32, dequantized as ggml does.
     public func dequantized() -> Tensor { dequantizedRows(Array(0..<rows)) }
 
@@ -125,7 +122,8 @@ public struct QuantizedMatrix: Sendable {
 public enum ActivationKind: Int32, Sendable {
     case q8_0 = 8, q8_1 = 9, q8_K = 15
 
-    init?(weight: GGMLType) {
+    /// The kind llama.cpp quantizes the input of a product with `weight` to; nil for types without a kernel.
+    public init?(weight: GGMLType) {
         switch weight {
         case .q4_0, .q5_0, .q8_0: self = .q8_0
         case .q4_1, .q5_1: self = .q8_1

@@ -30,7 +30,7 @@ package struct Pipeline {
     package init(_ request: ComposeRequest) throws {
         let specs: [PipelineStep]
         var inputs = RecipeInputs(named: Dictionary(request.inputs.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 }),
-                                  images: request.images.count, audio: request.audio.count)
+                                  images: request.images.count)
         switch (request.recipe.isEmpty, request.steps.isEmpty) {
         case (false, true):
             guard let recipe = Recipes.all[request.recipe] else {

@@ -2,11 +2,10 @@ import ChorusAPI
 import ChorusWire
 
 /// What a recipe sees of the request: its named inputs (which a recipe may fill with defaults) and how
-/// many images and audio clips it carries.
+/// many images it carries.
 struct RecipeInputs {
     var named: [String: String]
     let images: Int
-    let audio: Int
 
     subscript(_ name: String) -> String? {
         get { named[name] }
