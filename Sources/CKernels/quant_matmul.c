@@ -97,15 +97,30 @@ int chorus_q8_quantize(int kind, const float *x, ptrdiff_t rows, ptrdiff_t colum
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+/* 32-value units of 8 weight rows unpacked for a prompt's products (quant_matmul_body.h): 2048 columns, 27 KiB,
+   about L1's size with the activations of the tokens in flight. */
+#define QM_PANEL_UNITS 64
+
+typedef struct {
+    uint8_t codes[QM_PANEL_UNITS][256];            /* unit u: 4-byte group g of row i at 32 g + 4 i */
+    float scale[QM_PANEL_UNITS][8], min[QM_PANEL_UNITS][8]; /* 32-value blocks: d (and m) of each row */
+    int32_t sub[QM_PANEL_UNITS][2][8];             /* K types: sub-block scales (Q6_K: of each 16 values) */
+    int32_t pair[QM_PANEL_UNITS / 8][8][8];        /* K types: int16 pairs, Q4_K/Q5_K mins, Q6_K scales */
+    float d[QM_PANEL_UNITS / 8][8], dmin[QM_PANEL_UNITS / 8][8]; /* K types: super-block scales */
+} qm_panel;
+
 #define QM_TARGET "avx2,fma,f16c"
+#define QM_TOKENS 4
 #define QM_SUFFIX _avx2
 #define QM_VNNI 0
 #include "quant_matmul_body.h"
 #undef QM_TARGET
+#undef QM_TOKENS
 #undef QM_SUFFIX
 #undef QM_VNNI
 
 #define QM_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
+#define QM_TOKENS 8
 #define QM_SUFFIX _vnni
 #define QM_VNNI 1
 #include "quant_matmul_body.h"

@@ -10,6 +10,7 @@ import Testing
         let type: GGMLType
         let rows: Int, batch: Int
         let weight: QuantizedMatrix
+        let bytes: [UInt8]
         let activations: Tensor
         let codes: [[Int]], scales: [[Float]], sums: [[Int]]?, offsets: [[Float]]?
         let expected: [[Float]]
@@ -25,7 +26,7 @@ import Testing
             let bytes = [UInt8](Data(base64Encoded: c["weight"] as! String)!)
             let floats = { (key: String) in (c[key] as? [[Double]])?.map { $0.map { Float($0) } } }
             return Case(type: type, rows: rows, batch: batch,
-                        weight: QuantizedMatrix(type: type, rows: rows, columns: columns, blocks: bytes)!,
+                        weight: QuantizedMatrix(type: type, rows: rows, columns: columns, blocks: bytes)!, bytes: bytes,
                         activations: Tensor(shape: [batch, columns], storage: floats("activations")!.flatMap { $0 }),
                         codes: c["codes"] as! [[Int]], scales: floats("scales")!, sums: c["sums"] as? [[Int]],
                         offsets: floats("offsets"), expected: floats("expected")!)
@@ -76,9 +77,9 @@ import Testing
         }
     }
 
-    /// Every batch size takes its own path through the kernels (tiles of two weight rows and four input rows,
-    /// then 3, 2 or 1; a single input row in two chains of blocks), and chunks of rows split across cores: all
-    /// give each row's product alone, up to the order of the float additions.
+    /// Every batch size takes its own path through the kernels (panels of 8 weight rows against 4 or 8 input
+    /// rows at a time, Q8_0 tiles of 4 × 4, a single input row in two chains of blocks), and chunks of rows
+    /// split across cores: all give each row's product alone, up to the order of the float additions.
     @Test(arguments: levels) func batchesAndStackedPartsGiveEachRowsOwnProduct(level: Int32) {
         let columns = Self.cases[0].weight.columns
         var inputs: [Float] = []
@@ -97,6 +98,44 @@ import Testing
                 }
             }
             column += part.rows
+        }
+    }
+
+    /// Prompts take panels of 8 weight rows of at most 2048 columns, 4 or 8 tokens at a time: 11 rows (a full
+    /// panel and a part), 2560 columns (two panels whose shares add) and 13 tokens (tiles and a part tile) give
+    /// each row the product a decoded token gets alone (the row kernels matched to llama.cpp above).
+    @Test(arguments: levels) func panelsAcrossWideMatricesGiveEachRowsOwnProduct(level: Int32) {
+        let (rows, pieces, tokens) = (11, 5, 13)
+        for c in Self.cases {
+            // Row r joins fixture rows r, r + 1, … (mod 6): whole rows of blocks, so still a valid matrix.
+            let rowBytes = c.weight.rowBytes, narrow = c.weight.columns, columns = narrow * pieces
+            var bytes: [UInt8] = []
+            for r in 0..<rows {
+                for piece in 0..<pieces {
+                    let source = (r + piece) % c.rows
+                    bytes += c.bytes[(source * rowBytes)..<((source + 1) * rowBytes)]
+                }
+            }
+            let wide = QuantizedMatrix(type: c.type, rows: rows, columns: columns, blocks: bytes)!
+            var inputs: [Float] = []
+            for t in 0..<tokens {
+                for piece in 0..<pieces {
+                    let source = (t + 2 * piece) % c.batch
+                    inputs += c.activations.storage[(source * narrow)..<((source + 1) * narrow)].map { $0 * Float(1 + piece) }
+                }
+            }
+            let together = wide.timesTransposed(Tensor(shape: [tokens, columns], storage: inputs), level: level)
+            #expect(together.shape == [tokens, rows])
+            let w = wide.dequantized().storage
+            for t in 0..<tokens {
+                let alone = wide.timesTransposed(Tensor(shape: [1, columns], storage: Array(inputs[(t * columns)..<((t + 1) * columns)])), level: level)
+                for r in 0..<rows {
+                    var magnitude: Float = 0
+                    for k in 0..<columns { magnitude += abs(w[r * columns + k] * inputs[t * columns + k]) }
+                    let (batched, single) = (together.storage[t * rows + r], alone.storage[r])
+                    #expect(abs(batched - single) <= 4e-6 * magnitude, "\(c.type) level \(level) token \(t) row \(r): \(batched) vs \(single)")
+                }
+            }
         }
     }
 
