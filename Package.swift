@@ -151,7 +151,7 @@ let package = Package(
         // libFuzzer entry points for every parser a client's bytes reach (Fuzz/README.md, scripts/fuzz).
         .target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"),
         .target(name: "ChorusFuzzTargets", dependencies: [
-            "ChorusAPI", "ChorusWire", "ChorusMedia", "ChorusTensor", "ChorusText", "Gateway", "GatewayHTTP",
+            "ChorusAPI", "ChorusWire", "ChorusMedia", "ChorusTensor", "ChorusText", "ChorusStableDiffusion", "Gateway", "GatewayHTTP",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ], path: "Fuzz/Targets"),

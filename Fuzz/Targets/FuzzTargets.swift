@@ -1,5 +1,6 @@
 import ChorusAPI
 import ChorusMedia
+import ChorusStableDiffusion
 import ChorusTensor
 import ChorusText
 import ChorusWire
@@ -35,6 +36,7 @@ public enum FuzzTargets {
         "tokenizer": tokenizer,
         "template": template,
         "sse": sse,
+        "prompt": { bytes in _ = try? A1111Prompt(parsing: String(decoding: bytes, as: UTF8.self)) },
     ]
 
     /// Frames from a byte stream, as a connection's decoder sees them, each encoded back.
