@@ -6,6 +6,9 @@ import Foundation
 package struct StableDiffusionJob: Sendable {
     package var prompt = ""
     package var negativePrompt = ""
+    package var promptSyntax = PromptSyntax.a1111
+    /// What the service found of the prompt when it checked it, for the result.
+    package var promptTokens = 0, truncatedTokens = 0
     package var guidanceScale: Float = 7.5
     package var steps = 50
     package var seed: UInt64 = 1
@@ -18,11 +21,14 @@ package struct StableDiffusionJob: Sendable {
     package var initImage: Image?
     package var strength: Float = 1
 
-    package init(prompt: String = "", negativePrompt: String = "", guidanceScale: Float = 7.5, steps: Int = 50,
+    package init(prompt: String = "", negativePrompt: String = "", promptSyntax: PromptSyntax = .a1111,
+                 promptTokens: Int = 0, truncatedTokens: Int = 0, guidanceScale: Float = 7.5, steps: Int = 50,
                  seed: UInt64 = 1, width: Int = 512, height: Int = 512, count: Int = 1, scheduler: SchedulerKind,
                  previewEvery: Int = 0, initImage: Image? = nil, strength: Float = 1) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
+        self.promptSyntax = promptSyntax
+        (self.promptTokens, self.truncatedTokens) = (promptTokens, truncatedTokens)
         self.guidanceScale = guidanceScale
         self.steps = steps
         self.seed = seed
@@ -70,9 +76,9 @@ package final class StableDiffusionEngine: Sendable {
         var scheduler = try job.scheduler.make(config: pipeline.schedulerConfig, steps: job.steps)
 
         let guided = job.guidanceScale > 1
-        let cond = pipeline.textEmbeddings(ids: [pipeline.tokenize(job.prompt)])
-        var rows = Array(repeating: cond, count: job.count)
-        if guided { rows = Array(repeating: pipeline.textEmbeddings(ids: [pipeline.tokenize(job.negativePrompt)]), count: job.count) + rows }
+        let prompts = try pipeline.conditioning(prompt: job.prompt, negative: job.negativePrompt, syntax: job.promptSyntax, guided: guided)
+        var rows = Array(repeating: prompts.cond, count: job.count)
+        if let uncond = prompts.uncond { rows = Array(repeating: uncond, count: job.count) + rows }
         let context = Tensor.concatenate(rows, axis: 0)
 
         var start = 0

@@ -20,7 +20,8 @@ public struct A1111Prompt: Equatable, Sendable {
     }
 
     public enum SyntaxError: Error, Equatable, CustomStringConvertible {
-        /// `(x:1.2.3)`: the characters after the colon are digits and dots but not a number.
+        /// `(x:1.2.3)`: the characters after the colon are digits and dots but not a number; the offset counts
+        /// Unicode scalars from 0 (the message counts from 1).
         case weightIsNotANumber(String, scalarOffset: Int)
         /// `(x:1e400)` or 8 000 nested brackets: a weight that does not fit a double.
         case weightOverflows(String)
@@ -28,7 +29,7 @@ public struct A1111Prompt: Equatable, Sendable {
         public var description: String {
             switch self {
             case .weightIsNotANumber(let text, let offset):
-                "prompt weight \"\(text)\" at character \(offset) is not a number (write it as 1.5 or .5)"
+                "prompt weight \"\(text)\" at character \(offset + 1) is not a number (write it as 1.5 or .5)"
             case .weightOverflows(let text):
                 "prompt weight of \"\(text.prefix(40))\" overflows (brackets or factors multiply past 1e308)"
             }
