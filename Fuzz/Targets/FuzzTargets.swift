@@ -67,7 +67,7 @@ public enum FuzzTargets {
               let object = try? JSONSerialization.jsonObject(with: Data(bytes.dropFirst())) as? [String: Any] else { return }
         let fields = JSONFields(object)
         switch selector % 6 {
-        case 0: _ = try? ImageRoutes.parameters(string: { try fields.string($0) }, number: { try fields.number($0) })
+        case 0: _ = try? ImageRoutes.parameters(fields)
         case 1: _ = try? ChatCompletions.chatRequest(object)
         case 5: _ = try? Completions.completionRequest(object)
         case 2: _ = try? Embeddings.parse(object)

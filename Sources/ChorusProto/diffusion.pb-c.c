@@ -52,6 +52,186 @@ void   chorus__diffusion__v1__text_to_image_request__free_unpacked
   assert(message->base.descriptor == &chorus__diffusion__v1__text_to_image_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   chorus__diffusion__v1__prompt_build__init
+                     (Chorus__Diffusion__V1__PromptBuild         *message)
+{
+  static const Chorus__Diffusion__V1__PromptBuild init_value = CHORUS__DIFFUSION__V1__PROMPT_BUILD__INIT;
+  *message = init_value;
+}
+size_t chorus__diffusion__v1__prompt_build__get_packed_size
+                     (const Chorus__Diffusion__V1__PromptBuild *message)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_build__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__diffusion__v1__prompt_build__pack
+                     (const Chorus__Diffusion__V1__PromptBuild *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_build__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__diffusion__v1__prompt_build__pack_to_buffer
+                     (const Chorus__Diffusion__V1__PromptBuild *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_build__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Diffusion__V1__PromptBuild *
+       chorus__diffusion__v1__prompt_build__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Diffusion__V1__PromptBuild *)
+     protobuf_c_message_unpack (&chorus__diffusion__v1__prompt_build__descriptor,
+                                allocator, len, data);
+}
+void   chorus__diffusion__v1__prompt_build__free_unpacked
+                     (Chorus__Diffusion__V1__PromptBuild *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_build__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__diffusion__v1__prompt_piece__init
+                     (Chorus__Diffusion__V1__PromptPiece         *message)
+{
+  static const Chorus__Diffusion__V1__PromptPiece init_value = CHORUS__DIFFUSION__V1__PROMPT_PIECE__INIT;
+  *message = init_value;
+}
+size_t chorus__diffusion__v1__prompt_piece__get_packed_size
+                     (const Chorus__Diffusion__V1__PromptPiece *message)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_piece__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__diffusion__v1__prompt_piece__pack
+                     (const Chorus__Diffusion__V1__PromptPiece *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_piece__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__diffusion__v1__prompt_piece__pack_to_buffer
+                     (const Chorus__Diffusion__V1__PromptPiece *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_piece__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Diffusion__V1__PromptPiece *
+       chorus__diffusion__v1__prompt_piece__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Diffusion__V1__PromptPiece *)
+     protobuf_c_message_unpack (&chorus__diffusion__v1__prompt_piece__descriptor,
+                                allocator, len, data);
+}
+void   chorus__diffusion__v1__prompt_piece__free_unpacked
+                     (Chorus__Diffusion__V1__PromptPiece *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_piece__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__diffusion__v1__prompt_chunk__init
+                     (Chorus__Diffusion__V1__PromptChunk         *message)
+{
+  static const Chorus__Diffusion__V1__PromptChunk init_value = CHORUS__DIFFUSION__V1__PROMPT_CHUNK__INIT;
+  *message = init_value;
+}
+size_t chorus__diffusion__v1__prompt_chunk__get_packed_size
+                     (const Chorus__Diffusion__V1__PromptChunk *message)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_chunk__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__diffusion__v1__prompt_chunk__pack
+                     (const Chorus__Diffusion__V1__PromptChunk *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_chunk__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__diffusion__v1__prompt_chunk__pack_to_buffer
+                     (const Chorus__Diffusion__V1__PromptChunk *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_chunk__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Diffusion__V1__PromptChunk *
+       chorus__diffusion__v1__prompt_chunk__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Diffusion__V1__PromptChunk *)
+     protobuf_c_message_unpack (&chorus__diffusion__v1__prompt_chunk__descriptor,
+                                allocator, len, data);
+}
+void   chorus__diffusion__v1__prompt_chunk__free_unpacked
+                     (Chorus__Diffusion__V1__PromptChunk *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_chunk__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__diffusion__v1__prompt_preview_response__init
+                     (Chorus__Diffusion__V1__PromptPreviewResponse         *message)
+{
+  static const Chorus__Diffusion__V1__PromptPreviewResponse init_value = CHORUS__DIFFUSION__V1__PROMPT_PREVIEW_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t chorus__diffusion__v1__prompt_preview_response__get_packed_size
+                     (const Chorus__Diffusion__V1__PromptPreviewResponse *message)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_preview_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__diffusion__v1__prompt_preview_response__pack
+                     (const Chorus__Diffusion__V1__PromptPreviewResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_preview_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__diffusion__v1__prompt_preview_response__pack_to_buffer
+                     (const Chorus__Diffusion__V1__PromptPreviewResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_preview_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Diffusion__V1__PromptPreviewResponse *
+       chorus__diffusion__v1__prompt_preview_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Diffusion__V1__PromptPreviewResponse *)
+     protobuf_c_message_unpack (&chorus__diffusion__v1__prompt_preview_response__descriptor,
+                                allocator, len, data);
+}
+void   chorus__diffusion__v1__prompt_preview_response__free_unpacked
+                     (Chorus__Diffusion__V1__PromptPreviewResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__diffusion__v1__prompt_preview_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   chorus__diffusion__v1__image_to_image_request__init
                      (Chorus__Diffusion__V1__ImageToImageRequest         *message)
 {
@@ -232,7 +412,7 @@ void   chorus__diffusion__v1__diffusion_event__free_unpacked
   assert(message->base.descriptor == &chorus__diffusion__v1__diffusion_event__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor chorus__diffusion__v1__text_to_image_request__field_descriptors[12] =
+static const ProtobufCFieldDescriptor chorus__diffusion__v1__text_to_image_request__field_descriptors[15] =
 {
   {
     "model",
@@ -378,8 +558,45 @@ static const ProtobufCFieldDescriptor chorus__diffusion__v1__text_to_image_reque
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prompt_syntax",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__TextToImageRequest, prompt_syntax),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "styles",
+    14,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Chorus__Diffusion__V1__TextToImageRequest, n_styles),
+    offsetof(Chorus__Diffusion__V1__TextToImageRequest, styles),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "build",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__TextToImageRequest, build),
+    &chorus__diffusion__v1__prompt_build__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chorus__diffusion__v1__text_to_image_request__field_indices_by_name[] = {
+  14,   /* field[14] = build */
   11,   /* field[11] = difficulty */
   3,   /* field[3] = guidance_scale */
   7,   /* field[7] = height */
@@ -388,15 +605,17 @@ static const unsigned chorus__diffusion__v1__text_to_image_request__field_indice
   8,   /* field[8] = num_images */
   10,   /* field[10] = preview_every */
   1,   /* field[1] = prompt */
+  12,   /* field[12] = prompt_syntax */
   9,   /* field[9] = scheduler */
   5,   /* field[5] = seed */
   4,   /* field[4] = steps */
+  13,   /* field[13] = styles */
   6,   /* field[6] = width */
 };
 static const ProtobufCIntRange chorus__diffusion__v1__text_to_image_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor chorus__diffusion__v1__text_to_image_request__descriptor =
 {
@@ -406,11 +625,410 @@ const ProtobufCMessageDescriptor chorus__diffusion__v1__text_to_image_request__d
   "Chorus__Diffusion__V1__TextToImageRequest",
   "chorus.diffusion.v1",
   sizeof(Chorus__Diffusion__V1__TextToImageRequest),
-  12,
+  15,
   chorus__diffusion__v1__text_to_image_request__field_descriptors,
   chorus__diffusion__v1__text_to_image_request__field_indices_by_name,
   1,  chorus__diffusion__v1__text_to_image_request__number_ranges,
   (ProtobufCMessageInit) chorus__diffusion__v1__text_to_image_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__diffusion__v1__prompt_build__field_descriptors[7] =
+{
+  {
+    "subject",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptBuild, subject),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "style",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptBuild, style),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lighting",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptBuild, lighting),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "composition",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptBuild, composition),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "extra_negative",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Chorus__Diffusion__V1__PromptBuild, n_extra_negative),
+    offsetof(Chorus__Diffusion__V1__PromptBuild, extra_negative),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "no_quality_boosters",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptBuild, no_quality_boosters),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "no_default_negative",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptBuild, no_default_negative),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__diffusion__v1__prompt_build__field_indices_by_name[] = {
+  3,   /* field[3] = composition */
+  4,   /* field[4] = extra_negative */
+  2,   /* field[2] = lighting */
+  6,   /* field[6] = no_default_negative */
+  5,   /* field[5] = no_quality_boosters */
+  1,   /* field[1] = style */
+  0,   /* field[0] = subject */
+};
+static const ProtobufCIntRange chorus__diffusion__v1__prompt_build__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_build__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.diffusion.v1.PromptBuild",
+  "PromptBuild",
+  "Chorus__Diffusion__V1__PromptBuild",
+  "chorus.diffusion.v1",
+  sizeof(Chorus__Diffusion__V1__PromptBuild),
+  7,
+  chorus__diffusion__v1__prompt_build__field_descriptors,
+  chorus__diffusion__v1__prompt_build__field_indices_by_name,
+  1,  chorus__diffusion__v1__prompt_build__number_ranges,
+  (ProtobufCMessageInit) chorus__diffusion__v1__prompt_build__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__diffusion__v1__prompt_piece__field_descriptors[2] =
+{
+  {
+    "text",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptPiece, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "weight",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptPiece, weight),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__diffusion__v1__prompt_piece__field_indices_by_name[] = {
+  0,   /* field[0] = text */
+  1,   /* field[1] = weight */
+};
+static const ProtobufCIntRange chorus__diffusion__v1__prompt_piece__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_piece__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.diffusion.v1.PromptPiece",
+  "PromptPiece",
+  "Chorus__Diffusion__V1__PromptPiece",
+  "chorus.diffusion.v1",
+  sizeof(Chorus__Diffusion__V1__PromptPiece),
+  2,
+  chorus__diffusion__v1__prompt_piece__field_descriptors,
+  chorus__diffusion__v1__prompt_piece__field_indices_by_name,
+  1,  chorus__diffusion__v1__prompt_piece__number_ranges,
+  (ProtobufCMessageInit) chorus__diffusion__v1__prompt_piece__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__diffusion__v1__prompt_chunk__field_descriptors[3] =
+{
+  {
+    "tokens",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Chorus__Diffusion__V1__PromptChunk, n_tokens),
+    offsetof(Chorus__Diffusion__V1__PromptChunk, tokens),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "weights",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_FLOAT,
+    offsetof(Chorus__Diffusion__V1__PromptChunk, n_weights),
+    offsetof(Chorus__Diffusion__V1__PromptChunk, weights),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "texts",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Chorus__Diffusion__V1__PromptChunk, n_texts),
+    offsetof(Chorus__Diffusion__V1__PromptChunk, texts),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__diffusion__v1__prompt_chunk__field_indices_by_name[] = {
+  2,   /* field[2] = texts */
+  0,   /* field[0] = tokens */
+  1,   /* field[1] = weights */
+};
+static const ProtobufCIntRange chorus__diffusion__v1__prompt_chunk__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_chunk__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.diffusion.v1.PromptChunk",
+  "PromptChunk",
+  "Chorus__Diffusion__V1__PromptChunk",
+  "chorus.diffusion.v1",
+  sizeof(Chorus__Diffusion__V1__PromptChunk),
+  3,
+  chorus__diffusion__v1__prompt_chunk__field_descriptors,
+  chorus__diffusion__v1__prompt_chunk__field_indices_by_name,
+  1,  chorus__diffusion__v1__prompt_chunk__number_ranges,
+  (ProtobufCMessageInit) chorus__diffusion__v1__prompt_chunk__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__diffusion__v1__prompt_preview_response__field_descriptors[11] =
+{
+  {
+    "prompt",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, prompt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "negative_prompt",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, negative_prompt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prompt_syntax",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, prompt_syntax),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pieces",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, n_pieces),
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, pieces),
+    &chorus__diffusion__v1__prompt_piece__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "negative_pieces",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, n_negative_pieces),
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, negative_pieces),
+    &chorus__diffusion__v1__prompt_piece__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "chunks",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, n_chunks),
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, chunks),
+    &chorus__diffusion__v1__prompt_chunk__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "negative_chunks",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, n_negative_chunks),
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, negative_chunks),
+    &chorus__diffusion__v1__prompt_chunk__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prompt_tokens",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, prompt_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "negative_tokens",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, negative_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "truncated_tokens",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, truncated_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "styles",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, n_styles),
+    offsetof(Chorus__Diffusion__V1__PromptPreviewResponse, styles),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__diffusion__v1__prompt_preview_response__field_indices_by_name[] = {
+  5,   /* field[5] = chunks */
+  6,   /* field[6] = negative_chunks */
+  4,   /* field[4] = negative_pieces */
+  1,   /* field[1] = negative_prompt */
+  8,   /* field[8] = negative_tokens */
+  3,   /* field[3] = pieces */
+  0,   /* field[0] = prompt */
+  2,   /* field[2] = prompt_syntax */
+  7,   /* field[7] = prompt_tokens */
+  10,   /* field[10] = styles */
+  9,   /* field[9] = truncated_tokens */
+};
+static const ProtobufCIntRange chorus__diffusion__v1__prompt_preview_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_preview_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.diffusion.v1.PromptPreviewResponse",
+  "PromptPreviewResponse",
+  "Chorus__Diffusion__V1__PromptPreviewResponse",
+  "chorus.diffusion.v1",
+  sizeof(Chorus__Diffusion__V1__PromptPreviewResponse),
+  11,
+  chorus__diffusion__v1__prompt_preview_response__field_descriptors,
+  chorus__diffusion__v1__prompt_preview_response__field_indices_by_name,
+  1,  chorus__diffusion__v1__prompt_preview_response__number_ranges,
+  (ProtobufCMessageInit) chorus__diffusion__v1__prompt_preview_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor chorus__diffusion__v1__image_to_image_request__field_descriptors[3] =
@@ -541,7 +1159,7 @@ const ProtobufCMessageDescriptor chorus__diffusion__v1__progress__descriptor =
   (ProtobufCMessageInit) chorus__diffusion__v1__progress__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chorus__diffusion__v1__diffusion_result__field_descriptors[4] =
+static const ProtobufCFieldDescriptor chorus__diffusion__v1__diffusion_result__field_descriptors[8] =
 {
   {
     "images",
@@ -591,17 +1209,69 @@ static const ProtobufCFieldDescriptor chorus__diffusion__v1__diffusion_result__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prompt_tokens",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__DiffusionResult, prompt_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "truncated_tokens",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__DiffusionResult, truncated_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prompt",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__DiffusionResult, prompt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "negative_prompt",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__DiffusionResult, negative_prompt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chorus__diffusion__v1__diffusion_result__field_indices_by_name[] = {
   3,   /* field[3] = elapsed_seconds */
   0,   /* field[0] = images */
+  7,   /* field[7] = negative_prompt */
   1,   /* field[1] = previews */
+  6,   /* field[6] = prompt */
+  4,   /* field[4] = prompt_tokens */
   2,   /* field[2] = seed */
+  5,   /* field[5] = truncated_tokens */
 };
 static const ProtobufCIntRange chorus__diffusion__v1__diffusion_result__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor chorus__diffusion__v1__diffusion_result__descriptor =
 {
@@ -611,7 +1281,7 @@ const ProtobufCMessageDescriptor chorus__diffusion__v1__diffusion_result__descri
   "Chorus__Diffusion__V1__DiffusionResult",
   "chorus.diffusion.v1",
   sizeof(Chorus__Diffusion__V1__DiffusionResult),
-  4,
+  8,
   chorus__diffusion__v1__diffusion_result__field_descriptors,
   chorus__diffusion__v1__diffusion_result__field_indices_by_name,
   1,  chorus__diffusion__v1__diffusion_result__number_ranges,
@@ -682,7 +1352,7 @@ const ProtobufCMessageDescriptor chorus__diffusion__v1__diffusion_event__descrip
   (ProtobufCMessageInit) chorus__diffusion__v1__diffusion_event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor chorus__diffusion__v1__diffusion__method_descriptors[10] =
+static const ProtobufCMethodDescriptor chorus__diffusion__v1__diffusion__method_descriptors[11] =
 {
   { "Health", &chorus__common__health_request__descriptor, &chorus__common__health_response__descriptor },
   { "Status", &chorus__common__status_request__descriptor, &chorus__common__service_status__descriptor },
@@ -692,6 +1362,7 @@ static const ProtobufCMethodDescriptor chorus__diffusion__v1__diffusion__method_
   { "EchoUpload", &chorus__common__echo_request__descriptor, &chorus__common__echo_response__descriptor },
   { "TextToImage", &chorus__diffusion__v1__text_to_image_request__descriptor, &chorus__diffusion__v1__diffusion_event__descriptor },
   { "ImageToImage", &chorus__diffusion__v1__image_to_image_request__descriptor, &chorus__diffusion__v1__diffusion_event__descriptor },
+  { "PromptPreview", &chorus__diffusion__v1__text_to_image_request__descriptor, &chorus__diffusion__v1__prompt_preview_response__descriptor },
   { "LoadModel", &chorus__common__load_model_request__descriptor, &chorus__common__load_model_response__descriptor },
   { "UnloadModel", &chorus__common__unload_model_request__descriptor, &chorus__common__unload_model_response__descriptor },
 };
@@ -702,10 +1373,11 @@ const unsigned chorus__diffusion__v1__diffusion__method_indices_by_name[] = {
   0,        /* Health */
   7,        /* ImageToImage */
   2,        /* ListModels */
-  8,        /* LoadModel */
+  9,        /* LoadModel */
+  8,        /* PromptPreview */
   1,        /* Status */
   6,        /* TextToImage */
-  9         /* UnloadModel */
+  10         /* UnloadModel */
 };
 const ProtobufCServiceDescriptor chorus__diffusion__v1__diffusion__descriptor =
 {
@@ -714,7 +1386,7 @@ const ProtobufCServiceDescriptor chorus__diffusion__v1__diffusion__descriptor =
   "Diffusion",
   "Chorus__Diffusion__V1__Diffusion",
   "chorus.diffusion.v1",
-  10,
+  11,
   chorus__diffusion__v1__diffusion__method_descriptors,
   chorus__diffusion__v1__diffusion__method_indices_by_name
 };
@@ -782,13 +1454,21 @@ void chorus__diffusion__v1__diffusion__image_to_image(ProtobufCService *service,
   assert(service->descriptor == &chorus__diffusion__v1__diffusion__descriptor);
   service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void chorus__diffusion__v1__diffusion__prompt_preview(ProtobufCService *service,
+                                                      const Chorus__Diffusion__V1__TextToImageRequest *input,
+                                                      Chorus__Diffusion__V1__PromptPreviewResponse_Closure closure,
+                                                      void *closure_data)
+{
+  assert(service->descriptor == &chorus__diffusion__v1__diffusion__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void chorus__diffusion__v1__diffusion__load_model(ProtobufCService *service,
                                                   const Chorus__Common__LoadModelRequest *input,
                                                   Chorus__Common__LoadModelResponse_Closure closure,
                                                   void *closure_data)
 {
   assert(service->descriptor == &chorus__diffusion__v1__diffusion__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void chorus__diffusion__v1__diffusion__unload_model(ProtobufCService *service,
                                                     const Chorus__Common__UnloadModelRequest *input,
@@ -796,7 +1476,7 @@ void chorus__diffusion__v1__diffusion__unload_model(ProtobufCService *service,
                                                     void *closure_data)
 {
   assert(service->descriptor == &chorus__diffusion__v1__diffusion__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void chorus__diffusion__v1__diffusion__init (Chorus__Diffusion__V1__Diffusion_Service *service,
                                              Chorus__Diffusion__V1__Diffusion_ServiceDestroy destroy)

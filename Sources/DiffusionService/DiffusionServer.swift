@@ -17,12 +17,16 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
         public var maxImages: Int
         /// Memory a run may use beyond the weights; nil = what /proc/meminfo says is available.
         public var memoryBudgetBytes: Int?
+        /// The prompt styles requests may name.
+        public var styles: PromptStyleLibrary
 
-        public init(maxPixels: Int = 1024 * 1024, maxSteps: Int = 150, maxImages: Int = 8, memoryBudgetBytes: Int? = nil) {
+        public init(maxPixels: Int = 1024 * 1024, maxSteps: Int = 150, maxImages: Int = 8, memoryBudgetBytes: Int? = nil,
+                    styles: PromptStyleLibrary = .builtIn) {
             self.maxPixels = maxPixels
             self.maxSteps = maxSteps
             self.maxImages = maxImages
             self.memoryBudgetBytes = memoryBudgetBytes
+            self.styles = styles
         }
     }
 
@@ -76,7 +80,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
 
     public func textToImage(_ request: TextToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
         try Self.checkRanges(request)
-        switch try model(request.model, prompt: request.prompt).model {
+        switch try model(request.model, prompt: Self.hasPrompt(request) ? "prompt" : "").model {
         case .terrain(let engine): try await runTerrain(engine, request, initial: nil, strength: 1, responses: responses)
         case .stableDiffusion(let engine): try await runStableDiffusion(engine, try job(request, engine: engine), responses: responses)
         }
@@ -85,7 +89,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
     public func imageToImage(_ request: ImageToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
         let params = request.params ?? TextToImageRequest()
         try Self.checkRanges(params)
-        let chosen = try model(params.model, prompt: params.prompt).model
+        let chosen = try model(params.model, prompt: Self.hasPrompt(params) ? "prompt" : "").model
         guard let image = request.initImage, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no init_image") }
         guard request.strength > 0 && request.strength <= 1 else {
             throw WireStatus(.invalidArgument, "strength \(request.strength) is outside (0, 1]")
@@ -123,6 +127,79 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
     }
 
     // MARK: - Stable Diffusion
+
+    static func hasPrompt(_ p: TextToImageRequest) -> Bool { !p.prompt.isEmpty || p.build != nil }
+
+    /// The prompt and negative prompt a request means: built from `build` (its prompt and negative_prompt
+    /// after a comma), then through the named styles.
+    func prompts(_ p: TextToImageRequest) throws -> (prompt: String, negative: String) {
+        var (prompt, negative) = (p.prompt, p.negativePrompt)
+        do {
+            if let b = p.build {
+                let built = try PromptBuild(subject: b.subject, style: b.style, qualityBoosters: !b.noQualityBoosters, lighting: b.lighting,
+                                            composition: b.composition, extraNegative: b.extraNegative,
+                                            defaultNegative: !b.noDefaultNegative).build(with: settings.styles)
+                prompt = PromptStyle.merge(prompt, into: built.prompt)
+                negative = PromptBuild.uniqueTerms([built.negative, negative]).joined(separator: ", ")
+            }
+            return try settings.styles.apply(p.styles, prompt: prompt, negative: negative)
+        } catch let error as PromptStyleError {
+            throw WireStatus(.invalidArgument, "\(error)")
+        }
+    }
+
+    /// The request's prompt_syntax; empty is a1111.
+    static func syntax(_ p: TextToImageRequest) throws -> PromptSyntax {
+        if p.promptSyntax.isEmpty { return .a1111 }
+        guard let named = PromptSyntax(rawValue: p.promptSyntax) else {
+            throw WireStatus(.invalidArgument, "prompt_syntax '\(p.promptSyntax)' is not one of \(PromptSyntax.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return named
+    }
+
+    public func promptPreview(_ request: TextToImageRequest, context: CallContext) async throws -> PromptPreviewResponse {
+        let engine: StableDiffusionEngine
+        switch try model(request.model, prompt: "prompt").model {
+        case .stableDiffusion(let e): engine = e
+        case .terrain: throw WireStatus(.invalidArgument, "'\(request.model)' is the terrain model, which takes no prompt")
+        }
+        let pipeline = engine.pipeline
+        let (prompt, negative) = try prompts(request)
+        let syntax = try Self.syntax(request)
+        var answer = PromptPreviewResponse(prompt: prompt, negativePrompt: negative, promptSyntax: syntax.rawValue,
+                                           styles: settings.styles.names)
+        func chunk(_ tokens: [Int], _ weights: [Double]) -> PromptChunk {
+            PromptChunk(tokens: tokens.map { UInt32(clamping: $0) }, weights: weights.map { Float($0) },
+                        texts: tokens.map { pipeline.tokenizer.token($0) ?? "" })
+        }
+        switch syntax {
+        case .plain:
+            let ids = pipeline.tokenize(prompt), negativeIDs = pipeline.tokenize(negative)
+            answer.pieces = [PromptPiece(text: prompt, weight: 1)]
+            answer.negativePieces = [PromptPiece(text: negative, weight: 1)]
+            answer.chunks = [chunk(ids, ids.map { _ in 1 })]
+            answer.negativeChunks = [chunk(negativeIDs, negativeIDs.map { _ in 1 })]
+            answer.promptTokens = UInt32(clamping: max(0, pipeline.tokenizer.encode(prompt).count - 2))
+            answer.negativeTokens = UInt32(clamping: max(0, pipeline.tokenizer.encode(negative).count - 2))
+            answer.truncatedTokens = UInt32(clamping: pipeline.truncatedTokens(prompt))
+        case .a1111:
+            do {
+                let parsed = try A1111Prompt(parsing: prompt), negativeParsed = try A1111Prompt(parsing: negative)
+                let (chunks, negativeChunks) = try pipeline.checkedChunks(prompt: prompt, negative: negative, guided: true)
+                answer.pieces = parsed.pieces.map { PromptPiece(text: $0.text, weight: $0.weight) }
+                answer.negativePieces = negativeParsed.pieces.map { PromptPiece(text: $0.text, weight: $0.weight) }
+                answer.chunks = zip(chunks.tokens, chunks.multipliers).map(chunk)
+                answer.negativeChunks = negativeChunks.map { zip($0.tokens, $0.multipliers).map(chunk) } ?? []
+                answer.promptTokens = UInt32(clamping: chunks.tokenCount)
+                answer.negativeTokens = UInt32(clamping: negativeChunks?.tokenCount ?? 0)
+            } catch let error as WireStatus {
+                throw error
+            } catch {
+                throw WireStatus(.invalidArgument, "\(error)")
+            }
+        }
+        return answer
+    }
 
     /// Checks a request against the model and the limits; fills in the defaults (the model's native
     /// size, 50 steps, guidance 7.5, the folder's scheduler, a random seed).
@@ -167,9 +244,23 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
         guard needed <= budget else {
             throw WireStatus(.resourceExhausted, String(format: "%d×%d × %d image(s) needs about %.1f GB beyond the weights; %.1f GB is available. Ask for fewer or smaller images", width, height, count, Double(needed) / 1e9, Double(budget) / 1e9))
         }
-        let dropped = pipeline.truncatedTokens(p.prompt)
-        if dropped > 0 { runtime.logger.info("prompt longer than the text encoder's 77 tokens: \(dropped) tokens dropped") }
-        return StableDiffusionJob(prompt: p.prompt, negativePrompt: p.negativePrompt, guidanceScale: guidance, steps: steps,
+        let syntax = try Self.syntax(p)
+        let (prompt, negative) = try prompts(p)
+        var report = (tokens: 0, truncated: 0)
+        switch syntax {
+        case .plain:
+            report = (max(0, pipeline.tokenizer.encode(prompt).count - 2), pipeline.truncatedTokens(prompt))
+            if report.truncated > 0 { runtime.logger.info("plain prompt longer than the text encoder's 77 tokens: \(report.truncated) tokens dropped") }
+        case .a1111:
+            do {
+                let (chunks, _) = try pipeline.checkedChunks(prompt: prompt, negative: negative, guided: guidance > 1)
+                report.tokens = chunks.tokenCount
+            } catch {
+                throw WireStatus(.invalidArgument, "\(error)")
+            }
+        }
+        return StableDiffusionJob(prompt: prompt, negativePrompt: negative, promptSyntax: syntax,
+                                  promptTokens: report.tokens, truncatedTokens: report.truncated, guidanceScale: guidance, steps: steps,
                                   seed: p.seed == 0 ? UInt64.random(in: 1...UInt64.max) : p.seed, width: width, height: height,
                                   count: count, scheduler: scheduler, previewEvery: Int(p.previewEvery))
     }
@@ -218,7 +309,10 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
         try Task.checkCancellation()
         let encoded = try images.map { EncodedImage(data: Data(try ImageCodec.encodePNG($0))) }
         runtime.logger.info("\(engine.name): \(job.count) image(s) \(job.width)×\(job.height), \(job.scheduler.rawValue) \(job.steps) steps in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
-        try await responses.write(DiffusionEvent(result: DiffusionResult(images: encoded, seed: job.seed, elapsedSeconds: Date().timeIntervalSince(started))))
+        try await responses.write(DiffusionEvent(result: DiffusionResult(images: encoded, seed: job.seed, elapsedSeconds: Date().timeIntervalSince(started),
+                                                                         promptTokens: UInt32(clamping: job.promptTokens),
+                                                                         truncatedTokens: UInt32(clamping: job.truncatedTokens),
+                                                                         prompt: job.prompt, negativePrompt: job.negativePrompt)))
     }
 
     // MARK: - Terrain

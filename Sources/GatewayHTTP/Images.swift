@@ -2,23 +2,71 @@ import ChorusAPI
 import ChorusInput
 import ChorusWire
 import Foundation
+import Gateway
 import Hummingbird
 
 /// `POST /v1/images/generations` (JSON) and `/v1/images/edits` (multipart, img2img by `strength`) on
 /// DiffusionService. Images come back as `b64_json`; the extensions `seed`, `steps`, `guidance_scale`,
-/// `negative_prompt`, `scheduler`, `difficulty` (the terrain model) pass through, and `stream: true`
-/// sends progress as server-sent events before the images.
+/// `negative_prompt`, `prompt_syntax` (`a1111`, the default, or `plain`), `scheduler`, `difficulty` (the
+/// terrain model) pass through, and `stream: true` sends progress as server-sent events before the images.
+/// `styles` and `build` shape the prompt (see `parameters(_:)`); `expand: true` first has the vision service's
+/// language model enrich the prompt (`expanded_prompt` in the answer). The answer adds `seed`, and for Stable
+/// Diffusion `prompt` / `negative_prompt` (as run), `prompt_tokens` and `truncated_tokens`.
 package struct ImageRoutes {
     let diffusion: DiffusionClient
+    /// The language model that `expand` asks.
+    let vision: VisionClient
     let bodyLimit: Int
     /// Carries the API key on to the gateway's wire port when one is set.
     let options: CallOptions
 
     func generate(_ request: Request) async throws -> Response {
         let fields = JSONFields(try await request.jsonObject(limit: bodyLimit))
-        let parameters = try Self.parameters(string: { try fields.string($0) }, number: { try fields.number($0) })
+        var parameters = try Self.parameters(fields)
         let stream = try fields.bool("stream") ?? false
-        return try await answer(diffusion.textToImage(parameters, options: options), stream: stream)
+        var expanded: String?
+        if try fields.bool("expand") ?? false {
+            // The subject (build.subject, else the prompt) rewritten by the vision service's language model.
+            let subject = parameters.build.map(\.subject) ?? parameters.prompt
+            guard !subject.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw OpenAIError.invalid("'expand' needs a prompt (or build.subject) to expand", param: "expand")
+            }
+            let (text, _, _) = try await ChatCompletions.gather(vision.chat(PromptExpansion.request(subject: subject, seed: parameters.seed), options: options))
+            let prompt = PromptExpansion.prompt(from: text, subject: subject)
+            if parameters.build != nil { parameters.build?.subject = prompt } else { parameters.prompt = prompt }
+            expanded = prompt
+        }
+        return try await answer(diffusion.textToImage(parameters, options: options), stream: stream, extra: expanded.map { ["expanded_prompt": $0] } ?? [:])
+    }
+
+    /// `POST /v1/prompts/preview`: the images request's prompt fields → what the model will get (DiffusionService's
+    /// PromptPreview), without generating.
+    func preview(_ request: Request) async throws -> Response {
+        let answer = try await diffusion.promptPreview(try Self.parameters(JSONFields(try await request.jsonObject(limit: bodyLimit))), options: options)
+        func pieces(_ list: [PromptPiece]) -> [[String: Any]] { list.map { ["text": $0.text, "weight": $0.weight] } }
+        func chunks(_ list: [PromptChunk]) -> [[String: Any]] {
+            list.map { ["tokens": $0.tokens, "weights": $0.weights, "texts": $0.texts] }
+        }
+        return Response.json(["prompt": answer.prompt, "negative_prompt": answer.negativePrompt, "prompt_syntax": answer.promptSyntax,
+                              "pieces": pieces(answer.pieces), "negative_pieces": pieces(answer.negativePieces),
+                              "chunks": chunks(answer.chunks), "negative_chunks": chunks(answer.negativeChunks),
+                              "prompt_tokens": answer.promptTokens, "negative_tokens": answer.negativeTokens,
+                              "truncated_tokens": answer.truncatedTokens, "styles": answer.styles])
+    }
+
+    /// A JSON body's generation fields: the form's, plus `styles` (a name or a list) and `build` (subject,
+    /// style, lighting, composition, extra_negative, quality_boosters, default_negative).
+    package static func parameters(_ fields: JSONFields) throws -> TextToImageRequest {
+        var parameters = try Self.parameters(string: { try fields.string($0) }, number: { try fields.number($0) })
+        parameters.styles = try fields.strings("styles") ?? []
+        if let build = try fields.object("build") {
+            parameters.build = PromptBuild(subject: try build.string("subject") ?? "", style: try build.string("style") ?? "",
+                                           lighting: try build.string("lighting") ?? "", composition: try build.string("composition") ?? "",
+                                           extraNegative: try build.strings("extra_negative") ?? [],
+                                           noQualityBoosters: !(try build.bool("quality_boosters") ?? true),
+                                           noDefaultNegative: !(try build.bool("default_negative") ?? true))
+        }
+        return parameters
     }
 
     func edit(_ request: Request) async throws -> Response {
@@ -31,7 +79,9 @@ package struct ImageRoutes {
             guard let value = Double(text) else { throw OpenAIError.invalid("'\(key)' must be a number", param: key) }
             return value
         }
-        let parameters = try Self.parameters(string: { form.first($0)?.text }, number: number)
+        var parameters = try Self.parameters(string: { form.first($0)?.text }, number: number)
+        // A form names its styles in one field, separated by commas.
+        parameters.styles = (form.first("styles")?.text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let strength = try OpenAIError.checking { try number("strength").map { try Checked.float($0, "strength", in: 0...1) } } ?? 0.8
         let edit = ImageToImageRequest(params: parameters, initImage: EncodedImage(data: Data(image.data)), strength: strength)
         return try await answer(diffusion.imageToImage(edit, options: options), stream: form.first("stream")?.text == "true")
@@ -62,14 +112,15 @@ package struct ImageRoutes {
                                   negativePrompt: try string("negative_prompt") ?? "",
                                   guidanceScale: guidance ?? 0, steps: try integer("steps", UInt32(1)...UInt32(10_000)) ?? 0,
                                   seed: try integer("seed", UInt64.min...UInt64.max) ?? 0, width: width, height: height, numImages: n,
-                                  scheduler: try string("scheduler") ?? "", difficulty: try integer("difficulty", UInt32(1)...UInt32(100)) ?? 0)
+                                  scheduler: try string("scheduler") ?? "", difficulty: try integer("difficulty", UInt32(1)...UInt32(100)) ?? 0,
+                                  promptSyntax: try string("prompt_syntax") ?? "")
     }
 
-    private func answer(_ events: ResponseStream<DiffusionEvent>, stream: Bool) async throws -> Response {
+    private func answer(_ events: ResponseStream<DiffusionEvent>, stream: Bool, extra: [String: Any] = [:]) async throws -> Response {
         let created = Int(Date().timeIntervalSince1970)
         guard stream else {
             for try await event in events {
-                if let result = event.result { return Response.json(Self.body(result, created: created)) }
+                if let result = event.result { return Response.json(Self.body(result, created: created).merging(extra) { $1 }) }
             }
             throw OpenAIError(.internalServerError, "the generation ended without images", type: "server_error")
         }
@@ -84,7 +135,7 @@ package struct ImageRoutes {
                 } else if let preview = current.preview {
                     object = ["type": "preview", "b64_json": preview.data.base64EncodedString()]
                 } else if let result = current.result {
-                    object = Self.body(result, created: created)
+                    object = Self.body(result, created: created).merging(extra) { $1 }
                     object["type"] = "result"
                 }
                 try await writer.write(ServerSentEvents.event(object))
@@ -97,6 +148,13 @@ package struct ImageRoutes {
     }
 
     static func body(_ result: DiffusionResult, created: Int) -> [String: Any] {
-        ["created": created, "seed": result.seed, "data": result.images.map { ["b64_json": $0.data.base64EncodedString()] }]
+        var body: [String: Any] = ["created": created, "seed": result.seed, "data": result.images.map { ["b64_json": $0.data.base64EncodedString()] }]
+        if !result.prompt.isEmpty || !result.negativePrompt.isEmpty {
+            body["prompt"] = result.prompt
+            body["negative_prompt"] = result.negativePrompt
+        }
+        if result.promptTokens > 0 { body["prompt_tokens"] = result.promptTokens }
+        if result.truncatedTokens > 0 { body["truncated_tokens"] = result.truncatedTokens }
+        return body
     }
 }

@@ -71,7 +71,7 @@ public struct OpenAIFront: Sendable {
         let completions = Completions(vision: VisionClient(services), bodyLimit: limit, options: options)
         let embeddings = Embeddings(vision: VisionClient(services), bodyLimit: limit, options: options)
         let audio = AudioRoutes(speech: SpeechClient(services), bodyLimit: limit, options: options)
-        let images = ImageRoutes(diffusion: DiffusionClient(services), bodyLimit: limit, options: options)
+        let images = ImageRoutes(diffusion: DiffusionClient(services), vision: VisionClient(services), bodyLimit: limit, options: options)
         let pipelines = PipelineRoute(gateway: gateway, bodyLimit: limit)
         router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
         router.get("/readyz") { _, _ in readiness() }
@@ -87,6 +87,7 @@ public struct OpenAIFront: Sendable {
         router.post("/v1/audio/translations") { request, _ in try await audio.transcribe(request, translate: true) }
         router.post("/v1/images/generations") { request, _ in try await images.generate(request) }
         router.post("/v1/images/edits") { request, _ in try await images.edit(request) }
+        router.post("/v1/prompts/preview") { request, _ in try await images.preview(request) }
         router.post("/v1/pipelines") { request, _ in try await pipelines.handle(request) }
         router.post("/v1/echo") { request, _ in try await echo(request, options: options) }
         return router

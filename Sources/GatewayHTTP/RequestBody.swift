@@ -65,7 +65,24 @@ package struct JSONFields {
         return try OpenAIError.checking { try Checked.float(value, key, in: range) }
     }
 
-    func bool(_ key: String) throws -> Bool? {
+    /// A string or an array of strings, as an array.
+    package func strings(_ key: String) throws -> [String]? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        if let one = value as? String { return [one] }
+        guard let many = value as? [Any], let strings = many as? [String], strings.count == many.count else {
+            throw OpenAIError.invalid("'\(key)' must be a string or an array of strings", param: key)
+        }
+        return strings
+    }
+
+    /// A nested object's fields.
+    package func object(_ key: String) throws -> JSONFields? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        guard let nested = value as? [String: Any] else { throw OpenAIError.invalid("'\(key)' must be an object", param: key) }
+        return JSONFields(nested)
+    }
+
+    package func bool(_ key: String) throws -> Bool? {
         guard let value = object[key], !(value is NSNull) else { return nil }
         guard let bool = value as? Bool else { throw OpenAIError.invalid("'\(key)' must be true or false", param: key) }
         return bool

@@ -4,6 +4,7 @@ import ChorusServiceKit
 import ChorusTensor
 import ChorusWire
 import DiffusionService
+import ChorusStableDiffusion
 import Foundation
 import Logging
 import NIOCore
@@ -157,6 +158,9 @@ struct DiffusionCommand: AsyncParsableCommand {
     @Option(help: "Memory in GB a run may use beyond the weights; a request estimated above it is refused with RESOURCE_EXHAUSTED before it starts (default: what the machine has available at that moment).")
     var memoryBudgetGb: Double?
 
+    @Option(help: ArgumentHelp("Prompt styles to add to the built-in ones (a style of the same name replaces it): a JSON file {\"styles\": [{\"name\": …, \"prompt\": \"… {prompt} …\", \"negative_prompt\": …}]} or AUTOMATIC1111's styles.csv.", valueName: "file"))
+    var styles: String?
+
     func validate() throws {
         guard maxPixels >= 64 * 64, maxSteps >= 1, maxImages >= 1 else {
             throw ValidationError("--max-pixels must be at least 4096, --max-steps and --max-images at least 1")
@@ -165,8 +169,16 @@ struct DiffusionCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        var library = PromptStyleLibrary.builtIn
+        if let styles {
+            do {
+                library = library.adding(try PromptStyleLibrary.load(path: styles))
+            } catch {
+                throw ValidationError("--styles: \(error)")
+            }
+        }
         let settings = DiffusionServer.Settings(maxPixels: maxPixels, maxSteps: maxSteps, maxImages: maxImages,
-                                                memoryBudgetBytes: memoryBudgetGb.map { Int($0 * 1e9) })
+                                                memoryBudgetBytes: memoryBudgetGb.map { Int($0 * 1e9) }, styles: library)
         try await flags.run(service: "diffusion", defaultPort: 7102) { try DiffusionServer(runtime: $0, settings: settings).routes }
     }
 }

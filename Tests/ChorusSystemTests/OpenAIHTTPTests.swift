@@ -218,5 +218,22 @@ import Testing
         bad["size"] = "33x32"
         let refused = try await call(stack, "POST", "/v1/images/generations", json: bad)
         #expect(refused.status == 400 && String(decoding: refused.body, as: UTF8.self).contains("multiples of 8"))
+
+        // Prompt syntax: A1111 weights change the images and count the tokens; plain says what it cut.
+        var weighted = request
+        weighted["prompt"] = "a (photo:1.5) of a [cat]"
+        let emphasised = try await call(stack, "POST", "/v1/images/generations", json: weighted)
+        let emphasisedBody = try object(emphasised.body)
+        #expect(emphasised.status == 200 && (emphasisedBody["prompt_tokens"] as? Int ?? 0) > 0)
+        #expect((emphasisedBody["data"] as? [[String: Any]])?.first?["b64_json"] as? String != data.first?["b64_json"] as? String)
+        var plain = request
+        plain["prompt"] = String(repeating: "a photo of a cat, ", count: 20)
+        plain["prompt_syntax"] = "plain"
+        let cut = try object(try await call(stack, "POST", "/v1/images/generations", json: plain).body)
+        #expect((cut["truncated_tokens"] as? Int ?? 0) > 0, "\(cut.keys)")
+        var unknown = request
+        unknown["prompt_syntax"] = "sdxl"
+        let unknownAnswer = try await call(stack, "POST", "/v1/images/generations", json: unknown)
+        #expect(unknownAnswer.status == 400 && String(decoding: unknownAnswer.body, as: UTF8.self).contains("prompt_syntax"))
     }
 }

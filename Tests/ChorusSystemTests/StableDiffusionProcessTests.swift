@@ -40,6 +40,7 @@ import Testing
         if let preview = first.compactMap(\.preview).first { #expect(pngHeader(preview.data) == (16, 16, 8, 2), "latent-size RGB (the tiny VAE halves)") }
         let result = try #require(first.last?.result)
         #expect(result.images.count == 2 && result.seed == 5 && result.images[0].data != result.images[1].data)
+        #expect(result.promptTokens > 0 && result.truncatedTokens == 0, "a1111 prompts count their tokens and lose none")
         for image in result.images { #expect(pngHeader(image.data) == (32, 32, 8, 2), "32×32 8-bit RGB PNG") }
         let again = try await events(diffusion.textToImage(request))
         #expect(again.last?.result?.images.map(\.data) == result.images.map(\.data), "same seed, same images")
@@ -147,6 +148,10 @@ import Testing
             ({ _ = try await self.events(diffusion.textToImage(with { $0.scheduler = "heun" })) }, .invalidArgument, "dpmpp_2m_karras"),
             ({ _ = try await self.events(diffusion.textToImage(with { $0.numImages = 50 })) }, .invalidArgument, "--max-images"),
             ({ _ = try await self.events(diffusion.textToImage(with { $0.guidanceScale = .nan })) }, .invalidArgument, "guidance_scale"),
+            ({ _ = try await self.events(diffusion.textToImage(with { $0.promptSyntax = "compel2" })) }, .invalidArgument, "a1111, plain"),
+            ({ _ = try await self.events(diffusion.textToImage(with { $0.prompt = "a (cat:1.2.3)" })) }, .invalidArgument, "\"1.2.3\" at character 8 is not a number"),
+            ({ _ = try await self.events(diffusion.textToImage(with { $0.negativePrompt = String(repeating: "blurry, ", count: 1_500) })) },
+             .invalidArgument, "the limit is 2400"),
             ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(params: cat, initImage: EncodedImage(data: Data("not a png".utf8)), strength: 0.5))) },
              .invalidArgument, "init_image"),
             ({ _ = try await self.events(diffusion.imageToImage(ImageToImageRequest(params: with { $0.steps = 10 }, initImage: nil, strength: 0.5))) },

@@ -18,8 +18,11 @@ public struct TextToImageRequest: ChorusMessage {
     public var scheduler: String
     public var previewEvery: UInt32
     public var difficulty: UInt32
+    public var promptSyntax: String
+    public var styles: [String]
+    public var build: PromptBuild?
 
-    public init(model: String = "", prompt: String = "", negativePrompt: String = "", guidanceScale: Float = 0, steps: UInt32 = 0, seed: UInt64 = 0, width: UInt32 = 0, height: UInt32 = 0, numImages: UInt32 = 0, scheduler: String = "", previewEvery: UInt32 = 0, difficulty: UInt32 = 0) {
+    public init(model: String = "", prompt: String = "", negativePrompt: String = "", guidanceScale: Float = 0, steps: UInt32 = 0, seed: UInt64 = 0, width: UInt32 = 0, height: UInt32 = 0, numImages: UInt32 = 0, scheduler: String = "", previewEvery: UInt32 = 0, difficulty: UInt32 = 0, promptSyntax: String = "", styles: [String] = [], build: PromptBuild? = nil) {
         self.model = model
         self.prompt = prompt
         self.negativePrompt = negativePrompt
@@ -32,6 +35,9 @@ public struct TextToImageRequest: ChorusMessage {
         self.scheduler = scheduler
         self.previewEvery = previewEvery
         self.difficulty = difficulty
+        self.promptSyntax = promptSyntax
+        self.styles = styles
+        self.build = build
     }
 
     enum CodingKeys: String, CodingKey {
@@ -47,6 +53,9 @@ public struct TextToImageRequest: ChorusMessage {
         case scheduler = "scheduler"
         case previewEvery = "preview_every"
         case difficulty = "difficulty"
+        case promptSyntax = "prompt_syntax"
+        case styles = "styles"
+        case build = "build"
     }
 
     public init(from decoder: Decoder) throws {
@@ -63,6 +72,9 @@ public struct TextToImageRequest: ChorusMessage {
         self.scheduler = try c.decodeIfPresent(String.self, forKey: .scheduler) ?? ""
         self.previewEvery = try c.decodeIfPresent(UInt32.self, forKey: .previewEvery) ?? 0
         self.difficulty = try c.decodeIfPresent(UInt32.self, forKey: .difficulty) ?? 0
+        self.promptSyntax = try c.decodeIfPresent(String.self, forKey: .promptSyntax) ?? ""
+        self.styles = try c.decodeIfPresent([String].self, forKey: .styles) ?? []
+        self.build = try c.decodeIfPresent(PromptBuild.self, forKey: .build) ?? nil
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -79,6 +91,9 @@ public struct TextToImageRequest: ChorusMessage {
         try c.encode(scheduler, forKey: .scheduler)
         try c.encode(previewEvery, forKey: .previewEvery)
         try c.encode(difficulty, forKey: .difficulty)
+        try c.encode(promptSyntax, forKey: .promptSyntax)
+        try c.encode(styles, forKey: .styles)
+        try c.encodeIfPresent(build, forKey: .build)
     }
 }
 
@@ -98,6 +113,9 @@ extension TextToImageRequest: CBridgedMessage {
         self.scheduler = CBridge.string(c.pointee.scheduler)
         self.previewEvery = c.pointee.preview_every
         self.difficulty = c.pointee.difficulty
+        self.promptSyntax = CBridge.string(c.pointee.prompt_syntax)
+        self.styles = CBridge.array(c.pointee.styles, c.pointee.n_styles).map { CBridge.string($0) }
+        self.build = c.pointee.build.map { PromptBuild(c: $0) }
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__TextToImageRequest>, _ arena: CArena) {
@@ -114,12 +132,308 @@ extension TextToImageRequest: CBridgedMessage {
         c.pointee.scheduler = arena.string(scheduler)
         c.pointee.preview_every = previewEvery
         c.pointee.difficulty = difficulty
+        c.pointee.prompt_syntax = arena.string(promptSyntax)
+        (c.pointee.n_styles, c.pointee.styles) = arena.array(styles.map { Optional(arena.string($0)) })
+        c.pointee.build = build.map { $0.bridged(arena) }
     }
 
     public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Diffusion__V1__TextToImageRequest>? { chorus__diffusion__v1__text_to_image_request__unpack(nil, count, bytes) }
     public static func cFree(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__TextToImageRequest>) { chorus__diffusion__v1__text_to_image_request__free_unpacked(c, nil) }
     public static func cPackedSize(_ c: UnsafePointer<Chorus__Diffusion__V1__TextToImageRequest>) -> Int { chorus__diffusion__v1__text_to_image_request__get_packed_size(c) }
     public static func cPack(_ c: UnsafePointer<Chorus__Diffusion__V1__TextToImageRequest>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__diffusion__v1__text_to_image_request__pack(c, out) }
+}
+
+public struct PromptBuild: ChorusMessage {
+    public var subject: String
+    public var style: String
+    public var lighting: String
+    public var composition: String
+    public var extraNegative: [String]
+    public var noQualityBoosters: Bool
+    public var noDefaultNegative: Bool
+
+    public init(subject: String = "", style: String = "", lighting: String = "", composition: String = "", extraNegative: [String] = [], noQualityBoosters: Bool = false, noDefaultNegative: Bool = false) {
+        self.subject = subject
+        self.style = style
+        self.lighting = lighting
+        self.composition = composition
+        self.extraNegative = extraNegative
+        self.noQualityBoosters = noQualityBoosters
+        self.noDefaultNegative = noDefaultNegative
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case subject = "subject"
+        case style = "style"
+        case lighting = "lighting"
+        case composition = "composition"
+        case extraNegative = "extra_negative"
+        case noQualityBoosters = "no_quality_boosters"
+        case noDefaultNegative = "no_default_negative"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.subject = try c.decodeIfPresent(String.self, forKey: .subject) ?? ""
+        self.style = try c.decodeIfPresent(String.self, forKey: .style) ?? ""
+        self.lighting = try c.decodeIfPresent(String.self, forKey: .lighting) ?? ""
+        self.composition = try c.decodeIfPresent(String.self, forKey: .composition) ?? ""
+        self.extraNegative = try c.decodeIfPresent([String].self, forKey: .extraNegative) ?? []
+        self.noQualityBoosters = try c.decodeIfPresent(Bool.self, forKey: .noQualityBoosters) ?? false
+        self.noDefaultNegative = try c.decodeIfPresent(Bool.self, forKey: .noDefaultNegative) ?? false
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(subject, forKey: .subject)
+        try c.encode(style, forKey: .style)
+        try c.encode(lighting, forKey: .lighting)
+        try c.encode(composition, forKey: .composition)
+        try c.encode(extraNegative, forKey: .extraNegative)
+        try c.encode(noQualityBoosters, forKey: .noQualityBoosters)
+        try c.encode(noDefaultNegative, forKey: .noDefaultNegative)
+    }
+}
+
+extension PromptBuild: CBridgedMessage {
+    public typealias CStruct = Chorus__Diffusion__V1__PromptBuild
+
+    public init(c: UnsafePointer<Chorus__Diffusion__V1__PromptBuild>) {
+        self.subject = CBridge.string(c.pointee.subject)
+        self.style = CBridge.string(c.pointee.style)
+        self.lighting = CBridge.string(c.pointee.lighting)
+        self.composition = CBridge.string(c.pointee.composition)
+        self.extraNegative = CBridge.array(c.pointee.extra_negative, c.pointee.n_extra_negative).map { CBridge.string($0) }
+        self.noQualityBoosters = (c.pointee.no_quality_boosters != 0)
+        self.noDefaultNegative = (c.pointee.no_default_negative != 0)
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__PromptBuild>, _ arena: CArena) {
+        chorus__diffusion__v1__prompt_build__init(c)
+        c.pointee.subject = arena.string(subject)
+        c.pointee.style = arena.string(style)
+        c.pointee.lighting = arena.string(lighting)
+        c.pointee.composition = arena.string(composition)
+        (c.pointee.n_extra_negative, c.pointee.extra_negative) = arena.array(extraNegative.map { Optional(arena.string($0)) })
+        c.pointee.no_quality_boosters = (noQualityBoosters ? 1 : 0)
+        c.pointee.no_default_negative = (noDefaultNegative ? 1 : 0)
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Diffusion__V1__PromptBuild>? { chorus__diffusion__v1__prompt_build__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__PromptBuild>) { chorus__diffusion__v1__prompt_build__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Diffusion__V1__PromptBuild>) -> Int { chorus__diffusion__v1__prompt_build__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Diffusion__V1__PromptBuild>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__diffusion__v1__prompt_build__pack(c, out) }
+}
+
+public struct PromptPiece: ChorusMessage {
+    public var text: String
+    public var weight: Double
+
+    public init(text: String = "", weight: Double = 0) {
+        self.text = text
+        self.weight = weight
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case text = "text"
+        case weight = "weight"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
+        self.weight = try c.decodeIfPresent(Double.self, forKey: .weight) ?? 0
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(text, forKey: .text)
+        try c.encode(weight, forKey: .weight)
+    }
+}
+
+extension PromptPiece: CBridgedMessage {
+    public typealias CStruct = Chorus__Diffusion__V1__PromptPiece
+
+    public init(c: UnsafePointer<Chorus__Diffusion__V1__PromptPiece>) {
+        self.text = CBridge.string(c.pointee.text)
+        self.weight = c.pointee.weight
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__PromptPiece>, _ arena: CArena) {
+        chorus__diffusion__v1__prompt_piece__init(c)
+        c.pointee.text = arena.string(text)
+        c.pointee.weight = weight
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Diffusion__V1__PromptPiece>? { chorus__diffusion__v1__prompt_piece__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__PromptPiece>) { chorus__diffusion__v1__prompt_piece__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Diffusion__V1__PromptPiece>) -> Int { chorus__diffusion__v1__prompt_piece__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Diffusion__V1__PromptPiece>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__diffusion__v1__prompt_piece__pack(c, out) }
+}
+
+public struct PromptChunk: ChorusMessage {
+    public var tokens: [UInt32]
+    public var weights: [Float]
+    public var texts: [String]
+
+    public init(tokens: [UInt32] = [], weights: [Float] = [], texts: [String] = []) {
+        self.tokens = tokens
+        self.weights = weights
+        self.texts = texts
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tokens = "tokens"
+        case weights = "weights"
+        case texts = "texts"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.tokens = try c.decodeIfPresent([UInt32].self, forKey: .tokens) ?? []
+        self.weights = try c.decodeIfPresent([Float].self, forKey: .weights) ?? []
+        self.texts = try c.decodeIfPresent([String].self, forKey: .texts) ?? []
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(tokens, forKey: .tokens)
+        try c.encode(weights, forKey: .weights)
+        try c.encode(texts, forKey: .texts)
+    }
+}
+
+extension PromptChunk: CBridgedMessage {
+    public typealias CStruct = Chorus__Diffusion__V1__PromptChunk
+
+    public init(c: UnsafePointer<Chorus__Diffusion__V1__PromptChunk>) {
+        self.tokens = CBridge.array(c.pointee.tokens, c.pointee.n_tokens)
+        self.weights = CBridge.array(c.pointee.weights, c.pointee.n_weights)
+        self.texts = CBridge.array(c.pointee.texts, c.pointee.n_texts).map { CBridge.string($0) }
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__PromptChunk>, _ arena: CArena) {
+        chorus__diffusion__v1__prompt_chunk__init(c)
+        (c.pointee.n_tokens, c.pointee.tokens) = arena.array(tokens)
+        (c.pointee.n_weights, c.pointee.weights) = arena.array(weights)
+        (c.pointee.n_texts, c.pointee.texts) = arena.array(texts.map { Optional(arena.string($0)) })
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Diffusion__V1__PromptChunk>? { chorus__diffusion__v1__prompt_chunk__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__PromptChunk>) { chorus__diffusion__v1__prompt_chunk__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Diffusion__V1__PromptChunk>) -> Int { chorus__diffusion__v1__prompt_chunk__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Diffusion__V1__PromptChunk>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__diffusion__v1__prompt_chunk__pack(c, out) }
+}
+
+public struct PromptPreviewResponse: ChorusMessage {
+    public var prompt: String
+    public var negativePrompt: String
+    public var promptSyntax: String
+    public var pieces: [PromptPiece]
+    public var negativePieces: [PromptPiece]
+    public var chunks: [PromptChunk]
+    public var negativeChunks: [PromptChunk]
+    public var promptTokens: UInt32
+    public var negativeTokens: UInt32
+    public var truncatedTokens: UInt32
+    public var styles: [String]
+
+    public init(prompt: String = "", negativePrompt: String = "", promptSyntax: String = "", pieces: [PromptPiece] = [], negativePieces: [PromptPiece] = [], chunks: [PromptChunk] = [], negativeChunks: [PromptChunk] = [], promptTokens: UInt32 = 0, negativeTokens: UInt32 = 0, truncatedTokens: UInt32 = 0, styles: [String] = []) {
+        self.prompt = prompt
+        self.negativePrompt = negativePrompt
+        self.promptSyntax = promptSyntax
+        self.pieces = pieces
+        self.negativePieces = negativePieces
+        self.chunks = chunks
+        self.negativeChunks = negativeChunks
+        self.promptTokens = promptTokens
+        self.negativeTokens = negativeTokens
+        self.truncatedTokens = truncatedTokens
+        self.styles = styles
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case prompt = "prompt"
+        case negativePrompt = "negative_prompt"
+        case promptSyntax = "prompt_syntax"
+        case pieces = "pieces"
+        case negativePieces = "negative_pieces"
+        case chunks = "chunks"
+        case negativeChunks = "negative_chunks"
+        case promptTokens = "prompt_tokens"
+        case negativeTokens = "negative_tokens"
+        case truncatedTokens = "truncated_tokens"
+        case styles = "styles"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.prompt = try c.decodeIfPresent(String.self, forKey: .prompt) ?? ""
+        self.negativePrompt = try c.decodeIfPresent(String.self, forKey: .negativePrompt) ?? ""
+        self.promptSyntax = try c.decodeIfPresent(String.self, forKey: .promptSyntax) ?? ""
+        self.pieces = try c.decodeIfPresent([PromptPiece].self, forKey: .pieces) ?? []
+        self.negativePieces = try c.decodeIfPresent([PromptPiece].self, forKey: .negativePieces) ?? []
+        self.chunks = try c.decodeIfPresent([PromptChunk].self, forKey: .chunks) ?? []
+        self.negativeChunks = try c.decodeIfPresent([PromptChunk].self, forKey: .negativeChunks) ?? []
+        self.promptTokens = try c.decodeIfPresent(UInt32.self, forKey: .promptTokens) ?? 0
+        self.negativeTokens = try c.decodeIfPresent(UInt32.self, forKey: .negativeTokens) ?? 0
+        self.truncatedTokens = try c.decodeIfPresent(UInt32.self, forKey: .truncatedTokens) ?? 0
+        self.styles = try c.decodeIfPresent([String].self, forKey: .styles) ?? []
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(prompt, forKey: .prompt)
+        try c.encode(negativePrompt, forKey: .negativePrompt)
+        try c.encode(promptSyntax, forKey: .promptSyntax)
+        try c.encode(pieces, forKey: .pieces)
+        try c.encode(negativePieces, forKey: .negativePieces)
+        try c.encode(chunks, forKey: .chunks)
+        try c.encode(negativeChunks, forKey: .negativeChunks)
+        try c.encode(promptTokens, forKey: .promptTokens)
+        try c.encode(negativeTokens, forKey: .negativeTokens)
+        try c.encode(truncatedTokens, forKey: .truncatedTokens)
+        try c.encode(styles, forKey: .styles)
+    }
+}
+
+extension PromptPreviewResponse: CBridgedMessage {
+    public typealias CStruct = Chorus__Diffusion__V1__PromptPreviewResponse
+
+    public init(c: UnsafePointer<Chorus__Diffusion__V1__PromptPreviewResponse>) {
+        self.prompt = CBridge.string(c.pointee.prompt)
+        self.negativePrompt = CBridge.string(c.pointee.negative_prompt)
+        self.promptSyntax = CBridge.string(c.pointee.prompt_syntax)
+        self.pieces = CBridge.array(c.pointee.pieces, c.pointee.n_pieces).map { PromptPiece(c: $0!) }
+        self.negativePieces = CBridge.array(c.pointee.negative_pieces, c.pointee.n_negative_pieces).map { PromptPiece(c: $0!) }
+        self.chunks = CBridge.array(c.pointee.chunks, c.pointee.n_chunks).map { PromptChunk(c: $0!) }
+        self.negativeChunks = CBridge.array(c.pointee.negative_chunks, c.pointee.n_negative_chunks).map { PromptChunk(c: $0!) }
+        self.promptTokens = c.pointee.prompt_tokens
+        self.negativeTokens = c.pointee.negative_tokens
+        self.truncatedTokens = c.pointee.truncated_tokens
+        self.styles = CBridge.array(c.pointee.styles, c.pointee.n_styles).map { CBridge.string($0) }
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__PromptPreviewResponse>, _ arena: CArena) {
+        chorus__diffusion__v1__prompt_preview_response__init(c)
+        c.pointee.prompt = arena.string(prompt)
+        c.pointee.negative_prompt = arena.string(negativePrompt)
+        c.pointee.prompt_syntax = arena.string(promptSyntax)
+        (c.pointee.n_pieces, c.pointee.pieces) = arena.array(pieces.map { Optional($0.bridged(arena)) })
+        (c.pointee.n_negative_pieces, c.pointee.negative_pieces) = arena.array(negativePieces.map { Optional($0.bridged(arena)) })
+        (c.pointee.n_chunks, c.pointee.chunks) = arena.array(chunks.map { Optional($0.bridged(arena)) })
+        (c.pointee.n_negative_chunks, c.pointee.negative_chunks) = arena.array(negativeChunks.map { Optional($0.bridged(arena)) })
+        c.pointee.prompt_tokens = promptTokens
+        c.pointee.negative_tokens = negativeTokens
+        c.pointee.truncated_tokens = truncatedTokens
+        (c.pointee.n_styles, c.pointee.styles) = arena.array(styles.map { Optional(arena.string($0)) })
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Diffusion__V1__PromptPreviewResponse>? { chorus__diffusion__v1__prompt_preview_response__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__PromptPreviewResponse>) { chorus__diffusion__v1__prompt_preview_response__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Diffusion__V1__PromptPreviewResponse>) -> Int { chorus__diffusion__v1__prompt_preview_response__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Diffusion__V1__PromptPreviewResponse>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__diffusion__v1__prompt_preview_response__pack(c, out) }
 }
 
 public struct ImageToImageRequest: ChorusMessage {
@@ -235,12 +549,20 @@ public struct DiffusionResult: ChorusMessage {
     public var previews: [EncodedImage]
     public var seed: UInt64
     public var elapsedSeconds: Double
+    public var promptTokens: UInt32
+    public var truncatedTokens: UInt32
+    public var prompt: String
+    public var negativePrompt: String
 
-    public init(images: [EncodedImage] = [], previews: [EncodedImage] = [], seed: UInt64 = 0, elapsedSeconds: Double = 0) {
+    public init(images: [EncodedImage] = [], previews: [EncodedImage] = [], seed: UInt64 = 0, elapsedSeconds: Double = 0, promptTokens: UInt32 = 0, truncatedTokens: UInt32 = 0, prompt: String = "", negativePrompt: String = "") {
         self.images = images
         self.previews = previews
         self.seed = seed
         self.elapsedSeconds = elapsedSeconds
+        self.promptTokens = promptTokens
+        self.truncatedTokens = truncatedTokens
+        self.prompt = prompt
+        self.negativePrompt = negativePrompt
     }
 
     enum CodingKeys: String, CodingKey {
@@ -248,6 +570,10 @@ public struct DiffusionResult: ChorusMessage {
         case previews = "previews"
         case seed = "seed"
         case elapsedSeconds = "elapsed_seconds"
+        case promptTokens = "prompt_tokens"
+        case truncatedTokens = "truncated_tokens"
+        case prompt = "prompt"
+        case negativePrompt = "negative_prompt"
     }
 
     public init(from decoder: Decoder) throws {
@@ -256,6 +582,10 @@ public struct DiffusionResult: ChorusMessage {
         self.previews = try c.decodeIfPresent([EncodedImage].self, forKey: .previews) ?? []
         self.seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         self.elapsedSeconds = try c.decodeIfPresent(Double.self, forKey: .elapsedSeconds) ?? 0
+        self.promptTokens = try c.decodeIfPresent(UInt32.self, forKey: .promptTokens) ?? 0
+        self.truncatedTokens = try c.decodeIfPresent(UInt32.self, forKey: .truncatedTokens) ?? 0
+        self.prompt = try c.decodeIfPresent(String.self, forKey: .prompt) ?? ""
+        self.negativePrompt = try c.decodeIfPresent(String.self, forKey: .negativePrompt) ?? ""
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -264,6 +594,10 @@ public struct DiffusionResult: ChorusMessage {
         try c.encode(previews, forKey: .previews)
         try c.encode(seed, forKey: .seed)
         try c.encode(elapsedSeconds, forKey: .elapsedSeconds)
+        try c.encode(promptTokens, forKey: .promptTokens)
+        try c.encode(truncatedTokens, forKey: .truncatedTokens)
+        try c.encode(prompt, forKey: .prompt)
+        try c.encode(negativePrompt, forKey: .negativePrompt)
     }
 }
 
@@ -275,6 +609,10 @@ extension DiffusionResult: CBridgedMessage {
         self.previews = CBridge.array(c.pointee.previews, c.pointee.n_previews).map { EncodedImage(c: $0!) }
         self.seed = c.pointee.seed
         self.elapsedSeconds = c.pointee.elapsed_seconds
+        self.promptTokens = c.pointee.prompt_tokens
+        self.truncatedTokens = c.pointee.truncated_tokens
+        self.prompt = CBridge.string(c.pointee.prompt)
+        self.negativePrompt = CBridge.string(c.pointee.negative_prompt)
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__DiffusionResult>, _ arena: CArena) {
@@ -283,6 +621,10 @@ extension DiffusionResult: CBridgedMessage {
         (c.pointee.n_previews, c.pointee.previews) = arena.array(previews.map { Optional($0.bridged(arena)) })
         c.pointee.seed = seed
         c.pointee.elapsed_seconds = elapsedSeconds
+        c.pointee.prompt_tokens = promptTokens
+        c.pointee.truncated_tokens = truncatedTokens
+        c.pointee.prompt = arena.string(prompt)
+        c.pointee.negative_prompt = arena.string(negativePrompt)
     }
 
     public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Diffusion__V1__DiffusionResult>? { chorus__diffusion__v1__diffusion_result__unpack(nil, count, bytes) }
@@ -358,6 +700,7 @@ public enum Diffusion {
         public static let echoUpload = MethodDescriptor(service: "chorus.diffusion.v1.Diffusion", method: "EchoUpload", kind: .clientStreaming)
         public static let textToImage = MethodDescriptor(service: "chorus.diffusion.v1.Diffusion", method: "TextToImage", kind: .serverStreaming)
         public static let imageToImage = MethodDescriptor(service: "chorus.diffusion.v1.Diffusion", method: "ImageToImage", kind: .serverStreaming)
+        public static let promptPreview = MethodDescriptor(service: "chorus.diffusion.v1.Diffusion", method: "PromptPreview", kind: .unary)
         public static let loadModel = MethodDescriptor(service: "chorus.diffusion.v1.Diffusion", method: "LoadModel", kind: .unary)
         public static let unloadModel = MethodDescriptor(service: "chorus.diffusion.v1.Diffusion", method: "UnloadModel", kind: .unary)
     }
@@ -372,6 +715,7 @@ public enum Diffusion {
         AnyMethod(Method.echoUpload, request: EchoRequest.self, response: EchoResponse.self),
         AnyMethod(Method.textToImage, request: TextToImageRequest.self, response: DiffusionEvent.self),
         AnyMethod(Method.imageToImage, request: ImageToImageRequest.self, response: DiffusionEvent.self),
+        AnyMethod(Method.promptPreview, request: TextToImageRequest.self, response: PromptPreviewResponse.self),
         AnyMethod(Method.loadModel, request: LoadModelRequest.self, response: LoadModelResponse.self),
         AnyMethod(Method.unloadModel, request: UnloadModelRequest.self, response: UnloadModelResponse.self)
     ]
@@ -386,6 +730,7 @@ public protocol DiffusionHandler: Sendable {
     func echoUpload(_ requests: RequestStream<EchoRequest>, context: CallContext) async throws -> EchoResponse
     func textToImage(_ request: TextToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws
     func imageToImage(_ request: ImageToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws
+    func promptPreview(_ request: TextToImageRequest, context: CallContext) async throws -> PromptPreviewResponse
     func loadModel(_ request: LoadModelRequest, context: CallContext) async throws -> LoadModelResponse
     func unloadModel(_ request: UnloadModelRequest, context: CallContext) async throws -> UnloadModelResponse
 }
@@ -402,6 +747,7 @@ extension DiffusionHandler {
             .clientStreaming(Diffusion.Method.echoUpload) { (s: RequestStream<EchoRequest>, c) in try await self.echoUpload(s, context: c) },
             .serverStreaming(Diffusion.Method.textToImage) { (r: TextToImageRequest, c, w: ResponseWriter<DiffusionEvent>) in try await self.textToImage(r, context: c, responses: w) },
             .serverStreaming(Diffusion.Method.imageToImage) { (r: ImageToImageRequest, c, w: ResponseWriter<DiffusionEvent>) in try await self.imageToImage(r, context: c, responses: w) },
+            .unary(Diffusion.Method.promptPreview) { (r: TextToImageRequest, c) in try await self.promptPreview(r, context: c) },
             .unary(Diffusion.Method.loadModel) { (r: LoadModelRequest, c) in try await self.loadModel(r, context: c) },
             .unary(Diffusion.Method.unloadModel) { (r: UnloadModelRequest, c) in try await self.unloadModel(r, context: c) }
         ]
@@ -442,6 +788,10 @@ public struct DiffusionClient: Sendable {
 
     public func imageToImage(_ request: ImageToImageRequest, options: CallOptions = .init()) -> ResponseStream<DiffusionEvent> {
         channel.serverStreaming(Diffusion.Method.imageToImage, request, as: DiffusionEvent.self, options: options)
+    }
+
+    public func promptPreview(_ request: TextToImageRequest, options: CallOptions = .init()) async throws -> PromptPreviewResponse {
+        try await channel.unary(Diffusion.Method.promptPreview, request, as: PromptPreviewResponse.self, options: options)
     }
 
     public func loadModel(_ request: LoadModelRequest, options: CallOptions = .init()) async throws -> LoadModelResponse {

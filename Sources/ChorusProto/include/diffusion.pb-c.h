@@ -17,6 +17,10 @@ PROTOBUF_C__BEGIN_DECLS
 #include "common.pb-c.h"
 
 typedef struct Chorus__Diffusion__V1__TextToImageRequest Chorus__Diffusion__V1__TextToImageRequest;
+typedef struct Chorus__Diffusion__V1__PromptBuild Chorus__Diffusion__V1__PromptBuild;
+typedef struct Chorus__Diffusion__V1__PromptPiece Chorus__Diffusion__V1__PromptPiece;
+typedef struct Chorus__Diffusion__V1__PromptChunk Chorus__Diffusion__V1__PromptChunk;
+typedef struct Chorus__Diffusion__V1__PromptPreviewResponse Chorus__Diffusion__V1__PromptPreviewResponse;
 typedef struct Chorus__Diffusion__V1__ImageToImageRequest Chorus__Diffusion__V1__ImageToImageRequest;
 typedef struct Chorus__Diffusion__V1__Progress Chorus__Diffusion__V1__Progress;
 typedef struct Chorus__Diffusion__V1__DiffusionResult Chorus__Diffusion__V1__DiffusionResult;
@@ -52,10 +56,110 @@ struct  Chorus__Diffusion__V1__TextToImageRequest
    * Consistency terrain model: difficulty 1 ... 100.
    */
   uint32_t difficulty;
+  /*
+   * How prompts are read: "a1111" (empty: the default; AUTOMATIC1111's (word:1.3) weights, BREAK, prompts of
+   * any length in 75-token chunks) or "plain" (the text as it is, cut at the text encoder's 77 tokens).
+   */
+  char *prompt_syntax;
+  /*
+   * Named styles applied in turn (the built-in ones and those of --styles FILE): a style's template takes the
+   * prompt at {prompt} (or after a comma) and its negative prompt joins the negative.
+   */
+  size_t n_styles;
+  char **styles;
+  /*
+   * When set, the prompt and negative prompt are built from these parts; prompt and negative_prompt, when
+   * also given, follow after a comma.
+   */
+  Chorus__Diffusion__V1__PromptBuild *build;
 };
 #define CHORUS__DIFFUSION__V1__TEXT_TO_IMAGE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__text_to_image_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, NULL }
+
+
+/*
+ * The seeds' prompt builder: subject, lighting and composition through a style, then quality boosters; a
+ * curated default negative with the style's and the caller's terms (each once, order kept).
+ */
+struct  Chorus__Diffusion__V1__PromptBuild
+{
+  ProtobufCMessage base;
+  char *subject;
+  char *style;
+  char *lighting;
+  /*
+   * Camera and composition terms ("wide shot, rule of thirds").
+   */
+  char *composition;
+  size_t n_extra_negative;
+  char **extra_negative;
+  /*
+   * Leave out the quality boosters ("highly detailed, sharp focus, high resolution").
+   */
+  protobuf_c_boolean no_quality_boosters;
+  /*
+   * Leave out the default negative terms.
+   */
+  protobuf_c_boolean no_default_negative;
+};
+#define CHORUS__DIFFUSION__V1__PROMPT_BUILD__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__prompt_build__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
+
+
+struct  Chorus__Diffusion__V1__PromptPiece
+{
+  ProtobufCMessage base;
+  char *text;
+  double weight;
+};
+#define CHORUS__DIFFUSION__V1__PROMPT_PIECE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__prompt_piece__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * 77 tokens as the text encoder sees them, with each token's weight and text.
+ */
+struct  Chorus__Diffusion__V1__PromptChunk
+{
+  ProtobufCMessage base;
+  size_t n_tokens;
+  uint32_t *tokens;
+  size_t n_weights;
+  float *weights;
+  size_t n_texts;
+  char **texts;
+};
+#define CHORUS__DIFFUSION__V1__PROMPT_CHUNK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__prompt_chunk__descriptor) \
+    , 0,NULL, 0,NULL, 0,NULL }
+
+
+struct  Chorus__Diffusion__V1__PromptPreviewResponse
+{
+  ProtobufCMessage base;
+  char *prompt;
+  char *negative_prompt;
+  char *prompt_syntax;
+  size_t n_pieces;
+  Chorus__Diffusion__V1__PromptPiece **pieces;
+  size_t n_negative_pieces;
+  Chorus__Diffusion__V1__PromptPiece **negative_pieces;
+  size_t n_chunks;
+  Chorus__Diffusion__V1__PromptChunk **chunks;
+  size_t n_negative_chunks;
+  Chorus__Diffusion__V1__PromptChunk **negative_chunks;
+  uint32_t prompt_tokens;
+  uint32_t negative_tokens;
+  uint32_t truncated_tokens;
+  size_t n_styles;
+  char **styles;
+};
+#define CHORUS__DIFFUSION__V1__PROMPT_PREVIEW_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__prompt_preview_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0,NULL }
 
 
 struct  Chorus__Diffusion__V1__ImageToImageRequest
@@ -97,10 +201,21 @@ struct  Chorus__Diffusion__V1__DiffusionResult
   Chorus__Common__EncodedImage **previews;
   uint64_t seed;
   double elapsed_seconds;
+  /*
+   * Stable Diffusion: the prompt's tokens (a1111: as AUTOMATIC1111 counts them, 75 per full chunk), and the
+   * tokens a plain prompt lost past the text encoder's 77.
+   */
+  uint32_t prompt_tokens;
+  uint32_t truncated_tokens;
+  /*
+   * The prompt and negative prompt the run used, after build and styles.
+   */
+  char *prompt;
+  char *negative_prompt;
 };
 #define CHORUS__DIFFUSION__V1__DIFFUSION_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__diffusion_result__descriptor) \
-    , 0,NULL, 0,NULL, 0, 0 }
+    , 0,NULL, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -136,6 +251,82 @@ Chorus__Diffusion__V1__TextToImageRequest *
                       const uint8_t       *data);
 void   chorus__diffusion__v1__text_to_image_request__free_unpacked
                      (Chorus__Diffusion__V1__TextToImageRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Diffusion__V1__PromptBuild methods */
+void   chorus__diffusion__v1__prompt_build__init
+                     (Chorus__Diffusion__V1__PromptBuild         *message);
+size_t chorus__diffusion__v1__prompt_build__get_packed_size
+                     (const Chorus__Diffusion__V1__PromptBuild   *message);
+size_t chorus__diffusion__v1__prompt_build__pack
+                     (const Chorus__Diffusion__V1__PromptBuild   *message,
+                      uint8_t             *out);
+size_t chorus__diffusion__v1__prompt_build__pack_to_buffer
+                     (const Chorus__Diffusion__V1__PromptBuild   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Diffusion__V1__PromptBuild *
+       chorus__diffusion__v1__prompt_build__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__diffusion__v1__prompt_build__free_unpacked
+                     (Chorus__Diffusion__V1__PromptBuild *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Diffusion__V1__PromptPiece methods */
+void   chorus__diffusion__v1__prompt_piece__init
+                     (Chorus__Diffusion__V1__PromptPiece         *message);
+size_t chorus__diffusion__v1__prompt_piece__get_packed_size
+                     (const Chorus__Diffusion__V1__PromptPiece   *message);
+size_t chorus__diffusion__v1__prompt_piece__pack
+                     (const Chorus__Diffusion__V1__PromptPiece   *message,
+                      uint8_t             *out);
+size_t chorus__diffusion__v1__prompt_piece__pack_to_buffer
+                     (const Chorus__Diffusion__V1__PromptPiece   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Diffusion__V1__PromptPiece *
+       chorus__diffusion__v1__prompt_piece__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__diffusion__v1__prompt_piece__free_unpacked
+                     (Chorus__Diffusion__V1__PromptPiece *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Diffusion__V1__PromptChunk methods */
+void   chorus__diffusion__v1__prompt_chunk__init
+                     (Chorus__Diffusion__V1__PromptChunk         *message);
+size_t chorus__diffusion__v1__prompt_chunk__get_packed_size
+                     (const Chorus__Diffusion__V1__PromptChunk   *message);
+size_t chorus__diffusion__v1__prompt_chunk__pack
+                     (const Chorus__Diffusion__V1__PromptChunk   *message,
+                      uint8_t             *out);
+size_t chorus__diffusion__v1__prompt_chunk__pack_to_buffer
+                     (const Chorus__Diffusion__V1__PromptChunk   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Diffusion__V1__PromptChunk *
+       chorus__diffusion__v1__prompt_chunk__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__diffusion__v1__prompt_chunk__free_unpacked
+                     (Chorus__Diffusion__V1__PromptChunk *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Diffusion__V1__PromptPreviewResponse methods */
+void   chorus__diffusion__v1__prompt_preview_response__init
+                     (Chorus__Diffusion__V1__PromptPreviewResponse         *message);
+size_t chorus__diffusion__v1__prompt_preview_response__get_packed_size
+                     (const Chorus__Diffusion__V1__PromptPreviewResponse   *message);
+size_t chorus__diffusion__v1__prompt_preview_response__pack
+                     (const Chorus__Diffusion__V1__PromptPreviewResponse   *message,
+                      uint8_t             *out);
+size_t chorus__diffusion__v1__prompt_preview_response__pack_to_buffer
+                     (const Chorus__Diffusion__V1__PromptPreviewResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Diffusion__V1__PromptPreviewResponse *
+       chorus__diffusion__v1__prompt_preview_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__diffusion__v1__prompt_preview_response__free_unpacked
+                     (Chorus__Diffusion__V1__PromptPreviewResponse *message,
                       ProtobufCAllocator *allocator);
 /* Chorus__Diffusion__V1__ImageToImageRequest methods */
 void   chorus__diffusion__v1__image_to_image_request__init
@@ -218,6 +409,18 @@ void   chorus__diffusion__v1__diffusion_event__free_unpacked
 typedef void (*Chorus__Diffusion__V1__TextToImageRequest_Closure)
                  (const Chorus__Diffusion__V1__TextToImageRequest *message,
                   void *closure_data);
+typedef void (*Chorus__Diffusion__V1__PromptBuild_Closure)
+                 (const Chorus__Diffusion__V1__PromptBuild *message,
+                  void *closure_data);
+typedef void (*Chorus__Diffusion__V1__PromptPiece_Closure)
+                 (const Chorus__Diffusion__V1__PromptPiece *message,
+                  void *closure_data);
+typedef void (*Chorus__Diffusion__V1__PromptChunk_Closure)
+                 (const Chorus__Diffusion__V1__PromptChunk *message,
+                  void *closure_data);
+typedef void (*Chorus__Diffusion__V1__PromptPreviewResponse_Closure)
+                 (const Chorus__Diffusion__V1__PromptPreviewResponse *message,
+                  void *closure_data);
 typedef void (*Chorus__Diffusion__V1__ImageToImageRequest_Closure)
                  (const Chorus__Diffusion__V1__ImageToImageRequest *message,
                   void *closure_data);
@@ -269,6 +472,10 @@ struct Chorus__Diffusion__V1__Diffusion_Service
                          const Chorus__Diffusion__V1__ImageToImageRequest *input,
                          Chorus__Diffusion__V1__DiffusionEvent_Closure closure,
                          void *closure_data);
+  void (*prompt_preview)(Chorus__Diffusion__V1__Diffusion_Service *service,
+                         const Chorus__Diffusion__V1__TextToImageRequest *input,
+                         Chorus__Diffusion__V1__PromptPreviewResponse_Closure closure,
+                         void *closure_data);
   void (*load_model)(Chorus__Diffusion__V1__Diffusion_Service *service,
                      const Chorus__Common__LoadModelRequest *input,
                      Chorus__Common__LoadModelResponse_Closure closure,
@@ -293,6 +500,7 @@ void chorus__diffusion__v1__diffusion__init (Chorus__Diffusion__V1__Diffusion_Se
       function_prefix__ ## echo_upload,\
       function_prefix__ ## text_to_image,\
       function_prefix__ ## image_to_image,\
+      function_prefix__ ## prompt_preview,\
       function_prefix__ ## load_model,\
       function_prefix__ ## unload_model  }
 void chorus__diffusion__v1__diffusion__health(ProtobufCService *service,
@@ -327,6 +535,10 @@ void chorus__diffusion__v1__diffusion__image_to_image(ProtobufCService *service,
                                                       const Chorus__Diffusion__V1__ImageToImageRequest *input,
                                                       Chorus__Diffusion__V1__DiffusionEvent_Closure closure,
                                                       void *closure_data);
+void chorus__diffusion__v1__diffusion__prompt_preview(ProtobufCService *service,
+                                                      const Chorus__Diffusion__V1__TextToImageRequest *input,
+                                                      Chorus__Diffusion__V1__PromptPreviewResponse_Closure closure,
+                                                      void *closure_data);
 void chorus__diffusion__v1__diffusion__load_model(ProtobufCService *service,
                                                   const Chorus__Common__LoadModelRequest *input,
                                                   Chorus__Common__LoadModelResponse_Closure closure,
@@ -339,6 +551,10 @@ void chorus__diffusion__v1__diffusion__unload_model(ProtobufCService *service,
 /* --- descriptors --- */
 
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__text_to_image_request__descriptor;
+extern const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_build__descriptor;
+extern const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_piece__descriptor;
+extern const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_chunk__descriptor;
+extern const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_preview_response__descriptor;
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__image_to_image_request__descriptor;
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__progress__descriptor;
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__diffusion_result__descriptor;

@@ -1,5 +1,6 @@
 import ChorusAPI
 import ChorusWire
+import Foundation
 
 /// What a recipe sees of the request: its named inputs (which a recipe may fill with defaults) and how
 /// many images it carries.
@@ -25,6 +26,12 @@ struct Recipe {
 enum Recipes {
     static func step(_ id: String, _ method: String, _ inputs: [(String, String)]) -> PipelineStep {
         PipelineStep(id: id, method: method, inputs: inputs.map { StepInput(field: $0.0, value: $0.1) })
+    }
+
+    /// `text` as a JSON string literal (a step value that must stay a string whatever it looks like).
+    static func json(_ text: String) -> String {
+        String(decoding: (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8), as: UTF8.self)
+            .dropFirst().dropLast().description
     }
 
     static let all: [String: Recipe] = [
@@ -54,6 +61,30 @@ enum Recipes {
             step("transcript", "speech.Transcribe", [("audio", "$audio.0")]),
             step("illustration", "diffusion.TextToImage", [("prompt", "$transcript.result.text")]),
         ] },
+        // A subject and a style become a prompt and negative (DiffusionService's PromptBuild); with expand, the
+        // vision service's language model first enriches the subject (PromptExpansion). The generate step's result
+        // carries the prompt and negative it ran.
+        "craft-and-generate": Recipe(summary: "subject + style (+ expand: a language model enriches the subject) → built prompt and negative → image (inputs: subject; style, expand, seed, steps, model)") { inputs in
+            guard let subject = inputs["subject"], !subject.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw WireStatus(.invalidArgument, "craft-and-generate needs the input 'subject'")
+            }
+            for (name, value) in [("style", ""), ("seed", "0"), ("steps", "0"), ("model", "")] where inputs[name] == nil { inputs[name] = value }
+            var steps: [PipelineStep] = [], subjectValue = "$input.subject"
+            if ["true", "1", "yes"].contains(inputs["expand"]?.lowercased() ?? "") {
+                let generation = try JSONSerialization.data(withJSONObject: PromptExpansion.generation)
+                steps.append(step("expand", "vision.Chat", [
+                    ("messages.0.role", "\"system\""), ("messages.0.parts.0.text", Self.json(PromptExpansion.instruction)),
+                    ("messages.1.role", "\"user\""), ("messages.1.parts.0.text", "$input.subject"),
+                    ("generation", String(decoding: generation, as: UTF8.self)), ("generation.seed", "$input.seed"),
+                ]))
+                subjectValue = "$expand.text"
+            }
+            steps.append(step("generate", "diffusion.TextToImage", [
+                ("model", "$input.model"), ("build.subject", subjectValue), ("build.style", "$input.style"),
+                ("seed", "$input.seed"), ("steps", "$input.steps"),
+            ]))
+            return steps
+        },
         "zero-shot": Recipe(summary: "image + labels (input 'labels', a JSON list) → probabilities") { inputs in
             guard inputs["labels"] != nil else { throw WireStatus(.invalidArgument, "zero-shot needs the input 'labels' (a JSON list of strings)") }
             return [step("classify", "vision.Classify", [("image.data", "$image.0"), ("labels", "$input.labels")])]
