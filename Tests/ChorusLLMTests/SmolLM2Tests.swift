@@ -48,3 +48,21 @@ extension SmolLM2Tests {
         #expect(answer.hasPrefix("The capital of Germany is Berlin."), "\(answer)")
     }
 }
+
+extension SmolLM2Tests {
+    /// A seeded, sampled answer is the same whether the prompt is new or sits in the prefix cache: the last
+    /// prompt position always goes through alone, so both compute its logits in one order (they used to part at
+    /// the second word, the cached one through the decode kernels, the fresh one inside the prompt's batch).
+    @Test func aSeededSampleRepeatsWhenThePromptIsCached() throws {
+        let lm = try GGUFLanguageModel(path: try RealModels.path(Self.path))
+        let generator = TextGenerator(model: lm.model, tokenizer: lm.tokenizer, eosTokenIds: Set(lm.eosTokenIds), contextLength: lm.contextLength)
+        let ids = lm.promptIDs(try lm.chatPrompt([("system", "You write prompts for an image generator. Rewrite the subject."),
+                                                  ("user", "a lighthouse")]))
+        let sampling = SamplingOptions(temperature: 0.7, topP: 0.9, seed: 3)
+        let fresh = try generator.generate(promptIDs: ids, maxNewTokens: 24, sampling: sampling)
+        let cached = try generator.generate(promptIDs: ids, maxNewTokens: 24, sampling: sampling)
+        #expect(fresh.reusedPromptTokens == 0 && cached.reusedPromptTokens == ids.count - 1)
+        #expect(cached.tokenIDs == fresh.tokenIDs, "\(fresh.text) | \(cached.text)")
+        #expect(!fresh.tokenIDs.isEmpty)
+    }
+}

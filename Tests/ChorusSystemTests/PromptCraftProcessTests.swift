@@ -48,8 +48,8 @@ import Testing
         return ((response as! HTTPURLResponse).statusCode, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:], text)
     }
 
-    /// craft-and-generate with expansion: SmolLM2 enriches the subject (bounded), the builder puts it through the
-    /// style and adds the negatives, and the generate step says what it ran.
+    /// craft-and-generate with expansion: SmolLM2 enriches the subject (bounded, seeded), the builder puts it
+    /// through the style and adds the negatives, and the generate step says what it ran.
     @Test func craftAndGenerateExpandsBuildsAndReturnsThePrompt() async throws {
         let stack = try await Self.start()
         defer { stack.stop() }
@@ -77,6 +77,9 @@ import Testing
         #expect(Data(base64Encoded: image)?.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
         // Bounded: at most 64 new tokens, so well under 64 words.
         #expect(expanded.split(separator: " ").count < 64, "\(expanded)")
+        // Seeded: the same seed expands the same way, though the second time the prompt is in the prefix cache.
+        let again = try await run()
+        #expect((again["expand"] as? [String: Any])?["text"] as? String == expanded)
     }
 
     @Test func theHTTPFrontPreviewsStylesExpandsAndRefusesUnknownStyles() async throws {

@@ -70,10 +70,18 @@ public final class TextGenerator: Sendable {
                     isCancelled: () -> Bool, onToken: (Int, String) -> Void, prefill: (Int) -> Tensor) -> Completion {
         var keys = promptKeys
         var (cache, reused) = prefixes.take(longestPrefixOf: keys) ?? (model.newCache(), 0)
-        // The last prompt position is always computed: its logits choose the first token.
+        // The last prompt position is always computed: its logits choose the first token. It goes through
+        // alone, after the rest of the prompt, whether that rest was cached or not: a cached and a fresh
+        // prompt then compute its logits in one order, so a seeded draw repeats (one token through the
+        // decode kernels and a batch through the prompt kernels round differently).
         reused = min(reused, ids.count - 1)
         cache.truncate(to: reused)
-        var hidden = model.forward(prefill(reused), cache: &cache)
+        let embedded = prefill(reused)
+        let rows = embedded.shape[0], width = embedded.count / max(1, rows)
+        if rows > 1 {
+            _ = model.forward(Tensor(shape: [rows - 1, width], storage: Array(embedded.storage[..<((rows - 1) * width)])), cache: &cache)
+        }
+        var hidden = model.forward(Tensor(shape: [1, width], storage: Array(embedded.storage[((rows - 1) * width)...])), cache: &cache)
         var stream = TextStream(tokenizer: tokenizer, stops: stop)
         var sampler = Sampler(sampling)
         var generated: [Int] = []
