@@ -47,9 +47,9 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
         if registry.names.isEmpty { runtime.logger.warning("no diffusion model under \(folder): TextToImage answers FAILED_PRECONDITION") }
     }
 
-    /// The model a request names; without a name, Stable Diffusion for a request with a prompt and the
-    /// terrain model otherwise, falling back to whichever is loaded.
-    private func model(_ name: String, prompt: String) throws -> (name: String, model: DiffusionModel) {
+    /// The model a request names; without a name, Stable Diffusion for a request with a prompt (or a prompt
+    /// to build) and the terrain model otherwise, falling back to whichever is loaded.
+    private func model(_ name: String, prompted: Bool) throws -> (name: String, model: DiffusionModel) {
         let all = DiffusionModels.all(in: registry)
         if !name.isEmpty {
             guard let model = all[name] else {
@@ -59,7 +59,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
         }
         let sorted = all.sorted { $0.key < $1.key }
         let stableDiffusion = sorted.first { $0.value.isStableDiffusion }, terrain = sorted.first { !$0.value.isStableDiffusion }
-        guard let chosen = prompt.isEmpty ? (terrain ?? stableDiffusion) : (stableDiffusion ?? terrain) else {
+        guard let chosen = prompted ? (stableDiffusion ?? terrain) : (terrain ?? stableDiffusion) else {
             throw runtime.missingModel("diffusion", hint: "start it with --models DIR holding the terrain consistency UNet (scripts/fetch-models) or a diffusers Stable Diffusion folder")
         }
         return (chosen.key, chosen.value)
@@ -80,7 +80,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
 
     public func textToImage(_ request: TextToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
         try Self.checkRanges(request)
-        switch try model(request.model, prompt: Self.hasPrompt(request) ? "prompt" : "").model {
+        switch try model(request.model, prompted: Self.hasPrompt(request)).model {
         case .terrain(let engine): try await runTerrain(engine, request, initial: nil, strength: 1, responses: responses)
         case .stableDiffusion(let engine): try await runStableDiffusion(engine, try job(request, engine: engine), responses: responses)
         }
@@ -89,7 +89,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
     public func imageToImage(_ request: ImageToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
         let params = request.params ?? TextToImageRequest()
         try Self.checkRanges(params)
-        let chosen = try model(params.model, prompt: Self.hasPrompt(params) ? "prompt" : "").model
+        let chosen = try model(params.model, prompted: Self.hasPrompt(params)).model
         guard let image = request.initImage, !image.data.isEmpty else { throw WireStatus(.invalidArgument, "the request has no init_image") }
         guard request.strength > 0 && request.strength <= 1 else {
             throw WireStatus(.invalidArgument, "strength \(request.strength) is outside (0, 1]")
@@ -159,7 +159,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
 
     public func promptPreview(_ request: TextToImageRequest, context: CallContext) async throws -> PromptPreviewResponse {
         let engine: StableDiffusionEngine
-        switch try model(request.model, prompt: "prompt").model {
+        switch try model(request.model, prompted: true).model {
         case .stableDiffusion(let e): engine = e
         case .terrain: throw WireStatus(.invalidArgument, "'\(request.model)' is the terrain model, which takes no prompt")
         }
@@ -184,6 +184,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
             answer.truncatedTokens = UInt32(clamping: pipeline.truncatedTokens(prompt))
         case .a1111:
             do {
+                // The pieces first: a syntax error names the weight before any chunking.
                 let parsed = try A1111Prompt(parsing: prompt), negativeParsed = try A1111Prompt(parsing: negative)
                 let (chunks, negativeChunks) = try pipeline.checkedChunks(prompt: prompt, negative: negative, guided: true)
                 answer.pieces = parsed.pieces.map { PromptPiece(text: $0.text, weight: $0.weight) }
