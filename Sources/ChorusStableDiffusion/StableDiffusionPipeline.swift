@@ -97,6 +97,9 @@ public final class StableDiffusionPipeline: Sendable {
     /// Token counts beyond what the text encoder sees are dropped; this says how many.
     public func truncatedTokens(_ text: String) -> Int { max(0, tokenizer.encode(text).count - textEncoder.maxTokens) }
 
+    /// The text's tokens, start and end of text aside.
+    public func plainTokenCount(_ text: String) -> Int { max(0, tokenizer.encode(text).count - 2) }
+
     /// The text encoder's last hidden state [B, 77, D] (no attention mask, as the SD pipeline runs it).
     package func textEmbeddings(ids: [[Int]]) -> Tensor {
         textEncoder(ids: ids).lastHiddenState

@@ -179,12 +179,11 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
             answer.negativePieces = [PromptPiece(text: negative, weight: 1)]
             answer.chunks = [chunk(ids, ids.map { _ in 1 })]
             answer.negativeChunks = [chunk(negativeIDs, negativeIDs.map { _ in 1 })]
-            answer.promptTokens = UInt32(clamping: max(0, pipeline.tokenizer.encode(prompt).count - 2))
-            answer.negativeTokens = UInt32(clamping: max(0, pipeline.tokenizer.encode(negative).count - 2))
+            answer.promptTokens = UInt32(clamping: pipeline.plainTokenCount(prompt))
+            answer.negativeTokens = UInt32(clamping: pipeline.plainTokenCount(negative))
             answer.truncatedTokens = UInt32(clamping: pipeline.truncatedTokens(prompt))
         case .a1111:
             do {
-                // The pieces first: a syntax error names the weight before any chunking.
                 let parsed = try A1111Prompt(parsing: prompt), negativeParsed = try A1111Prompt(parsing: negative)
                 let (chunks, negativeChunks) = try pipeline.checkedChunks(prompt: prompt, negative: negative, guided: true)
                 answer.pieces = parsed.pieces.map { PromptPiece(text: $0.text, weight: $0.weight) }
@@ -250,7 +249,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
         var report = (tokens: 0, truncated: 0)
         switch syntax {
         case .plain:
-            report = (max(0, pipeline.tokenizer.encode(prompt).count - 2), pipeline.truncatedTokens(prompt))
+            report = (pipeline.plainTokenCount(prompt), pipeline.truncatedTokens(prompt))
             if report.truncated > 0 { runtime.logger.info("plain prompt longer than the text encoder's 77 tokens: \(report.truncated) tokens dropped") }
         case .a1111:
             do {

@@ -90,7 +90,7 @@ extension StableDiffusionPipeline {
         case .plain:
             let cond = textEmbeddings(ids: [tokenize(prompt)])
             let uncond = guided ? textEmbeddings(ids: [tokenize(negative)]) : nil
-            return PromptConditioning(cond: cond, uncond: uncond, promptTokens: max(0, tokenizer.encode(prompt).count - 2),
+            return PromptConditioning(cond: cond, uncond: uncond, promptTokens: plainTokenCount(prompt),
                                       truncatedTokens: truncatedTokens(prompt))
         case .a1111:
             let (promptChunks, negativeChunks) = try checkedChunks(prompt: prompt, negative: negative, guided: guided)
