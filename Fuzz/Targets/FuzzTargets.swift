@@ -36,7 +36,11 @@ public enum FuzzTargets {
         "tokenizer": tokenizer,
         "template": template,
         "sse": sse,
-        "prompt": { bytes in _ = try? A1111Prompt(parsing: String(decoding: bytes, as: UTF8.self)) },
+        "prompt": { bytes in
+            let text = String(decoding: bytes, as: UTF8.self)
+            _ = try? A1111Prompt(parsing: text)
+            _ = try? CompelPrompt(parsing: text)
+        },
     ]
 
     /// Frames from a byte stream, as a connection's decoder sees them, each encoded back.

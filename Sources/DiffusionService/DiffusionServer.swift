@@ -182,6 +182,25 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
             answer.promptTokens = UInt32(clamping: pipeline.plainTokenCount(prompt))
             answer.negativeTokens = UInt32(clamping: pipeline.plainTokenCount(negative))
             answer.truncatedTokens = UInt32(clamping: pipeline.truncatedTokens(prompt))
+        case .compel:
+            do {
+                let parsed = try CompelPrompt(parsing: prompt), negativeParsed = try CompelPrompt(parsing: negative)
+                let (tokens, negativeTokens) = try pipeline.checkedCompelTokens(prompt: prompt, negative: negative, guided: true)
+                func pieces(_ p: CompelPrompt) -> [PromptPiece] { p.fragments.map { PromptPiece(text: $0.text, weight: $0.weight) } }
+                func chunks(_ t: CompelTokens) -> [PromptChunk] {
+                    t.parts.flatMap(\.runs).flatMap { run in
+                        stride(from: 0, to: run.ids.count, by: 77).map { chunk(Array(run.ids[$0..<($0 + 77)]), Array(run.weights[$0..<($0 + 77)])) }
+                    }
+                }
+                answer.pieces = pieces(parsed)
+                answer.negativePieces = pieces(negativeParsed)
+                answer.chunks = chunks(tokens)
+                answer.negativeChunks = negativeTokens.map(chunks) ?? []
+                answer.promptTokens = UInt32(clamping: tokens.tokenCount)
+                answer.negativeTokens = UInt32(clamping: negativeTokens?.tokenCount ?? 0)
+            } catch {
+                throw WireStatus(.invalidArgument, "\(error)")
+            }
         case .a1111:
             do {
                 let parsed = try A1111Prompt(parsing: prompt), negativeParsed = try A1111Prompt(parsing: negative)
@@ -255,6 +274,13 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
             do {
                 let (chunks, _) = try pipeline.checkedChunks(prompt: prompt, negative: negative, guided: guidance > 1)
                 report.tokens = chunks.tokenCount
+            } catch {
+                throw WireStatus(.invalidArgument, "\(error)")
+            }
+        case .compel:
+            do {
+                let (tokens, _) = try pipeline.checkedCompelTokens(prompt: prompt, negative: negative, guided: guidance > 1)
+                report.tokens = tokens.tokenCount
             } catch {
                 throw WireStatus(.invalidArgument, "\(error)")
             }

@@ -7,7 +7,7 @@ import Hummingbird
 
 /// `POST /v1/images/generations` (JSON) and `/v1/images/edits` (multipart, img2img by `strength`) on
 /// DiffusionService. Images come back as `b64_json`; the extensions `seed`, `steps`, `guidance_scale`,
-/// `negative_prompt`, `prompt_syntax` (`a1111`, the default, or `plain`), `scheduler`, `difficulty` (the
+/// `negative_prompt`, `prompt_syntax` (`a1111`, the default, `compel` or `plain`), `scheduler`, `difficulty` (the
 /// terrain model) pass through, and `stream: true` sends progress as server-sent events before the images.
 /// `styles` and `build` shape the prompt (see `parameters(_:)`); `expand: true` first has the vision service's
 /// language model enrich the prompt (`expanded_prompt` in the answer). The answer adds `seed`, and for Stable

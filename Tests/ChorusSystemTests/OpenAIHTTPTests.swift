@@ -231,6 +231,17 @@ import Testing
         plain["prompt_syntax"] = "plain"
         let cut = try object(try await call(stack, "POST", "/v1/images/generations", json: plain).body)
         #expect((cut["truncated_tokens"] as? Int ?? 0) > 0, "\(cut.keys)")
+        // compel's syntax: weights change the images; a compel syntax error is a 400 naming it.
+        var compel = request
+        compel["prompt"] = "a photo++ of a cat--"
+        compel["prompt_syntax"] = "compel"
+        let compelled = try await call(stack, "POST", "/v1/images/generations", json: compel)
+        let compelledBody = try object(compelled.body)
+        #expect(compelled.status == 200 && (compelledBody["prompt_tokens"] as? Int ?? 0) > 0, "\(String(decoding: compelled.body, as: UTF8.self))")
+        #expect((compelledBody["data"] as? [[String: Any]])?.first?["b64_json"] as? String != data.first?["b64_json"] as? String)
+        compel["prompt"] = "(\"a cat\", \"a dog\").blend(1)"
+        let mismatched = try await call(stack, "POST", "/v1/images/generations", json: compel)
+        #expect(mismatched.status == 400 && String(decoding: mismatched.body, as: UTF8.self).contains(".blend() has 2 prompts and 1 weights"))
         var unknown = request
         unknown["prompt_syntax"] = "sdxl"
         let unknownAnswer = try await call(stack, "POST", "/v1/images/generations", json: unknown)

@@ -95,6 +95,17 @@ import Testing
         #expect(chunks.count == 2 && chunks.allSatisfy { ($0["tokens"] as? [Any])?.count == 77 }, "BREAK makes two chunks")
         #expect((preview.body["styles"] as? [String])?.contains("pixel-art") == true)
 
+        // compel: the flattened fragments with compel's weights, and its chunks.
+        let compel = try await post(stack, "/v1/prompts/preview", ["prompt": "a cat++ on a (wooden mat)0.5", "prompt_syntax": "compel"])
+        #expect(compel.status == 200 && compel.body["prompt_syntax"] as? String == "compel", "\(compel.text)")
+        let fragments = try #require(compel.body["pieces"] as? [[String: Any]])
+        #expect(fragments.map { $0["text"] as? String ?? "" } == ["a", "cat", "on a", "wooden mat"])
+        // (JSON text to Double may move the last bit; the parse itself is checked exactly in CompelPromptSyntaxTests.)
+        #expect(zip(fragments.map { $0["weight"] as? Double ?? 0 }, [1, 1.1 * 1.1, 1, 0.5]).allSatisfy { abs($0 - $1) < 1e-12 })
+        #expect((compel.body["chunks"] as? [[String: Any]])?.count == 1)
+        let swap = try await post(stack, "/v1/prompts/preview", ["prompt": "a cat.swap(dog)", "prompt_syntax": "compel"])
+        #expect(swap.status == 400 && swap.text.contains(".swap() is not supported"), "\(swap.text)")
+
         let unknown = try await post(stack, "/v1/images/generations", ["prompt": "a cat", "styles": ["nope"], "size": "32x32", "steps": 1])
         #expect(unknown.status == 400 && unknown.text.contains("unknown style 'nope'") && unknown.text.contains("oil-painting"), "\(unknown.text)")
 

@@ -148,7 +148,7 @@ import Testing
             ({ _ = try await self.events(diffusion.textToImage(with { $0.scheduler = "heun" })) }, .invalidArgument, "dpmpp_2m_karras"),
             ({ _ = try await self.events(diffusion.textToImage(with { $0.numImages = 50 })) }, .invalidArgument, "--max-images"),
             ({ _ = try await self.events(diffusion.textToImage(with { $0.guidanceScale = .nan })) }, .invalidArgument, "guidance_scale"),
-            ({ _ = try await self.events(diffusion.textToImage(with { $0.promptSyntax = "compel2" })) }, .invalidArgument, "a1111, plain"),
+            ({ _ = try await self.events(diffusion.textToImage(with { $0.promptSyntax = "compel2" })) }, .invalidArgument, "a1111, compel, plain"),
             ({ _ = try await self.events(diffusion.textToImage(with { $0.prompt = "a (cat:1.2.3)" })) }, .invalidArgument, "\"1.2.3\" at character 8 is not a number"),
             ({ _ = try await self.events(diffusion.textToImage(with { $0.negativePrompt = String(repeating: "blurry, ", count: 1_500) })) },
              .invalidArgument, "the limit is 2400"),

@@ -9,21 +9,12 @@ import Testing
 /// same chunks, tokens and weights; the same embeddings; and a two-step diffusers run on a 179-token weighted
 /// prompt with a weighted negative, padded with the empty prompt's chunks as A1111 pads them.
 @Suite struct A1111PromptEmbeddingTests {
-    static let folder = Bundle.module.resourcePath! + "/Fixtures"
-    /// The fixture with a final LayerNorm bias in its text encoder: A1111's rescaling to the mean is
-    /// meaningful only when the mean is not float rounding (the random fixture's is ~1e-8).
-    static let pipeline = try! StableDiffusionPipeline(folder: folder + "/prompts/sd-biased")
-    static let tensors = try! SafeTensorsFile(path: folder + "/prompts/a1111_embeddings.safetensors")
-    static let cases: [String: [String: Any]] = {
-        let data = FileManager.default.contents(atPath: folder + "/prompts/a1111_embeddings.json")!
-        return (try! JSONSerialization.jsonObject(with: data) as! [String: Any])["cases"] as! [String: [String: Any]]
-    }()
+    static let fixture = PromptEmbeddingFixture("a1111_embeddings")
+    static let pipeline = PromptEmbeddingFixture.pipeline
+    static var cases: [String: [String: Any]] { fixture.cases }
 
     func expectClose(_ actual: Tensor, _ name: String, atol: Float, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let expected = try Self.tensors.tensor(name)
-        #expect(actual.shape == expected.shape, "\(name): shape \(actual.shape) vs \(expected.shape)", sourceLocation: sourceLocation)
-        let mismatch = fixtureMismatch(name, actual.storage, expected.storage, atol: atol)
-        #expect(mismatch == nil, "\(mismatch ?? "")", sourceLocation: sourceLocation)
+        try Self.fixture.expectClose(actual, name, atol: atol, sourceLocation: sourceLocation)
     }
 
     @Test(arguments: ["short", "break", "long", "negative", "empty"])
@@ -48,21 +39,8 @@ import Testing
     /// The 179-token prompt (3 chunks) against the one-chunk negative, padded with two empty-prompt chunks,
     /// through two DDIM steps at guidance 7.5 as diffusers runs prompt_embeds / negative_prompt_embeds.
     @Test func aTwoStepRunOnAWeightedLongPromptMatchesTheReference() throws {
-        let prompts = try Self.pipeline.conditioning(prompt: Self.cases["long"]!["prompt"] as! String,
-                                                     negative: Self.cases["negative"]!["prompt"] as! String, syntax: .a1111, guided: true)
-        let uncond = try #require(prompts.uncond)
-        try expectClose(prompts.cond, "pipeline_cond", atol: 5e-5)
-        try expectClose(uncond, "pipeline_uncond", atol: 5e-5)
+        let prompts = try Self.fixture.expectTwoStepRunMatches(syntax: .a1111)
         #expect(prompts.promptTokens == 179)
-
-        let config = try SchedulerConfig.decode(try Data(contentsOf: URL(fileURLWithPath: Self.folder + "/sd/scheduler/scheduler_config.json")))
-        var scheduler = try SchedulerKind.ddim.make(config: config, steps: 2)
-        let latents = try SafeTensorsFile(path: Self.folder + "/sd/fixtures.safetensors").tensor("latents_init") * scheduler.initNoiseSigma
-        var after: [Tensor] = []
-        let final = Self.pipeline.denoise(latents, context: Tensor.concatenate([uncond, prompts.cond], axis: 0), guidance: 7.5,
-                                          scheduler: &scheduler, noise: { Issue.record("DDIM drew noise"); return [] }) { _, x in after.append(x) }
-        try expectClose(Tensor.concatenate(after, axis: 0), "pipeline_step_latents", atol: 3e-4)
-        try expectClose(Self.pipeline.decodeImages(final), "pipeline_image", atol: 3e-4)
     }
 
     @Test func plainPromptsKeepDiffusersWindowAndSayWhatWasCut() throws {

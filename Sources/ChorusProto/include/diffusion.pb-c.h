@@ -58,7 +58,8 @@ struct  Chorus__Diffusion__V1__TextToImageRequest
   uint32_t difficulty;
   /*
    * How prompts are read: "a1111" (empty: the default; AUTOMATIC1111's (word:1.3) weights, BREAK, prompts of
-   * any length in 75-token chunks) or "plain" (the text as it is, cut at the text encoder's 77 tokens).
+   * any length in 75-token chunks), "compel" (compel's word+, (a photo)1.3, .blend(), .and(); any length) or
+   * "plain" (the text as it is, cut at the text encoder's 77 tokens).
    */
   char *prompt_syntax;
   /*

@@ -77,7 +77,7 @@ public struct A1111Prompt: Equatable, Sendable {
                 token = s[i..<end]
             }
             if let weight, let start = round.popLast() {
-                guard let value = Self.pythonFloat(weight) else {
+                guard let value = PythonText.float(weight) else {
                     throw SyntaxError.weightIsNotANumber(String(String.UnicodeScalarView(weight)), scalarOffset: i + 1)
                 }
                 multiply(from: start, by: value)
@@ -120,23 +120,6 @@ public struct A1111Prompt: Equatable, Sendable {
         return (s[numberStart..<i], i + 1)
     }
 
-    /// Python's float() of a sign, decimal digits (any script's, as Python reads them) and dots; nil where
-    /// Python raises ValueError.
-    private static func pythonFloat(_ scalars: ArraySlice<Unicode.Scalar>) -> Double? {
-        var ascii = ""
-        for c in scalars {
-            if c == "+" || c == "-" || c == "." {
-                ascii.unicodeScalars.append(c)
-            } else if let value = c.properties.numericValue, value >= 0, value <= 9 {
-                ascii += String(Int(value))  // checked: a decimal digit's value, 0‥9
-            } else {
-                return nil
-            }
-        }
-        guard ascii.filter({ $0 == "." }).count <= 1, ascii.contains(where: \.isNumber) else { return nil }
-        return Double(ascii)
-    }
-
     /// Python's `re.split(r"\s*\bBREAK\b\s*", text)`: BREAK with a non-word character (or an end) on each side
     /// takes the whitespace around it; matches never overlap, left to right.
     private static func splitAtBreaks(_ text: ArraySlice<Unicode.Scalar>) -> [[Unicode.Scalar]] {
@@ -144,11 +127,11 @@ public struct A1111Prompt: Equatable, Sendable {
         var parts: [[Unicode.Scalar]] = [], partStart = 0, i = 0
         while i + word.count <= s.count {
             if Array(s[i..<(i + word.count)]) == word,
-               i == 0 || !isPythonWord(s[i - 1]), i + word.count == s.count || !isPythonWord(s[i + word.count]) {
+               i == 0 || !PythonText.isWord(s[i - 1]), i + word.count == s.count || !PythonText.isWord(s[i + word.count]) {
                 var start = i
-                while start > partStart, isPythonSpace(s[start - 1]) { start -= 1 }
+                while start > partStart, PythonText.isSpace(s[start - 1]) { start -= 1 }
                 var end = i + word.count
-                while end < s.count, isPythonSpace(s[end]) { end += 1 }
+                while end < s.count, PythonText.isSpace(s[end]) { end += 1 }
                 parts.append(Array(s[partStart..<start]))
                 partStart = end
                 i = end
@@ -158,21 +141,5 @@ public struct A1111Prompt: Equatable, Sendable {
         }
         parts.append(Array(s[partStart...]))
         return parts
-    }
-
-    /// Python's `\w` on str: `str.isalnum()` (letters, and characters with a numeric value) or `_`.
-    static func isPythonWord(_ c: Unicode.Scalar) -> Bool {
-        switch c.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
-        default: return c == "_" || c.properties.numericType != nil
-        }
-    }
-
-    /// Python's `\s` on str: `str.isspace()`.
-    static func isPythonSpace(_ c: Unicode.Scalar) -> Bool {
-        switch c.value {
-        case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
-        default: return false
-        }
     }
 }

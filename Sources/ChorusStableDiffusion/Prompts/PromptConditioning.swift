@@ -4,6 +4,9 @@ import ChorusTensor
 public enum PromptSyntax: String, Sendable, CaseIterable {
     /// AUTOMATIC1111's: `(word:1.3)` weights, `BREAK`, prompts of any length in 75-token chunks (the default).
     case a1111
+    /// compel's (`word+`, `(a photo)1.3`, `.blend()`, `.and()`), embedded as `CompelForSD` embeds it:
+    /// prompts of any length in 77-token chunks.
+    case compel
     /// diffusers' `encode_prompt`: the text as it is, cut at the text encoder's 77 tokens.
     case plain
 }
@@ -82,6 +85,14 @@ extension StableDiffusionPipeline {
         return (promptChunks, negativeChunks)
     }
 
+    /// The compel layout of the prompt and (when guided) the negative prompt; a syntax error, a prompt past
+    /// `maxPromptChunks` chunks or `maxCompelEncoderPasses` passes throws, naming the problem.
+    package func checkedCompelTokens(prompt: String, negative: String, guided: Bool) throws -> (CompelTokens, CompelTokens?) {
+        let promptTokens = try compelTokens(CompelPrompt(parsing: prompt))
+        let negativeTokens = guided ? try compelTokens(CompelPrompt(parsing: negative)) : nil
+        return (promptTokens, negativeTokens)
+    }
+
     /// The prompt's context and, when guided, the negative's: A1111 weighs and chunks both and pads the
     /// shorter with whole chunks of the empty prompt's embedding (its `pad_cond_uncond`); plain encodes
     /// one 77-token window each, as diffusers does.
@@ -92,6 +103,14 @@ extension StableDiffusionPipeline {
             let uncond = guided ? textEmbeddings(ids: [tokenize(negative)]) : nil
             return PromptConditioning(cond: cond, uncond: uncond, promptTokens: plainTokenCount(prompt),
                                       truncatedTokens: truncatedTokens(prompt))
+        case .compel:
+            let (promptTokens, negativeTokens) = try checkedCompelTokens(prompt: prompt, negative: negative, guided: guided)
+            let cond = encode(promptTokens)
+            guard let negativeTokens else {
+                return PromptConditioning(cond: cond, uncond: nil, promptTokens: promptTokens.tokenCount, truncatedTokens: 0)
+            }
+            let both = padded([cond, encode(negativeTokens)], empty: emptyCompelChunk())
+            return PromptConditioning(cond: both[0], uncond: both[1], promptTokens: promptTokens.tokenCount, truncatedTokens: 0)
         case .a1111:
             let (promptChunks, negativeChunks) = try checkedChunks(prompt: prompt, negative: negative, guided: guided)
             var cond = encode(promptChunks)
