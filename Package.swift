@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", exact: "1.35.2"),
         // Already in the graph through Hummingbird; TLS for the listeners and the gateway's clients (ChorusTLS).
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
+        // YAML style files for DiffusionService (--styles FILE.yaml).
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         // System libraries, found through pkg-config.
@@ -109,7 +111,8 @@ let package = Package(
         .target(name: "VisionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusCLIP", "ChorusLLaVA", "ChorusLLM", "ChorusTensor", "ChorusMedia", "CZlib",
                                                     .product(name: "Logging", package: "swift-log")]),
         .target(name: "DiffusionService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusCLIP",
-                                                       "ChorusStableDiffusion", "ChorusTerrain"]),
+                                                       "ChorusStableDiffusion", "ChorusTerrain",
+                                                       .product(name: "Yams", package: "Yams")]),
         .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText",
                                                     "ChorusWhisper", "ChorusVITS"]),
         .target(name: "Gateway", dependencies: [

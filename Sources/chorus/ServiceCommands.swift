@@ -158,7 +158,7 @@ struct DiffusionCommand: AsyncParsableCommand {
     @Option(help: "Memory in GB a run may use beyond the weights; a request estimated above it is refused with RESOURCE_EXHAUSTED before it starts (default: what the machine has available at that moment).")
     var memoryBudgetGb: Double?
 
-    @Option(help: ArgumentHelp("Prompt styles to add to the built-in ones (a style of the same name replaces it): a JSON file {\"styles\": [{\"name\": …, \"prompt\": \"… {prompt} …\", \"negative_prompt\": …}]} or AUTOMATIC1111's styles.csv.", valueName: "file"))
+    @Option(help: ArgumentHelp("Prompt styles to add to the built-in ones (a style of the same name replaces it): a JSON file {\"styles\": [{\"name\": …, \"prompt\": \"… {prompt} …\", \"negative_prompt\": …}]}, the same in YAML (.yaml, .yml), or AUTOMATIC1111's styles.csv.", valueName: "file"))
     var styles: String?
 
     func validate() throws {
@@ -172,7 +172,7 @@ struct DiffusionCommand: AsyncParsableCommand {
         var library = PromptStyleLibrary.builtIn
         if let styles {
             do {
-                library = library.adding(try PromptStyleLibrary.load(path: styles))
+                library = library.adding(try StyleFile.load(path: styles))
             } catch {
                 throw ValidationError("--styles: \(error)")
             }

@@ -129,5 +129,10 @@ import Testing
         try "{\"styles\": [\n  {\"name\": \"mine\", \"prompt\": \"{prompt}, mine\"},\n  {\"prompt\": \"no name\"}\n]}".write(toFile: path, atomically: true, encoding: .utf8)
         let (code, output) = try await ChorusProcess.run(["diffusion", "--port", "0", "--styles", path])
         #expect(code != 0 && output.contains("--styles: \(path):3: a style has no \"name\""), "\(code): \(output)")
+        // YAML too, read by the service's own loader.
+        let yaml = NSTemporaryDirectory() + "chorus-styles-\(UUID().uuidString).yaml"
+        try "styles:\n  - name: mine\n    prompt: x\n  - name: mine\n    prompt: y\n".write(toFile: yaml, atomically: true, encoding: .utf8)
+        let (yamlCode, yamlOutput) = try await ChorusProcess.run(["diffusion", "--port", "0", "--styles", yaml])
+        #expect(yamlCode != 0 && yamlOutput.contains("--styles: \(yaml):4: style 'mine' is defined twice"), "\(yamlCode): \(yamlOutput)")
     }
 }

@@ -1,9 +1,10 @@
 import ChorusStableDiffusion
+import DiffusionService
 import Foundation
 import Testing
 
 /// Styles as AUTOMATIC1111 applies them (`modules/styles.py`: merge_prompts, apply_styles_to_prompt), style
-/// files in JSON and A1111's styles.csv, and the prompt builder.
+/// files in JSON, YAML and A1111's styles.csv, and the prompt builder.
 @Suite struct PromptStyleTests {
     func file(_ name: String, _ text: String) throws -> String {
         let path = NSTemporaryDirectory() + "chorus-styles-\(UUID().uuidString)-\(name)"
@@ -66,6 +67,45 @@ import Testing
         let ragged = try file("ragged.csv", "name,prompt,negative_prompt\na,x\n")
         #expect(throws: PromptStyleError.file(path: ragged, line: 2, problem: "2 fields; the header has 3")) { try PromptStyleLibrary.load(path: ragged) }
         #expect(throws: PromptStyleError.self) { try PromptStyleLibrary.load(path: "/nonexistent/styles.json") }
+    }
+
+    @Test func yamlFilesHoldAListOfStylesOrAStylesKey() throws {
+        let keyed = try file("styles.yaml", """
+            # my styles
+            styles:
+              - name: soft
+                prompt: "soft watercolor of {prompt}, paper texture"
+                negative_prompt: photo, harsh lines
+              - name: plain
+                prompt: '{prompt}'
+            """)
+        #expect(try StyleFile.load(path: keyed) == [PromptStyle(name: "soft", prompt: "soft watercolor of {prompt}, paper texture", negativePrompt: "photo, harsh lines"),
+                                                    PromptStyle(name: "plain", prompt: "{prompt}")])
+        let bare = try file("styles.yml", "- {name: a, prompt: 'x {prompt}'}\n")
+        #expect(try StyleFile.load(path: bare) == [PromptStyle(name: "a", prompt: "x {prompt}")])
+        // JSON and CSV still go to the library's reader.
+        let json = try file("styles.json", #"{"styles": [{"name": "j", "prompt": "{prompt}"}]}"#)
+        #expect(try StyleFile.load(path: json).map(\.name) == ["j"])
+    }
+
+    @Test func aBrokenYamlFileIsRefusedNamingTheLine() throws {
+        let missing = try file("bad.yaml", "styles:\n  - name: ok\n    prompt: x\n  - name: broken\n")
+        #expect(throws: PromptStyleError.file(path: missing, line: 4, problem: "a style has no \"prompt\" (each needs \"name\" and \"prompt\")")) {
+            try StyleFile.load(path: missing)
+        }
+        let syntax = try file("syntax.yaml", "styles:\n  - name: ok\n    prompt: \"unclosed\n  - name: next\n")
+        do {
+            _ = try StyleFile.load(path: syntax)
+            Issue.record("invalid YAML was accepted")
+        } catch let PromptStyleError.file(path, line, problem) {
+            #expect(path == syntax && line >= 3 && problem.contains("not valid YAML"), "\(line): \(problem)")
+        }
+        let twice = try file("twice.yaml", "- {name: a, prompt: x}\n- {name: a, prompt: y}\n")
+        #expect(throws: PromptStyleError.file(path: twice, line: 2, problem: "style 'a' is defined twice")) { try StyleFile.load(path: twice) }
+        let nested = try file("nested.yaml", "styles:\n  - name: a\n    prompt: [not, text]\n")
+        #expect(throws: PromptStyleError.file(path: nested, line: 3, problem: "\"prompt\" is not text")) { try StyleFile.load(path: nested) }
+        let notAList = try file("map.yaml", "styles: photo\n")
+        #expect(throws: PromptStyleError.file(path: notAList, line: 1, problem: "\"styles\" is not a list")) { try StyleFile.load(path: notAList) }
     }
 
     @Test func theBuilderJoinsPartsAndMergesNegativesOnce() throws {

@@ -91,6 +91,11 @@ public struct PromptStyleLibrary: Sendable {
         let entries = path.lowercased().hasSuffix(".csv")
             ? try csv(text, path: path)
             : try json(data, text: text, path: path).enumerated().map { (entryLine(index: $0.offset, in: text), $0.element) }
+        return try checked(entries, path: path)
+    }
+
+    /// A file's styles, each with the line it starts on, checked: every style named, no name twice.
+    public static func checked(_ entries: [(line: Int, style: PromptStyle)], path: String) throws -> [PromptStyle] {
         var seen = Set<String>()
         for (line, style) in entries {
             guard !style.name.isEmpty else { throw PromptStyleError.file(path: path, line: line, problem: "a style has no name") }
@@ -98,7 +103,7 @@ public struct PromptStyleLibrary: Sendable {
                 throw PromptStyleError.file(path: path, line: line, problem: "style '\(style.name)' is defined twice")
             }
         }
-        return entries.map(\.1)
+        return entries.map(\.style)
     }
 
     private static func json(_ data: Data, text: String, path: String) throws -> [PromptStyle] {
