@@ -9,7 +9,8 @@ import Hummingbird
 /// DiffusionService. Images come back as `b64_json`; the extensions `seed`, `steps`, `guidance_scale`,
 /// `negative_prompt`, `prompt_syntax` (`a1111`, the default, `compel` or `plain`), `scheduler`, `difficulty` (the
 /// terrain model) pass through, and `stream: true` sends progress as server-sent events before the images.
-/// `styles` and `build` shape the prompt (see `parameters(_:)`); `expand: true` first has the vision service's
+/// `styles` and `build` shape the prompt (see `parameters(_:)`; a form gives styles comma-separated and build
+/// as JSON text); `expand: true` first has the vision service's
 /// language model enrich the prompt (`expanded_prompt` in the answer). The answer adds `seed`, and for Stable
 /// Diffusion `prompt` / `negative_prompt` (as run), `prompt_tokens` and `truncated_tokens`.
 package struct ImageRoutes {
@@ -59,14 +60,16 @@ package struct ImageRoutes {
     package static func parameters(_ fields: JSONFields) throws -> TextToImageRequest {
         var parameters = try Self.parameters(string: { try fields.string($0) }, number: { try fields.number($0) })
         parameters.styles = try fields.strings("styles") ?? []
-        if let build = try fields.object("build") {
-            parameters.build = PromptBuild(subject: try build.string("subject") ?? "", style: try build.string("style") ?? "",
-                                           lighting: try build.string("lighting") ?? "", composition: try build.string("composition") ?? "",
-                                           extraNegative: try build.strings("extra_negative") ?? [],
-                                           noQualityBoosters: !(try build.bool("quality_boosters") ?? true),
-                                           noDefaultNegative: !(try build.bool("default_negative") ?? true))
-        }
+        parameters.build = try fields.object("build").map(Self.build)
         return parameters
+    }
+
+    static func build(_ build: JSONFields) throws -> PromptBuild {
+        PromptBuild(subject: try build.string("subject") ?? "", style: try build.string("style") ?? "",
+                    lighting: try build.string("lighting") ?? "", composition: try build.string("composition") ?? "",
+                    extraNegative: try build.strings("extra_negative") ?? [],
+                    noQualityBoosters: !(try build.bool("quality_boosters") ?? true),
+                    noDefaultNegative: !(try build.bool("default_negative") ?? true))
     }
 
     func edit(_ request: Request) async throws -> Response {
@@ -82,6 +85,13 @@ package struct ImageRoutes {
         var parameters = try Self.parameters(string: { form.first($0)?.text }, number: number)
         // A form names its styles in one field, separated by commas.
         parameters.styles = (form.first("styles")?.text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        // ... and the builder as one field of JSON text.
+        if let text = form.first("build")?.text {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+                throw OpenAIError.invalid("'build' must be a JSON object (subject, style, lighting, composition, extra_negative, …)", param: "build")
+            }
+            parameters.build = try Self.build(JSONFields(object))
+        }
         let strength = try OpenAIError.checking { try number("strength").map { try Checked.float($0, "strength", in: 0...1) } } ?? 0.8
         let edit = ImageToImageRequest(params: parameters, initImage: EncodedImage(data: Data(image.data)), strength: strength)
         return try await answer(diffusion.imageToImage(edit, options: options), stream: form.first("stream")?.text == "true")

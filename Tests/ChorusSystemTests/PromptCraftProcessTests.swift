@@ -48,6 +48,24 @@ import Testing
         return ((response as! HTTPURLResponse).statusCode, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:], text)
     }
 
+    /// A multipart form (binary-safe): text fields, then the file.
+    func postForm(_ stack: Stack, _ path: String, _ fields: [(String, String)], file: (name: String, data: Data)) async throws -> (status: Int, body: [String: Any], text: String) {
+        let boundary = "chorus-form-\(UUID().uuidString)"
+        var body = Data()
+        for (name, value) in fields {
+            body += Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8)
+        }
+        body += Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(file.name)\"; filename=\"in.png\"\r\nContent-Type: image/png\r\n\r\n".utf8)
+        body += file.data + Data("\r\n--\(boundary)--\r\n".utf8)
+        var request = URLRequest(url: URL(string: stack.http + path)!, timeoutInterval: 120)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue("multipart/form-data; boundary=\(boundary)", forHTTPHeaderField: "Content-Type")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let text = String(decoding: data, as: UTF8.self)
+        return ((response as! HTTPURLResponse).statusCode, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:], text)
+    }
+
     /// craft-and-generate with expansion: SmolLM2 enriches the subject (bounded, seeded), the builder puts it
     /// through the style and adds the negatives, and the generate step says what it ran.
     @Test func craftAndGenerateExpandsBuildsAndReturnsThePrompt() async throws {
@@ -114,6 +132,19 @@ import Testing
         #expect(generated.status == 200, "\(generated.text)")
         let expanded = try #require(generated.body["expanded_prompt"] as? String)
         #expect(!expanded.isEmpty && (generated.body["prompt"] as? String) == "pixel art of \(expanded), 16-bit, limited palette, crisp pixels, retro game")
+
+        // img2img over multipart takes styles (one comma-separated field) and the builder (one field of JSON).
+        let initImage = try #require((generated.body["data"] as? [[String: Any]])?.first?["b64_json"] as? String).flatMap { Data(base64Encoded: $0) }
+        let edited = try await postForm(stack, "/v1/images/edits", [
+            ("prompt", "ignored when built"), ("steps", "2"), ("strength", "0.5"), ("seed", "4"), ("styles", "pixel-art"),
+            ("build", #"{"subject": "a heron", "style": "watercolor", "lighting": "dawn light", "extra_negative": ["frame"]}"#),
+        ], file: ("image", try #require(initImage)))
+        #expect(edited.status == 200, "\(edited.text)")
+        let editedPrompt = try #require(edited.body["prompt"] as? String)
+        #expect(editedPrompt.hasPrefix("pixel art of ") && editedPrompt.contains("a heron") && editedPrompt.contains("dawn light"), "\(editedPrompt)")
+        #expect((edited.body["negative_prompt"] as? String)?.contains("frame") == true)
+        let badBuild = try await postForm(stack, "/v1/images/edits", [("build", "{not json")], file: ("image", try #require(initImage)))
+        #expect(badBuild.status == 400 && (badBuild.body["error"] as? [String: Any])?["param"] as? String == "build", "\(badBuild.text)")
 
         do {
             let previewed = try await stack.diffusion.promptPreview(TextToImageRequest(prompt: "a (cat:1.2.3)"))
