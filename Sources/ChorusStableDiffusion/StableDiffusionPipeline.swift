@@ -108,17 +108,19 @@ public final class StableDiffusionPipeline: Sendable {
     // MARK: - The loop
 
     /// Runs `scheduler` from step `start` on `latents` [n, C, h, w] with the context [2n or n, 77, D]
-    /// (unconditional rows first when guiding). `onStep(i, latents)` sees the latents after each step
-    /// and may throw to stop the loop.
+    /// (unconditional rows first when guiding), the ControlNets of `control` adding their residuals.
+    /// `onStep(i, latents)` sees the latents after each step and may throw to stop the loop.
     package func denoise(_ latents: Tensor, context: Tensor, guidance: Float, scheduler: inout any Scheduler, from start: Int = 0,
-                 noise: () -> [Float], onStep: (Int, Tensor) throws -> Void) rethrows -> Tensor {
+                         control: ControlGuidance? = nil, noise: () -> [Float], onStep: (Int, Tensor) throws -> Void) rethrows -> Tensor {
         let guided = context.shape[0] == 2 * latents.shape[0]
         var sample = latents.storage
         let steps = scheduler.timesteps.count
         for i in start..<steps {
             let scaled = scheduler.scaleModelInput(sample, step: i)
             let input = Tensor(shape: [context.shape[0]] + latents.shape.dropFirst(), storage: guided ? scaled + scaled : scaled)
-            let prediction = unet(input, timestep: scheduler.timesteps[i], context: context).storage
+            let residuals = control?.residuals(input: input, timestep: scheduler.timesteps[i], context: context, guided: guided,
+                                               step: i - start, of: steps - start)
+            let prediction = unet(input, timestep: scheduler.timesteps[i], context: context, residuals: residuals).storage
             var output = prediction
             if guided {
                 let half = sample.count

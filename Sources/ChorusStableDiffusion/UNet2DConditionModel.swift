@@ -37,44 +37,55 @@ package struct UNet2DConditionModel: Sendable {
     package init(_ w: WeightSource, config: UNet2DConditionConfig, file: String) throws {
         try config.validate(file: file)
         self.config = config
-        let groups = config.normNumGroups, eps = config.normEps, blocks = config.blockOutChannels.count
-        func resnet(_ prefix: String) throws -> ResnetBlock2D {
-            try ResnetBlock2D(w, prefix, groups: groups, eps: eps, timeEmbedding: true)
-        }
-        func transformer(_ prefix: String, block: Int) throws -> Transformer2DModel {
-            try Transformer2DModel(w, prefix, heads: config.heads(block: block),
-                                   layers: config.transformerLayersPerBlock[block, of: blocks], groups: groups,
-                                   linearProjection: config.useLinearProjection)
-        }
+        let blocks = config.blockOutChannels.count
         convIn = try Conv2d(w, "conv_in", padding: 1)
         timeEmbedding = (try Linear(w, "time_embedding.linear_1"), try Linear(w, "time_embedding.linear_2"))
-        downBlocks = try config.downBlockTypes.enumerated().map { i, type in
-            let p = "down_blocks.\(i)"
-            let layers = 0..<config.layersPerBlock
-            return DownBlock(
-                resnets: try layers.map { try resnet("\(p).resnets.\($0)") },
-                attentions: type.hasPrefix("CrossAttn") ? try layers.map { try transformer("\(p).attentions.\($0)", block: i) } : [],
-                downsampler: i < blocks - 1 ? try Downsample2D(w, "\(p).downsamplers.0", padding: config.downsamplePadding) : nil)
-        }
-        midBlock = config.midBlockType == nil ? nil : MidBlock(
-            resnets: [try resnet("mid_block.resnets.0"), try resnet("mid_block.resnets.1")],
-            attentions: [try transformer("mid_block.attentions.0", block: blocks - 1)])
+        (downBlocks, midBlock) = try Self.encoderBlocks(w, config: config)
         upBlocks = try config.upBlockTypes.enumerated().map { i, type in
             let p = "up_blocks.\(i)"
             let layers = 0...config.layersPerBlock
             let block = blocks - 1 - i  // heads and layers are listed in down-block order
             return UpBlock(
-                resnets: try layers.map { try resnet("\(p).resnets.\($0)") },
-                attentions: type.hasPrefix("CrossAttn") ? try layers.map { try transformer("\(p).attentions.\($0)", block: block) } : [],
+                resnets: try layers.map { try Self.resnet(w, "\(p).resnets.\($0)", config: config) },
+                attentions: type.hasPrefix("CrossAttn") ? try layers.map { try Self.transformer(w, "\(p).attentions.\($0)", block: block, config: config) } : [],
                 upsampler: i < blocks - 1 ? try Upsample2D(w, "\(p).upsamplers.0") : nil)
         }
-        convNormOut = try GroupNorm(w, "conv_norm_out", groups: groups, eps: eps)
+        convNormOut = try GroupNorm(w, "conv_norm_out", groups: config.normNumGroups, eps: config.normEps)
         convOut = try Conv2d(w, "conv_out", padding: 1)
+    }
+
+    static func resnet(_ w: WeightSource, _ prefix: String, config: UNet2DConditionConfig) throws -> ResnetBlock2D {
+        try ResnetBlock2D(w, prefix, groups: config.normNumGroups, eps: config.normEps, timeEmbedding: true)
+    }
+
+    static func transformer(_ w: WeightSource, _ prefix: String, block: Int, config: UNet2DConditionConfig) throws -> Transformer2DModel {
+        try Transformer2DModel(w, prefix, heads: config.heads(block: block),
+                               layers: config.transformerLayersPerBlock[block, of: config.blockOutChannels.count],
+                               groups: config.normNumGroups, linearProjection: config.useLinearProjection)
+    }
+
+    /// `down_blocks` and `mid_block`, which a ControlNet copies from its UNet under the same names.
+    static func encoderBlocks(_ w: WeightSource, config: UNet2DConditionConfig) throws -> ([DownBlock], MidBlock?) {
+        let blocks = config.blockOutChannels.count
+        let down = try config.downBlockTypes.enumerated().map { i, type in
+            let p = "down_blocks.\(i)"
+            let layers = 0..<config.layersPerBlock
+            return DownBlock(
+                resnets: try layers.map { try resnet(w, "\(p).resnets.\($0)", config: config) },
+                attentions: type.hasPrefix("CrossAttn") ? try layers.map { try transformer(w, "\(p).attentions.\($0)", block: i, config: config) } : [],
+                downsampler: i < blocks - 1 ? try Downsample2D(w, "\(p).downsamplers.0", padding: config.downsamplePadding) : nil)
+        }
+        let mid = config.midBlockType == nil ? nil : MidBlock(
+            resnets: [try resnet(w, "mid_block.resnets.0", config: config), try resnet(w, "mid_block.resnets.1", config: config)],
+            attentions: [try transformer(w, "mid_block.attentions.0", block: blocks - 1, config: config)])
+        return (down, mid)
     }
 
     /// diffusers' `get_timestep_embedding` in float32 as PyTorch computes it: frequencies
     /// exp(−ln(10000)·i/(half − freq_shift)), [sin, cos] of t·f, swapped to [cos, sin] by flip_sin_to_cos.
-    package func timestepFeatures(_ timesteps: [Float]) -> Tensor {
+    package func timestepFeatures(_ timesteps: [Float]) -> Tensor { Self.timestepFeatures(timesteps, config: config) }
+
+    package static func timestepFeatures(_ timesteps: [Float], config: UNet2DConditionConfig) -> Tensor {
         let dim = config.blockOutChannels[0], half = dim / 2
         let frequencies = (0..<half).map { i -> Float in
             let exponent = -Float(log(10000.0)) * Float(i) / Float(half - config.freqShift)
@@ -92,32 +103,49 @@ package struct UNet2DConditionModel: Sendable {
         return Tensor(shape: [timesteps.count, dim], storage: out)
     }
 
-    /// sample [B, C, H, W] at `timestep` (one for the whole batch), text states [B, 77, D] → the
-    /// model's prediction [B, C_out, H, W] (noise, v or sample, as the scheduler's prediction_type says).
-    package func callAsFunction(_ sample: Tensor, timestep: Float, context: Tensor) -> Tensor {
-        let batch = sample.shape[0]
-        var temb = timeEmbedding.linear1(timestepFeatures(Array(repeating: timestep, count: batch)))
+    /// SiLU(time_embedding(time_proj(t))) for a batch: what every resnet's time_emb_proj takes.
+    package static func timeEmbedding(_ linears: (linear1: Linear, linear2: Linear), features: Tensor) -> Tensor {
+        var temb = linears.linear1(features)
         temb.apply(.silu)
-        temb = timeEmbedding.linear2(temb)
+        temb = linears.linear2(temb)
         temb.apply(.silu)  // every resnet's time_emb_proj takes SiLU(temb); do it once here
+        return temb
+    }
 
-        var h = convIn(config.centerInputSample ? sample * 2 + -1 : sample)
-        var skips = [h]
-        for block in downBlocks {
+    /// The down blocks from `h` (conv_in's output, which is the first skip), then the mid block: the
+    /// features and every skip, in the order the up blocks take them back (last first).
+    package static func encode(_ h: Tensor, temb: Tensor, context: Tensor, down: [DownBlock], mid: MidBlock?) -> (Tensor, [Tensor]) {
+        var h = h, skips = [h]
+        for block in down {
             for (j, resnet) in block.resnets.enumerated() {
                 h = resnet(h, temb: temb)
                 if !block.attentions.isEmpty { h = block.attentions[j](h, context: context) }
                 skips.append(h)
             }
-            if let down = block.downsampler {
-                h = down(h)
+            if let downsampler = block.downsampler {
+                h = downsampler(h)
                 skips.append(h)
             }
         }
-        if let mid = midBlock {
+        if let mid {
             h = mid.resnets[0](h, temb: temb)
             h = mid.attentions[0](h, context: context)
             h = mid.resnets[1](h, temb: temb)
+        }
+        return (h, skips)
+    }
+
+    /// sample [B, C, H, W] at `timestep` (one for the whole batch), text states [B, 77, D] → the
+    /// model's prediction [B, C_out, H, W] (noise, v or sample, as the scheduler's prediction_type says).
+    /// `residuals` (a ControlNet's) add to the skips and to the mid block's output, as diffusers'
+    /// `down_block_additional_residuals` / `mid_block_additional_residual` do.
+    package func callAsFunction(_ sample: Tensor, timestep: Float, context: Tensor, residuals: ControlResiduals? = nil) -> Tensor {
+        let temb = Self.timeEmbedding(timeEmbedding, features: timestepFeatures(Array(repeating: timestep, count: sample.shape[0])))
+        var (h, skips) = Self.encode(convIn(config.centerInputSample ? sample * 2 + -1 : sample), temb: temb, context: context,
+                                     down: downBlocks, mid: midBlock)
+        if let residuals {
+            skips = zip(skips, residuals.down).map { $0 + $1 }
+            h = h + residuals.mid
         }
         for block in upBlocks {
             for (j, resnet) in block.resnets.enumerated() {
