@@ -52,6 +52,51 @@ void   chorus__diffusion__v1__text_to_image_request__free_unpacked
   assert(message->base.descriptor == &chorus__diffusion__v1__text_to_image_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   chorus__diffusion__v1__control_net_input__init
+                     (Chorus__Diffusion__V1__ControlNetInput         *message)
+{
+  static const Chorus__Diffusion__V1__ControlNetInput init_value = CHORUS__DIFFUSION__V1__CONTROL_NET_INPUT__INIT;
+  *message = init_value;
+}
+size_t chorus__diffusion__v1__control_net_input__get_packed_size
+                     (const Chorus__Diffusion__V1__ControlNetInput *message)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__control_net_input__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__diffusion__v1__control_net_input__pack
+                     (const Chorus__Diffusion__V1__ControlNetInput *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__control_net_input__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__diffusion__v1__control_net_input__pack_to_buffer
+                     (const Chorus__Diffusion__V1__ControlNetInput *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__diffusion__v1__control_net_input__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Diffusion__V1__ControlNetInput *
+       chorus__diffusion__v1__control_net_input__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Diffusion__V1__ControlNetInput *)
+     protobuf_c_message_unpack (&chorus__diffusion__v1__control_net_input__descriptor,
+                                allocator, len, data);
+}
+void   chorus__diffusion__v1__control_net_input__free_unpacked
+                     (Chorus__Diffusion__V1__ControlNetInput *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__diffusion__v1__control_net_input__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   chorus__diffusion__v1__prompt_build__init
                      (Chorus__Diffusion__V1__PromptBuild         *message)
 {
@@ -412,7 +457,7 @@ void   chorus__diffusion__v1__diffusion_event__free_unpacked
   assert(message->base.descriptor == &chorus__diffusion__v1__diffusion_event__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor chorus__diffusion__v1__text_to_image_request__field_descriptors[15] =
+static const ProtobufCFieldDescriptor chorus__diffusion__v1__text_to_image_request__field_descriptors[17] =
 {
   {
     "model",
@@ -594,10 +639,36 @@ static const ProtobufCFieldDescriptor chorus__diffusion__v1__text_to_image_reque
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "controlnets",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Diffusion__V1__TextToImageRequest, n_controlnets),
+    offsetof(Chorus__Diffusion__V1__TextToImageRequest, controlnets),
+    &chorus__diffusion__v1__control_net_input__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "guess_mode",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__TextToImageRequest, guess_mode),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chorus__diffusion__v1__text_to_image_request__field_indices_by_name[] = {
   14,   /* field[14] = build */
+  15,   /* field[15] = controlnets */
   11,   /* field[11] = difficulty */
+  16,   /* field[16] = guess_mode */
   3,   /* field[3] = guidance_scale */
   7,   /* field[7] = height */
   0,   /* field[0] = model */
@@ -615,7 +686,7 @@ static const unsigned chorus__diffusion__v1__text_to_image_request__field_indice
 static const ProtobufCIntRange chorus__diffusion__v1__text_to_image_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 17 }
 };
 const ProtobufCMessageDescriptor chorus__diffusion__v1__text_to_image_request__descriptor =
 {
@@ -625,11 +696,166 @@ const ProtobufCMessageDescriptor chorus__diffusion__v1__text_to_image_request__d
   "Chorus__Diffusion__V1__TextToImageRequest",
   "chorus.diffusion.v1",
   sizeof(Chorus__Diffusion__V1__TextToImageRequest),
-  15,
+  17,
   chorus__diffusion__v1__text_to_image_request__field_descriptors,
   chorus__diffusion__v1__text_to_image_request__field_indices_by_name,
   1,  chorus__diffusion__v1__text_to_image_request__number_ranges,
   (ProtobufCMessageInit) chorus__diffusion__v1__text_to_image_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__diffusion__v1__control_net_input__field_descriptors[10] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__ControlNetInput, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "image",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__ControlNetInput, image),
+    &chorus__common__encoded_image__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "preprocessor",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__ControlNetInput, preprocessor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "low_threshold",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__ControlNetInput, low_threshold),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "high_threshold",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__ControlNetInput, high_threshold),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "l2_gradient",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__ControlNetInput, l2_gradient),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "keypoints_json",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__ControlNetInput, keypoints_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "conditioning_scale",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__ControlNetInput, conditioning_scale),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "guidance_start",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__ControlNetInput, guidance_start),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "guidance_end",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Diffusion__V1__ControlNetInput, guidance_end),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__diffusion__v1__control_net_input__field_indices_by_name[] = {
+  7,   /* field[7] = conditioning_scale */
+  9,   /* field[9] = guidance_end */
+  8,   /* field[8] = guidance_start */
+  4,   /* field[4] = high_threshold */
+  1,   /* field[1] = image */
+  6,   /* field[6] = keypoints_json */
+  5,   /* field[5] = l2_gradient */
+  3,   /* field[3] = low_threshold */
+  0,   /* field[0] = model */
+  2,   /* field[2] = preprocessor */
+};
+static const ProtobufCIntRange chorus__diffusion__v1__control_net_input__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor chorus__diffusion__v1__control_net_input__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.diffusion.v1.ControlNetInput",
+  "ControlNetInput",
+  "Chorus__Diffusion__V1__ControlNetInput",
+  "chorus.diffusion.v1",
+  sizeof(Chorus__Diffusion__V1__ControlNetInput),
+  10,
+  chorus__diffusion__v1__control_net_input__field_descriptors,
+  chorus__diffusion__v1__control_net_input__field_indices_by_name,
+  1,  chorus__diffusion__v1__control_net_input__number_ranges,
+  (ProtobufCMessageInit) chorus__diffusion__v1__control_net_input__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor chorus__diffusion__v1__prompt_build__field_descriptors[7] =
@@ -1159,7 +1385,7 @@ const ProtobufCMessageDescriptor chorus__diffusion__v1__progress__descriptor =
   (ProtobufCMessageInit) chorus__diffusion__v1__progress__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chorus__diffusion__v1__diffusion_result__field_descriptors[8] =
+static const ProtobufCFieldDescriptor chorus__diffusion__v1__diffusion_result__field_descriptors[9] =
 {
   {
     "images",
@@ -1257,8 +1483,21 @@ static const ProtobufCFieldDescriptor chorus__diffusion__v1__diffusion_result__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "control_images",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Diffusion__V1__DiffusionResult, n_control_images),
+    offsetof(Chorus__Diffusion__V1__DiffusionResult, control_images),
+    &chorus__common__encoded_image__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chorus__diffusion__v1__diffusion_result__field_indices_by_name[] = {
+  8,   /* field[8] = control_images */
   3,   /* field[3] = elapsed_seconds */
   0,   /* field[0] = images */
   7,   /* field[7] = negative_prompt */
@@ -1271,7 +1510,7 @@ static const unsigned chorus__diffusion__v1__diffusion_result__field_indices_by_
 static const ProtobufCIntRange chorus__diffusion__v1__diffusion_result__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor chorus__diffusion__v1__diffusion_result__descriptor =
 {
@@ -1281,7 +1520,7 @@ const ProtobufCMessageDescriptor chorus__diffusion__v1__diffusion_result__descri
   "Chorus__Diffusion__V1__DiffusionResult",
   "chorus.diffusion.v1",
   sizeof(Chorus__Diffusion__V1__DiffusionResult),
-  8,
+  9,
   chorus__diffusion__v1__diffusion_result__field_descriptors,
   chorus__diffusion__v1__diffusion_result__field_indices_by_name,
   1,  chorus__diffusion__v1__diffusion_result__number_ranges,

@@ -20,6 +20,9 @@ package struct StableDiffusionJob: Sendable {
     /// img2img: the init image (RGB, already at width × height) and how much of the schedule is re-run.
     package var initImage: Image?
     package var strength: Float = 1
+    /// ControlNets steering the run, each with its control image (RGB, already at width × height).
+    package var controlNets: [ControlNetJob] = []
+    package var guessMode = false
 
     package init(prompt: String = "", negativePrompt: String = "", promptSyntax: PromptSyntax = .a1111,
                  promptTokens: Int = 0, truncatedTokens: Int = 0, guidanceScale: Float = 7.5, steps: Int = 50,
@@ -39,6 +42,19 @@ package struct StableDiffusionJob: Sendable {
         self.previewEvery = previewEvery
         self.initImage = initImage
         self.strength = strength
+    }
+}
+
+/// One ControlNet of a job: the model, the control image at the output size, its scale and window.
+package struct ControlNetJob: Sendable {
+    package var model: ControlNetModel
+    package var image: Image
+    package var scale: Float
+    package var start: Double
+    package var end: Double
+
+    package init(model: ControlNetModel, image: Image, scale: Float = 1, start: Double = 0, end: Double = 1) {
+        (self.model, self.image, self.scale, self.start, self.end) = (model, image, scale, start, end)
     }
 }
 
@@ -95,8 +111,13 @@ package final class StableDiffusionEngine: Sendable {
             latents = Tensor(shape: shape, storage: random.normals(shape.reduce(1, *))) * scheduler.initNoiseSigma
         }
         let total = scheduler.timesteps.count - start
+        let control = job.controlNets.isEmpty ? nil : ControlGuidance(nets: job.controlNets.map { net in
+            let condition = net.model.embed(Self.pixels(net.image))
+            return ControlGuidance.Net(model: net.model, condition: Tensor.concatenate(Array(repeating: condition, count: job.count), axis: 0),
+                                       scale: net.scale, start: net.start, end: net.end)
+        }, guessMode: job.guessMode)
         latents = try pipeline.denoise(latents, context: context, guidance: job.guidanceScale, scheduler: &scheduler, from: start,
-                                       noise: { random.normals(shape.reduce(1, *)) }) { i, current in
+                                       control: control, noise: { random.normals(shape.reduce(1, *)) }) { i, current in
             let done = i - start + 1
             try onEvent(.progress(step: done, total: total))
             if job.previewEvery > 0, done % job.previewEvery == 0, done < total, let preview = Self.preview(current) {
@@ -141,14 +162,15 @@ package final class StableDiffusionEngine: Sendable {
     /// Bytes a run of this size needs beyond the weights, estimated from the largest live tensors:
     /// the UNet's skips and attention scores at full latent size for the guided batch, and the VAE
     /// decoder's top level (feature maps and the 3×3 convolution's im2col columns) at image size.
-    package func estimatedBytes(width: Int, height: Int, count: Int, guided: Bool) -> Int {
+    /// Each ControlNet adds its own skips and the residuals it hands over, about the size of the UNet's skips again.
+    package func estimatedBytes(width: Int, height: Int, count: Int, guided: Bool, controlNets: Int = 0) -> Int {
         let f = pipeline.downscale
         let positions = (width / f) * (height / f)
         let batch = count * (guided ? 2 : 1)
         let unetChannels = pipeline.unet.config.blockOutChannels
         var skips = 0, level = positions
         for c in unetChannels { skips += (pipeline.unet.config.layersPerBlock + 1) * c * level; level /= 4 }
-        let unet = 4 * (batch * (skips + 12 * unetChannels[0] * positions) + positions * positions + 9 * 2 * unetChannels[0] * positions)
+        let unet = 4 * (batch * ((1 + 2 * controlNets) * skips + 12 * unetChannels[0] * positions) + positions * positions + 9 * 2 * unetChannels[0] * positions)
         let vaeTop = pipeline.vae.config.blockOutChannels[0], vaeNext = pipeline.vae.config.blockOutChannels[min(1, pipeline.vae.config.blockOutChannels.count - 1)]
         let pixels = width * height
         let vae = 4 * (count * 6 * vaeTop * pixels + 9 * vaeNext * pixels + (positions * positions))

@@ -21,8 +21,10 @@ public struct TextToImageRequest: ChorusMessage {
     public var promptSyntax: String
     public var styles: [String]
     public var build: PromptBuild?
+    public var controlnets: [ControlNetInput]
+    public var guessMode: Bool
 
-    public init(model: String = "", prompt: String = "", negativePrompt: String = "", guidanceScale: Float = 0, steps: UInt32 = 0, seed: UInt64 = 0, width: UInt32 = 0, height: UInt32 = 0, numImages: UInt32 = 0, scheduler: String = "", previewEvery: UInt32 = 0, difficulty: UInt32 = 0, promptSyntax: String = "", styles: [String] = [], build: PromptBuild? = nil) {
+    public init(model: String = "", prompt: String = "", negativePrompt: String = "", guidanceScale: Float = 0, steps: UInt32 = 0, seed: UInt64 = 0, width: UInt32 = 0, height: UInt32 = 0, numImages: UInt32 = 0, scheduler: String = "", previewEvery: UInt32 = 0, difficulty: UInt32 = 0, promptSyntax: String = "", styles: [String] = [], build: PromptBuild? = nil, controlnets: [ControlNetInput] = [], guessMode: Bool = false) {
         self.model = model
         self.prompt = prompt
         self.negativePrompt = negativePrompt
@@ -38,6 +40,8 @@ public struct TextToImageRequest: ChorusMessage {
         self.promptSyntax = promptSyntax
         self.styles = styles
         self.build = build
+        self.controlnets = controlnets
+        self.guessMode = guessMode
     }
 
     enum CodingKeys: String, CodingKey {
@@ -56,6 +60,8 @@ public struct TextToImageRequest: ChorusMessage {
         case promptSyntax = "prompt_syntax"
         case styles = "styles"
         case build = "build"
+        case controlnets = "controlnets"
+        case guessMode = "guess_mode"
     }
 
     public init(from decoder: Decoder) throws {
@@ -75,6 +81,8 @@ public struct TextToImageRequest: ChorusMessage {
         self.promptSyntax = try c.decodeIfPresent(String.self, forKey: .promptSyntax) ?? ""
         self.styles = try c.decodeIfPresent([String].self, forKey: .styles) ?? []
         self.build = try c.decodeIfPresent(PromptBuild.self, forKey: .build) ?? nil
+        self.controlnets = try c.decodeIfPresent([ControlNetInput].self, forKey: .controlnets) ?? []
+        self.guessMode = try c.decodeIfPresent(Bool.self, forKey: .guessMode) ?? false
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -94,6 +102,8 @@ public struct TextToImageRequest: ChorusMessage {
         try c.encode(promptSyntax, forKey: .promptSyntax)
         try c.encode(styles, forKey: .styles)
         try c.encodeIfPresent(build, forKey: .build)
+        try c.encode(controlnets, forKey: .controlnets)
+        try c.encode(guessMode, forKey: .guessMode)
     }
 }
 
@@ -116,6 +126,8 @@ extension TextToImageRequest: CBridgedMessage {
         self.promptSyntax = CBridge.string(c.pointee.prompt_syntax)
         self.styles = CBridge.array(c.pointee.styles, c.pointee.n_styles).map { CBridge.string($0) }
         self.build = c.pointee.build.map { PromptBuild(c: $0) }
+        self.controlnets = CBridge.array(c.pointee.controlnets, c.pointee.n_controlnets).map { ControlNetInput(c: $0!) }
+        self.guessMode = (c.pointee.guess_mode != 0)
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__TextToImageRequest>, _ arena: CArena) {
@@ -135,12 +147,117 @@ extension TextToImageRequest: CBridgedMessage {
         c.pointee.prompt_syntax = arena.string(promptSyntax)
         (c.pointee.n_styles, c.pointee.styles) = arena.array(styles.map { Optional(arena.string($0)) })
         c.pointee.build = build.map { $0.bridged(arena) }
+        (c.pointee.n_controlnets, c.pointee.controlnets) = arena.array(controlnets.map { Optional($0.bridged(arena)) })
+        c.pointee.guess_mode = (guessMode ? 1 : 0)
     }
 
     public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Diffusion__V1__TextToImageRequest>? { chorus__diffusion__v1__text_to_image_request__unpack(nil, count, bytes) }
     public static func cFree(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__TextToImageRequest>) { chorus__diffusion__v1__text_to_image_request__free_unpacked(c, nil) }
     public static func cPackedSize(_ c: UnsafePointer<Chorus__Diffusion__V1__TextToImageRequest>) -> Int { chorus__diffusion__v1__text_to_image_request__get_packed_size(c) }
     public static func cPack(_ c: UnsafePointer<Chorus__Diffusion__V1__TextToImageRequest>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__diffusion__v1__text_to_image_request__pack(c, out) }
+}
+
+public struct ControlNetInput: ChorusMessage {
+    public var model: String
+    public var image: EncodedImage?
+    public var preprocessor: String
+    public var lowThreshold: Float
+    public var highThreshold: Float
+    public var l2Gradient: Bool
+    public var keypointsJson: String
+    public var conditioningScale: Float
+    public var guidanceStart: Float
+    public var guidanceEnd: Float
+
+    public init(model: String = "", image: EncodedImage? = nil, preprocessor: String = "", lowThreshold: Float = 0, highThreshold: Float = 0, l2Gradient: Bool = false, keypointsJson: String = "", conditioningScale: Float = 0, guidanceStart: Float = 0, guidanceEnd: Float = 0) {
+        self.model = model
+        self.image = image
+        self.preprocessor = preprocessor
+        self.lowThreshold = lowThreshold
+        self.highThreshold = highThreshold
+        self.l2Gradient = l2Gradient
+        self.keypointsJson = keypointsJson
+        self.conditioningScale = conditioningScale
+        self.guidanceStart = guidanceStart
+        self.guidanceEnd = guidanceEnd
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model = "model"
+        case image = "image"
+        case preprocessor = "preprocessor"
+        case lowThreshold = "low_threshold"
+        case highThreshold = "high_threshold"
+        case l2Gradient = "l2_gradient"
+        case keypointsJson = "keypoints_json"
+        case conditioningScale = "conditioning_scale"
+        case guidanceStart = "guidance_start"
+        case guidanceEnd = "guidance_end"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
+        self.image = try c.decodeIfPresent(EncodedImage.self, forKey: .image) ?? nil
+        self.preprocessor = try c.decodeIfPresent(String.self, forKey: .preprocessor) ?? ""
+        self.lowThreshold = try c.decodeIfPresent(Float.self, forKey: .lowThreshold) ?? 0
+        self.highThreshold = try c.decodeIfPresent(Float.self, forKey: .highThreshold) ?? 0
+        self.l2Gradient = try c.decodeIfPresent(Bool.self, forKey: .l2Gradient) ?? false
+        self.keypointsJson = try c.decodeIfPresent(String.self, forKey: .keypointsJson) ?? ""
+        self.conditioningScale = try c.decodeIfPresent(Float.self, forKey: .conditioningScale) ?? 0
+        self.guidanceStart = try c.decodeIfPresent(Float.self, forKey: .guidanceStart) ?? 0
+        self.guidanceEnd = try c.decodeIfPresent(Float.self, forKey: .guidanceEnd) ?? 0
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encodeIfPresent(image, forKey: .image)
+        try c.encode(preprocessor, forKey: .preprocessor)
+        try c.encode(lowThreshold, forKey: .lowThreshold)
+        try c.encode(highThreshold, forKey: .highThreshold)
+        try c.encode(l2Gradient, forKey: .l2Gradient)
+        try c.encode(keypointsJson, forKey: .keypointsJson)
+        try c.encode(conditioningScale, forKey: .conditioningScale)
+        try c.encode(guidanceStart, forKey: .guidanceStart)
+        try c.encode(guidanceEnd, forKey: .guidanceEnd)
+    }
+}
+
+extension ControlNetInput: CBridgedMessage {
+    public typealias CStruct = Chorus__Diffusion__V1__ControlNetInput
+
+    public init(c: UnsafePointer<Chorus__Diffusion__V1__ControlNetInput>) {
+        self.model = CBridge.string(c.pointee.model)
+        self.image = c.pointee.image.map { EncodedImage(c: $0) }
+        self.preprocessor = CBridge.string(c.pointee.preprocessor)
+        self.lowThreshold = c.pointee.low_threshold
+        self.highThreshold = c.pointee.high_threshold
+        self.l2Gradient = (c.pointee.l2_gradient != 0)
+        self.keypointsJson = CBridge.string(c.pointee.keypoints_json)
+        self.conditioningScale = c.pointee.conditioning_scale
+        self.guidanceStart = c.pointee.guidance_start
+        self.guidanceEnd = c.pointee.guidance_end
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__ControlNetInput>, _ arena: CArena) {
+        chorus__diffusion__v1__control_net_input__init(c)
+        c.pointee.model = arena.string(model)
+        c.pointee.image = image.map { $0.bridged(arena) }
+        c.pointee.preprocessor = arena.string(preprocessor)
+        c.pointee.low_threshold = lowThreshold
+        c.pointee.high_threshold = highThreshold
+        c.pointee.l2_gradient = (l2Gradient ? 1 : 0)
+        c.pointee.keypoints_json = arena.string(keypointsJson)
+        c.pointee.conditioning_scale = conditioningScale
+        c.pointee.guidance_start = guidanceStart
+        c.pointee.guidance_end = guidanceEnd
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Diffusion__V1__ControlNetInput>? { chorus__diffusion__v1__control_net_input__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__ControlNetInput>) { chorus__diffusion__v1__control_net_input__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Diffusion__V1__ControlNetInput>) -> Int { chorus__diffusion__v1__control_net_input__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Diffusion__V1__ControlNetInput>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__diffusion__v1__control_net_input__pack(c, out) }
 }
 
 public struct PromptBuild: ChorusMessage {
@@ -553,8 +670,9 @@ public struct DiffusionResult: ChorusMessage {
     public var truncatedTokens: UInt32
     public var prompt: String
     public var negativePrompt: String
+    public var controlImages: [EncodedImage]
 
-    public init(images: [EncodedImage] = [], previews: [EncodedImage] = [], seed: UInt64 = 0, elapsedSeconds: Double = 0, promptTokens: UInt32 = 0, truncatedTokens: UInt32 = 0, prompt: String = "", negativePrompt: String = "") {
+    public init(images: [EncodedImage] = [], previews: [EncodedImage] = [], seed: UInt64 = 0, elapsedSeconds: Double = 0, promptTokens: UInt32 = 0, truncatedTokens: UInt32 = 0, prompt: String = "", negativePrompt: String = "", controlImages: [EncodedImage] = []) {
         self.images = images
         self.previews = previews
         self.seed = seed
@@ -563,6 +681,7 @@ public struct DiffusionResult: ChorusMessage {
         self.truncatedTokens = truncatedTokens
         self.prompt = prompt
         self.negativePrompt = negativePrompt
+        self.controlImages = controlImages
     }
 
     enum CodingKeys: String, CodingKey {
@@ -574,6 +693,7 @@ public struct DiffusionResult: ChorusMessage {
         case truncatedTokens = "truncated_tokens"
         case prompt = "prompt"
         case negativePrompt = "negative_prompt"
+        case controlImages = "control_images"
     }
 
     public init(from decoder: Decoder) throws {
@@ -586,6 +706,7 @@ public struct DiffusionResult: ChorusMessage {
         self.truncatedTokens = try c.decodeIfPresent(UInt32.self, forKey: .truncatedTokens) ?? 0
         self.prompt = try c.decodeIfPresent(String.self, forKey: .prompt) ?? ""
         self.negativePrompt = try c.decodeIfPresent(String.self, forKey: .negativePrompt) ?? ""
+        self.controlImages = try c.decodeIfPresent([EncodedImage].self, forKey: .controlImages) ?? []
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -598,6 +719,7 @@ public struct DiffusionResult: ChorusMessage {
         try c.encode(truncatedTokens, forKey: .truncatedTokens)
         try c.encode(prompt, forKey: .prompt)
         try c.encode(negativePrompt, forKey: .negativePrompt)
+        try c.encode(controlImages, forKey: .controlImages)
     }
 }
 
@@ -613,6 +735,7 @@ extension DiffusionResult: CBridgedMessage {
         self.truncatedTokens = c.pointee.truncated_tokens
         self.prompt = CBridge.string(c.pointee.prompt)
         self.negativePrompt = CBridge.string(c.pointee.negative_prompt)
+        self.controlImages = CBridge.array(c.pointee.control_images, c.pointee.n_control_images).map { EncodedImage(c: $0!) }
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Diffusion__V1__DiffusionResult>, _ arena: CArena) {
@@ -625,6 +748,7 @@ extension DiffusionResult: CBridgedMessage {
         c.pointee.truncated_tokens = truncatedTokens
         c.pointee.prompt = arena.string(prompt)
         c.pointee.negative_prompt = arena.string(negativePrompt)
+        (c.pointee.n_control_images, c.pointee.control_images) = arena.array(controlImages.map { Optional($0.bridged(arena)) })
     }
 
     public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Diffusion__V1__DiffusionResult>? { chorus__diffusion__v1__diffusion_result__unpack(nil, count, bytes) }

@@ -17,6 +17,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "common.pb-c.h"
 
 typedef struct Chorus__Diffusion__V1__TextToImageRequest Chorus__Diffusion__V1__TextToImageRequest;
+typedef struct Chorus__Diffusion__V1__ControlNetInput Chorus__Diffusion__V1__ControlNetInput;
 typedef struct Chorus__Diffusion__V1__PromptBuild Chorus__Diffusion__V1__PromptBuild;
 typedef struct Chorus__Diffusion__V1__PromptPiece Chorus__Diffusion__V1__PromptPiece;
 typedef struct Chorus__Diffusion__V1__PromptChunk Chorus__Diffusion__V1__PromptChunk;
@@ -73,10 +74,63 @@ struct  Chorus__Diffusion__V1__TextToImageRequest
    * also given, follow after a comma.
    */
   Chorus__Diffusion__V1__PromptBuild *build;
+  /*
+   * ControlNets steering the run (several add up, as diffusers' MultiControlNetModel), for txt2img and img2img.
+   */
+  size_t n_controlnets;
+  Chorus__Diffusion__V1__ControlNetInput **controlnets;
+  /*
+   * diffusers' guess_mode: the ControlNets see only the conditional half of the guided batch, their skips
+   * scaled from 0.1 to 1.
+   */
+  protobuf_c_boolean guess_mode;
 };
 #define CHORUS__DIFFUSION__V1__TEXT_TO_IMAGE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__text_to_image_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, NULL, 0,NULL, 0 }
+
+
+/*
+ * One ControlNet of a run: a loaded ControlNet (ListModels shows them with the base they fit) and its control
+ * image, made here by a preprocessor or given ready (depth, scribble, lineart... maps the caller made).
+ */
+struct  Chorus__Diffusion__V1__ControlNetInput
+{
+  ProtobufCMessage base;
+  char *model;
+  /*
+   * The control image (PNG or JPEG), resized to the output size; for pose_keypoints, optional (a canvas size).
+   */
+  Chorus__Common__EncodedImage *image;
+  /*
+   * "none" (empty: the image is the control image), "canny" (OpenCV's Canny edges of the image), or
+   * "pose_keypoints" (an OpenPose skeleton drawn from keypoints_json).
+   */
+  char *preprocessor;
+  /*
+   * canny: the hysteresis thresholds (0 and 0: 100 and 200) and the L2 gradient norm.
+   */
+  float low_threshold;
+  float high_threshold;
+  protobuf_c_boolean l2_gradient;
+  /*
+   * pose_keypoints: OpenPose JSON, {"people": [{"pose_keypoints_2d": [x, y, confidence, ... 18 points]}],
+   * "canvas_width": W, "canvas_height": H}; points of confidence 0 are left out.
+   */
+  char *keypoints_json;
+  /*
+   * controlnet_conditioning_scale; 0 = the default (1.0 for txt2img, 0.8 for img2img, as diffusers).
+   */
+  float conditioning_scale;
+  /*
+   * control_guidance_start / _end: the fraction of the steps it acts on; end 0 = 1.
+   */
+  float guidance_start;
+  float guidance_end;
+};
+#define CHORUS__DIFFUSION__V1__CONTROL_NET_INPUT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__control_net_input__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 /*
@@ -213,10 +267,15 @@ struct  Chorus__Diffusion__V1__DiffusionResult
    */
   char *prompt;
   char *negative_prompt;
+  /*
+   * Each ControlNet's control image as the run used it (after its preprocessor, at the output size).
+   */
+  size_t n_control_images;
+  Chorus__Common__EncodedImage **control_images;
 };
 #define CHORUS__DIFFUSION__V1__DIFFUSION_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__diffusion__v1__diffusion_result__descriptor) \
-    , 0,NULL, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0,NULL, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
 
 
 /*
@@ -252,6 +311,25 @@ Chorus__Diffusion__V1__TextToImageRequest *
                       const uint8_t       *data);
 void   chorus__diffusion__v1__text_to_image_request__free_unpacked
                      (Chorus__Diffusion__V1__TextToImageRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Diffusion__V1__ControlNetInput methods */
+void   chorus__diffusion__v1__control_net_input__init
+                     (Chorus__Diffusion__V1__ControlNetInput         *message);
+size_t chorus__diffusion__v1__control_net_input__get_packed_size
+                     (const Chorus__Diffusion__V1__ControlNetInput   *message);
+size_t chorus__diffusion__v1__control_net_input__pack
+                     (const Chorus__Diffusion__V1__ControlNetInput   *message,
+                      uint8_t             *out);
+size_t chorus__diffusion__v1__control_net_input__pack_to_buffer
+                     (const Chorus__Diffusion__V1__ControlNetInput   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Diffusion__V1__ControlNetInput *
+       chorus__diffusion__v1__control_net_input__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__diffusion__v1__control_net_input__free_unpacked
+                     (Chorus__Diffusion__V1__ControlNetInput *message,
                       ProtobufCAllocator *allocator);
 /* Chorus__Diffusion__V1__PromptBuild methods */
 void   chorus__diffusion__v1__prompt_build__init
@@ -410,6 +488,9 @@ void   chorus__diffusion__v1__diffusion_event__free_unpacked
 typedef void (*Chorus__Diffusion__V1__TextToImageRequest_Closure)
                  (const Chorus__Diffusion__V1__TextToImageRequest *message,
                   void *closure_data);
+typedef void (*Chorus__Diffusion__V1__ControlNetInput_Closure)
+                 (const Chorus__Diffusion__V1__ControlNetInput *message,
+                  void *closure_data);
 typedef void (*Chorus__Diffusion__V1__PromptBuild_Closure)
                  (const Chorus__Diffusion__V1__PromptBuild *message,
                   void *closure_data);
@@ -552,6 +633,7 @@ void chorus__diffusion__v1__diffusion__unload_model(ProtobufCService *service,
 /* --- descriptors --- */
 
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__text_to_image_request__descriptor;
+extern const ProtobufCMessageDescriptor chorus__diffusion__v1__control_net_input__descriptor;
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_build__descriptor;
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_piece__descriptor;
 extern const ProtobufCMessageDescriptor chorus__diffusion__v1__prompt_chunk__descriptor;
