@@ -14,7 +14,9 @@ public enum CannyEdges {
             if lowT > 0 { lowT *= lowT }
             if highT > 0 { highT *= highT }
         }
-        let lowI = Int(lowT.rounded(.down)), highI = Int(highT.rounded(.down))  // checked: thresholds are validated by callers, at most 32767²
+        // Callers range-check thresholds; NaN and beyond-any-gradient values are pinned here all the same.
+        func whole(_ t: Double) -> Int { t.isNaN ? 0 : Int(min(max(t, -1), 1e12).rounded(.down)) }  // checked: pinned to -1 ... 1e12
+        let lowI = whole(lowT), highI = whole(highT)
 
         // Gradients and magnitudes; magnitudes padded by a zero border (the rows and columns OpenCV zeroes).
         let stride = w + 2
@@ -22,7 +24,7 @@ public enum CannyEdges {
         var gx = [Int](repeating: 0, count: w * h), gy = [Int](repeating: 0, count: w * h)
         let pixels = image.pixels, step = image.channels
         func p(_ y: Int, _ x: Int, _ c: Int) -> Int {
-            Int(pixels[(min(max(y, 0), h - 1) * w + min(max(x, 0), w - 1)) * step + c])
+            Int(pixels[(min(max(y, 0), h - 1) * w + min(max(x, 0), w - 1)) * step + c])  // checked: a byte
         }
         for y in 0..<h {
             for x in 0..<w {

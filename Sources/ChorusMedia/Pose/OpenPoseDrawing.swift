@@ -66,21 +66,26 @@ public enum OpenPoseDrawing {
         return Keypoints(people: parsed, canvasWidth: try side("canvas_width"), canvasHeight: try side("canvas_height"))
     }
 
-    /// The skeletons on a black RGB canvas of `width` × `height`.
+    /// The skeletons on a black RGB canvas of `width` × `height`. Points that are not finite or lie past
+    /// ±100,000 px are left out (`keypoints(json:)` refuses them).
     public static func draw(_ people: [Person], width: Int, height: Int) throws -> Image {
         var canvas = try Image(width: width, height: height, channels: 3, pixels: [UInt8](repeating: 0, count: width * height * 3))
-        for person in people {
+        for var person in people {
+            person = (0..<18).map { k in
+                guard k < person.count, let p = person[k], p.x.isFinite, p.y.isFinite, abs(p.x) <= 100_000, abs(p.y) <= 100_000 else { return nil }
+                return p
+            }
             for ((a, b), colour) in zip(limbs, colours) {
                 guard let p = person[a - 1], let q = person[b - 1] else { continue }
                 let (mx, my) = ((p.x + q.x) / 2, (p.y + q.y) / 2)
                 let length = ((p.x - q.x) * (p.x - q.x) + (p.y - q.y) * (p.y - q.y)).squareRoot()
                 let angle = atan2(p.y - q.y, p.x - q.x) * 180 / .pi
-                let polygon = ellipse(center: (Int(mx), Int(my)), axes: (Int(length / 2), 4), angle: Int(angle))
+                let polygon = ellipse(center: (Int(mx), Int(my)), axes: (Int(length / 2), 4), angle: Int(angle))  // checked: points within ±100000
                 fillConvex(&canvas, polygon, colour.map { UInt8(Double($0) * 0.6) })  // checked: ≤ 255 · 0.6
             }
             for (point, colour) in zip(person, colours) {
                 guard let point else { continue }
-                disc(&canvas, center: (Int(point.x), Int(point.y)), radius: 4, colour)
+                disc(&canvas, center: (Int(point.x), Int(point.y)), radius: 4, colour)  // checked: points within ±100000
             }
         }
         return canvas
@@ -99,8 +104,8 @@ public enum OpenPoseDrawing {
         for degree in 0...360 {
             let (c, s) = table(degree)
             let (x, y) = (c * Double(axes.0), s * Double(axes.1))
-            let point = (Int((Double(center.0) + x * alpha - y * beta).rounded(.toNearestOrEven)),
-                         Int((Double(center.1) + x * beta + y * alpha).rounded(.toNearestOrEven)))
+            let point = (Int((Double(center.0) + x * alpha - y * beta).rounded(.toNearestOrEven)),  // checked: within ±300000
+                         Int((Double(center.1) + x * beta + y * alpha).rounded(.toNearestOrEven)))  // checked: within ±300000
             if points.last.map({ $0 != point }) ?? true { points.append(point) }
         }
         return points
@@ -110,7 +115,9 @@ public enum OpenPoseDrawing {
     /// (the outline included).
     static func fillConvex(_ image: inout Image, _ polygon: [(Int, Int)], _ colour: [UInt8]) {
         guard let top = polygon.map(\.1).min(), let bottom = polygon.map(\.1).max() else { return }
-        for y in max(0, top)...min(image.height - 1, max(0, bottom)) where y >= top && y <= bottom {
+        let (first, last) = (max(0, top), min(image.height - 1, bottom))
+        guard first <= last else { return }
+        for y in first...last {
             var left = Double.infinity, right = -Double.infinity
             for i in polygon.indices {
                 let (p, q) = (polygon[i], polygon[(i + 1) % polygon.count])
@@ -122,7 +129,7 @@ public enum OpenPoseDrawing {
                 }
             }
             guard left <= right else { continue }
-            let from = max(0, Int(left.rounded(.toNearestOrEven))), to = min(image.width - 1, Int(right.rounded(.toNearestOrEven)))
+            let from = max(0, Int(left.rounded(.toNearestOrEven))), to = min(image.width - 1, Int(right.rounded(.toNearestOrEven)))  // checked: between polygon vertices
             guard from <= to else { continue }
             for x in from...to { image.pixels.replaceSubrange((y * image.width + x) * 3..<((y * image.width + x) * 3 + 3), with: colour) }
         }
