@@ -25,7 +25,25 @@ enum DiffusionModels {
             .merging(registry.models(TerrainEngine.self).mapValues(DiffusionModel.terrain)) { first, _ in first }
     }
 
-    static let kinds = [stableDiffusion, consistencyUNet]
+    static let kinds = [stableDiffusion, consistencyUNet, controlNet]
+
+    /// A diffusers ControlNet folder (config.json naming ControlNetModel): steers Stable Diffusion runs whose UNet
+    /// has its encoder's shape; ListModels shows the cross-attention width and the UNet widths it fits.
+    static let controlNet = ModelKind("controlnet", recognizes: isControlNet) { name, path in
+        let model = try ControlNetModel(folder: path)
+        return [.init(name: name, model: model, info: ModelInfo(
+            format: "diffusers ControlNet",
+            details: [KeyValue(key: "cross_attention_dim", value: "\(model.crossAttentionDim)"),
+                      KeyValue(key: "block_out_channels", value: model.config.blockOutChannels.map(String.init).joined(separator: ",")),
+                      KeyValue(key: "conditioning_channel_order", value: model.control.controlnetConditioningChannelOrder),
+                      KeyValue(key: "guess_mode_only", value: "\(model.control.globalPoolConditions)")]))]
+    }
+
+    static func isControlNet(_ path: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: path + "/config.json"),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return json["_class_name"] as? String == "ControlNetModel"
+    }
 
     static let stableDiffusion = ModelKind("stable-diffusion", recognizes: { FileManager.default.fileExists(atPath: $0 + "/unet/config.json") }) { name, path in
         let engine = try StableDiffusionEngine(name: name, folder: path)

@@ -76,6 +76,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
         _ = try Checked.integer(p.height, "height", in: 0...UInt32(16384))
         _ = try Checked.integer(p.previewEvery, "preview_every", in: 0...UInt32(10_000))
         _ = try Checked.integer(p.difficulty, "difficulty", in: 0...UInt32(100))
+        try checkControlRanges(p)
     }
 
     public func textToImage(_ request: TextToImageRequest, context: CallContext, responses: ResponseWriter<DiffusionEvent>) async throws {
@@ -115,7 +116,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
             let f = max(8, engine.pipeline.downscale)
             if sized.width == 0 { sized.width = UInt32(max(f, decoded.width / f * f)) }
             if sized.height == 0 { sized.height = UInt32(max(f, decoded.height / f * f)) }
-            var job = try job(sized, engine: engine)
+            var job = try job(sized, engine: engine, img2img: true)
             job.initImage = decoded.width == job.width && decoded.height == job.height
                 ? decoded.rgb() : try decoded.rgb().resized(width: job.width, height: job.height)
             job.strength = request.strength
@@ -222,7 +223,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
 
     /// Checks a request against the model and the limits; fills in the defaults (the model's native
     /// size, 50 steps, guidance 7.5, the folder's scheduler, a random seed).
-    private func job(_ p: TextToImageRequest, engine: StableDiffusionEngine) throws -> StableDiffusionJob {
+    private func job(_ p: TextToImageRequest, engine: StableDiffusionEngine, img2img: Bool = false) throws -> StableDiffusionJob {
         let pipeline = engine.pipeline
         let f = max(8, pipeline.downscale)  // diffusers' pipelines take multiples of 8 whatever the VAE's factor
         let width = p.width == 0 ? pipeline.nativeSize : Int(p.width), height = p.height == 0 ? pipeline.nativeSize : Int(p.height)
@@ -254,7 +255,7 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
             throw WireStatus(.invalidArgument, "\(scheduler.rawValue) with \(steps) steps: \(error)")
         }
         let guidance = p.guidanceScale == 0 ? 7.5 : p.guidanceScale
-        let needed = engine.estimatedBytes(width: width, height: height, count: count, guided: guidance > 1)
+        let needed = engine.estimatedBytes(width: width, height: height, count: count, guided: guidance > 1, controlNets: p.controlnets.count)
         var budget = settings.memoryBudgetBytes ?? Self.availableMemory()
         if let processBudget = runtime.options.memoryBudgetBytes {
             // --memory-budget-mib caps the whole process: a run gets what the weights and other runs leave.
@@ -285,10 +286,13 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
                 throw WireStatus(.invalidArgument, "\(error)")
             }
         }
-        return StableDiffusionJob(prompt: prompt, negativePrompt: negative, promptSyntax: syntax,
-                                  promptTokens: report.tokens, truncatedTokens: report.truncated, guidanceScale: guidance, steps: steps,
-                                  seed: p.seed == 0 ? UInt64.random(in: 1...UInt64.max) : p.seed, width: width, height: height,
-                                  count: count, scheduler: scheduler, previewEvery: Int(p.previewEvery))
+        var job = StableDiffusionJob(prompt: prompt, negativePrompt: negative, promptSyntax: syntax,
+                                     promptTokens: report.tokens, truncatedTokens: report.truncated, guidanceScale: guidance, steps: steps,
+                                     seed: p.seed == 0 ? UInt64.random(in: 1...UInt64.max) : p.seed, width: width, height: height,
+                                     count: count, scheduler: scheduler, previewEvery: Int(p.previewEvery))
+        job.controlNets = try controlNets(p, engine: engine, width: width, height: height, img2img: img2img)
+        job.guessMode = p.guessMode
+        return job
     }
 
     /// MemAvailable from /proc/meminfo (Int.max where it cannot be read).
@@ -334,11 +338,14 @@ public struct DiffusionServer: DiffusionHandler, CommonServiceHandler, ModelLoad
         let images = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
         try Task.checkCancellation()
         let encoded = try images.map { EncodedImage(data: Data(try ImageCodec.encodePNG($0))) }
-        runtime.logger.info("\(engine.name): \(job.count) image(s) \(job.width)×\(job.height), \(job.scheduler.rawValue) \(job.steps) steps in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        let controls = try job.controlNets.map { EncodedImage(data: Data(try ImageCodec.encodePNG($0.image))) }
+        let steering = job.controlNets.isEmpty ? "" : ", \(job.controlNets.count) ControlNet(s)"
+        runtime.logger.info("\(engine.name): \(job.count) image(s) \(job.width)×\(job.height), \(job.scheduler.rawValue) \(job.steps) steps\(steering) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         try await responses.write(DiffusionEvent(result: DiffusionResult(images: encoded, seed: job.seed, elapsedSeconds: Date().timeIntervalSince(started),
                                                                          promptTokens: UInt32(clamping: job.promptTokens),
                                                                          truncatedTokens: UInt32(clamping: job.truncatedTokens),
-                                                                         prompt: job.prompt, negativePrompt: job.negativePrompt)))
+                                                                         prompt: job.prompt, negativePrompt: job.negativePrompt,
+                                                                         controlImages: controls)))
     }
 
     // MARK: - Terrain

@@ -10,7 +10,8 @@ import Hummingbird
 /// `negative_prompt`, `prompt_syntax` (`a1111`, the default, `compel` or `plain`), `scheduler`, `difficulty` (the
 /// terrain model) pass through, and `stream: true` sends progress as server-sent events before the images.
 /// `styles` and `build` shape the prompt (see `parameters(_:)`; a form gives styles comma-separated and build
-/// as JSON text); `expand: true` first has the vision service's
+/// as JSON text); `controlnet` (an object or a list; see `controlNet(_:index:)`) and `guess_mode` steer the run
+/// with ControlNets, whose control images come back as `control_images`; `expand: true` first has the vision service's
 /// language model enrich the prompt (`expanded_prompt` in the answer). The answer adds `seed`, and for Stable
 /// Diffusion `prompt` / `negative_prompt` (as run), `prompt_tokens` and `truncated_tokens`.
 package struct ImageRoutes {
@@ -61,7 +62,49 @@ package struct ImageRoutes {
         var parameters = try Self.parameters(string: { try fields.string($0) }, number: { try fields.number($0) })
         parameters.styles = try fields.strings("styles") ?? []
         parameters.build = try fields.object("build").map(Self.build)
+        parameters.controlnets = try (fields.objects("controlnet") ?? []).enumerated().map { try Self.controlNet($1, index: $0) }
+        parameters.guessMode = try fields.bool("guess_mode") ?? false
         return parameters
+    }
+
+    /// One `controlnet` entry: `model`, `image` (base64 or a data URL), `preprocessor` (none, canny, pose_keypoints),
+    /// `low_threshold`, `high_threshold`, `l2_gradient`, `keypoints` (OpenPose JSON, as an object or text),
+    /// `scale`, `start`, `end`. Numbers are range-checked by the service, which names the field.
+    static func controlNet(_ c: JSONFields, index: Int) throws -> ControlNetInput {
+        let field = "controlnet[\(index)]"
+        var input = ControlNetInput(model: try c.string("model") ?? "", preprocessor: try c.string("preprocessor") ?? "",
+                                    l2Gradient: try c.bool("l2_gradient") ?? false)
+        if let image = try c.string("image") {
+            let bytes: [UInt8]
+            if image.hasPrefix("data:") {
+                bytes = try dataURLBytes(image, field: "\(field).image")
+            } else {
+                guard let data = Data(base64Encoded: image, options: .ignoreUnknownCharacters), !data.isEmpty else {
+                    throw OpenAIError.invalid("\(field).image must be base64 image bytes or a data URL", param: "controlnet")
+                }
+                bytes = [UInt8](data)
+            }
+            input.image = EncodedImage(data: Data(bytes))
+        }
+        if let keypoints = c.object["keypoints"], !(keypoints is NSNull) {
+            if let text = keypoints as? String {
+                input.keypointsJson = text
+            } else if JSONSerialization.isValidJSONObject(keypoints), let data = try? JSONSerialization.data(withJSONObject: keypoints) {
+                input.keypointsJson = String(decoding: data, as: UTF8.self)
+            } else {
+                throw OpenAIError.invalid("\(field).keypoints must be OpenPose JSON (an object or its text)", param: "controlnet")
+            }
+        }
+        func float(_ key: String) throws -> Float {
+            guard let value = try c.number(key) else { return 0 }
+            return try OpenAIError.checking { try Checked.float(value, "\(field).\(key)", in: -1e6...1e6) }
+        }
+        input.lowThreshold = try float("low_threshold")
+        input.highThreshold = try float("high_threshold")
+        input.conditioningScale = try float("scale")
+        input.guidanceStart = try float("start")
+        input.guidanceEnd = try float("end")
+        return input
     }
 
     static func build(_ build: JSONFields) throws -> PromptBuild {
@@ -92,6 +135,14 @@ package struct ImageRoutes {
             }
             parameters.build = try Self.build(JSONFields(object))
         }
+        // ... and the ControlNets as JSON text too (an object or a list).
+        if let text = form.first("controlnet")?.text {
+            guard let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) else {
+                throw OpenAIError.invalid("'controlnet' must be JSON: an object or a list of objects", param: "controlnet")
+            }
+            parameters.controlnets = try (JSONFields(["controlnet": json]).objects("controlnet") ?? []).enumerated().map { try Self.controlNet($1, index: $0) }
+        }
+        parameters.guessMode = form.first("guess_mode")?.text == "true"
         let strength = try OpenAIError.checking { try number("strength").map { try Checked.float($0, "strength", in: 0...1) } } ?? 0.8
         let edit = ImageToImageRequest(params: parameters, initImage: EncodedImage(data: Data(image.data)), strength: strength)
         return try await answer(diffusion.imageToImage(edit, options: options), stream: form.first("stream")?.text == "true")
@@ -165,6 +216,7 @@ package struct ImageRoutes {
         }
         if result.promptTokens > 0 { body["prompt_tokens"] = result.promptTokens }
         if result.truncatedTokens > 0 { body["truncated_tokens"] = result.truncatedTokens }
+        if !result.controlImages.isEmpty { body["control_images"] = result.controlImages.map { ["b64_json": $0.data.base64EncodedString()] } }
         return body
     }
 }

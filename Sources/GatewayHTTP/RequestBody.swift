@@ -82,6 +82,16 @@ package struct JSONFields {
         return JSONFields(nested)
     }
 
+    /// An object or an array of objects, as an array of their fields.
+    package func objects(_ key: String) throws -> [JSONFields]? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        if let one = value as? [String: Any] { return [JSONFields(one)] }
+        guard let many = value as? [Any], let objects = many as? [[String: Any]], objects.count == many.count else {
+            throw OpenAIError.invalid("'\(key)' must be an object or an array of objects", param: key)
+        }
+        return objects.map(JSONFields.init)
+    }
+
     package func bool(_ key: String) throws -> Bool? {
         guard let value = object[key], !(value is NSNull) else { return nil }
         guard let bool = value as? Bool else { throw OpenAIError.invalid("'\(key)' must be true or false", param: key) }

@@ -193,6 +193,7 @@ import Testing
     /// /v1/images/generations served by Stable Diffusion (the tiny diffusers fixture) behind the gateway.
     @Test func imageGenerationsRunStableDiffusion() async throws {
         let models = try StableDiffusionProcessTests.models()
+        try FileManager.default.createSymbolicLink(atPath: models + "/edges", withDestinationPath: ControlNetProcessTests.fixtures + "/controlnet/a")
         let (diffusion, address) = try await ChorusProcess.serve(["diffusion", "--port", "0", "--models", models])
         defer { diffusion.signal(SIGKILL) }
         let (gateway, _) = try await ChorusProcess.serve(["gateway", "--port", "0", "--diffusion", address, "--http-port", "0"])
@@ -242,6 +243,21 @@ import Testing
         compel["prompt"] = "(\"a cat\", \"a dog\").blend(1)"
         let mismatched = try await call(stack, "POST", "/v1/images/generations", json: compel)
         #expect(mismatched.status == 400 && String(decoding: mismatched.body, as: UTF8.self).contains(".blend() has 2 prompts and 1 weights"))
+        // ControlNet: canny edges of a scene steer the run; the edges come back; a bad image is a 400, an
+        // unknown ControlNet a 404.
+        let scene = try Data(contentsOf: URL(fileURLWithPath: ControlNetProcessTests.media + "/canny/scene-0.png")).base64EncodedString()
+        var controlled = request
+        controlled["controlnet"] = ["model": "edges", "image": scene, "preprocessor": "canny", "scale": 0.9]
+        let steered = try await call(stack, "POST", "/v1/images/generations", json: controlled)
+        let steeredBody = try object(steered.body)
+        #expect(steered.status == 200, "\(String(decoding: steered.body, as: UTF8.self))")
+        #expect((steeredBody["control_images"] as? [[String: Any]])?.count == 1)
+        #expect((steeredBody["data"] as? [[String: Any]])?.first?["b64_json"] as? String != data.first?["b64_json"] as? String)
+        controlled["controlnet"] = [["model": "edges", "image": "!!!"]]
+        #expect(try await call(stack, "POST", "/v1/images/generations", json: controlled).status == 400)
+        controlled["controlnet"] = [["model": "nope", "image": scene]]
+        let missing = try await call(stack, "POST", "/v1/images/generations", json: controlled)
+        #expect(missing.status == 404 && String(decoding: missing.body, as: UTF8.self).contains("no ControlNet named 'nope'"), "\(missing.status)")
         var unknown = request
         unknown["prompt_syntax"] = "sdxl"
         let unknownAnswer = try await call(stack, "POST", "/v1/images/generations", json: unknown)
