@@ -37,6 +37,21 @@ public struct StableDiffusionBenchmark {
         return median(runs: runs, budget: budget) { _ = pipeline.unet(sample, timestep: 500, context: context) }
     }
 
+    /// One guided step with a ControlNet at `size`: the ControlNet's forward (its control image embedded once,
+    /// as a run does) and the UNet with its residuals.
+    public func controlNetStepSeconds(size: Int, controlNetFolder: String, runs: Int = 2, budget: Double = 10) throws -> Double {
+        let model = try ControlNetModel(folder: controlNetFolder)
+        let sample = latents(batch: 2, size: size)
+        let context = pipeline.textEmbeddings(ids: [pipeline.tokenize(""), pipeline.tokenize("a photo of a cat")])
+        var random = SplitMix64(seed: 2)
+        let image = Tensor(shape: [1, 3, size, size], storage: (0..<(3 * size * size)).map { _ in Float(random.next() % 256) / 255 })
+        let control = ControlGuidance(nets: [.init(model: model, condition: model.embed(image))], guessMode: false)
+        return median(runs: runs, budget: budget) {
+            let residuals = control.residuals(input: sample, timestep: 500, context: context, guided: true, step: 0, of: 1)
+            _ = pipeline.unet(sample, timestep: 500, context: context, residuals: residuals)
+        }
+    }
+
     /// One VAE decode of a single image's latents at `size`.
     public func vaeDecodeSeconds(size: Int, runs: Int = 2, budget: Double = 10) -> Double {
         let z = latents(batch: 1, size: size)

@@ -30,8 +30,8 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
     @Option(help: "Terrain rounds: each is about 4 s of Chorus, then about 4 s of ONNX Runtime, per batch size.")
     var rounds = 3
 
-    @Option(help: "Stable Diffusion rows: any of unet512, unet256, vae512; empty for none.")
-    var sdRows = "unet256,unet512,vae512"
+    @Option(help: "Stable Diffusion rows: any of unet512, unet256, vae512, cnet512 (a UNet step with a ControlNet); empty for none.")
+    var sdRows = "unet256,unet512,vae512,cnet512"
 
     @Option(help: "Where the SD 1.5-shaped folder is made (once) and read.")
     var sdFolder = "/tmp/chorus-bench-sd15"
@@ -78,9 +78,10 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
     }
 
     func stableDiffusion(_ rows: [String]) throws {
-        let known = ["unet512", "unet256", "vae512"]
+        let known = ["unet512", "unet256", "vae512", "cnet512"]
         guard rows.allSatisfy(known.contains) else { throw ValidationError("--sd-rows takes \(known.joined(separator: ", "))") }
-        if !FileManager.default.fileExists(atPath: sdFolder + "/model_index.json") {
+        if !FileManager.default.fileExists(atPath: sdFolder + "/model_index.json")
+            || (rows.contains("cnet512") && !FileManager.default.fileExists(atPath: sdFolder + "/controlnet/config.json")) {
             print("making the SD 1.5-shaped folder in \(sdFolder) (about 4 GB) ...")
             guard runJSON(peerPython, ["scripts/bench/sd_peer.py", "make", sdFolder], quietErrors: false) != nil else {
                 throw ValidationError("scripts/bench/sd_peer.py make failed: pip install torch==2.13.0 diffusers==0.42.1 transformers==5.23.0 into .venv")
@@ -93,6 +94,7 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
             switch row {
             case "unet512": ours[row] = bench.unetStepSeconds(size: 512)
             case "unet256": ours[row] = bench.unetStepSeconds(size: 256)
+            case "cnet512": ours[row] = try bench.controlNetStepSeconds(size: 512, controlNetFolder: sdFolder + "/controlnet")
             default: ours[row] = bench.vaeDecodeSeconds(size: 512)
             }
             print(String(format: "  chorus %@: %.2f s", row, ours[row]!))
@@ -101,7 +103,8 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
         let seconds = peer?["seconds"] as? [String: Double]
         print("row | chorus s | diffusers (PyTorch) s | ratio (peer / chorus)")
         for row in rows {
-            let label = ["unet512": "UNet step 512×512 (batch 2)", "unet256": "UNet step 256×256 (batch 2)", "vae512": "VAE decode 512×512"][row]!
+            let label = ["unet512": "UNet step 512×512 (batch 2)", "unet256": "UNet step 256×256 (batch 2)", "vae512": "VAE decode 512×512",
+                         "cnet512": "UNet + ControlNet step 512×512 (batch 2)"][row]!
             print(String(format: "%@ | %8.2f | ", label, ours[row]!) + (seconds?[row].map { String(format: "%8.2f | %.2fx", $0, $0 / ours[row]!) } ?? "(peer did not run)"))
         }
         print(String(format: "peak resident memory: chorus %.0f MB", Double(ProcessMemory.peakResidentBytes) / 1e6) + ((peer?["peak_rss_mib"] as? Double).map { String(format: ", diffusers %.0f MB", $0 * 1.048576) } ?? ""))

@@ -13,13 +13,17 @@ import Testing
 
     /// sd-tiny, ControlNets "edges" and "second" (the two fixtures) and "mismatched" (fits no UNet here).
     static func start() async throws -> (ChorusProcess, DiffusionClient) {
+        let (process, address) = try await serve()
+        return (process, DiffusionClient(try WireClient(address: address)))
+    }
+
+    static func serve() async throws -> (ChorusProcess, String) {
         let root = NSTemporaryDirectory() + "chorus-controlnet-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         for (name, target) in [("sd-tiny", "sd"), ("edges", "controlnet/a"), ("second", "controlnet/b"), ("mismatched", "controlnet/mismatched")] {
             try FileManager.default.createSymbolicLink(atPath: "\(root)/\(name)", withDestinationPath: "\(fixtures)/\(target)")
         }
-        let (process, address) = try await ChorusProcess.serve(["diffusion", "--port", "0", "--models", root])
-        return (process, DiffusionClient(try WireClient(address: address)))
+        return try await ChorusProcess.serve(["diffusion", "--port", "0", "--models", root])
     }
 
     static func file(_ path: String) throws -> EncodedImage { EncodedImage(data: try Data(contentsOf: URL(fileURLWithPath: path))) }
@@ -67,6 +71,51 @@ import Testing
         let img2img = try await events(diffusion.imageToImage(ImageToImageRequest(params: params, initImage: txt.images[0], strength: 0.5)))
         #expect(img2img.compactMap(\.progress).map(\.step) == [1, 2])
         #expect(img2img.last?.result?.images.count == 1)
+    }
+
+    /// Leaving the stream after the first step sends CANCEL; the controlled run stops after the step in flight.
+    @Test func cancelStopsAControlledRun() async throws {
+        let (process, diffusion) = try await Self.start()
+        defer { (diffusion.channel as? WireClient)?.close(); process.signal(SIGKILL) }
+        var request = TextToImageRequest(prompt: "a cat", steps: 150, seed: 1, width: 64, height: 64)
+        request.controlnets = [ControlNetInput(model: "edges", image: try Self.file(Self.media + "/canny/scene-0.png"), preprocessor: "canny")]
+        for try await event in diffusion.textToImage(request) where event.progress != nil { break }
+        var idle = false
+        let deadline = Date().addingTimeInterval(30)
+        while !idle && Date() < deadline {
+            idle = try await diffusion.status(StatusRequest()).inFlight == 1
+            if !idle { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(idle, "the run stopped after CANCEL")
+    }
+
+    /// The gateway's sketch-to-image recipe: the sketch's edges and the image they steered, in one result.
+    @Test func sketchToImageReturnsTheEdgeMapAndTheImage() async throws {
+        let (diffusion, address) = try await Self.serve()
+        defer { diffusion.signal(SIGKILL) }
+        let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--diffusion", address])
+        defer { gateway.signal(SIGKILL) }
+        let client = GatewayClient(try WireClient(address: gatewayAddress))
+        defer { (client.channel as? WireClient)?.close() }
+        let request = ComposeRequest(recipe: "sketch-to-image", inputs: [
+            KeyValue(key: "prompt", value: "a house on a hill"), KeyValue(key: "controlnet", value: "edges"),
+            KeyValue(key: "steps", value: "2"), KeyValue(key: "seed", value: "4"), KeyValue(key: "low", value: "50"),
+        ], images: [try Self.file(Self.media + "/canny/scene-1.png")])
+        var result: [String: Any]?
+        for try await event in client.compose(request) where event.stepId == "generate" {
+            #expect(event.statusCode == 0, "\(event.statusMessage)")
+            result = (try? JSONSerialization.jsonObject(with: Data(event.outputJson.utf8)) as? [String: Any])?["result"] as? [String: Any]
+        }
+        let edges = try #require((result?["control_images"] as? [[String: Any]])?.first?["data"] as? String)
+        let image = try #require((result?["images"] as? [[String: Any]])?.first?["data"] as? String)
+        let (edgesPNG, imagePNG) = (try #require(Data(base64Encoded: edges)), try #require(Data(base64Encoded: image)))
+        #expect(pngHeader(edgesPNG).2 == 8 && pngHeader(imagePNG).3 == 2 && edgesPNG != imagePNG)
+        do {
+            for try await _ in client.compose(ComposeRequest(recipe: "sketch-to-image", inputs: [KeyValue(key: "prompt", value: "x")])) {}
+            Issue.record("sketch-to-image ran without a sketch")
+        } catch let status as WireStatus {
+            #expect(status.code == .invalidArgument && status.message.contains("needs an image"), "\(status)")
+        }
     }
 
     @Test func whatCannotRunGetsPreciseCodes() async throws {

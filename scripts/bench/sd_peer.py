@@ -3,8 +3,8 @@
 
     sd_peer.py make FOLDER                 write a seeded random-weight SD 1.5-shaped diffusers folder (skipped when
                                            FOLDER/model_index.json is already there)
-    sd_peer.py bench FOLDER THREADS [ROWS] time diffusers on FOLDER; ROWS is a comma list of unet512, unet256, vae512
-                                           (default: all three)
+    sd_peer.py bench FOLDER THREADS [ROWS] time diffusers on FOLDER; ROWS is a comma list of unet512, unet256, vae512,
+                                           cnet512 (default: all four)
 
 Model hubs are out of reach here, so the folder carries the published shapes of runwayml/stable-diffusion-v1-5
 (configs hardcoded below) with weights from the libraries' own random initialisation under torch.manual_seed;
@@ -20,6 +20,9 @@ bench rows, each the median seconds of one call after one warm-up (at least 2 ti
              timestep 500, encoder_hidden_states [2,77,768]
     unet256  the same at latents [2,4,32,32] (256x256)
     vae512   AutoencoderKL.decode of one [1,4,64,64] latent (a 512x512 image)
+    cnet512  one ControlNet step at 512x512: ControlNetModel forward (latents [2,4,64,64], control image [2,3,512,512])
+             and the UNet with its residuals, as StableDiffusionControlNetPipeline runs each step (FOLDER/controlnet:
+             ControlNetModel.from_unet of the folder's UNet, SD 1.5's ControlNet shape, made with the folder or after)
 float32, torch.inference_mode, torch.set_num_threads(THREADS). Also reported: the attention processors the
 models use, parameter counts, load seconds and the peak resident memory (VmHWM) of the process."""
 import json
@@ -47,11 +50,27 @@ TEXT = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidde
 SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                  trained_betas=None, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon",
                  timestep_spacing="leading")
-ROWS = ("unet512", "unet256", "vae512")
+ROWS = ("unet512", "unet256", "vae512", "cnet512")
 
 
 def parameters(model):
     return sum(p.numel() for p in model.parameters())
+
+
+def make_controlnet(folder):
+    """FOLDER/controlnet: a ControlNet of SD 1.5's shape copied from the folder's UNet (written aside, renamed)."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+    target = os.path.join(folder, "controlnet")
+    if os.path.exists(os.path.join(target, "config.json")):
+        return False
+    torch.set_num_threads(1)
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", local_files_only=True)
+    torch.manual_seed(SEED + 3)
+    building = target + ".partial"
+    shutil.rmtree(building, ignore_errors=True)
+    ControlNetModel.from_unet(unet).save_pretrained(building, safe_serialization=True)
+    os.rename(building, target)
+    return True
 
 
 def make(folder):
@@ -60,7 +79,8 @@ def make(folder):
     started = time.perf_counter()
     folder = os.path.abspath(folder)
     if os.path.exists(os.path.join(folder, "model_index.json")):
-        print(json.dumps({"dir": folder, "seconds": time.perf_counter() - started, "skipped": True}), flush=True)
+        made = make_controlnet(folder)
+        print(json.dumps({"dir": folder, "seconds": time.perf_counter() - started, "skipped": not made}), flush=True)
         return
     torch.set_num_threads(1)   # random init only; keeps make off the other cores
     tokenizer = CLIPTokenizer.from_pretrained(FIXTURE_TOKENIZER, model_max_length=77, local_files_only=True)
@@ -90,6 +110,7 @@ def make(folder):
     if os.path.exists(folder):   # a leftover without model_index.json: not a finished folder
         shutil.rmtree(folder)
     os.rename(building, folder)
+    make_controlnet(folder)
     print(json.dumps({"dir": folder, "seconds": time.perf_counter() - started, "skipped": False,
                       "parameters": {"unet": parameters(unet), "vae": parameters(vae), "text_encoder": parameters(text_encoder)}}),
           flush=True)
@@ -128,8 +149,9 @@ def bench(folder, threads, rows):
 
     def model(name):
         if name not in loaded:
+            from diffusers import ControlNetModel
             t0 = time.perf_counter()
-            cls = UNet2DConditionModel if name == "unet" else AutoencoderKL
+            cls = {"unet": UNet2DConditionModel, "vae": AutoencoderKL, "controlnet": ControlNetModel}[name]
             m = cls.from_pretrained(folder, subfolder=name, local_files_only=True, torch_dtype=torch.float32).eval()
             loaded[name] = m
             info[name] = {"load_s": time.perf_counter() - t0, "parameters": parameters(m), "attention": processors(m)}
@@ -137,7 +159,18 @@ def bench(folder, threads, rows):
 
     with torch.inference_mode():
         for row in rows:
-            if row.startswith("unet"):
+            if row == "cnet512":
+                unet, controlnet = model("unet"), model("controlnet")
+                latents = torch.randn(2, 4, 64, 64, generator=generator)
+                context = torch.randn(2, 77, unet.config.cross_attention_dim, generator=generator)
+                image = torch.rand(2, 3, 512, 512, generator=generator)
+                timestep = torch.tensor(500)
+
+                def fn():
+                    down, mid = controlnet(latents, timestep, encoder_hidden_states=context, controlnet_cond=image, return_dict=False)
+                    return unet(latents, timestep, encoder_hidden_states=context, down_block_additional_residuals=down,
+                                mid_block_additional_residual=mid).sample
+            elif row.startswith("unet"):
                 unet = model("unet")
                 side = 64 if row == "unet512" else 32
                 latents = torch.randn(2, 4, side, side, generator=generator)

@@ -85,6 +85,23 @@ enum Recipes {
             ]))
             return steps
         },
+        // A sketch or photo's Canny edges steer a ControlNet run (DiffusionService finds the edges); the result
+        // carries the edge map (control_images) beside the image.
+        "sketch-to-image": Recipe(summary: "image → Canny edges → ControlNet txt2img; the result holds the edge map and the image (inputs: prompt, controlnet; low, high, scale, seed, steps, model)") { inputs in
+            guard inputs.images > 0 else { throw WireStatus(.invalidArgument, "sketch-to-image needs an image (the sketch)") }
+            for name in ["prompt", "controlnet"] where (inputs[name] ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+                throw WireStatus(.invalidArgument, "sketch-to-image needs the input '\(name)'\(name == "controlnet" ? " (a loaded canny ControlNet's name)" : "")")
+            }
+            for (name, value) in [("low", "100"), ("high", "200"), ("scale", "1"), ("seed", "0"), ("steps", "0"), ("model", "")] where inputs[name] == nil {
+                inputs[name] = value
+            }
+            return [step("generate", "diffusion.TextToImage", [
+                ("model", "$input.model"), ("prompt", "$input.prompt"), ("seed", "$input.seed"), ("steps", "$input.steps"),
+                ("controlnets.0.model", "$input.controlnet"), ("controlnets.0.image.data", "$image.0"),
+                ("controlnets.0.preprocessor", "\"canny\""), ("controlnets.0.low_threshold", "$input.low"),
+                ("controlnets.0.high_threshold", "$input.high"), ("controlnets.0.conditioning_scale", "$input.scale"),
+            ])]
+        },
         "zero-shot": Recipe(summary: "image + labels (input 'labels', a JSON list) → probabilities") { inputs in
             guard inputs["labels"] != nil else { throw WireStatus(.invalidArgument, "zero-shot needs the input 'labels' (a JSON list of strings)") }
             return [step("classify", "vision.Classify", [("image.data", "$image.0"), ("labels", "$input.labels")])]
