@@ -36,6 +36,13 @@ public enum FuzzTargets {
         "tokenizer": tokenizer,
         "template": template,
         "sse": sse,
+        // OpenPose keypoints JSON, drawn on a small canvas, and the Canny edges of the drawing.
+        "pose": { bytes in
+            guard let keypoints = try? OpenPoseDrawing.keypoints(json: String(decoding: bytes, as: UTF8.self)),
+                  let image = try? OpenPoseDrawing.draw(keypoints.people, width: min(keypoints.canvasWidth ?? 64, 96),
+                                                        height: min(keypoints.canvasHeight ?? 64, 96)) else { return }
+            _ = CannyEdges.edges(image, low: 100, high: 200)
+        },
         "prompt": { bytes in
             let text = String(decoding: bytes, as: UTF8.self)
             _ = try? A1111Prompt(parsing: text)

@@ -37,6 +37,16 @@ import Testing
         try expectClose(Self.pipeline.unet(latents, timestep: 500, context: context, residuals: residuals), "unet_with_residuals", atol: 3e-5)
     }
 
+    /// The same ControlNet saved as a diffusers float16 variant loads (widened to float32) and gives the same
+    /// residuals within float16's rounding of the weights.
+    @Test func aFloat16VariantLoadsAndAgrees() throws {
+        let half = try ControlNetModel(folder: Self.folder + "/controlnet/a-fp16")
+        let latents = try Self.sd.tensor("latents_init"), context = try Self.sd.tensor("prompt_embeds")
+        let residuals = half(latents, timestep: 500, context: context, condition: half.embed(try Self.cases.tensor("control")), scale: 1, guessMode: false)
+        try expectClose(residuals.mid, "mid", atol: 2e-2)
+        for (i, r) in residuals.down.enumerated() { try expectClose(r, "down_\(i)", atol: 2e-2) }
+    }
+
     /// (case, scheduler folder, kind, steps, nets as (model, control tensor, scale), guess mode, start, end)
     static let runs: [(String, String, SchedulerKind, Int, [(Int, String, Float)], Bool, Double, Double)] = [
         ("single", "scheduler", .ddim, 2, [(0, "control", 1)], false, 0, 1),
