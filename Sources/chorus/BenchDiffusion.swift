@@ -33,6 +33,9 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
     @Option(help: "Stable Diffusion rows: any of unet512, unet256, vae512, cnet512 (a UNet step with a ControlNet); empty for none.")
     var sdRows = "unet256,unet512,vae512,cnet512"
 
+    @Option(help: "Stable Diffusion rounds: each times every row in Chorus, then in diffusers (a fresh peer process per row and round).")
+    var sdRounds = 2
+
     @Option(help: "Where the SD 1.5-shaped folder is made (once) and read.")
     var sdFolder = "/tmp/chorus-bench-sd15"
 
@@ -87,26 +90,43 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
                 throw ValidationError("scripts/bench/sd_peer.py make failed: pip install torch==2.13.0 diffusers==0.42.1 transformers==5.23.0 into .venv")
             }
         }
-        print("chorus bench diffusion: Stable Diffusion 1.5 shapes (random weights), \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected")")
+        print("chorus bench diffusion: Stable Diffusion 1.5 shapes (random weights), \(threads) threads, OpenBLAS kernel \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "as detected"), \(max(1, sdRounds)) alternating rounds")
         let bench = try StableDiffusionBenchmark(folder: sdFolder)
-        var ours: [String: Double] = [:]
-        for row in rows {
-            switch row {
-            case "unet512": ours[row] = bench.unetStepSeconds(size: 512)
-            case "unet256": ours[row] = bench.unetStepSeconds(size: 256)
-            case "cnet512": ours[row] = try bench.controlNetStepSeconds(size: 512, controlNetFolder: sdFolder + "/controlnet")
-            default: ours[row] = bench.vaeDecodeSeconds(size: 512)
+        let labels = ["unet512": "UNet step 512×512 (batch 2)", "unet256": "UNet step 256×256 (batch 2)", "vae512": "VAE decode 512×512",
+                      "cnet512": "UNet + ControlNet step 512×512 (batch 2)"]
+        // Alternating rounds: Chorus, then the peer, row by row; the ratio is the median of the rounds' ratios.
+        var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
+        var peerMemory: Double?
+        for round in 1...max(1, sdRounds) {
+            for row in rows {
+                let chorus: Double
+                switch row {
+                case "unet512": chorus = bench.unetStepSeconds(size: 512)
+                case "unet256": chorus = bench.unetStepSeconds(size: 256)
+                case "cnet512": chorus = try bench.controlNetStepSeconds(size: 512, controlNetFolder: sdFolder + "/controlnet")
+                default: chorus = bench.vaeDecodeSeconds(size: 512)
+                }
+                ours[row, default: []].append(chorus)
+                let peer = runJSON(peerPython, ["scripts/bench/sd_peer.py", "bench", sdFolder, "\(threads)", row], quietErrors: false)
+                let diffusers = (peer?["seconds"] as? [String: Double])?[row]
+                if let diffusers { theirs[row, default: []].append(diffusers) }
+                if let memory = peer?["peak_rss_mib"] as? Double { peerMemory = max(peerMemory ?? 0, memory) }
+                print(String(format: "  round %d, %@: chorus %.2f s, diffusers ", round, row, chorus)
+                      + (diffusers.map { String(format: "%.2f s (%.2fx)", $0, $0 / chorus) } ?? "did not run"))
             }
-            print(String(format: "  chorus %@: %.2f s", row, ours[row]!))
         }
-        let peer = runJSON(peerPython, ["scripts/bench/sd_peer.py", "bench", sdFolder, "\(threads)", rows.joined(separator: ",")], quietErrors: false)
-        let seconds = peer?["seconds"] as? [String: Double]
-        print("row | chorus s | diffusers (PyTorch) s | ratio (peer / chorus)")
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        print("row | chorus s | diffusers (PyTorch) s | ratio (peer / chorus, median of rounds) | range of rounds")
         for row in rows {
-            let label = ["unet512": "UNet step 512×512 (batch 2)", "unet256": "UNet step 256×256 (batch 2)", "vae512": "VAE decode 512×512",
-                         "cnet512": "UNet + ControlNet step 512×512 (batch 2)"][row]!
-            print(String(format: "%@ | %8.2f | ", label, ours[row]!) + (seconds?[row].map { String(format: "%8.2f | %.2fx", $0, $0 / ours[row]!) } ?? "(peer did not run)"))
+            let chorus = ours[row]!
+            guard let diffusers = theirs[row], diffusers.count == chorus.count else {
+                print(String(format: "%@ | %8.2f | (peer did not run)", labels[row]!, median(chorus)))
+                continue
+            }
+            let ratios = zip(diffusers, chorus).map { $0 / $1 }
+            print(String(format: "%@ | %8.2f | %8.2f | %.2fx | %.2f–%.2fx", labels[row]!, median(chorus), median(diffusers), median(ratios),
+                         ratios.min()!, ratios.max()!))
         }
-        print(String(format: "peak resident memory: chorus %.0f MB", Double(ProcessMemory.peakResidentBytes) / 1e6) + ((peer?["peak_rss_mib"] as? Double).map { String(format: ", diffusers %.0f MB", $0 * 1.048576) } ?? ""))
+        print(String(format: "peak resident memory: chorus %.0f MB", Double(ProcessMemory.peakResidentBytes) / 1e6) + (peerMemory.map { String(format: ", diffusers %.0f MB", $0 * 1.048576) } ?? ""))
     }
 }
