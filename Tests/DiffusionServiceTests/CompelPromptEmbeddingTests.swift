@@ -25,7 +25,7 @@ import Testing
         // compel's tokenization: every run's ids (a blend reports its first run's).
         let ids = tokens.parts.flatMap { part -> [Int] in part.runs.first!.ids }
         #expect(ids == c["tokens"] as! [Int], "\(name): tokens")
-        try expectClose(Self.pipeline.encode(tokens), "\(name)_embeds", atol: 5e-5)
+        try expectClose(Self.pipeline.encode(tokens, empty: Self.pipeline.emptyCompelChunk()), "\(name)_embeds", atol: 5e-5)
     }
 
     @Test func theLongPromptSplitsAtFullStops() throws {

@@ -71,7 +71,7 @@ extension StableDiffusionPipeline {
     /// Down-weighted fragments re-encode their run; past this many passes a prompt is refused.
     package static let maxCompelEncoderPasses = 128
 
-    /// A fragment's ids without start and end of text.
+    /// A fragment's ids without start and end of text (A1111's pieces and compel's fragments alike).
     func fragmentIDs(_ text: String) -> [Int] {
         let start = tokenizer.tokenID("<|startoftext|>"), end = tokenizer.tokenID("<|endoftext|>")
         var ids = tokenizer.encode(text)
@@ -170,9 +170,8 @@ extension StableDiffusionPipeline {
 
     /// [1, 77 · chunks, D]: compel's `build_conditioning_tensor_for_conjunction` for each part (a run, or a
     /// blend of runs padded to one length and mixed), parts of weight w moved from the empty prompt's
-    /// embedding by w, then laid side by side.
-    package func encode(_ tokens: CompelTokens) -> Tensor {
-        let empty = emptyCompelChunk()
+    /// embedding by w, then laid side by side. `empty` is `emptyCompelChunk()`, made once per request.
+    package func encode(_ tokens: CompelTokens, empty: Tensor) -> Tensor {
         var pieces: [Tensor] = []
         for (part, weight) in zip(tokens.parts, tokens.partWeights) {
             var z: Tensor
@@ -198,7 +197,7 @@ extension StableDiffusionPipeline {
     }
 
     /// compel's `empty_z`: start, end and padding through the text encoder, [1, 77, D].
-    func emptyCompelChunk() -> Tensor {
+    package func emptyCompelChunk() -> Tensor {
         let start = tokenizer.tokenID("<|startoftext|>") ?? 0, end = tokenizer.tokenID("<|endoftext|>") ?? 0
         return textEmbeddings(ids: [[start, end] + Array(repeating: padID, count: CompelTokens.window - 2)])
     }

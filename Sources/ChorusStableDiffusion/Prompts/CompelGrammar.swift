@@ -336,8 +336,9 @@ struct CompelGrammar {
     }
 
     func option(_ p: Int) -> (Option, Int)? {
-        if let (k, e) = keyword(p), let eq = literal("=", e), let (_, v) = number(eq).map({ ("", $0.1) }) ?? keyword(eq) {
-            return (.keyword(k), v)
+        // `keyword=value`: compel reads the keyword as the weight, whatever the value.
+        if let (k, e) = keyword(p), let eq = literal("=", e), let end = number(eq)?.1 ?? keyword(eq)?.1 {
+            return (.keyword(k), end)
         }
         if let (v, e) = number(p) { return (.number(v), e) }
         if let (k, e) = keyword(p) { return (.keyword(k), e) }

@@ -40,12 +40,7 @@ extension StableDiffusionPipeline {
     /// `prompt` in A1111's chunks with this folder's tokenizer (its start, end and comma tokens).
     public func chunks(_ prompt: A1111Prompt) -> PromptChunks {
         let start = tokenizer.tokenID("<|startoftext|>") ?? 0, end = tokenizer.tokenID("<|endoftext|>") ?? 0
-        return PromptChunks(prompt, start: start, end: end, comma: tokenizer.tokenID(",</w>")) { text in
-            var ids = tokenizer.encode(text)
-            if ids.first == start { ids.removeFirst() }
-            if ids.last == end { ids.removeLast() }
-            return ids
-        }
+        return PromptChunks(prompt, start: start, end: end, comma: tokenizer.tokenID(",</w>"), tokenize: fragmentIDs)
     }
 
     /// [1, 77 · chunks, D]: every chunk through the text encoder, then A1111's "Original" emphasis on each —
@@ -105,11 +100,12 @@ extension StableDiffusionPipeline {
                                       truncatedTokens: truncatedTokens(prompt))
         case .compel:
             let (promptTokens, negativeTokens) = try checkedCompelTokens(prompt: prompt, negative: negative, guided: guided)
-            let cond = encode(promptTokens)
+            let empty = emptyCompelChunk()
+            let cond = encode(promptTokens, empty: empty)
             guard let negativeTokens else {
                 return PromptConditioning(cond: cond, uncond: nil, promptTokens: promptTokens.tokenCount, truncatedTokens: 0)
             }
-            let both = padded([cond, encode(negativeTokens)], empty: emptyCompelChunk())
+            let both = padded([cond, encode(negativeTokens, empty: empty)], empty: empty)
             return PromptConditioning(cond: both[0], uncond: both[1], promptTokens: promptTokens.tokenCount, truncatedTokens: 0)
         case .a1111:
             let (promptChunks, negativeChunks) = try checkedChunks(prompt: prompt, negative: negative, guided: guided)
