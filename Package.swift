@@ -72,8 +72,14 @@ let package = Package(
         .target(name: "ChorusTensor", dependencies: ["CBLAS", "CONNX", "CKernels", "ChorusInput"]),
         // libjpeg reports errors by longjmp-ing out of a handler, which Swift cannot catch: that happens in C.
         .target(name: "CJPEGShim", dependencies: ["CJPEG"]),
-        // Images (PNG/JPEG, resize, CLIP preprocessing) and audio (WAV, resampling, log-mel).
-        .target(name: "ChorusMedia", dependencies: ["CPNG", "CJPEGShim"]),
+        // FFmpeg (Debian's libavformat-dev, libavcodec-dev, libswscale-dev, libswresample-dev) behind calls that read
+        // a container from memory and answer codes, with FFmpeg's log routed to a sink instead of stderr.
+        .target(name: "CVideoShim", linkerSettings: [
+            .linkedLibrary("avformat"), .linkedLibrary("avcodec"), .linkedLibrary("swscale"),
+            .linkedLibrary("swresample"), .linkedLibrary("avutil"),
+        ]),
+        // Images (PNG/JPEG, resize, CLIP preprocessing), audio (WAV, resampling, log-mel) and video (FFmpeg).
+        .target(name: "ChorusMedia", dependencies: ["CPNG", "CJPEGShim", "CVideoShim"]),
         // Tokenizers built from tokenizer.json parts; VITS character vocabularies.
         .target(name: "ChorusText"),
         // Typed messages, handler protocols and clients generated from Proto/ (scripts/gen-proto).

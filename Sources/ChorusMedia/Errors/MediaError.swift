@@ -19,6 +19,15 @@ public enum MediaError: Error, Equatable, Sendable {
     case missingWAVChunk(String)
     case unsupportedWAVCodec(formatTag: UInt16, bitsPerSample: Int)
     case invalidAudio(String)
+
+    /// Not a container FFmpeg reads, or a damaged one.
+    case invalidVideo(String)
+    case unsupportedVideo(String)
+    /// No video stream, or no audio track, where one is needed.
+    case missingStream(String)
+    /// Beyond a `VideoLimits` bound.
+    case videoLimit(String)
+    case cancelled
 }
 
 extension MediaError: CustomStringConvertible, LocalizedError {
@@ -60,6 +69,16 @@ extension MediaError: CustomStringConvertible, LocalizedError {
                 + "only PCM integer (8/16/24/32-bit) and IEEE float (32/64-bit) are supported"
         case .invalidAudio(let detail):
             return "invalid audio: \(detail)"
+        case .invalidVideo(let detail):
+            return "invalid video: \(detail)"
+        case .unsupportedVideo(let detail):
+            return "unsupported video: \(detail)"
+        case .missingStream(let detail):
+            return detail
+        case .videoLimit(let detail):
+            return detail
+        case .cancelled:
+            return "cancelled"
         }
     }
 
