@@ -120,7 +120,7 @@ let package = Package(
                                                        "ChorusStableDiffusion", "ChorusTerrain",
                                                        .product(name: "Yams", package: "Yams")]),
         .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText",
-                                                    "ChorusWhisper", "ChorusVITS"]),
+                                                    "ChorusWhisper", "ChorusVITS", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Gateway", dependencies: [
             "ChorusServiceKit", "ChorusAPI", "ChorusWire",
             .product(name: "Logging", package: "swift-log"),
@@ -183,7 +183,7 @@ let package = Package(
         .target(name: "ChorusTestSupport", path: "Tests/ChorusTestSupport"),
         .testTarget(name: "ChorusTensorTests", dependencies: ["ChorusTensor", "CKernels", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusInputTests", dependencies: ["ChorusInput"]),
-        .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChorusMediaTests", dependencies: ["ChorusMedia", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText", "ChorusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SpeechServiceTests", dependencies: ["SpeechService", "ChorusWhisper", "ChorusVITS", "ChorusTensor", "ChorusMedia", "ChorusText", "ChorusTestSupport",
                                                          "ChorusAPI", "ChorusWire", "ChorusServiceKit", .product(name: "Logging", package: "swift-log")],

@@ -900,7 +900,7 @@ const ProtobufCMessageDescriptor chorus__common__encoded_image__descriptor =
   (ProtobufCMessageInit) chorus__common__encoded_image__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chorus__common__audio__field_descriptors[4] =
+static const ProtobufCFieldDescriptor chorus__common__audio__field_descriptors[5] =
 {
   {
     "wav",
@@ -950,9 +950,22 @@ static const ProtobufCFieldDescriptor chorus__common__audio__field_descriptors[4
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "media",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Common__Audio, media),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chorus__common__audio__field_indices_by_name[] = {
   3,   /* field[3] = channels */
+  4,   /* field[4] = media */
   1,   /* field[1] = pcm_f32 */
   2,   /* field[2] = sample_rate */
   0,   /* field[0] = wav */
@@ -960,7 +973,7 @@ static const unsigned chorus__common__audio__field_indices_by_name[] = {
 static const ProtobufCIntRange chorus__common__audio__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor chorus__common__audio__descriptor =
 {
@@ -970,7 +983,7 @@ const ProtobufCMessageDescriptor chorus__common__audio__descriptor =
   "Chorus__Common__Audio",
   "chorus.common",
   sizeof(Chorus__Common__Audio),
-  4,
+  5,
   chorus__common__audio__field_descriptors,
   chorus__common__audio__field_indices_by_name,
   1,  chorus__common__audio__number_ranges,

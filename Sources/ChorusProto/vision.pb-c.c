@@ -1042,6 +1042,411 @@ void   chorus__vision__v1__chat_event__free_unpacked
   assert(message->base.descriptor == &chorus__vision__v1__chat_event__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   chorus__vision__v1__video_input__init
+                     (Chorus__Vision__V1__VideoInput         *message)
+{
+  static const Chorus__Vision__V1__VideoInput init_value = CHORUS__VISION__V1__VIDEO_INPUT__INIT;
+  *message = init_value;
+}
+size_t chorus__vision__v1__video_input__get_packed_size
+                     (const Chorus__Vision__V1__VideoInput *message)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_input__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__vision__v1__video_input__pack
+                     (const Chorus__Vision__V1__VideoInput *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_input__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__vision__v1__video_input__pack_to_buffer
+                     (const Chorus__Vision__V1__VideoInput *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_input__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Vision__V1__VideoInput *
+       chorus__vision__v1__video_input__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Vision__V1__VideoInput *)
+     protobuf_c_message_unpack (&chorus__vision__v1__video_input__descriptor,
+                                allocator, len, data);
+}
+void   chorus__vision__v1__video_input__free_unpacked
+                     (Chorus__Vision__V1__VideoInput *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__vision__v1__video_input__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__vision__v1__video_sampling__init
+                     (Chorus__Vision__V1__VideoSampling         *message)
+{
+  static const Chorus__Vision__V1__VideoSampling init_value = CHORUS__VISION__V1__VIDEO_SAMPLING__INIT;
+  *message = init_value;
+}
+size_t chorus__vision__v1__video_sampling__get_packed_size
+                     (const Chorus__Vision__V1__VideoSampling *message)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_sampling__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__vision__v1__video_sampling__pack
+                     (const Chorus__Vision__V1__VideoSampling *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_sampling__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__vision__v1__video_sampling__pack_to_buffer
+                     (const Chorus__Vision__V1__VideoSampling *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_sampling__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Vision__V1__VideoSampling *
+       chorus__vision__v1__video_sampling__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Vision__V1__VideoSampling *)
+     protobuf_c_message_unpack (&chorus__vision__v1__video_sampling__descriptor,
+                                allocator, len, data);
+}
+void   chorus__vision__v1__video_sampling__free_unpacked
+                     (Chorus__Vision__V1__VideoSampling *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__vision__v1__video_sampling__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__vision__v1__timed_text__init
+                     (Chorus__Vision__V1__TimedText         *message)
+{
+  static const Chorus__Vision__V1__TimedText init_value = CHORUS__VISION__V1__TIMED_TEXT__INIT;
+  *message = init_value;
+}
+size_t chorus__vision__v1__timed_text__get_packed_size
+                     (const Chorus__Vision__V1__TimedText *message)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__timed_text__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__vision__v1__timed_text__pack
+                     (const Chorus__Vision__V1__TimedText *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__timed_text__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__vision__v1__timed_text__pack_to_buffer
+                     (const Chorus__Vision__V1__TimedText *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__timed_text__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Vision__V1__TimedText *
+       chorus__vision__v1__timed_text__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Vision__V1__TimedText *)
+     protobuf_c_message_unpack (&chorus__vision__v1__timed_text__descriptor,
+                                allocator, len, data);
+}
+void   chorus__vision__v1__timed_text__free_unpacked
+                     (Chorus__Vision__V1__TimedText *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__vision__v1__timed_text__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__vision__v1__frame_caption__init
+                     (Chorus__Vision__V1__FrameCaption         *message)
+{
+  static const Chorus__Vision__V1__FrameCaption init_value = CHORUS__VISION__V1__FRAME_CAPTION__INIT;
+  *message = init_value;
+}
+size_t chorus__vision__v1__frame_caption__get_packed_size
+                     (const Chorus__Vision__V1__FrameCaption *message)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__frame_caption__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__vision__v1__frame_caption__pack
+                     (const Chorus__Vision__V1__FrameCaption *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__frame_caption__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__vision__v1__frame_caption__pack_to_buffer
+                     (const Chorus__Vision__V1__FrameCaption *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__frame_caption__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Vision__V1__FrameCaption *
+       chorus__vision__v1__frame_caption__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Vision__V1__FrameCaption *)
+     protobuf_c_message_unpack (&chorus__vision__v1__frame_caption__descriptor,
+                                allocator, len, data);
+}
+void   chorus__vision__v1__frame_caption__free_unpacked
+                     (Chorus__Vision__V1__FrameCaption *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__vision__v1__frame_caption__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__vision__v1__video_summary__init
+                     (Chorus__Vision__V1__VideoSummary         *message)
+{
+  static const Chorus__Vision__V1__VideoSummary init_value = CHORUS__VISION__V1__VIDEO_SUMMARY__INIT;
+  *message = init_value;
+}
+size_t chorus__vision__v1__video_summary__get_packed_size
+                     (const Chorus__Vision__V1__VideoSummary *message)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_summary__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__vision__v1__video_summary__pack
+                     (const Chorus__Vision__V1__VideoSummary *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_summary__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__vision__v1__video_summary__pack_to_buffer
+                     (const Chorus__Vision__V1__VideoSummary *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_summary__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Vision__V1__VideoSummary *
+       chorus__vision__v1__video_summary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Vision__V1__VideoSummary *)
+     protobuf_c_message_unpack (&chorus__vision__v1__video_summary__descriptor,
+                                allocator, len, data);
+}
+void   chorus__vision__v1__video_summary__free_unpacked
+                     (Chorus__Vision__V1__VideoSummary *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__vision__v1__video_summary__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__vision__v1__describe_video_request__init
+                     (Chorus__Vision__V1__DescribeVideoRequest         *message)
+{
+  static const Chorus__Vision__V1__DescribeVideoRequest init_value = CHORUS__VISION__V1__DESCRIBE_VIDEO_REQUEST__INIT;
+  *message = init_value;
+}
+size_t chorus__vision__v1__describe_video_request__get_packed_size
+                     (const Chorus__Vision__V1__DescribeVideoRequest *message)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__describe_video_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__vision__v1__describe_video_request__pack
+                     (const Chorus__Vision__V1__DescribeVideoRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__describe_video_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__vision__v1__describe_video_request__pack_to_buffer
+                     (const Chorus__Vision__V1__DescribeVideoRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__describe_video_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Vision__V1__DescribeVideoRequest *
+       chorus__vision__v1__describe_video_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Vision__V1__DescribeVideoRequest *)
+     protobuf_c_message_unpack (&chorus__vision__v1__describe_video_request__descriptor,
+                                allocator, len, data);
+}
+void   chorus__vision__v1__describe_video_request__free_unpacked
+                     (Chorus__Vision__V1__DescribeVideoRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__vision__v1__describe_video_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__vision__v1__video_description__init
+                     (Chorus__Vision__V1__VideoDescription         *message)
+{
+  static const Chorus__Vision__V1__VideoDescription init_value = CHORUS__VISION__V1__VIDEO_DESCRIPTION__INIT;
+  *message = init_value;
+}
+size_t chorus__vision__v1__video_description__get_packed_size
+                     (const Chorus__Vision__V1__VideoDescription *message)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_description__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__vision__v1__video_description__pack
+                     (const Chorus__Vision__V1__VideoDescription *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_description__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__vision__v1__video_description__pack_to_buffer
+                     (const Chorus__Vision__V1__VideoDescription *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_description__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Vision__V1__VideoDescription *
+       chorus__vision__v1__video_description__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Vision__V1__VideoDescription *)
+     protobuf_c_message_unpack (&chorus__vision__v1__video_description__descriptor,
+                                allocator, len, data);
+}
+void   chorus__vision__v1__video_description__free_unpacked
+                     (Chorus__Vision__V1__VideoDescription *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__vision__v1__video_description__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__vision__v1__ask_video_request__init
+                     (Chorus__Vision__V1__AskVideoRequest         *message)
+{
+  static const Chorus__Vision__V1__AskVideoRequest init_value = CHORUS__VISION__V1__ASK_VIDEO_REQUEST__INIT;
+  *message = init_value;
+}
+size_t chorus__vision__v1__ask_video_request__get_packed_size
+                     (const Chorus__Vision__V1__AskVideoRequest *message)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__ask_video_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__vision__v1__ask_video_request__pack
+                     (const Chorus__Vision__V1__AskVideoRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__ask_video_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__vision__v1__ask_video_request__pack_to_buffer
+                     (const Chorus__Vision__V1__AskVideoRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__ask_video_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Vision__V1__AskVideoRequest *
+       chorus__vision__v1__ask_video_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Vision__V1__AskVideoRequest *)
+     protobuf_c_message_unpack (&chorus__vision__v1__ask_video_request__descriptor,
+                                allocator, len, data);
+}
+void   chorus__vision__v1__ask_video_request__free_unpacked
+                     (Chorus__Vision__V1__AskVideoRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__vision__v1__ask_video_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chorus__vision__v1__video_event__init
+                     (Chorus__Vision__V1__VideoEvent         *message)
+{
+  static const Chorus__Vision__V1__VideoEvent init_value = CHORUS__VISION__V1__VIDEO_EVENT__INIT;
+  *message = init_value;
+}
+size_t chorus__vision__v1__video_event__get_packed_size
+                     (const Chorus__Vision__V1__VideoEvent *message)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chorus__vision__v1__video_event__pack
+                     (const Chorus__Vision__V1__VideoEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chorus__vision__v1__video_event__pack_to_buffer
+                     (const Chorus__Vision__V1__VideoEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chorus__vision__v1__video_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chorus__Vision__V1__VideoEvent *
+       chorus__vision__v1__video_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chorus__Vision__V1__VideoEvent *)
+     protobuf_c_message_unpack (&chorus__vision__v1__video_event__descriptor,
+                                allocator, len, data);
+}
+void   chorus__vision__v1__video_event__free_unpacked
+                     (Chorus__Vision__V1__VideoEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chorus__vision__v1__video_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor chorus__vision__v1__embedding__field_descriptors[1] =
 {
   {
@@ -2540,7 +2945,843 @@ const ProtobufCMessageDescriptor chorus__vision__v1__chat_event__descriptor =
   (ProtobufCMessageInit) chorus__vision__v1__chat_event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor chorus__vision__v1__vision__method_descriptors[17] =
+static const ProtobufCFieldDescriptor chorus__vision__v1__video_input__field_descriptors[3] =
+{
+  {
+    "data",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoInput, data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "frames",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Vision__V1__VideoInput, n_frames),
+    offsetof(Chorus__Vision__V1__VideoInput, frames),
+    &chorus__common__encoded_image__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "frame_interval",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoInput, frame_interval),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__vision__v1__video_input__field_indices_by_name[] = {
+  0,   /* field[0] = data */
+  2,   /* field[2] = frame_interval */
+  1,   /* field[1] = frames */
+};
+static const ProtobufCIntRange chorus__vision__v1__video_input__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor chorus__vision__v1__video_input__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.vision.v1.VideoInput",
+  "VideoInput",
+  "Chorus__Vision__V1__VideoInput",
+  "chorus.vision.v1",
+  sizeof(Chorus__Vision__V1__VideoInput),
+  3,
+  chorus__vision__v1__video_input__field_descriptors,
+  chorus__vision__v1__video_input__field_indices_by_name,
+  1,  chorus__vision__v1__video_input__number_ranges,
+  (ProtobufCMessageInit) chorus__vision__v1__video_input__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__vision__v1__video_sampling__field_descriptors[5] =
+{
+  {
+    "num_frames",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSampling, num_frames),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fps",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSampling, fps),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_frames",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSampling, max_frames),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "start",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSampling, start),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "end",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSampling, end),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__vision__v1__video_sampling__field_indices_by_name[] = {
+  4,   /* field[4] = end */
+  1,   /* field[1] = fps */
+  2,   /* field[2] = max_frames */
+  0,   /* field[0] = num_frames */
+  3,   /* field[3] = start */
+};
+static const ProtobufCIntRange chorus__vision__v1__video_sampling__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor chorus__vision__v1__video_sampling__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.vision.v1.VideoSampling",
+  "VideoSampling",
+  "Chorus__Vision__V1__VideoSampling",
+  "chorus.vision.v1",
+  sizeof(Chorus__Vision__V1__VideoSampling),
+  5,
+  chorus__vision__v1__video_sampling__field_descriptors,
+  chorus__vision__v1__video_sampling__field_indices_by_name,
+  1,  chorus__vision__v1__video_sampling__number_ranges,
+  (ProtobufCMessageInit) chorus__vision__v1__video_sampling__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__vision__v1__timed_text__field_descriptors[3] =
+{
+  {
+    "start",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__TimedText, start),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "end",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__TimedText, end),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__TimedText, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__vision__v1__timed_text__field_indices_by_name[] = {
+  1,   /* field[1] = end */
+  0,   /* field[0] = start */
+  2,   /* field[2] = text */
+};
+static const ProtobufCIntRange chorus__vision__v1__timed_text__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor chorus__vision__v1__timed_text__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.vision.v1.TimedText",
+  "TimedText",
+  "Chorus__Vision__V1__TimedText",
+  "chorus.vision.v1",
+  sizeof(Chorus__Vision__V1__TimedText),
+  3,
+  chorus__vision__v1__timed_text__field_descriptors,
+  chorus__vision__v1__timed_text__field_indices_by_name,
+  1,  chorus__vision__v1__timed_text__number_ranges,
+  (ProtobufCMessageInit) chorus__vision__v1__timed_text__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__vision__v1__frame_caption__field_descriptors[3] =
+{
+  {
+    "index",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__FrameCaption, index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "time",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__FrameCaption, time),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__FrameCaption, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__vision__v1__frame_caption__field_indices_by_name[] = {
+  0,   /* field[0] = index */
+  2,   /* field[2] = text */
+  1,   /* field[1] = time */
+};
+static const ProtobufCIntRange chorus__vision__v1__frame_caption__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor chorus__vision__v1__frame_caption__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.vision.v1.FrameCaption",
+  "FrameCaption",
+  "Chorus__Vision__V1__FrameCaption",
+  "chorus.vision.v1",
+  sizeof(Chorus__Vision__V1__FrameCaption),
+  3,
+  chorus__vision__v1__frame_caption__field_descriptors,
+  chorus__vision__v1__frame_caption__field_indices_by_name,
+  1,  chorus__vision__v1__frame_caption__number_ranges,
+  (ProtobufCMessageInit) chorus__vision__v1__frame_caption__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__vision__v1__video_summary__field_descriptors[7] =
+{
+  {
+    "container",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSummary, container),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSummary, duration),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "width",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSummary, width),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "height",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSummary, height),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "frame_rate",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSummary, frame_rate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "has_audio",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoSummary, has_audio),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "frames",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Vision__V1__VideoSummary, n_frames),
+    offsetof(Chorus__Vision__V1__VideoSummary, frames),
+    &chorus__vision__v1__frame_caption__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__vision__v1__video_summary__field_indices_by_name[] = {
+  0,   /* field[0] = container */
+  1,   /* field[1] = duration */
+  4,   /* field[4] = frame_rate */
+  6,   /* field[6] = frames */
+  5,   /* field[5] = has_audio */
+  3,   /* field[3] = height */
+  2,   /* field[2] = width */
+};
+static const ProtobufCIntRange chorus__vision__v1__video_summary__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor chorus__vision__v1__video_summary__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.vision.v1.VideoSummary",
+  "VideoSummary",
+  "Chorus__Vision__V1__VideoSummary",
+  "chorus.vision.v1",
+  sizeof(Chorus__Vision__V1__VideoSummary),
+  7,
+  chorus__vision__v1__video_summary__field_descriptors,
+  chorus__vision__v1__video_summary__field_indices_by_name,
+  1,  chorus__vision__v1__video_summary__number_ranges,
+  (ProtobufCMessageInit) chorus__vision__v1__video_summary__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__vision__v1__describe_video_request__field_descriptors[5] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__DescribeVideoRequest, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "video",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__DescribeVideoRequest, video),
+    &chorus__vision__v1__video_input__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sampling",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__DescribeVideoRequest, sampling),
+    &chorus__vision__v1__video_sampling__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prompt",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__DescribeVideoRequest, prompt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "generation",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__DescribeVideoRequest, generation),
+    &chorus__vision__v1__generation_options__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__vision__v1__describe_video_request__field_indices_by_name[] = {
+  4,   /* field[4] = generation */
+  0,   /* field[0] = model */
+  3,   /* field[3] = prompt */
+  2,   /* field[2] = sampling */
+  1,   /* field[1] = video */
+};
+static const ProtobufCIntRange chorus__vision__v1__describe_video_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor chorus__vision__v1__describe_video_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.vision.v1.DescribeVideoRequest",
+  "DescribeVideoRequest",
+  "Chorus__Vision__V1__DescribeVideoRequest",
+  "chorus.vision.v1",
+  sizeof(Chorus__Vision__V1__DescribeVideoRequest),
+  5,
+  chorus__vision__v1__describe_video_request__field_descriptors,
+  chorus__vision__v1__describe_video_request__field_indices_by_name,
+  1,  chorus__vision__v1__describe_video_request__number_ranges,
+  (ProtobufCMessageInit) chorus__vision__v1__describe_video_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__vision__v1__video_description__field_descriptors[3] =
+{
+  {
+    "video",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoDescription, video),
+    &chorus__vision__v1__video_summary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "captions",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Vision__V1__VideoDescription, n_captions),
+    offsetof(Chorus__Vision__V1__VideoDescription, captions),
+    &chorus__vision__v1__frame_caption__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "usage",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoDescription, usage),
+    &chorus__vision__v1__usage__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__vision__v1__video_description__field_indices_by_name[] = {
+  1,   /* field[1] = captions */
+  2,   /* field[2] = usage */
+  0,   /* field[0] = video */
+};
+static const ProtobufCIntRange chorus__vision__v1__video_description__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor chorus__vision__v1__video_description__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.vision.v1.VideoDescription",
+  "VideoDescription",
+  "Chorus__Vision__V1__VideoDescription",
+  "chorus.vision.v1",
+  sizeof(Chorus__Vision__V1__VideoDescription),
+  3,
+  chorus__vision__v1__video_description__field_descriptors,
+  chorus__vision__v1__video_description__field_indices_by_name,
+  1,  chorus__vision__v1__video_description__number_ranges,
+  (ProtobufCMessageInit) chorus__vision__v1__video_description__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__vision__v1__ask_video_request__field_descriptors[11] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__AskVideoRequest, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "video",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__AskVideoRequest, video),
+    &chorus__vision__v1__video_input__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "question",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__AskVideoRequest, question),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sampling",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__AskVideoRequest, sampling),
+    &chorus__vision__v1__video_sampling__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mode",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__AskVideoRequest, mode),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transcript",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Vision__V1__AskVideoRequest, n_transcript),
+    offsetof(Chorus__Vision__V1__AskVideoRequest, transcript),
+    &chorus__vision__v1__timed_text__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "captions",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chorus__Vision__V1__AskVideoRequest, n_captions),
+    offsetof(Chorus__Vision__V1__AskVideoRequest, captions),
+    &chorus__vision__v1__frame_caption__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "answer_model",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__AskVideoRequest, answer_model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "generation",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__AskVideoRequest, generation),
+    &chorus__vision__v1__generation_options__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "caption_prompt",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__AskVideoRequest, caption_prompt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "caption_max_tokens",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__AskVideoRequest, caption_max_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__vision__v1__ask_video_request__field_indices_by_name[] = {
+  7,   /* field[7] = answer_model */
+  10,   /* field[10] = caption_max_tokens */
+  9,   /* field[9] = caption_prompt */
+  6,   /* field[6] = captions */
+  8,   /* field[8] = generation */
+  4,   /* field[4] = mode */
+  0,   /* field[0] = model */
+  2,   /* field[2] = question */
+  3,   /* field[3] = sampling */
+  5,   /* field[5] = transcript */
+  1,   /* field[1] = video */
+};
+static const ProtobufCIntRange chorus__vision__v1__ask_video_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor chorus__vision__v1__ask_video_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.vision.v1.AskVideoRequest",
+  "AskVideoRequest",
+  "Chorus__Vision__V1__AskVideoRequest",
+  "chorus.vision.v1",
+  sizeof(Chorus__Vision__V1__AskVideoRequest),
+  11,
+  chorus__vision__v1__ask_video_request__field_descriptors,
+  chorus__vision__v1__ask_video_request__field_indices_by_name,
+  1,  chorus__vision__v1__ask_video_request__number_ranges,
+  (ProtobufCMessageInit) chorus__vision__v1__ask_video_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chorus__vision__v1__video_event__field_descriptors[7] =
+{
+  {
+    "video",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoEvent, video),
+    &chorus__vision__v1__video_summary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mode",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoEvent, mode),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "caption",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoEvent, caption),
+    &chorus__vision__v1__frame_caption__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoEvent, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token_id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoEvent, token_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "finish_reason",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoEvent, finish_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "usage",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Vision__V1__VideoEvent, usage),
+    &chorus__vision__v1__usage__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chorus__vision__v1__video_event__field_indices_by_name[] = {
+  2,   /* field[2] = caption */
+  5,   /* field[5] = finish_reason */
+  1,   /* field[1] = mode */
+  3,   /* field[3] = text */
+  4,   /* field[4] = token_id */
+  6,   /* field[6] = usage */
+  0,   /* field[0] = video */
+};
+static const ProtobufCIntRange chorus__vision__v1__video_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor chorus__vision__v1__video_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chorus.vision.v1.VideoEvent",
+  "VideoEvent",
+  "Chorus__Vision__V1__VideoEvent",
+  "chorus.vision.v1",
+  sizeof(Chorus__Vision__V1__VideoEvent),
+  7,
+  chorus__vision__v1__video_event__field_descriptors,
+  chorus__vision__v1__video_event__field_indices_by_name,
+  1,  chorus__vision__v1__video_event__number_ranges,
+  (ProtobufCMessageInit) chorus__vision__v1__video_event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor chorus__vision__v1__vision__method_descriptors[19] =
 {
   { "Health", &chorus__common__health_request__descriptor, &chorus__common__health_response__descriptor },
   { "Status", &chorus__common__status_request__descriptor, &chorus__common__service_status__descriptor },
@@ -2557,14 +3798,18 @@ static const ProtobufCMethodDescriptor chorus__vision__v1__vision__method_descri
   { "Caption", &chorus__vision__v1__caption_request__descriptor, &chorus__vision__v1__text_response__descriptor },
   { "Ask", &chorus__vision__v1__ask_request__descriptor, &chorus__vision__v1__text_response__descriptor },
   { "Chat", &chorus__vision__v1__chat_request__descriptor, &chorus__vision__v1__chat_event__descriptor },
+  { "AskVideo", &chorus__vision__v1__ask_video_request__descriptor, &chorus__vision__v1__video_event__descriptor },
+  { "DescribeVideo", &chorus__vision__v1__describe_video_request__descriptor, &chorus__vision__v1__video_description__descriptor },
   { "LoadModel", &chorus__common__load_model_request__descriptor, &chorus__common__load_model_response__descriptor },
   { "UnloadModel", &chorus__common__unload_model_request__descriptor, &chorus__common__unload_model_response__descriptor },
 };
 const unsigned chorus__vision__v1__vision__method_indices_by_name[] = {
   13,        /* Ask */
+  15,        /* AskVideo */
   12,        /* Caption */
   14,        /* Chat */
   8,        /* Classify */
+  16,        /* DescribeVideo */
   3,        /* Echo */
   4,        /* EchoStream */
   5,        /* EchoUpload */
@@ -2575,9 +3820,9 @@ const unsigned chorus__vision__v1__vision__method_indices_by_name[] = {
   11,        /* IndexDelete */
   10,        /* IndexSearch */
   2,        /* ListModels */
-  15,        /* LoadModel */
+  17,        /* LoadModel */
   1,        /* Status */
-  16         /* UnloadModel */
+  18         /* UnloadModel */
 };
 const ProtobufCServiceDescriptor chorus__vision__v1__vision__descriptor =
 {
@@ -2586,7 +3831,7 @@ const ProtobufCServiceDescriptor chorus__vision__v1__vision__descriptor =
   "Vision",
   "Chorus__Vision__V1__Vision",
   "chorus.vision.v1",
-  17,
+  19,
   chorus__vision__v1__vision__method_descriptors,
   chorus__vision__v1__vision__method_indices_by_name
 };
@@ -2710,13 +3955,29 @@ void chorus__vision__v1__vision__chat(ProtobufCService *service,
   assert(service->descriptor == &chorus__vision__v1__vision__descriptor);
   service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void chorus__vision__v1__vision__ask_video(ProtobufCService *service,
+                                           const Chorus__Vision__V1__AskVideoRequest *input,
+                                           Chorus__Vision__V1__VideoEvent_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &chorus__vision__v1__vision__descriptor);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void chorus__vision__v1__vision__describe_video(ProtobufCService *service,
+                                                const Chorus__Vision__V1__DescribeVideoRequest *input,
+                                                Chorus__Vision__V1__VideoDescription_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &chorus__vision__v1__vision__descriptor);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void chorus__vision__v1__vision__load_model(ProtobufCService *service,
                                             const Chorus__Common__LoadModelRequest *input,
                                             Chorus__Common__LoadModelResponse_Closure closure,
                                             void *closure_data)
 {
   assert(service->descriptor == &chorus__vision__v1__vision__descriptor);
-  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void chorus__vision__v1__vision__unload_model(ProtobufCService *service,
                                               const Chorus__Common__UnloadModelRequest *input,
@@ -2724,7 +3985,7 @@ void chorus__vision__v1__vision__unload_model(ProtobufCService *service,
                                               void *closure_data)
 {
   assert(service->descriptor == &chorus__vision__v1__vision__descriptor);
-  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void chorus__vision__v1__vision__init (Chorus__Vision__V1__Vision_Service *service,
                                        Chorus__Vision__V1__Vision_ServiceDestroy destroy)

@@ -20,8 +20,11 @@ struct AudioInput {
     }
 
     func samples(_ audio: Audio?) throws -> [Float] {
-        guard let audio else { throw WireStatus(.invalidArgument, "the request has no audio (set audio.wav or audio.pcm_f32)") }
+        guard let audio else { throw WireStatus(.invalidArgument, "the request has no audio (set audio.wav, audio.pcm_f32 or audio.media)") }
         let buffer: AudioSamples
+        if audio.wav.isEmpty && audio.pcmF32.isEmpty && !audio.media.isEmpty {
+            return try mediaTrack(audio.media)
+        }
         if !audio.wav.isEmpty {
             do {
                 buffer = try WAVCodec.decode(Array(audio.wav))
@@ -67,6 +70,30 @@ struct AudioInput {
             return try SincResampler(inputRate: Self.resamplingRate(buffer.sampleRate), outputRate: 16000).resample(mono)
         } catch let error as MediaError {
             throw WireStatus(.invalidArgument, "audio: \(error)")
+        }
+    }
+}
+
+extension AudioInput {
+    /// A media file's audio track through FFmpeg, mixed to mono and resampled to 16 kHz there. Only the track
+    /// is decoded, so a video's frame size is not this service's concern (FFmpeg's own checks still hold).
+    func mediaTrack(_ bytes: Data) throws -> [Float] {
+        do {
+            let file = try VideoFile(bytes, limits: VideoLimits(maxBytes: .max, maxSeconds: maxSeconds, maxFrameSide: 1 << 20))
+            let samples = try file.audio(sampleRate: 16000, maxSeconds: maxSeconds)
+            if let bad = samples.firstIndex(where: { !$0.isFinite }) {
+                throw WireStatus(.invalidArgument, "audio.media: sample \(bad) of the decoded track is \(samples[bad])")
+            }
+            return samples
+        } catch let error as MediaError {
+            switch error {
+            case .videoLimit(let detail) where detail.hasPrefix("the video is"):
+                throw WireStatus(.invalidArgument, "audio.media: " + detail.replacingOccurrences(of: "the video is", with: "the file is") + " (--max-audio-seconds)")
+            case .cancelled:
+                throw WireStatus(.cancelled, "cancelled")
+            default:
+                throw WireStatus(.invalidArgument, "audio.media: \(error)")
+            }
         }
     }
 }

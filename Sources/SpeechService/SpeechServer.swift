@@ -1,9 +1,11 @@
 import ChorusAPI
 import ChorusInput
+import ChorusMedia
 import ChorusServiceKit
 import ChorusText
 import ChorusWire
 import Foundation
+import Logging
 import ChorusWhisper
 import ChorusVITS
 
@@ -34,6 +36,9 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
         self.runtime = runtime
         self.settings = settings
         models = try SpeechModels.load(from: runtime.options.modelsDirectory, runtime: runtime)
+        // FFmpeg's complaints are about a client's file, not the server: logged quietly, never on stderr.
+        let logger = runtime.logger
+        FFmpegLog.route { level, line in logger.log(level: level == .error ? .info : .debug, "ffmpeg: \(line)") }
     }
 
     /// With models already loaded (tests, benchmarks).

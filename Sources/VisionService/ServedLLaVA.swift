@@ -28,30 +28,55 @@ final class ServedLLaVA: ChatModel {
     func chat(_ messages: [ChatTurn], options: GenerationOptions?,
               onToken: @escaping @Sendable (StreamedToken) async throws -> Void) async throws -> Completion {
         let (conversation, encodedImages) = try Self.conversation(messages)
-        return try await generate(encodedImages, options: options, onToken: onToken) { pipeline in
+        return try await generate(encodedImages.map { .encoded($0) }, maxImages: limits.maxImages, options: options, onToken: onToken) { pipeline in
             try pipeline.promptIDs(try pipeline.promptText(conversation))
         }
     }
 
+    /// A conversation whose images are already decoded (a video's frames), up to `maxImages` of them.
+    func chat(_ conversation: [ChatMessage], images: [Image], maxImages: Int, options: GenerationOptions?,
+              onToken: @escaping @Sendable (StreamedToken) async throws -> Void) async throws -> Completion {
+        try await generate(images.map { .decoded($0) }, maxImages: maxImages, options: options, onToken: onToken) { pipeline in
+            try pipeline.promptIDs(try pipeline.promptText(conversation))
+        }
+    }
+
+    /// The prompt's length in tokens, images expanded; nil when it cannot fit the context at all.
+    func promptLength(_ conversation: [ChatMessage]) -> Int? {
+        try? pipeline.promptIDs(try pipeline.promptText(conversation)).count
+    }
+
+    var contextLength: Int { pipeline.model.config.text.maxPositionEmbeddings }
+
     /// The text continued as it is; an `<image>` in it has no image to stand for, and is refused.
     func complete(_ prompt: String, options: GenerationOptions?,
                   onToken: @escaping @Sendable (StreamedToken) async throws -> Void) async throws -> Completion {
-        try await generate([], options: options, onToken: onToken) { pipeline in try pipeline.promptIDs(prompt) }
+        try await generate([], maxImages: 0, options: options, onToken: onToken) { pipeline in try pipeline.promptIDs(prompt) }
     }
 
-    private func generate(_ encodedImages: [[UInt8]], options: GenerationOptions?, onToken: @escaping @Sendable (StreamedToken) async throws -> Void,
+    /// An image of a conversation: bytes as a client sent them, or pixels the service decoded itself.
+    enum ConversationImage: Sendable {
+        case encoded([UInt8])
+        case decoded(Image)
+    }
+
+    private func generate(_ givenImages: [ConversationImage], maxImages: Int, options: GenerationOptions?,
+                          onToken: @escaping @Sendable (StreamedToken) async throws -> Void,
                           promptIDs: @escaping @Sendable (LlavaPipeline) throws -> [Int]) async throws -> Completion {
-        guard encodedImages.count <= limits.maxImages else {
-            throw WireStatus(.invalidArgument, "\(encodedImages.count) images in one conversation; the limit is \(limits.maxImages)")
+        guard givenImages.count <= maxImages else {
+            throw WireStatus(.invalidArgument, "\(givenImages.count) images in one conversation; the limit is \(maxImages)")
         }
         let settings = try GenerationSettings(options, limits: limits)
         let pipeline = self.pipeline, generator = self.generator, imageLimits = limits.image
         return try await StreamedGeneration.run(limiter: limiter, compute: compute, onToken: onToken) { isCancelled, emit in
-            let images = try encodedImages.enumerated().map { i, bytes in
+            let images = try givenImages.enumerated().map { i, image in
                 do {
-                    return try pipeline.pixelValues(ImageCodec.decode(bytes, limits: imageLimits))
+                    switch image {
+                    case .encoded(let bytes): return try pipeline.pixelValues(ImageCodec.decode(bytes, limits: imageLimits))
+                    case .decoded(let pixels): return try pipeline.pixelValues(pixels)
+                    }
                 } catch let error as MediaError {
-                    throw WireStatus(.invalidArgument, encodedImages.count == 1 ? "image: \(error)" : "image \(i): \(error)")
+                    throw WireStatus(.invalidArgument, givenImages.count == 1 ? "image: \(error)" : "image \(i): \(error)")
                 }
             }
             do {

@@ -7,6 +7,7 @@ import ChorusServiceKit
 import ChorusTensor
 import ChorusWire
 import Foundation
+import Logging
 
 /// The Vision RPC handlers: a thin adapter between the wire and the CLIP engine, the image index and
 /// the LLaVA engine.
@@ -29,11 +30,21 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
         public var maxNewTokens: Int
         /// LLaVA: finished conversations whose KV cache is kept for their next turn.
         public var cachedConversations: Int
+        /// Videos: checked on the container's headers before anything is decoded (--max-video-bytes,
+        /// --max-video-seconds; frames wider or taller than 8192 are refused), and the most frames one request
+        /// samples (--max-video-frames).
+        public var video: VideoLimits
+        /// Sampled frames are scaled so their longer side is at most this (the vision towers read 224-448).
+        public var videoFrameSide: Int
 
         public init(batchWindow: Duration = .milliseconds(4), maxBatch: Int = 32, maxImagesPerRequest: Int = 256,
                     maxTextsPerRequest: Int = 4096, maxLabels: Int = 1000, maxTemplates: Int = 100,
                     dataDirectory: String? = nil, imageLimits: ImageLimits = .init(maxWidth: 16384, maxHeight: 16384, maxPixels: 64 << 20),
-                    maxChatImages: Int = 8, defaultMaxNewTokens: Int = 256, maxNewTokens: Int = 4096, cachedConversations: Int = 4) {
+                    maxChatImages: Int = 8, defaultMaxNewTokens: Int = 256, maxNewTokens: Int = 4096, cachedConversations: Int = 4,
+                    video: VideoLimits = VideoLimits(maxBytes: 256 << 20, maxSeconds: 3600, maxFrameSide: 8192, maxFrames: 64),
+                    videoFrameSide: Int = 768) {
+            self.video = video
+            self.videoFrameSide = videoFrameSide
             self.maxChatImages = maxChatImages
             self.defaultMaxNewTokens = defaultMaxNewTokens
             self.maxNewTokens = maxNewTokens
@@ -76,6 +87,9 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
             }
         }
         indexes = try IndexStore(directory: settings.dataDirectory, logger: runtime.logger)
+        // FFmpeg's complaints are about a client's file, not the server: logged quietly, never on stderr.
+        let logger = runtime.logger
+        FFmpegLog.route { level, line in logger.log(level: level == .error ? .info : .debug, "ffmpeg: \(line)") }
         if settings.dataDirectory == nil {
             runtime.logger.info("no --data-dir: image indexes live in memory and are lost on restart")
         }
@@ -84,7 +98,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
     /// The chat model a request names — a LLaVA or a GGUF language model — or the default one: for a
     /// conversation with images a LLaVA, for text alone a language model when one is loaded (else a LLaVA).
     /// Caption and Ask need one that reads images.
-    private func chatEngine(_ name: String, needsImages: Bool = false) throws -> (name: String, engine: any ChatModel) {
+    func chatEngine(_ name: String, needsImages: Bool = false) throws -> (name: String, engine: any ChatModel) {
         let languageModels = registry.models(ServedLanguageModel.self)
         var models: [String: any ChatModel] = languageModels
         models.merge(llava) { _, vision in vision }
@@ -129,7 +143,7 @@ public struct VisionServer: VisionHandler, CommonServiceHandler, ModelLoadingHan
 
     /// Refuses work on images that would take the process past --memory-budget-mib: their decoded pixels
     /// (about 30 times the encoded bytes, at most what the image limits allow) and the model's activations.
-    private func admit(_ images: [Data], generating: Bool = false, for what: @autoclosure () -> String) throws {
+    func admit(_ images: [Data], generating: Bool = false, for what: @autoclosure () -> String) throws {
         let cap = settings.imageLimits.maxPixels.multipliedReportingOverflow(by: 4)
         let perImage = cap.overflow ? Int.max / 1024 : cap.partialValue
         let decoded = images.reduce(0) { total, data in

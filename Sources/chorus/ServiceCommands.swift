@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChorusAPI
+import ChorusMedia
 import ChorusServiceKit
 import ChorusTensor
 import ChorusWire
@@ -90,7 +91,7 @@ struct ServiceFlags: ParsableArguments {
 
 struct VisionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "vision", abstract: "Run VisionService: CLIP embeddings, zero-shot classification, image search, LLaVA chat.",
+        commandName: "vision", abstract: "Run VisionService: CLIP embeddings, zero-shot classification, image search, LLaVA chat, video questions.",
         discussion: "Every subfolder of --models holding a Hugging Face CLIPModel or LlavaForConditionalGeneration is loaded under its folder name. Concurrent embedding calls are combined into batches (dynamic batching): a call waits up to --batch-window-ms for company, batches hold at most --max-batch inputs. LLaVA chats keep the KV cache of their last --cached-conversations conversations, so a next turn computes only its new tokens.")
     @OptionGroup var flags: ServiceFlags
 
@@ -121,6 +122,15 @@ struct VisionCommand: AsyncParsableCommand {
     @Option(help: "LLaVA: finished conversations whose KV cache is kept for their next turn (0 = none).")
     var cachedConversations = 4
 
+    @Option(help: "Videos (AskVideo, DescribeVideo): the largest container accepted, in MiB.")
+    var maxVideoMib = 256
+
+    @Option(help: "Videos: the longest accepted, in seconds, as the container's header says (checked before decoding).")
+    var maxVideoSeconds = 3600.0
+
+    @Option(help: "Videos: the most frames one request samples (num_frames, or fps over the clip).")
+    var maxVideoFrames = 64
+
     func validate() throws {
         guard batchWindowMs >= 0, batchWindowMs <= 1000 else { throw ValidationError("--batch-window-ms must be 0 ... 1000") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
@@ -129,13 +139,17 @@ struct VisionCommand: AsyncParsableCommand {
             throw ValidationError("--max-chat-images and --default-max-new-tokens must be at least 1, and --max-new-tokens at least --default-max-new-tokens")
         }
         guard cachedConversations >= 0 else { throw ValidationError("--cached-conversations cannot be negative") }
+        guard (1...4096).contains(maxVideoMib), maxVideoSeconds.isFinite, maxVideoSeconds > 0, maxVideoSeconds <= 86400, (1...1024).contains(maxVideoFrames) else {
+            throw ValidationError("--max-video-mib must be 1 ... 4096, --max-video-seconds 0 ... 86400, --max-video-frames 1 ... 1024")
+        }
     }
 
     func run() async throws {
         let settings = VisionServer.Settings(batchWindow: .microseconds(Int64(batchWindowMs * 1000)), maxBatch: maxBatch,
                                              maxImagesPerRequest: maxImages, maxLabels: maxLabels, dataDirectory: dataDir,
                                              maxChatImages: maxChatImages, defaultMaxNewTokens: defaultMaxNewTokens,
-                                             maxNewTokens: maxNewTokens, cachedConversations: cachedConversations)
+                                             maxNewTokens: maxNewTokens, cachedConversations: cachedConversations,
+                                             video: VideoLimits(maxBytes: maxVideoMib << 20, maxSeconds: maxVideoSeconds, maxFrameSide: 8192, maxFrames: maxVideoFrames))
         try await flags.run(service: "vision", defaultPort: 7101) { try VisionServer(runtime: $0, settings: settings).routes }
     }
 }

@@ -1,4 +1,5 @@
 import ChorusMedia
+import ChorusTestSupport
 import Foundation
 import Testing
 
@@ -124,7 +125,7 @@ import Testing
         #expect(failure(mp4, VideoLimits(maxSeconds: 5)) == "the video is 6.0 s long, the limit is 5 s")
         #expect(failure(mp4, VideoLimits(maxFrameSide: 300)) == "the video's frames are 320×240, the limit is 300×300")
         // A 10-hour header: the movie header's duration rewritten.
-        #expect(failure(Self.rewritingDuration(mp4, hours: 10)).hasPrefix("the video is 36000.0 s long"), "\(failure(Self.rewritingDuration(mp4, hours: 10)))")
+        #expect(failure(MP4Headers.rewritingDuration(mp4, hours: 10)).hasPrefix("the video is 36000.0 s long"), "\(failure(MP4Headers.rewritingDuration(mp4, hours: 10)))")
         // Raw video headers declaring huge frames, and one with no frame at all.
         let huge = failure(Array("YUV4MPEG2 W100000 H100000 F25:1 Ip A1:1 C420jpeg\nFRAME\n".utf8))
         #expect(huge.hasPrefix("invalid video: not a video container FFmpeg can read") && huge.hasSuffix("(Picture size 100000x100000 is invalid)"), "\(huge)")
@@ -149,25 +150,5 @@ import Testing
             try FrameSampling(.count(2), start: 12).picks(info)
         }
         #expect(throws: MediaError.invalidVideo("fps inf is outside 0 ... 1000")) { try FrameSampling(.perSecond(.infinity)).picks(info) }
-    }
-
-    /// The MP4 with its movie and media headers saying `hours` long (version-0 boxes: 32-bit durations).
-    static func rewritingDuration(_ bytes: [UInt8], hours: Int) -> [UInt8] {
-        var out = bytes
-        for box in ["mvhd", "mdhd"] {
-            let tag = Array(box.utf8)
-            var i = 0
-            while i + 32 < out.count {
-                if Array(out[i..<(i + 4)]) == tag, out[i + 4] == 0 {
-                    // version and flags, creation, modification, timescale, duration.
-                    let scaleAt = i + 16, durationAt = i + 20
-                    let scale = out[scaleAt..<(scaleAt + 4)].reduce(0) { $0 << 8 | Int($1) }
-                    let duration = UInt32(min(scale * 3600 * hours, Int(UInt32.max)))
-                    for k in 0..<4 { out[durationAt + k] = UInt8(truncatingIfNeeded: duration >> (24 - 8 * k)) }
-                }
-                i += 1
-            }
-        }
-        return out
     }
 }

@@ -82,12 +82,14 @@ public struct Audio: ChorusMessage {
     public var pcmF32: Data
     public var sampleRate: UInt32
     public var channels: UInt32
+    public var media: Data
 
-    public init(wav: Data = Data(), pcmF32: Data = Data(), sampleRate: UInt32 = 0, channels: UInt32 = 0) {
+    public init(wav: Data = Data(), pcmF32: Data = Data(), sampleRate: UInt32 = 0, channels: UInt32 = 0, media: Data = Data()) {
         self.wav = wav
         self.pcmF32 = pcmF32
         self.sampleRate = sampleRate
         self.channels = channels
+        self.media = media
     }
 
     enum CodingKeys: String, CodingKey {
@@ -95,6 +97,7 @@ public struct Audio: ChorusMessage {
         case pcmF32 = "pcm_f32"
         case sampleRate = "sample_rate"
         case channels = "channels"
+        case media = "media"
     }
 
     public init(from decoder: Decoder) throws {
@@ -103,6 +106,7 @@ public struct Audio: ChorusMessage {
         self.pcmF32 = try c.decodeIfPresent(Data.self, forKey: .pcmF32) ?? Data()
         self.sampleRate = try c.decodeIfPresent(UInt32.self, forKey: .sampleRate) ?? 0
         self.channels = try c.decodeIfPresent(UInt32.self, forKey: .channels) ?? 0
+        self.media = try c.decodeIfPresent(Data.self, forKey: .media) ?? Data()
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -111,6 +115,7 @@ public struct Audio: ChorusMessage {
         try c.encode(pcmF32, forKey: .pcmF32)
         try c.encode(sampleRate, forKey: .sampleRate)
         try c.encode(channels, forKey: .channels)
+        try c.encode(media, forKey: .media)
     }
 }
 
@@ -122,6 +127,7 @@ extension Audio: CBridgedMessage {
         self.pcmF32 = CBridge.data(c.pointee.pcm_f32)
         self.sampleRate = c.pointee.sample_rate
         self.channels = c.pointee.channels
+        self.media = CBridge.data(c.pointee.media)
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Common__Audio>, _ arena: CArena) {
@@ -130,6 +136,7 @@ extension Audio: CBridgedMessage {
         c.pointee.pcm_f32 = arena.bytes(pcmF32)
         c.pointee.sample_rate = sampleRate
         c.pointee.channels = channels
+        c.pointee.media = arena.bytes(media)
     }
 
     public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Common__Audio>? { chorus__common__audio__unpack(nil, count, bytes) }

@@ -1261,6 +1261,632 @@ extension ChatEvent: CBridgedMessage {
     public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__ChatEvent>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__chat_event__pack(c, out) }
 }
 
+public struct VideoInput: ChorusMessage {
+    public var data: Data
+    public var frames: [EncodedImage]
+    public var frameInterval: Double
+
+    public init(data: Data = Data(), frames: [EncodedImage] = [], frameInterval: Double = 0) {
+        self.data = data
+        self.frames = frames
+        self.frameInterval = frameInterval
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case data = "data"
+        case frames = "frames"
+        case frameInterval = "frame_interval"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.data = try c.decodeIfPresent(Data.self, forKey: .data) ?? Data()
+        self.frames = try c.decodeIfPresent([EncodedImage].self, forKey: .frames) ?? []
+        self.frameInterval = try c.decodeIfPresent(Double.self, forKey: .frameInterval) ?? 0
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(data, forKey: .data)
+        try c.encode(frames, forKey: .frames)
+        try c.encode(frameInterval, forKey: .frameInterval)
+    }
+}
+
+extension VideoInput: CBridgedMessage {
+    public typealias CStruct = Chorus__Vision__V1__VideoInput
+
+    public init(c: UnsafePointer<Chorus__Vision__V1__VideoInput>) {
+        self.data = CBridge.data(c.pointee.data)
+        self.frames = CBridge.array(c.pointee.frames, c.pointee.n_frames).map { EncodedImage(c: $0!) }
+        self.frameInterval = c.pointee.frame_interval
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__VideoInput>, _ arena: CArena) {
+        chorus__vision__v1__video_input__init(c)
+        c.pointee.data = arena.bytes(data)
+        (c.pointee.n_frames, c.pointee.frames) = arena.array(frames.map { Optional($0.bridged(arena)) })
+        c.pointee.frame_interval = frameInterval
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__VideoInput>? { chorus__vision__v1__video_input__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__VideoInput>) { chorus__vision__v1__video_input__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__VideoInput>) -> Int { chorus__vision__v1__video_input__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__VideoInput>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__video_input__pack(c, out) }
+}
+
+public struct VideoSampling: ChorusMessage {
+    public var numFrames: UInt32
+    public var fps: Double
+    public var maxFrames: UInt32
+    public var start: Double
+    public var end: Double
+
+    public init(numFrames: UInt32 = 0, fps: Double = 0, maxFrames: UInt32 = 0, start: Double = 0, end: Double = 0) {
+        self.numFrames = numFrames
+        self.fps = fps
+        self.maxFrames = maxFrames
+        self.start = start
+        self.end = end
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case numFrames = "num_frames"
+        case fps = "fps"
+        case maxFrames = "max_frames"
+        case start = "start"
+        case end = "end"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.numFrames = try c.decodeIfPresent(UInt32.self, forKey: .numFrames) ?? 0
+        self.fps = try c.decodeIfPresent(Double.self, forKey: .fps) ?? 0
+        self.maxFrames = try c.decodeIfPresent(UInt32.self, forKey: .maxFrames) ?? 0
+        self.start = try c.decodeIfPresent(Double.self, forKey: .start) ?? 0
+        self.end = try c.decodeIfPresent(Double.self, forKey: .end) ?? 0
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(numFrames, forKey: .numFrames)
+        try c.encode(fps, forKey: .fps)
+        try c.encode(maxFrames, forKey: .maxFrames)
+        try c.encode(start, forKey: .start)
+        try c.encode(end, forKey: .end)
+    }
+}
+
+extension VideoSampling: CBridgedMessage {
+    public typealias CStruct = Chorus__Vision__V1__VideoSampling
+
+    public init(c: UnsafePointer<Chorus__Vision__V1__VideoSampling>) {
+        self.numFrames = c.pointee.num_frames
+        self.fps = c.pointee.fps
+        self.maxFrames = c.pointee.max_frames
+        self.start = c.pointee.start
+        self.end = c.pointee.end
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__VideoSampling>, _ arena: CArena) {
+        chorus__vision__v1__video_sampling__init(c)
+        c.pointee.num_frames = numFrames
+        c.pointee.fps = fps
+        c.pointee.max_frames = maxFrames
+        c.pointee.start = start
+        c.pointee.end = end
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__VideoSampling>? { chorus__vision__v1__video_sampling__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__VideoSampling>) { chorus__vision__v1__video_sampling__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__VideoSampling>) -> Int { chorus__vision__v1__video_sampling__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__VideoSampling>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__video_sampling__pack(c, out) }
+}
+
+public struct TimedText: ChorusMessage {
+    public var start: Double
+    public var end: Double
+    public var text: String
+
+    public init(start: Double = 0, end: Double = 0, text: String = "") {
+        self.start = start
+        self.end = end
+        self.text = text
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case start = "start"
+        case end = "end"
+        case text = "text"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.start = try c.decodeIfPresent(Double.self, forKey: .start) ?? 0
+        self.end = try c.decodeIfPresent(Double.self, forKey: .end) ?? 0
+        self.text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(start, forKey: .start)
+        try c.encode(end, forKey: .end)
+        try c.encode(text, forKey: .text)
+    }
+}
+
+extension TimedText: CBridgedMessage {
+    public typealias CStruct = Chorus__Vision__V1__TimedText
+
+    public init(c: UnsafePointer<Chorus__Vision__V1__TimedText>) {
+        self.start = c.pointee.start
+        self.end = c.pointee.end
+        self.text = CBridge.string(c.pointee.text)
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__TimedText>, _ arena: CArena) {
+        chorus__vision__v1__timed_text__init(c)
+        c.pointee.start = start
+        c.pointee.end = end
+        c.pointee.text = arena.string(text)
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__TimedText>? { chorus__vision__v1__timed_text__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__TimedText>) { chorus__vision__v1__timed_text__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__TimedText>) -> Int { chorus__vision__v1__timed_text__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__TimedText>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__timed_text__pack(c, out) }
+}
+
+public struct FrameCaption: ChorusMessage {
+    public var index: UInt32
+    public var time: Double
+    public var text: String
+
+    public init(index: UInt32 = 0, time: Double = 0, text: String = "") {
+        self.index = index
+        self.time = time
+        self.text = text
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case index = "index"
+        case time = "time"
+        case text = "text"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.index = try c.decodeIfPresent(UInt32.self, forKey: .index) ?? 0
+        self.time = try c.decodeIfPresent(Double.self, forKey: .time) ?? 0
+        self.text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(index, forKey: .index)
+        try c.encode(time, forKey: .time)
+        try c.encode(text, forKey: .text)
+    }
+}
+
+extension FrameCaption: CBridgedMessage {
+    public typealias CStruct = Chorus__Vision__V1__FrameCaption
+
+    public init(c: UnsafePointer<Chorus__Vision__V1__FrameCaption>) {
+        self.index = c.pointee.index
+        self.time = c.pointee.time
+        self.text = CBridge.string(c.pointee.text)
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__FrameCaption>, _ arena: CArena) {
+        chorus__vision__v1__frame_caption__init(c)
+        c.pointee.index = index
+        c.pointee.time = time
+        c.pointee.text = arena.string(text)
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__FrameCaption>? { chorus__vision__v1__frame_caption__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__FrameCaption>) { chorus__vision__v1__frame_caption__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__FrameCaption>) -> Int { chorus__vision__v1__frame_caption__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__FrameCaption>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__frame_caption__pack(c, out) }
+}
+
+public struct VideoSummary: ChorusMessage {
+    public var container: String
+    public var duration: Double
+    public var width: UInt32
+    public var height: UInt32
+    public var frameRate: Double
+    public var hasAudio: Bool
+    public var frames: [FrameCaption]
+
+    public init(container: String = "", duration: Double = 0, width: UInt32 = 0, height: UInt32 = 0, frameRate: Double = 0, hasAudio: Bool = false, frames: [FrameCaption] = []) {
+        self.container = container
+        self.duration = duration
+        self.width = width
+        self.height = height
+        self.frameRate = frameRate
+        self.hasAudio = hasAudio
+        self.frames = frames
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case container = "container"
+        case duration = "duration"
+        case width = "width"
+        case height = "height"
+        case frameRate = "frame_rate"
+        case hasAudio = "has_audio"
+        case frames = "frames"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.container = try c.decodeIfPresent(String.self, forKey: .container) ?? ""
+        self.duration = try c.decodeIfPresent(Double.self, forKey: .duration) ?? 0
+        self.width = try c.decodeIfPresent(UInt32.self, forKey: .width) ?? 0
+        self.height = try c.decodeIfPresent(UInt32.self, forKey: .height) ?? 0
+        self.frameRate = try c.decodeIfPresent(Double.self, forKey: .frameRate) ?? 0
+        self.hasAudio = try c.decodeIfPresent(Bool.self, forKey: .hasAudio) ?? false
+        self.frames = try c.decodeIfPresent([FrameCaption].self, forKey: .frames) ?? []
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(container, forKey: .container)
+        try c.encode(duration, forKey: .duration)
+        try c.encode(width, forKey: .width)
+        try c.encode(height, forKey: .height)
+        try c.encode(frameRate, forKey: .frameRate)
+        try c.encode(hasAudio, forKey: .hasAudio)
+        try c.encode(frames, forKey: .frames)
+    }
+}
+
+extension VideoSummary: CBridgedMessage {
+    public typealias CStruct = Chorus__Vision__V1__VideoSummary
+
+    public init(c: UnsafePointer<Chorus__Vision__V1__VideoSummary>) {
+        self.container = CBridge.string(c.pointee.container)
+        self.duration = c.pointee.duration
+        self.width = c.pointee.width
+        self.height = c.pointee.height
+        self.frameRate = c.pointee.frame_rate
+        self.hasAudio = (c.pointee.has_audio != 0)
+        self.frames = CBridge.array(c.pointee.frames, c.pointee.n_frames).map { FrameCaption(c: $0!) }
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__VideoSummary>, _ arena: CArena) {
+        chorus__vision__v1__video_summary__init(c)
+        c.pointee.container = arena.string(container)
+        c.pointee.duration = duration
+        c.pointee.width = width
+        c.pointee.height = height
+        c.pointee.frame_rate = frameRate
+        c.pointee.has_audio = (hasAudio ? 1 : 0)
+        (c.pointee.n_frames, c.pointee.frames) = arena.array(frames.map { Optional($0.bridged(arena)) })
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__VideoSummary>? { chorus__vision__v1__video_summary__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__VideoSummary>) { chorus__vision__v1__video_summary__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__VideoSummary>) -> Int { chorus__vision__v1__video_summary__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__VideoSummary>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__video_summary__pack(c, out) }
+}
+
+public struct DescribeVideoRequest: ChorusMessage {
+    public var model: String
+    public var video: VideoInput?
+    public var sampling: VideoSampling?
+    public var prompt: String
+    public var generation: GenerationOptions?
+
+    public init(model: String = "", video: VideoInput? = nil, sampling: VideoSampling? = nil, prompt: String = "", generation: GenerationOptions? = nil) {
+        self.model = model
+        self.video = video
+        self.sampling = sampling
+        self.prompt = prompt
+        self.generation = generation
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model = "model"
+        case video = "video"
+        case sampling = "sampling"
+        case prompt = "prompt"
+        case generation = "generation"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
+        self.video = try c.decodeIfPresent(VideoInput.self, forKey: .video) ?? nil
+        self.sampling = try c.decodeIfPresent(VideoSampling.self, forKey: .sampling) ?? nil
+        self.prompt = try c.decodeIfPresent(String.self, forKey: .prompt) ?? ""
+        self.generation = try c.decodeIfPresent(GenerationOptions.self, forKey: .generation) ?? nil
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encodeIfPresent(video, forKey: .video)
+        try c.encodeIfPresent(sampling, forKey: .sampling)
+        try c.encode(prompt, forKey: .prompt)
+        try c.encodeIfPresent(generation, forKey: .generation)
+    }
+}
+
+extension DescribeVideoRequest: CBridgedMessage {
+    public typealias CStruct = Chorus__Vision__V1__DescribeVideoRequest
+
+    public init(c: UnsafePointer<Chorus__Vision__V1__DescribeVideoRequest>) {
+        self.model = CBridge.string(c.pointee.model)
+        self.video = c.pointee.video.map { VideoInput(c: $0) }
+        self.sampling = c.pointee.sampling.map { VideoSampling(c: $0) }
+        self.prompt = CBridge.string(c.pointee.prompt)
+        self.generation = c.pointee.generation.map { GenerationOptions(c: $0) }
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__DescribeVideoRequest>, _ arena: CArena) {
+        chorus__vision__v1__describe_video_request__init(c)
+        c.pointee.model = arena.string(model)
+        c.pointee.video = video.map { $0.bridged(arena) }
+        c.pointee.sampling = sampling.map { $0.bridged(arena) }
+        c.pointee.prompt = arena.string(prompt)
+        c.pointee.generation = generation.map { $0.bridged(arena) }
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__DescribeVideoRequest>? { chorus__vision__v1__describe_video_request__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__DescribeVideoRequest>) { chorus__vision__v1__describe_video_request__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__DescribeVideoRequest>) -> Int { chorus__vision__v1__describe_video_request__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__DescribeVideoRequest>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__describe_video_request__pack(c, out) }
+}
+
+public struct VideoDescription: ChorusMessage {
+    public var video: VideoSummary?
+    public var captions: [FrameCaption]
+    public var usage: Usage?
+
+    public init(video: VideoSummary? = nil, captions: [FrameCaption] = [], usage: Usage? = nil) {
+        self.video = video
+        self.captions = captions
+        self.usage = usage
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case video = "video"
+        case captions = "captions"
+        case usage = "usage"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.video = try c.decodeIfPresent(VideoSummary.self, forKey: .video) ?? nil
+        self.captions = try c.decodeIfPresent([FrameCaption].self, forKey: .captions) ?? []
+        self.usage = try c.decodeIfPresent(Usage.self, forKey: .usage) ?? nil
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(video, forKey: .video)
+        try c.encode(captions, forKey: .captions)
+        try c.encodeIfPresent(usage, forKey: .usage)
+    }
+}
+
+extension VideoDescription: CBridgedMessage {
+    public typealias CStruct = Chorus__Vision__V1__VideoDescription
+
+    public init(c: UnsafePointer<Chorus__Vision__V1__VideoDescription>) {
+        self.video = c.pointee.video.map { VideoSummary(c: $0) }
+        self.captions = CBridge.array(c.pointee.captions, c.pointee.n_captions).map { FrameCaption(c: $0!) }
+        self.usage = c.pointee.usage.map { Usage(c: $0) }
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__VideoDescription>, _ arena: CArena) {
+        chorus__vision__v1__video_description__init(c)
+        c.pointee.video = video.map { $0.bridged(arena) }
+        (c.pointee.n_captions, c.pointee.captions) = arena.array(captions.map { Optional($0.bridged(arena)) })
+        c.pointee.usage = usage.map { $0.bridged(arena) }
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__VideoDescription>? { chorus__vision__v1__video_description__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__VideoDescription>) { chorus__vision__v1__video_description__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__VideoDescription>) -> Int { chorus__vision__v1__video_description__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__VideoDescription>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__video_description__pack(c, out) }
+}
+
+public struct AskVideoRequest: ChorusMessage {
+    public var model: String
+    public var video: VideoInput?
+    public var question: String
+    public var sampling: VideoSampling?
+    public var mode: String
+    public var transcript: [TimedText]
+    public var captions: [FrameCaption]
+    public var answerModel: String
+    public var generation: GenerationOptions?
+    public var captionPrompt: String
+    public var captionMaxTokens: UInt32
+
+    public init(model: String = "", video: VideoInput? = nil, question: String = "", sampling: VideoSampling? = nil, mode: String = "", transcript: [TimedText] = [], captions: [FrameCaption] = [], answerModel: String = "", generation: GenerationOptions? = nil, captionPrompt: String = "", captionMaxTokens: UInt32 = 0) {
+        self.model = model
+        self.video = video
+        self.question = question
+        self.sampling = sampling
+        self.mode = mode
+        self.transcript = transcript
+        self.captions = captions
+        self.answerModel = answerModel
+        self.generation = generation
+        self.captionPrompt = captionPrompt
+        self.captionMaxTokens = captionMaxTokens
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model = "model"
+        case video = "video"
+        case question = "question"
+        case sampling = "sampling"
+        case mode = "mode"
+        case transcript = "transcript"
+        case captions = "captions"
+        case answerModel = "answer_model"
+        case generation = "generation"
+        case captionPrompt = "caption_prompt"
+        case captionMaxTokens = "caption_max_tokens"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
+        self.video = try c.decodeIfPresent(VideoInput.self, forKey: .video) ?? nil
+        self.question = try c.decodeIfPresent(String.self, forKey: .question) ?? ""
+        self.sampling = try c.decodeIfPresent(VideoSampling.self, forKey: .sampling) ?? nil
+        self.mode = try c.decodeIfPresent(String.self, forKey: .mode) ?? ""
+        self.transcript = try c.decodeIfPresent([TimedText].self, forKey: .transcript) ?? []
+        self.captions = try c.decodeIfPresent([FrameCaption].self, forKey: .captions) ?? []
+        self.answerModel = try c.decodeIfPresent(String.self, forKey: .answerModel) ?? ""
+        self.generation = try c.decodeIfPresent(GenerationOptions.self, forKey: .generation) ?? nil
+        self.captionPrompt = try c.decodeIfPresent(String.self, forKey: .captionPrompt) ?? ""
+        self.captionMaxTokens = try c.decodeIfPresent(UInt32.self, forKey: .captionMaxTokens) ?? 0
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encodeIfPresent(video, forKey: .video)
+        try c.encode(question, forKey: .question)
+        try c.encodeIfPresent(sampling, forKey: .sampling)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(transcript, forKey: .transcript)
+        try c.encode(captions, forKey: .captions)
+        try c.encode(answerModel, forKey: .answerModel)
+        try c.encodeIfPresent(generation, forKey: .generation)
+        try c.encode(captionPrompt, forKey: .captionPrompt)
+        try c.encode(captionMaxTokens, forKey: .captionMaxTokens)
+    }
+}
+
+extension AskVideoRequest: CBridgedMessage {
+    public typealias CStruct = Chorus__Vision__V1__AskVideoRequest
+
+    public init(c: UnsafePointer<Chorus__Vision__V1__AskVideoRequest>) {
+        self.model = CBridge.string(c.pointee.model)
+        self.video = c.pointee.video.map { VideoInput(c: $0) }
+        self.question = CBridge.string(c.pointee.question)
+        self.sampling = c.pointee.sampling.map { VideoSampling(c: $0) }
+        self.mode = CBridge.string(c.pointee.mode)
+        self.transcript = CBridge.array(c.pointee.transcript, c.pointee.n_transcript).map { TimedText(c: $0!) }
+        self.captions = CBridge.array(c.pointee.captions, c.pointee.n_captions).map { FrameCaption(c: $0!) }
+        self.answerModel = CBridge.string(c.pointee.answer_model)
+        self.generation = c.pointee.generation.map { GenerationOptions(c: $0) }
+        self.captionPrompt = CBridge.string(c.pointee.caption_prompt)
+        self.captionMaxTokens = c.pointee.caption_max_tokens
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__AskVideoRequest>, _ arena: CArena) {
+        chorus__vision__v1__ask_video_request__init(c)
+        c.pointee.model = arena.string(model)
+        c.pointee.video = video.map { $0.bridged(arena) }
+        c.pointee.question = arena.string(question)
+        c.pointee.sampling = sampling.map { $0.bridged(arena) }
+        c.pointee.mode = arena.string(mode)
+        (c.pointee.n_transcript, c.pointee.transcript) = arena.array(transcript.map { Optional($0.bridged(arena)) })
+        (c.pointee.n_captions, c.pointee.captions) = arena.array(captions.map { Optional($0.bridged(arena)) })
+        c.pointee.answer_model = arena.string(answerModel)
+        c.pointee.generation = generation.map { $0.bridged(arena) }
+        c.pointee.caption_prompt = arena.string(captionPrompt)
+        c.pointee.caption_max_tokens = captionMaxTokens
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__AskVideoRequest>? { chorus__vision__v1__ask_video_request__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__AskVideoRequest>) { chorus__vision__v1__ask_video_request__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__AskVideoRequest>) -> Int { chorus__vision__v1__ask_video_request__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__AskVideoRequest>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__ask_video_request__pack(c, out) }
+}
+
+public struct VideoEvent: ChorusMessage {
+    public var video: VideoSummary?
+    public var mode: String
+    public var caption: FrameCaption?
+    public var text: String
+    public var tokenId: Int32
+    public var finishReason: String
+    public var usage: Usage?
+
+    public init(video: VideoSummary? = nil, mode: String = "", caption: FrameCaption? = nil, text: String = "", tokenId: Int32 = 0, finishReason: String = "", usage: Usage? = nil) {
+        self.video = video
+        self.mode = mode
+        self.caption = caption
+        self.text = text
+        self.tokenId = tokenId
+        self.finishReason = finishReason
+        self.usage = usage
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case video = "video"
+        case mode = "mode"
+        case caption = "caption"
+        case text = "text"
+        case tokenId = "token_id"
+        case finishReason = "finish_reason"
+        case usage = "usage"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.video = try c.decodeIfPresent(VideoSummary.self, forKey: .video) ?? nil
+        self.mode = try c.decodeIfPresent(String.self, forKey: .mode) ?? ""
+        self.caption = try c.decodeIfPresent(FrameCaption.self, forKey: .caption) ?? nil
+        self.text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
+        self.tokenId = try c.decodeIfPresent(Int32.self, forKey: .tokenId) ?? 0
+        self.finishReason = try c.decodeIfPresent(String.self, forKey: .finishReason) ?? ""
+        self.usage = try c.decodeIfPresent(Usage.self, forKey: .usage) ?? nil
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(video, forKey: .video)
+        try c.encode(mode, forKey: .mode)
+        try c.encodeIfPresent(caption, forKey: .caption)
+        try c.encode(text, forKey: .text)
+        try c.encode(tokenId, forKey: .tokenId)
+        try c.encode(finishReason, forKey: .finishReason)
+        try c.encodeIfPresent(usage, forKey: .usage)
+    }
+}
+
+extension VideoEvent: CBridgedMessage {
+    public typealias CStruct = Chorus__Vision__V1__VideoEvent
+
+    public init(c: UnsafePointer<Chorus__Vision__V1__VideoEvent>) {
+        self.video = c.pointee.video.map { VideoSummary(c: $0) }
+        self.mode = CBridge.string(c.pointee.mode)
+        self.caption = c.pointee.caption.map { FrameCaption(c: $0) }
+        self.text = CBridge.string(c.pointee.text)
+        self.tokenId = c.pointee.token_id
+        self.finishReason = CBridge.string(c.pointee.finish_reason)
+        self.usage = c.pointee.usage.map { Usage(c: $0) }
+    }
+
+    public func fill(_ c: UnsafeMutablePointer<Chorus__Vision__V1__VideoEvent>, _ arena: CArena) {
+        chorus__vision__v1__video_event__init(c)
+        c.pointee.video = video.map { $0.bridged(arena) }
+        c.pointee.mode = arena.string(mode)
+        c.pointee.caption = caption.map { $0.bridged(arena) }
+        c.pointee.text = arena.string(text)
+        c.pointee.token_id = tokenId
+        c.pointee.finish_reason = arena.string(finishReason)
+        c.pointee.usage = usage.map { $0.bridged(arena) }
+    }
+
+    public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Vision__V1__VideoEvent>? { chorus__vision__v1__video_event__unpack(nil, count, bytes) }
+    public static func cFree(_ c: UnsafeMutablePointer<Chorus__Vision__V1__VideoEvent>) { chorus__vision__v1__video_event__free_unpacked(c, nil) }
+    public static func cPackedSize(_ c: UnsafePointer<Chorus__Vision__V1__VideoEvent>) -> Int { chorus__vision__v1__video_event__get_packed_size(c) }
+    public static func cPack(_ c: UnsafePointer<Chorus__Vision__V1__VideoEvent>, _ out: UnsafeMutablePointer<UInt8>) -> Int { chorus__vision__v1__video_event__pack(c, out) }
+}
+
 /// The `chorus.vision.v1.Vision` service: method names and kinds, the handler protocol, the client.
 public enum Vision {
     public static let serviceName = "chorus.vision.v1.Vision"
@@ -1281,6 +1907,8 @@ public enum Vision {
         public static let caption = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "Caption", kind: .unary)
         public static let ask = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "Ask", kind: .unary)
         public static let chat = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "Chat", kind: .serverStreaming)
+        public static let askVideo = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "AskVideo", kind: .serverStreaming)
+        public static let describeVideo = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "DescribeVideo", kind: .unary)
         public static let loadModel = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "LoadModel", kind: .unary)
         public static let unloadModel = MethodDescriptor(service: "chorus.vision.v1.Vision", method: "UnloadModel", kind: .unary)
     }
@@ -1302,6 +1930,8 @@ public enum Vision {
         AnyMethod(Method.caption, request: CaptionRequest.self, response: TextResponse.self),
         AnyMethod(Method.ask, request: AskRequest.self, response: TextResponse.self),
         AnyMethod(Method.chat, request: ChatRequest.self, response: ChatEvent.self),
+        AnyMethod(Method.askVideo, request: AskVideoRequest.self, response: VideoEvent.self),
+        AnyMethod(Method.describeVideo, request: DescribeVideoRequest.self, response: VideoDescription.self),
         AnyMethod(Method.loadModel, request: LoadModelRequest.self, response: LoadModelResponse.self),
         AnyMethod(Method.unloadModel, request: UnloadModelRequest.self, response: UnloadModelResponse.self)
     ]
@@ -1323,6 +1953,8 @@ public protocol VisionHandler: Sendable {
     func caption(_ request: CaptionRequest, context: CallContext) async throws -> TextResponse
     func ask(_ request: AskRequest, context: CallContext) async throws -> TextResponse
     func chat(_ request: ChatRequest, context: CallContext, responses: ResponseWriter<ChatEvent>) async throws
+    func askVideo(_ request: AskVideoRequest, context: CallContext, responses: ResponseWriter<VideoEvent>) async throws
+    func describeVideo(_ request: DescribeVideoRequest, context: CallContext) async throws -> VideoDescription
     func loadModel(_ request: LoadModelRequest, context: CallContext) async throws -> LoadModelResponse
     func unloadModel(_ request: UnloadModelRequest, context: CallContext) async throws -> UnloadModelResponse
 }
@@ -1346,6 +1978,8 @@ extension VisionHandler {
             .unary(Vision.Method.caption) { (r: CaptionRequest, c) in try await self.caption(r, context: c) },
             .unary(Vision.Method.ask) { (r: AskRequest, c) in try await self.ask(r, context: c) },
             .serverStreaming(Vision.Method.chat) { (r: ChatRequest, c, w: ResponseWriter<ChatEvent>) in try await self.chat(r, context: c, responses: w) },
+            .serverStreaming(Vision.Method.askVideo) { (r: AskVideoRequest, c, w: ResponseWriter<VideoEvent>) in try await self.askVideo(r, context: c, responses: w) },
+            .unary(Vision.Method.describeVideo) { (r: DescribeVideoRequest, c) in try await self.describeVideo(r, context: c) },
             .unary(Vision.Method.loadModel) { (r: LoadModelRequest, c) in try await self.loadModel(r, context: c) },
             .unary(Vision.Method.unloadModel) { (r: UnloadModelRequest, c) in try await self.unloadModel(r, context: c) }
         ]
@@ -1414,6 +2048,14 @@ public struct VisionClient: Sendable {
 
     public func chat(_ request: ChatRequest, options: CallOptions = .init()) -> ResponseStream<ChatEvent> {
         channel.serverStreaming(Vision.Method.chat, request, as: ChatEvent.self, options: options)
+    }
+
+    public func askVideo(_ request: AskVideoRequest, options: CallOptions = .init()) -> ResponseStream<VideoEvent> {
+        channel.serverStreaming(Vision.Method.askVideo, request, as: VideoEvent.self, options: options)
+    }
+
+    public func describeVideo(_ request: DescribeVideoRequest, options: CallOptions = .init()) async throws -> VideoDescription {
+        try await channel.unary(Vision.Method.describeVideo, request, as: VideoDescription.self, options: options)
     }
 
     public func loadModel(_ request: LoadModelRequest, options: CallOptions = .init()) async throws -> LoadModelResponse {

@@ -48,11 +48,15 @@ public final class VideoFile: @unchecked Sendable {
         public var index: Int
         public var time: Double
         public var image: Image
+
+        public init(index: Int, time: Double, image: Image) {
+            (self.index, self.time, self.image) = (index, time, image)
+        }
     }
 
     /// The frames `sampling` picks, each scaled (keeping its shape) so that its longer side is at most
-    /// `maxSide` pixels.
-    public func frames(_ sampling: FrameSampling, maxSide: Int, onFrame: (Int) -> Void = { _ in }) throws(MediaError) -> [Frame] {
+    /// `maxSide` pixels. `isCancelled` is asked before each frame.
+    public func frames(_ sampling: FrameSampling, maxSide: Int, isCancelled: () -> Bool = { false }) throws(MediaError) -> [Frame] {
         let picks = try sampling.picks(info)
         guard let video = info.video else { throw .missingStream("the file has no video stream") }
         let (width, height) = Self.fitting(video.width, video.height, maxSide: maxSide)
@@ -60,7 +64,8 @@ public final class VideoFile: @unchecked Sendable {
         defer { lock.unlock() }
         var frames: [Frame] = []
         frames.reserveCapacity(picks.count)
-        for (n, pick) in picks.enumerated() {
+        for pick in picks {
+            guard !isCancelled() else { throw .cancelled }
             var pixels = [UInt8](repeating: 0, count: width * height * 3)
             var shown = 0.0
             var status = chorus_video_status()
@@ -70,7 +75,6 @@ public final class VideoFile: @unchecked Sendable {
             guard code == CHORUS_VIDEO_OK else { throw Self.error(code, status) }
             let index = Int((shown * video.frameRate).rounded())  // checked: shown is within the stream's bounded duration
             frames.append(Frame(index: index, time: shown, image: Image(unchecked: width, height, 3, pixels)))
-            onFrame(n)
         }
         return frames
     }

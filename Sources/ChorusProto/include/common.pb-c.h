@@ -90,10 +90,14 @@ struct  Chorus__Common__Audio
   ProtobufCBinaryData pcm_f32;
   uint32_t sample_rate;
   uint32_t channels;
+  /*
+   * ... or a media file FFmpeg reads (MP4, WebM, MKV, MOV, M4A, MP3, Ogg, FLAC ...): its audio track.
+   */
+  ProtobufCBinaryData media;
 };
 #define CHORUS__COMMON__AUDIO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__common__audio__descriptor) \
-    , {0,NULL}, {0,NULL}, 0, 0 }
+    , {0,NULL}, {0,NULL}, 0, 0, {0,NULL} }
 
 
 struct  Chorus__Common__Tensor

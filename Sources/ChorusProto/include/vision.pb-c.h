@@ -39,6 +39,15 @@ typedef struct Chorus__Vision__V1__ChatPart Chorus__Vision__V1__ChatPart;
 typedef struct Chorus__Vision__V1__ChatTurn Chorus__Vision__V1__ChatTurn;
 typedef struct Chorus__Vision__V1__ChatRequest Chorus__Vision__V1__ChatRequest;
 typedef struct Chorus__Vision__V1__ChatEvent Chorus__Vision__V1__ChatEvent;
+typedef struct Chorus__Vision__V1__VideoInput Chorus__Vision__V1__VideoInput;
+typedef struct Chorus__Vision__V1__VideoSampling Chorus__Vision__V1__VideoSampling;
+typedef struct Chorus__Vision__V1__TimedText Chorus__Vision__V1__TimedText;
+typedef struct Chorus__Vision__V1__FrameCaption Chorus__Vision__V1__FrameCaption;
+typedef struct Chorus__Vision__V1__VideoSummary Chorus__Vision__V1__VideoSummary;
+typedef struct Chorus__Vision__V1__DescribeVideoRequest Chorus__Vision__V1__DescribeVideoRequest;
+typedef struct Chorus__Vision__V1__VideoDescription Chorus__Vision__V1__VideoDescription;
+typedef struct Chorus__Vision__V1__AskVideoRequest Chorus__Vision__V1__AskVideoRequest;
+typedef struct Chorus__Vision__V1__VideoEvent Chorus__Vision__V1__VideoEvent;
 
 
 /* --- enums --- */
@@ -376,6 +385,214 @@ struct  Chorus__Vision__V1__ChatEvent
 #define CHORUS__VISION__V1__CHAT_EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__chat_event__descriptor) \
     , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, NULL }
+
+
+/*
+ * A video: a container's bytes, or frames already sampled from one.
+ */
+struct  Chorus__Vision__V1__VideoInput
+{
+  ProtobufCMessage base;
+  /*
+   * MP4, WebM, MKV, MOV ... (anything FFmpeg reads), decoded in the service ...
+   */
+  ProtobufCBinaryData data;
+  /*
+   * ... or frames (PNG or JPEG), evenly spaced, in order ...
+   */
+  size_t n_frames;
+  Chorus__Common__EncodedImage **frames;
+  /*
+   * ... this many seconds apart (0: one second), for their timestamps.
+   */
+  double frame_interval;
+};
+#define CHORUS__VISION__V1__VIDEO_INPUT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__video_input__descriptor) \
+    , {0,NULL}, 0,NULL, 0 }
+
+
+/*
+ * Which frames are read: num_frames spread evenly (the first and the last included), or fps frames a second
+ * (at most max_frames, spread evenly), between start and end seconds.
+ */
+struct  Chorus__Vision__V1__VideoSampling
+{
+  ProtobufCMessage base;
+  /*
+   * 0: fps if set, else 8.
+   */
+  uint32_t num_frames;
+  double fps;
+  /*
+   * 0: the service's --max-video-frames.
+   */
+  uint32_t max_frames;
+  double start;
+  /*
+   * 0: to the end.
+   */
+  double end;
+};
+#define CHORUS__VISION__V1__VIDEO_SAMPLING__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__video_sampling__descriptor) \
+    , 0, 0, 0, 0, 0 }
+
+
+/*
+ * A stretch of the video's timeline with what happens in it: a frame's caption or a line of speech.
+ */
+struct  Chorus__Vision__V1__TimedText
+{
+  ProtobufCMessage base;
+  double start;
+  double end;
+  char *text;
+};
+#define CHORUS__VISION__V1__TIMED_TEXT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__timed_text__descriptor) \
+    , 0, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Chorus__Vision__V1__FrameCaption
+{
+  ProtobufCMessage base;
+  /*
+   * The frame's index in the video stream, and the time it is shown (seconds from the first frame).
+   */
+  uint32_t index;
+  double time;
+  char *text;
+};
+#define CHORUS__VISION__V1__FRAME_CAPTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__frame_caption__descriptor) \
+    , 0, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * What was read of a video.
+ */
+struct  Chorus__Vision__V1__VideoSummary
+{
+  ProtobufCMessage base;
+  char *container;
+  double duration;
+  uint32_t width;
+  uint32_t height;
+  double frame_rate;
+  protobuf_c_boolean has_audio;
+  /*
+   * The frames sampled, with their times.
+   */
+  size_t n_frames;
+  Chorus__Vision__V1__FrameCaption **frames;
+};
+#define CHORUS__VISION__V1__VIDEO_SUMMARY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__video_summary__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL }
+
+
+struct  Chorus__Vision__V1__DescribeVideoRequest
+{
+  ProtobufCMessage base;
+  char *model;
+  Chorus__Vision__V1__VideoInput *video;
+  Chorus__Vision__V1__VideoSampling *sampling;
+  /*
+   * Asked of each frame; empty = "Describe the image in one sentence."
+   */
+  char *prompt;
+  Chorus__Vision__V1__GenerationOptions *generation;
+};
+#define CHORUS__VISION__V1__DESCRIBE_VIDEO_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__describe_video_request__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, NULL, (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Chorus__Vision__V1__VideoDescription
+{
+  ProtobufCMessage base;
+  Chorus__Vision__V1__VideoSummary *video;
+  size_t n_captions;
+  Chorus__Vision__V1__FrameCaption **captions;
+  /*
+   * Summed over the frames.
+   */
+  Chorus__Vision__V1__Usage *usage;
+};
+#define CHORUS__VISION__V1__VIDEO_DESCRIPTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__video_description__descriptor) \
+    , NULL, 0,NULL, NULL }
+
+
+struct  Chorus__Vision__V1__AskVideoRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The LLaVA model that reads the frames; empty = the service's default.
+   */
+  char *model;
+  Chorus__Vision__V1__VideoInput *video;
+  char *question;
+  Chorus__Vision__V1__VideoSampling *sampling;
+  /*
+   * "frames": the frames as images in one conversation, each after a "Frame at MM:SS:" line. "captions": each
+   * frame captioned, then answer_model answers over the captions. "auto" (or empty): frames when they fit the
+   * model's context with room for the answer, else captions.
+   */
+  char *mode;
+  /*
+   * Speech on the timeline (the video-qa recipe fills it from SpeechService's segments); given in both modes.
+   */
+  size_t n_transcript;
+  Chorus__Vision__V1__TimedText **transcript;
+  /*
+   * Captions already made (DescribeVideo's): with these the video may be left out and nothing is captioned.
+   */
+  size_t n_captions;
+  Chorus__Vision__V1__FrameCaption **captions;
+  /*
+   * Answers over the captions; empty = the service's language model when it has one, else model.
+   */
+  char *answer_model;
+  Chorus__Vision__V1__GenerationOptions *generation;
+  /*
+   * Asked of each frame in captions mode; empty = "Describe the image in one sentence."
+   */
+  char *caption_prompt;
+  /*
+   * The longest caption, in tokens; 0 = 48.
+   */
+  uint32_t caption_max_tokens;
+};
+#define CHORUS__VISION__V1__ASK_VIDEO_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__ask_video_request__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Chorus__Vision__V1__VideoEvent
+{
+  ProtobufCMessage base;
+  /*
+   * The first event: what was read, and the mode chosen.
+   */
+  Chorus__Vision__V1__VideoSummary *video;
+  char *mode;
+  /*
+   * Captions mode: one event per frame caption as it is made ...
+   */
+  Chorus__Vision__V1__FrameCaption *caption;
+  /*
+   * ... then the answer, one event per token as Chat streams them; the last carries finish_reason and usage.
+   */
+  char *text;
+  int32_t token_id;
+  char *finish_reason;
+  Chorus__Vision__V1__Usage *usage;
+};
+#define CHORUS__VISION__V1__VIDEO_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chorus__vision__v1__video_event__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, NULL }
 
 
 /* Chorus__Vision__V1__Embedding methods */
@@ -815,6 +1032,177 @@ Chorus__Vision__V1__ChatEvent *
 void   chorus__vision__v1__chat_event__free_unpacked
                      (Chorus__Vision__V1__ChatEvent *message,
                       ProtobufCAllocator *allocator);
+/* Chorus__Vision__V1__VideoInput methods */
+void   chorus__vision__v1__video_input__init
+                     (Chorus__Vision__V1__VideoInput         *message);
+size_t chorus__vision__v1__video_input__get_packed_size
+                     (const Chorus__Vision__V1__VideoInput   *message);
+size_t chorus__vision__v1__video_input__pack
+                     (const Chorus__Vision__V1__VideoInput   *message,
+                      uint8_t             *out);
+size_t chorus__vision__v1__video_input__pack_to_buffer
+                     (const Chorus__Vision__V1__VideoInput   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Vision__V1__VideoInput *
+       chorus__vision__v1__video_input__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__vision__v1__video_input__free_unpacked
+                     (Chorus__Vision__V1__VideoInput *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Vision__V1__VideoSampling methods */
+void   chorus__vision__v1__video_sampling__init
+                     (Chorus__Vision__V1__VideoSampling         *message);
+size_t chorus__vision__v1__video_sampling__get_packed_size
+                     (const Chorus__Vision__V1__VideoSampling   *message);
+size_t chorus__vision__v1__video_sampling__pack
+                     (const Chorus__Vision__V1__VideoSampling   *message,
+                      uint8_t             *out);
+size_t chorus__vision__v1__video_sampling__pack_to_buffer
+                     (const Chorus__Vision__V1__VideoSampling   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Vision__V1__VideoSampling *
+       chorus__vision__v1__video_sampling__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__vision__v1__video_sampling__free_unpacked
+                     (Chorus__Vision__V1__VideoSampling *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Vision__V1__TimedText methods */
+void   chorus__vision__v1__timed_text__init
+                     (Chorus__Vision__V1__TimedText         *message);
+size_t chorus__vision__v1__timed_text__get_packed_size
+                     (const Chorus__Vision__V1__TimedText   *message);
+size_t chorus__vision__v1__timed_text__pack
+                     (const Chorus__Vision__V1__TimedText   *message,
+                      uint8_t             *out);
+size_t chorus__vision__v1__timed_text__pack_to_buffer
+                     (const Chorus__Vision__V1__TimedText   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Vision__V1__TimedText *
+       chorus__vision__v1__timed_text__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__vision__v1__timed_text__free_unpacked
+                     (Chorus__Vision__V1__TimedText *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Vision__V1__FrameCaption methods */
+void   chorus__vision__v1__frame_caption__init
+                     (Chorus__Vision__V1__FrameCaption         *message);
+size_t chorus__vision__v1__frame_caption__get_packed_size
+                     (const Chorus__Vision__V1__FrameCaption   *message);
+size_t chorus__vision__v1__frame_caption__pack
+                     (const Chorus__Vision__V1__FrameCaption   *message,
+                      uint8_t             *out);
+size_t chorus__vision__v1__frame_caption__pack_to_buffer
+                     (const Chorus__Vision__V1__FrameCaption   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Vision__V1__FrameCaption *
+       chorus__vision__v1__frame_caption__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__vision__v1__frame_caption__free_unpacked
+                     (Chorus__Vision__V1__FrameCaption *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Vision__V1__VideoSummary methods */
+void   chorus__vision__v1__video_summary__init
+                     (Chorus__Vision__V1__VideoSummary         *message);
+size_t chorus__vision__v1__video_summary__get_packed_size
+                     (const Chorus__Vision__V1__VideoSummary   *message);
+size_t chorus__vision__v1__video_summary__pack
+                     (const Chorus__Vision__V1__VideoSummary   *message,
+                      uint8_t             *out);
+size_t chorus__vision__v1__video_summary__pack_to_buffer
+                     (const Chorus__Vision__V1__VideoSummary   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Vision__V1__VideoSummary *
+       chorus__vision__v1__video_summary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__vision__v1__video_summary__free_unpacked
+                     (Chorus__Vision__V1__VideoSummary *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Vision__V1__DescribeVideoRequest methods */
+void   chorus__vision__v1__describe_video_request__init
+                     (Chorus__Vision__V1__DescribeVideoRequest         *message);
+size_t chorus__vision__v1__describe_video_request__get_packed_size
+                     (const Chorus__Vision__V1__DescribeVideoRequest   *message);
+size_t chorus__vision__v1__describe_video_request__pack
+                     (const Chorus__Vision__V1__DescribeVideoRequest   *message,
+                      uint8_t             *out);
+size_t chorus__vision__v1__describe_video_request__pack_to_buffer
+                     (const Chorus__Vision__V1__DescribeVideoRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Vision__V1__DescribeVideoRequest *
+       chorus__vision__v1__describe_video_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__vision__v1__describe_video_request__free_unpacked
+                     (Chorus__Vision__V1__DescribeVideoRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Vision__V1__VideoDescription methods */
+void   chorus__vision__v1__video_description__init
+                     (Chorus__Vision__V1__VideoDescription         *message);
+size_t chorus__vision__v1__video_description__get_packed_size
+                     (const Chorus__Vision__V1__VideoDescription   *message);
+size_t chorus__vision__v1__video_description__pack
+                     (const Chorus__Vision__V1__VideoDescription   *message,
+                      uint8_t             *out);
+size_t chorus__vision__v1__video_description__pack_to_buffer
+                     (const Chorus__Vision__V1__VideoDescription   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Vision__V1__VideoDescription *
+       chorus__vision__v1__video_description__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__vision__v1__video_description__free_unpacked
+                     (Chorus__Vision__V1__VideoDescription *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Vision__V1__AskVideoRequest methods */
+void   chorus__vision__v1__ask_video_request__init
+                     (Chorus__Vision__V1__AskVideoRequest         *message);
+size_t chorus__vision__v1__ask_video_request__get_packed_size
+                     (const Chorus__Vision__V1__AskVideoRequest   *message);
+size_t chorus__vision__v1__ask_video_request__pack
+                     (const Chorus__Vision__V1__AskVideoRequest   *message,
+                      uint8_t             *out);
+size_t chorus__vision__v1__ask_video_request__pack_to_buffer
+                     (const Chorus__Vision__V1__AskVideoRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Vision__V1__AskVideoRequest *
+       chorus__vision__v1__ask_video_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__vision__v1__ask_video_request__free_unpacked
+                     (Chorus__Vision__V1__AskVideoRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Chorus__Vision__V1__VideoEvent methods */
+void   chorus__vision__v1__video_event__init
+                     (Chorus__Vision__V1__VideoEvent         *message);
+size_t chorus__vision__v1__video_event__get_packed_size
+                     (const Chorus__Vision__V1__VideoEvent   *message);
+size_t chorus__vision__v1__video_event__pack
+                     (const Chorus__Vision__V1__VideoEvent   *message,
+                      uint8_t             *out);
+size_t chorus__vision__v1__video_event__pack_to_buffer
+                     (const Chorus__Vision__V1__VideoEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Chorus__Vision__V1__VideoEvent *
+       chorus__vision__v1__video_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chorus__vision__v1__video_event__free_unpacked
+                     (Chorus__Vision__V1__VideoEvent *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Chorus__Vision__V1__Embedding_Closure)
@@ -886,6 +1274,33 @@ typedef void (*Chorus__Vision__V1__ChatRequest_Closure)
 typedef void (*Chorus__Vision__V1__ChatEvent_Closure)
                  (const Chorus__Vision__V1__ChatEvent *message,
                   void *closure_data);
+typedef void (*Chorus__Vision__V1__VideoInput_Closure)
+                 (const Chorus__Vision__V1__VideoInput *message,
+                  void *closure_data);
+typedef void (*Chorus__Vision__V1__VideoSampling_Closure)
+                 (const Chorus__Vision__V1__VideoSampling *message,
+                  void *closure_data);
+typedef void (*Chorus__Vision__V1__TimedText_Closure)
+                 (const Chorus__Vision__V1__TimedText *message,
+                  void *closure_data);
+typedef void (*Chorus__Vision__V1__FrameCaption_Closure)
+                 (const Chorus__Vision__V1__FrameCaption *message,
+                  void *closure_data);
+typedef void (*Chorus__Vision__V1__VideoSummary_Closure)
+                 (const Chorus__Vision__V1__VideoSummary *message,
+                  void *closure_data);
+typedef void (*Chorus__Vision__V1__DescribeVideoRequest_Closure)
+                 (const Chorus__Vision__V1__DescribeVideoRequest *message,
+                  void *closure_data);
+typedef void (*Chorus__Vision__V1__VideoDescription_Closure)
+                 (const Chorus__Vision__V1__VideoDescription *message,
+                  void *closure_data);
+typedef void (*Chorus__Vision__V1__AskVideoRequest_Closure)
+                 (const Chorus__Vision__V1__AskVideoRequest *message,
+                  void *closure_data);
+typedef void (*Chorus__Vision__V1__VideoEvent_Closure)
+                 (const Chorus__Vision__V1__VideoEvent *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -953,6 +1368,14 @@ struct Chorus__Vision__V1__Vision_Service
                const Chorus__Vision__V1__ChatRequest *input,
                Chorus__Vision__V1__ChatEvent_Closure closure,
                void *closure_data);
+  void (*ask_video)(Chorus__Vision__V1__Vision_Service *service,
+                    const Chorus__Vision__V1__AskVideoRequest *input,
+                    Chorus__Vision__V1__VideoEvent_Closure closure,
+                    void *closure_data);
+  void (*describe_video)(Chorus__Vision__V1__Vision_Service *service,
+                         const Chorus__Vision__V1__DescribeVideoRequest *input,
+                         Chorus__Vision__V1__VideoDescription_Closure closure,
+                         void *closure_data);
   void (*load_model)(Chorus__Vision__V1__Vision_Service *service,
                      const Chorus__Common__LoadModelRequest *input,
                      Chorus__Common__LoadModelResponse_Closure closure,
@@ -984,6 +1407,8 @@ void chorus__vision__v1__vision__init (Chorus__Vision__V1__Vision_Service *servi
       function_prefix__ ## caption,\
       function_prefix__ ## ask,\
       function_prefix__ ## chat,\
+      function_prefix__ ## ask_video,\
+      function_prefix__ ## describe_video,\
       function_prefix__ ## load_model,\
       function_prefix__ ## unload_model  }
 void chorus__vision__v1__vision__health(ProtobufCService *service,
@@ -1046,6 +1471,14 @@ void chorus__vision__v1__vision__chat(ProtobufCService *service,
                                       const Chorus__Vision__V1__ChatRequest *input,
                                       Chorus__Vision__V1__ChatEvent_Closure closure,
                                       void *closure_data);
+void chorus__vision__v1__vision__ask_video(ProtobufCService *service,
+                                           const Chorus__Vision__V1__AskVideoRequest *input,
+                                           Chorus__Vision__V1__VideoEvent_Closure closure,
+                                           void *closure_data);
+void chorus__vision__v1__vision__describe_video(ProtobufCService *service,
+                                                const Chorus__Vision__V1__DescribeVideoRequest *input,
+                                                Chorus__Vision__V1__VideoDescription_Closure closure,
+                                                void *closure_data);
 void chorus__vision__v1__vision__load_model(ProtobufCService *service,
                                             const Chorus__Common__LoadModelRequest *input,
                                             Chorus__Common__LoadModelResponse_Closure closure,
@@ -1080,6 +1513,15 @@ extern const ProtobufCMessageDescriptor chorus__vision__v1__chat_part__descripto
 extern const ProtobufCMessageDescriptor chorus__vision__v1__chat_turn__descriptor;
 extern const ProtobufCMessageDescriptor chorus__vision__v1__chat_request__descriptor;
 extern const ProtobufCMessageDescriptor chorus__vision__v1__chat_event__descriptor;
+extern const ProtobufCMessageDescriptor chorus__vision__v1__video_input__descriptor;
+extern const ProtobufCMessageDescriptor chorus__vision__v1__video_sampling__descriptor;
+extern const ProtobufCMessageDescriptor chorus__vision__v1__timed_text__descriptor;
+extern const ProtobufCMessageDescriptor chorus__vision__v1__frame_caption__descriptor;
+extern const ProtobufCMessageDescriptor chorus__vision__v1__video_summary__descriptor;
+extern const ProtobufCMessageDescriptor chorus__vision__v1__describe_video_request__descriptor;
+extern const ProtobufCMessageDescriptor chorus__vision__v1__video_description__descriptor;
+extern const ProtobufCMessageDescriptor chorus__vision__v1__ask_video_request__descriptor;
+extern const ProtobufCMessageDescriptor chorus__vision__v1__video_event__descriptor;
 extern const ProtobufCServiceDescriptor chorus__vision__v1__vision__descriptor;
 
 PROTOBUF_C__END_DECLS
