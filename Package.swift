@@ -122,7 +122,7 @@ let package = Package(
         .target(name: "SpeechService", dependencies: ["ChorusServiceKit", "ChorusInput", "ChorusAPI", "ChorusWire", "ChorusTensor", "ChorusMedia", "ChorusText",
                                                     "ChorusWhisper", "ChorusVITS", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Gateway", dependencies: [
-            "ChorusServiceKit", "ChorusAPI", "ChorusWire",
+            "ChorusServiceKit", "ChorusAPI", "ChorusWire", "ChorusMedia",
             .product(name: "Logging", package: "swift-log"),
         ]),
 

@@ -302,7 +302,7 @@ const ProtobufCMessageDescriptor chorus__gateway__v1__pipeline_step__descriptor 
   (ProtobufCMessageInit) chorus__gateway__v1__pipeline_step__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chorus__gateway__v1__compose_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor chorus__gateway__v1__compose_request__field_descriptors[6] =
 {
   {
     "recipe",
@@ -364,6 +364,18 @@ static const ProtobufCFieldDescriptor chorus__gateway__v1__compose_request__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "videos",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Chorus__Gateway__V1__ComposeRequest, n_videos),
+    offsetof(Chorus__Gateway__V1__ComposeRequest, videos),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chorus__gateway__v1__compose_request__field_indices_by_name[] = {
   4,   /* field[4] = audio */
@@ -371,11 +383,12 @@ static const unsigned chorus__gateway__v1__compose_request__field_indices_by_nam
   2,   /* field[2] = inputs */
   0,   /* field[0] = recipe */
   1,   /* field[1] = steps */
+  5,   /* field[5] = videos */
 };
 static const ProtobufCIntRange chorus__gateway__v1__compose_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor chorus__gateway__v1__compose_request__descriptor =
 {
@@ -385,14 +398,14 @@ const ProtobufCMessageDescriptor chorus__gateway__v1__compose_request__descripto
   "Chorus__Gateway__V1__ComposeRequest",
   "chorus.gateway.v1",
   sizeof(Chorus__Gateway__V1__ComposeRequest),
-  5,
+  6,
   chorus__gateway__v1__compose_request__field_descriptors,
   chorus__gateway__v1__compose_request__field_indices_by_name,
   1,  chorus__gateway__v1__compose_request__number_ranges,
   (ProtobufCMessageInit) chorus__gateway__v1__compose_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chorus__gateway__v1__compose_event__field_descriptors[5] =
+static const ProtobufCFieldDescriptor chorus__gateway__v1__compose_event__field_descriptors[7] =
 {
   {
     "step_id",
@@ -454,10 +467,36 @@ static const ProtobufCFieldDescriptor chorus__gateway__v1__compose_event__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "started_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Gateway__V1__ComposeEvent, started_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "finished_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Chorus__Gateway__V1__ComposeEvent, finished_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chorus__gateway__v1__compose_event__field_indices_by_name[] = {
   4,   /* field[4] = done */
+  6,   /* field[6] = finished_ms */
   3,   /* field[3] = output_json */
+  5,   /* field[5] = started_ms */
   1,   /* field[1] = status_code */
   2,   /* field[2] = status_message */
   0,   /* field[0] = step_id */
@@ -465,7 +504,7 @@ static const unsigned chorus__gateway__v1__compose_event__field_indices_by_name[
 static const ProtobufCIntRange chorus__gateway__v1__compose_event__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor chorus__gateway__v1__compose_event__descriptor =
 {
@@ -475,7 +514,7 @@ const ProtobufCMessageDescriptor chorus__gateway__v1__compose_event__descriptor 
   "Chorus__Gateway__V1__ComposeEvent",
   "chorus.gateway.v1",
   sizeof(Chorus__Gateway__V1__ComposeEvent),
-  5,
+  7,
   chorus__gateway__v1__compose_event__field_descriptors,
   chorus__gateway__v1__compose_event__field_indices_by_name,
   1,  chorus__gateway__v1__compose_event__number_ranges,

@@ -6,9 +6,9 @@ import Hummingbird
 
 /// `POST /v1/pipelines`: the gateway's Compose over HTTP. The body names a `recipe` or gives `steps`
 /// (`{"id", "method", "inputs": {"field": "value"}}`), with `inputs` (name → JSON text or string),
-/// `images` (data URLs) and `audio` (data URLs of WAV files). Each finished step is a server-sent event
-/// `{"step", "output"}` (or `{"step", "error"}`), then `[DONE]`; with `"stream": false` the answer is one
-/// JSON object of all step outputs.
+/// `images` (data URLs), `audio` (data URLs of WAV files) and `videos` (data URLs of MP4, WebM, MKV, MOV ...).
+/// Each finished step is a server-sent event `{"step", "output", "started_ms", "finished_ms"}` (or
+/// `{"step", "error"}`), then `[DONE]`; with `"stream": false` the answer is one JSON object of all step outputs.
 package struct PipelineRoute {
     let gateway: ChorusGateway
     let bodyLimit: Int
@@ -43,7 +43,8 @@ package struct PipelineRoute {
                         try await writer.write(ServerSentEvents.event(["step": current.stepId, "error": OpenAIError(status).json["error"]!]))
                     } else if !current.stepId.isEmpty {
                         let output = (try? JSONSerialization.jsonObject(with: Data(current.outputJson.utf8))) ?? [String: Any]()
-                        try await writer.write(ServerSentEvents.event(["step": current.stepId, "output": output]))
+                        try await writer.write(ServerSentEvents.event(["step": current.stepId, "output": output,
+                                                                       "started_ms": current.startedMs, "finished_ms": current.finishedMs]))
                     }
                     event = try await events.next()
                 }
@@ -84,6 +85,9 @@ package struct PipelineRoute {
         }
         compose.audio = try ((body["audio"] as? [String]) ?? []).enumerated().map { i, url in
             Audio(wav: Data(try dataURLBytes(url, field: "audio[\(i)]")))
+        }
+        compose.videos = try ((body["videos"] as? [String]) ?? []).enumerated().map { i, url in
+            Data(try dataURLBytes(url, field: "videos[\(i)]"))
         }
         return compose
     }

@@ -28,7 +28,7 @@ extension VisionServer {
         let hasVideo = !(request.video?.data.isEmpty ?? true) || !(request.video?.frames.isEmpty ?? true)
         var usage = Usage()
         let write: @Sendable (StreamedToken) async throws -> Void = { token in
-            try await responses.write(VideoEvent(text: token.text, tokenId: Int32(token.id)))
+            try await responses.write(VideoEvent(text: token.text, tokenId: Int32(token.id)))  // checked: vocabulary ids, as Chat's
         }
 
         // Captions made already (DescribeVideo's, in the video-qa recipe): only the answer is left.
@@ -68,14 +68,14 @@ extension VisionServer {
             try await responses.write(VideoEvent(text: completion.tail, finishReason: completion.finishReason.rawValue, usage: completion.usage))
             return
         }
-        let maxTokens = request.captionMaxTokens == 0 ? VideoPrompts.captionMaxTokens : Int(request.captionMaxTokens)
+        let maxTokens = request.captionMaxTokens == 0 ? VideoPrompts.captionMaxTokens : Int(request.captionMaxTokens)  // checked: UInt32 widened
         guard maxTokens <= chatLimits.maxNewTokens else {
             throw WireStatus(.invalidArgument, "caption_max_tokens \(maxTokens) is above the limit of \(chatLimits.maxNewTokens)")
         }
         var captions: [FrameCaption] = []
         for frame in video.frames {
             let (text, used) = try await caption(frame, llava: llava, prompt: request.captionPrompt,
-                                                 options: GenerationOptions(maxNewTokens: UInt32(maxTokens), seed: request.generation?.seed ?? 0))
+                                                 options: GenerationOptions(maxNewTokens: UInt32(maxTokens), seed: request.generation?.seed ?? 0))  // checked: at most maxNewTokens (checked above)
             let made = FrameCaption(index: UInt32(clamping: frame.index), time: frame.time, text: text)
             captions.append(made)
             usage = usage.adding(used)
@@ -92,7 +92,7 @@ extension VisionServer {
         _ = try GenerationSettings(request.generation, limits: chatLimits)
         let video = try await sample(request.video, request.sampling)
         var captions: [FrameCaption] = [], usage = Usage()
-        let options = request.generation ?? GenerationOptions(maxNewTokens: UInt32(VideoPrompts.captionMaxTokens))
+        let options = request.generation ?? GenerationOptions(maxNewTokens: UInt32(VideoPrompts.captionMaxTokens))  // checked: a constant
         for frame in video.frames {
             let (text, used) = try await caption(frame, llava: llava, prompt: request.prompt, options: options)
             captions.append(FrameCaption(index: UInt32(clamping: frame.index), time: frame.time, text: text))
@@ -150,8 +150,8 @@ extension VisionServer {
             throw WireStatus(.invalidArgument, "\(name) \(value) s is outside 0 ... 1e7")
         }
         guard s.end == 0 || s.end > s.start else { throw WireStatus(.invalidArgument, "end \(s.end) s is not after start \(s.start) s") }
-        let spacing: FrameSampling.Spacing = s.numFrames > 0 ? .count(Int(s.numFrames)) : s.fps > 0 ? .perSecond(s.fps) : .count(8)
-        return FrameSampling(spacing, maxFrames: s.maxFrames == 0 ? limit : Int(s.maxFrames), start: s.start, end: s.end == 0 ? nil : s.end)
+        let spacing: FrameSampling.Spacing = s.numFrames > 0 ? .count(Int(s.numFrames)) : s.fps > 0 ? .perSecond(s.fps) : .count(8)  // checked: UInt32 widened
+        return FrameSampling(spacing, maxFrames: s.maxFrames == 0 ? limit : Int(s.maxFrames), start: s.start, end: s.end == 0 ? nil : s.end)  // checked: UInt32 widened
     }
 
     /// Decodes the frames a request picks, on a compute thread under the concurrency limit: from a container

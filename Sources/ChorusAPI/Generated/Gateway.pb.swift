@@ -112,13 +112,15 @@ public struct ComposeRequest: ChorusMessage {
     public var inputs: [KeyValue]
     public var images: [EncodedImage]
     public var audio: [Audio]
+    public var videos: [Data]
 
-    public init(recipe: String = "", steps: [PipelineStep] = [], inputs: [KeyValue] = [], images: [EncodedImage] = [], audio: [Audio] = []) {
+    public init(recipe: String = "", steps: [PipelineStep] = [], inputs: [KeyValue] = [], images: [EncodedImage] = [], audio: [Audio] = [], videos: [Data] = []) {
         self.recipe = recipe
         self.steps = steps
         self.inputs = inputs
         self.images = images
         self.audio = audio
+        self.videos = videos
     }
 
     enum CodingKeys: String, CodingKey {
@@ -127,6 +129,7 @@ public struct ComposeRequest: ChorusMessage {
         case inputs = "inputs"
         case images = "images"
         case audio = "audio"
+        case videos = "videos"
     }
 
     public init(from decoder: Decoder) throws {
@@ -136,6 +139,7 @@ public struct ComposeRequest: ChorusMessage {
         self.inputs = try c.decodeIfPresent([KeyValue].self, forKey: .inputs) ?? []
         self.images = try c.decodeIfPresent([EncodedImage].self, forKey: .images) ?? []
         self.audio = try c.decodeIfPresent([Audio].self, forKey: .audio) ?? []
+        self.videos = try c.decodeIfPresent([Data].self, forKey: .videos) ?? []
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -145,6 +149,7 @@ public struct ComposeRequest: ChorusMessage {
         try c.encode(inputs, forKey: .inputs)
         try c.encode(images, forKey: .images)
         try c.encode(audio, forKey: .audio)
+        try c.encode(videos, forKey: .videos)
     }
 }
 
@@ -157,6 +162,7 @@ extension ComposeRequest: CBridgedMessage {
         self.inputs = CBridge.array(c.pointee.inputs, c.pointee.n_inputs).map { KeyValue(c: $0!) }
         self.images = CBridge.array(c.pointee.images, c.pointee.n_images).map { EncodedImage(c: $0!) }
         self.audio = CBridge.array(c.pointee.audio, c.pointee.n_audio).map { Audio(c: $0!) }
+        self.videos = CBridge.array(c.pointee.videos, c.pointee.n_videos).map { CBridge.data($0) }
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Gateway__V1__ComposeRequest>, _ arena: CArena) {
@@ -166,6 +172,7 @@ extension ComposeRequest: CBridgedMessage {
         (c.pointee.n_inputs, c.pointee.inputs) = arena.array(inputs.map { Optional($0.bridged(arena)) })
         (c.pointee.n_images, c.pointee.images) = arena.array(images.map { Optional($0.bridged(arena)) })
         (c.pointee.n_audio, c.pointee.audio) = arena.array(audio.map { Optional($0.bridged(arena)) })
+        (c.pointee.n_videos, c.pointee.videos) = arena.array(videos.map { arena.bytes($0) })
     }
 
     public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Gateway__V1__ComposeRequest>? { chorus__gateway__v1__compose_request__unpack(nil, count, bytes) }
@@ -180,13 +187,17 @@ public struct ComposeEvent: ChorusMessage {
     public var statusMessage: String
     public var outputJson: String
     public var done: Bool
+    public var startedMs: Double
+    public var finishedMs: Double
 
-    public init(stepId: String = "", statusCode: UInt32 = 0, statusMessage: String = "", outputJson: String = "", done: Bool = false) {
+    public init(stepId: String = "", statusCode: UInt32 = 0, statusMessage: String = "", outputJson: String = "", done: Bool = false, startedMs: Double = 0, finishedMs: Double = 0) {
         self.stepId = stepId
         self.statusCode = statusCode
         self.statusMessage = statusMessage
         self.outputJson = outputJson
         self.done = done
+        self.startedMs = startedMs
+        self.finishedMs = finishedMs
     }
 
     enum CodingKeys: String, CodingKey {
@@ -195,6 +206,8 @@ public struct ComposeEvent: ChorusMessage {
         case statusMessage = "status_message"
         case outputJson = "output_json"
         case done = "done"
+        case startedMs = "started_ms"
+        case finishedMs = "finished_ms"
     }
 
     public init(from decoder: Decoder) throws {
@@ -204,6 +217,8 @@ public struct ComposeEvent: ChorusMessage {
         self.statusMessage = try c.decodeIfPresent(String.self, forKey: .statusMessage) ?? ""
         self.outputJson = try c.decodeIfPresent(String.self, forKey: .outputJson) ?? ""
         self.done = try c.decodeIfPresent(Bool.self, forKey: .done) ?? false
+        self.startedMs = try c.decodeIfPresent(Double.self, forKey: .startedMs) ?? 0
+        self.finishedMs = try c.decodeIfPresent(Double.self, forKey: .finishedMs) ?? 0
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -213,6 +228,8 @@ public struct ComposeEvent: ChorusMessage {
         try c.encode(statusMessage, forKey: .statusMessage)
         try c.encode(outputJson, forKey: .outputJson)
         try c.encode(done, forKey: .done)
+        try c.encode(startedMs, forKey: .startedMs)
+        try c.encode(finishedMs, forKey: .finishedMs)
     }
 }
 
@@ -225,6 +242,8 @@ extension ComposeEvent: CBridgedMessage {
         self.statusMessage = CBridge.string(c.pointee.status_message)
         self.outputJson = CBridge.string(c.pointee.output_json)
         self.done = (c.pointee.done != 0)
+        self.startedMs = c.pointee.started_ms
+        self.finishedMs = c.pointee.finished_ms
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Gateway__V1__ComposeEvent>, _ arena: CArena) {
@@ -234,6 +253,8 @@ extension ComposeEvent: CBridgedMessage {
         c.pointee.status_message = arena.string(statusMessage)
         c.pointee.output_json = arena.string(outputJson)
         c.pointee.done = (done ? 1 : 0)
+        c.pointee.started_ms = startedMs
+        c.pointee.finished_ms = finishedMs
     }
 
     public static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Chorus__Gateway__V1__ComposeEvent>? { chorus__gateway__v1__compose_event__unpack(nil, count, bytes) }

@@ -81,10 +81,16 @@ struct  Chorus__Gateway__V1__ComposeRequest
   Chorus__Common__EncodedImage **images;
   size_t n_audio;
   Chorus__Common__Audio **audio;
+  /*
+   * Media files (MP4, WebM, MKV, MOV ...) the steps refer to as "$video.N" (their bytes, as a video's data or an
+   * audio.media field).
+   */
+  size_t n_videos;
+  ProtobufCBinaryData *videos;
 };
 #define CHORUS__GATEWAY__V1__COMPOSE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__gateway__v1__compose_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
 
 
 struct  Chorus__Gateway__V1__ComposeEvent
@@ -98,10 +104,15 @@ struct  Chorus__Gateway__V1__ComposeEvent
    */
   char *output_json;
   protobuf_c_boolean done;
+  /*
+   * When the step started and finished, in milliseconds from the pipeline's start.
+   */
+  double started_ms;
+  double finished_ms;
 };
 #define CHORUS__GATEWAY__V1__COMPOSE_EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chorus__gateway__v1__compose_event__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 /* Chorus__Gateway__V1__StepInput methods */

@@ -3,7 +3,7 @@ import ChorusWire
 import Foundation
 
 /// A small DAG of service calls. Each step is a method and the request fields it sets; a value is a
-/// JSON literal or a reference: `$input.NAME`, `$image.N`, `$audio.N`, or `$STEP.path.to.field` (an
+/// JSON literal or a reference: `$input.NAME`, `$image.N`, `$audio.N`, `$video.N`, or `$STEP.path.to.field` (an
 /// earlier step's output, numeric parts indexing lists). A step runs once every step it references has
 /// finished, so steps that do not depend on each other run at the same time.
 package struct Pipeline {
@@ -20,6 +20,7 @@ package struct Pipeline {
     let inputs: [String: String]
     let images: [EncodedImage]
     let audio: [Audio]
+    let videos: [Data]
 
     static let maxSteps = 32
     /// List elements a step may set through a field path.
@@ -30,7 +31,7 @@ package struct Pipeline {
     package init(_ request: ComposeRequest) throws {
         let specs: [PipelineStep]
         var inputs = RecipeInputs(named: Dictionary(request.inputs.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 }),
-                                  images: request.images.count)
+                                  images: request.images.count, videos: request.videos)
         switch (request.recipe.isEmpty, request.steps.isEmpty) {
         case (false, true):
             guard let recipe = Recipes.all[request.recipe] else {
@@ -46,8 +47,8 @@ package struct Pipeline {
         var seen = Set<String>()
         var steps: [Step] = []
         for spec in specs {
-            guard !spec.id.isEmpty, !spec.id.contains("."), !["input", "image", "audio"].contains(spec.id) else {
-                throw WireStatus(.invalidArgument, "step id '\(spec.id)' must be non-empty, without dots, and not input/image/audio")
+            guard !spec.id.isEmpty, !spec.id.contains("."), !Self.sources.contains(spec.id) else {
+                throw WireStatus(.invalidArgument, "step id '\(spec.id)' must be non-empty, without dots, and not input/image/audio/video")
             }
             guard seen.insert(spec.id).inserted else { throw WireStatus(.invalidArgument, "two steps are named '\(spec.id)'") }
             guard let method = Self.method(spec.method) else {
@@ -64,7 +65,7 @@ package struct Pipeline {
                 }
                 guard input.value.hasPrefix("$") else { continue }
                 let root = String(input.value.dropFirst().prefix { $0 != "." })
-                if ["input", "image", "audio"].contains(root) { continue }
+                if Self.sources.contains(root) { continue }
                 guard specs.contains(where: { $0.id == root }) else {
                     throw WireStatus(.invalidArgument, "step '\(spec.id)' refers to '\(input.value)', but no step is named '\(root)'")
                 }
@@ -88,7 +89,11 @@ package struct Pipeline {
         self.inputs = inputs.named
         images = request.images
         audio = request.audio
+        videos = request.videos
     }
+
+    /// What a reference can name besides a step: the request's own inputs.
+    static let sources: Set<String> = ["input", "image", "audio", "video"]
 
     /// "/chorus.vision.v1.Vision/Caption" or the short "vision.Caption".
     static func method(_ name: String) -> AnyMethod? {
@@ -127,6 +132,9 @@ package struct Pipeline {
         case "image":
             guard path.count == 2, let index = Int(path[1]), images.indices.contains(index) else { throw missing("the request has \(images.count) images") }
             return images[index].data.base64EncodedString()
+        case "video":
+            guard path.count == 2, let index = Int(path[1]), videos.indices.contains(index) else { throw missing("the request has \(videos.count) videos") }
+            return videos[index].base64EncodedString()
         case "audio":
             guard path.count == 2, let index = Int(path[1]), audio.indices.contains(index) else { throw missing("the request has \(audio.count) audio inputs") }
             let clip = audio[index]

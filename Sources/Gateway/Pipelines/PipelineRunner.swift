@@ -9,6 +9,9 @@ extension Gateway {
         public let id: String
         public let status: WireStatus?
         public let outputJSON: String
+        /// When the step started and finished, from the pipeline's start.
+        public var started: Duration = .zero
+        public var finished: Duration = .zero
     }
 
     /// Runs a pipeline, calling `onStep` as each step finishes. Independent steps run at the same time;
@@ -19,31 +22,35 @@ extension Gateway {
         let pipeline = try Pipeline(request)
         var outputs: [String: Any] = [:]
         var pending = pipeline.steps
-        try await withThrowingTaskGroup(of: (String, Result<Data, WireStatus>).self) { group in
+        let clock = ContinuousClock(), start = clock.now
+        try await withThrowingTaskGroup(of: (String, Result<Data, WireStatus>, Duration, Duration).self) { group in
             func startReady() throws {
                 for step in pending where step.dependencies.isSubset(of: Set(outputs.keys)) {
                     let body = try pipeline.request(for: step, outputs: outputs)
                     pending.removeAll { $0.id == step.id }
                     group.addTask { [self] in
+                        let began = clock.now - start
                         do {
-                            return (step.id, .success(try await self.call(step.method, json: body, deadline: deadline)))
+                            let output = try await self.call(step.method, json: body, deadline: deadline)
+                            return (step.id, .success(output), began, clock.now - start)
                         } catch {
                             let status = WireStatus.from(error)
-                            return (step.id, .failure(WireStatus(status.code, "step '\(step.id)' (\(step.method.descriptor.method)): \(status.message)")))
+                            return (step.id, .failure(WireStatus(status.code, "step '\(step.id)' (\(step.method.descriptor.method)): \(status.message)")),
+                                    began, clock.now - start)
                         }
                     }
                 }
             }
             try startReady()
-            while let (id, result) = try await group.next() {
+            while let (id, result, began, ended) = try await group.next() {
                 switch result {
                 case .success(let output):
                     outputs[id] = try JSONSerialization.jsonObject(with: output)
-                    try await onStep(StepResult(id: id, status: nil, outputJSON: String(decoding: output, as: UTF8.self)))
+                    try await onStep(StepResult(id: id, status: nil, outputJSON: String(decoding: output, as: UTF8.self), started: began, finished: ended))
                     try startReady()
                 case .failure(let status):
                     group.cancelAll()
-                    try? await onStep(StepResult(id: id, status: status, outputJSON: ""))
+                    try? await onStep(StepResult(id: id, status: status, outputJSON: "", started: began, finished: ended))
                     throw status
                 }
             }
@@ -58,7 +65,8 @@ extension Gateway {
             do {
                 try await compose(request, deadline: deadline) { step in
                     continuation.yield(ComposeEvent(stepId: step.id, statusCode: step.status?.code.rawValue ?? 0,
-                                                    statusMessage: step.status?.message ?? "", outputJson: step.outputJSON))
+                                                    statusMessage: step.status?.message ?? "", outputJson: step.outputJSON,
+                                                    startedMs: step.started.milliseconds, finishedMs: step.finished.milliseconds))
                 }
                 continuation.yield(ComposeEvent(done: true))
                 continuation.finish()
@@ -113,4 +121,8 @@ extension Gateway {
         if !pieces.isEmpty { output["text"] = pieces.joined() }
         return try JSONSerialization.data(withJSONObject: output)
     }
+}
+
+extension Duration {
+    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

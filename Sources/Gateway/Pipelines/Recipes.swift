@@ -1,12 +1,22 @@
 import ChorusAPI
+import ChorusMedia
 import ChorusWire
 import Foundation
 
-/// What a recipe sees of the request: its named inputs (which a recipe may fill with defaults) and how
-/// many images it carries.
+/// What a recipe sees of the request: its named inputs (which a recipe may fill with defaults), how
+/// many images it carries, and its videos (whose headers a recipe may read: has it sound?).
 struct RecipeInputs {
     var named: [String: String]
     let images: Int
+    let videos: [Data]
+
+    /// Whether video `index` has an audio track, from its container's headers (nothing is decoded). A file
+    /// FFmpeg cannot read counts as having one: the steps that read it then say what is wrong with it.
+    func videoHasAudio(_ index: Int) -> Bool {
+        guard videos.indices.contains(index) else { return false }
+        guard let file = try? VideoFile(videos[index], limits: VideoLimits(maxBytes: .max, maxSeconds: .greatestFiniteMagnitude, maxFrameSide: 1 << 20)) else { return true }
+        return file.info.audio != nil
+    }
 
     subscript(_ name: String) -> String? {
         get { named[name] }
@@ -32,6 +42,27 @@ enum Recipes {
     static func json(_ text: String) -> String {
         String(decoding: (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8), as: UTF8.self)
             .dropFirst().dropLast().description
+    }
+
+    /// video-qa and describe-video: DescribeVideo and Transcribe side by side, then AskVideo over their outputs.
+    static func videoSteps(_ inputs: inout RecipeInputs, question: String, format: String = "TEXT") throws -> [PipelineStep] {
+        for (name, value) in [("num_frames", "8"), ("caption_tokens", "48"), ("max_tokens", "0"), ("model", ""), ("answer_model", "")] where inputs[name] == nil {
+            inputs[name] = value
+        }
+        var steps = [step("frames", "vision.DescribeVideo", [
+            ("model", "$input.model"), ("video.data", "$video.0"), ("sampling.num_frames", "$input.num_frames"),
+            ("generation.max_new_tokens", "$input.caption_tokens"),
+        ])]
+        var answer: [(String, String)] = [
+            ("model", "$input.model"), ("answer_model", "$input.answer_model"), ("question", question), ("mode", "\"captions\""),
+            ("captions", "$frames.captions"), ("generation.max_new_tokens", "$input.max_tokens"),
+        ]
+        if inputs.videoHasAudio(0) {
+            steps.append(step("transcript", "speech.Transcribe", [("audio.media", "$video.0"), ("format", "\"\(format)\"")]))
+            answer.append(("transcript", "$transcript.result.segments"))
+        }
+        steps.append(step("answer", "vision.AskVideo", answer))
+        return steps
     }
 
     static let all: [String: Recipe] = [
@@ -101,6 +132,20 @@ enum Recipes {
                 ("controlnets.0.preprocessor", "\"canny\""), ("controlnets.0.low_threshold", "$input.low"),
                 ("controlnets.0.high_threshold", "$input.high"), ("controlnets.0.conditioning_scale", "$input.scale"),
             ])]
+        },
+        // Frames and speech at the same time: each sampled frame captioned (vision) while the audio track is
+        // transcribed (speech), then one answer over both on one timeline. A video without sound skips the speech.
+        "video-qa": Recipe(summary: "video + question → frame captions ‖ speech transcript → an answer citing times (inputs: question; num_frames, default 8; caption_tokens, default 48; max_tokens; model, answer_model)") { inputs in
+            guard !inputs.videos.isEmpty else { throw WireStatus(.invalidArgument, "video-qa needs a video") }
+            guard let question = inputs["question"], !question.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw WireStatus(.invalidArgument, "video-qa needs the input 'question'")
+            }
+            return try videoSteps(&inputs, question: "$input.question")
+        },
+        // The same fan-out, asked for a timestamped summary; the transcript step's result holds the speech as SRT.
+        "describe-video": Recipe(summary: "video → frame captions ‖ speech transcript (SRT) → a timestamped summary (inputs: num_frames, default 8; caption_tokens; max_tokens; model, answer_model)") { inputs in
+            guard !inputs.videos.isEmpty else { throw WireStatus(.invalidArgument, "describe-video needs a video") }
+            return try videoSteps(&inputs, question: json("Summarize the video as a list of moments, each starting with its time (MM:SS)."), format: "SRT")
         },
         "zero-shot": Recipe(summary: "image + labels (input 'labels', a JSON list) → probabilities") { inputs in
             guard inputs["labels"] != nil else { throw WireStatus(.invalidArgument, "zero-shot needs the input 'labels' (a JSON list of strings)") }
