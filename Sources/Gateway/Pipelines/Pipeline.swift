@@ -133,7 +133,7 @@ package struct Pipeline {
             guard path.count == 2, let index = Int(path[1]), images.indices.contains(index) else { throw missing("the request has \(images.count) images") }
             return images[index].data.base64EncodedString()
         case "video":
-            guard path.count == 2, let index = Int(path[1]), videos.indices.contains(index) else { throw missing("the request has \(videos.count) videos") }
+            guard path.count == 2, let index = Int(path[1]), videos.indices.contains(index) else { throw missing("the request has \(videos.count) videos") }  // checked: Int(String) is nil past Int
             return videos[index].base64EncodedString()
         case "audio":
             guard path.count == 2, let index = Int(path[1]), audio.indices.contains(index) else { throw missing("the request has \(audio.count) audio inputs") }
