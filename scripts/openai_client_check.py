@@ -3,7 +3,8 @@
 another backend would. Run by ChorusSystemTests (OpenAIClientTests) against `chorus up` on loopback:
 
     .venv/bin/pip install openai==3.57.0      # once; .ci/run does it
-    .venv/bin/python scripts/openai_client_check.py http://127.0.0.1:7180/v1 llava-tiny clip-tiny image.png smollm2-135m-instruct
+    .venv/bin/python scripts/openai_client_check.py http://127.0.0.1:7180/v1 llava-tiny clip-tiny image.png smollm2-135m-instruct \
+        Tests/ChorusMediaTests/Fixtures/video
 
 Prints one line per check and, last, a JSON object {"passed": [...], "failed": {name: reason}}; exits 1 when
 any check fails."""
@@ -22,6 +23,11 @@ client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeo
 passed, failed = [], {}
 PNG = open(sys.argv[4], "rb").read() if len(sys.argv) > 4 else None
 LANGUAGE_MODEL = sys.argv[5] if len(sys.argv) > 5 else "smollm2-135m-instruct"
+VIDEOS = sys.argv[6] if len(sys.argv) > 6 else "Tests/ChorusMediaTests/Fixtures/video"
+
+
+def video_bytes(name):
+    return open(f"{VIDEOS}/{name}", "rb").read()
 
 
 def check(name):
@@ -271,6 +277,54 @@ def _():
 def _():
     steps = pipeline({"recipe": "zero-shot", "inputs": {"labels": ["a photo of a cat", "a diagram"]}, "images": [data_url(PNG)]})
     assert abs(sum(label["probability"] for label in steps["classify"]["labels"]) - 1) < 1e-4
+
+
+# The tiny LLaVA's 128 positions hold two frames and a short question, not a timeline: answers over captions and
+# speech come from SmolLM2 (answer_model).
+@check("chat.completions.create with a video_url (MP4): speech transcribed, frames captioned, answered streaming")
+def _():
+    url = "data:video/mp4;base64," + base64.b64encode(video_bytes("scenes.mp4")).decode()
+    chunks = list(client.chat.completions.create(
+        model=chat_model, max_tokens=8, stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": [{"type": "video_url", "video_url": {"url": url}}, {"type": "text", "text": "What is said?"}]}],
+        extra_body={"num_frames": 2, "video_mode": "captions", "caption_max_tokens": 2, "answer_model": LANGUAGE_MODEL}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    usage = [c.usage for c in chunks if c.usage]
+    assert text.strip() and usage and usage[0].completion_tokens == 2 * 2 + 8, (text, usage)
+    # The transcript made the prompt: more than the two captions and the question alone would be.
+    assert usage[0].prompt_tokens > 120, usage
+
+
+@check("chat.completions.create with vLLM's video/jpeg frames, frames mode")
+def _():
+    frames = ",".join(base64.b64encode(video_bytes(name)).decode() for name in ("frame-1.jpg", "frame-2.jpg"))
+    answer = client.chat.completions.create(
+        model=chat_model, max_tokens=3,
+        messages=[{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "data:video/jpeg;base64," + frames}},
+                                               {"type": "text", "text": "Which colour?"}]}],
+        extra_body={"video_mode": "frames", "frame_interval": 3})
+    assert answer.choices[0].finish_reason == "length" and answer.usage.completion_tokens == 3, answer
+
+
+@check("chat.completions.create with a video that is not one: 400 naming it")
+def _():
+    try:
+        client.chat.completions.create(model=chat_model, max_tokens=2, messages=[{"role": "user", "content": [
+            {"type": "video_url", "video_url": {"url": "data:video/mp4;base64," + base64.b64encode(PNG).decode()}},
+            {"type": "text", "text": "?"}]}])
+    except openai.BadRequestError as error:
+        assert "the data is an image (png_pipe), not a video" in str(error), error
+    else:
+        raise AssertionError("accepted")
+
+
+@check("pipelines: video-qa")
+def _():
+    steps = pipeline({"recipe": "video-qa", "videos": ["data:video/webm;base64," + base64.b64encode(video_bytes("scenes.webm")).decode()],
+                      "inputs": {"question": "What colour is the square?", "num_frames": 2, "caption_tokens": 2, "max_tokens": 6,
+                                 "answer_model": LANGUAGE_MODEL}})
+    assert "square" in steps["transcript"]["result"]["text"].lower(), steps["transcript"]["result"]
+    assert len(steps["frames"]["captions"]) == 2 and steps["answer"]["text"].strip(), steps["answer"]
 
 
 print(json.dumps({"passed": passed, "failed": failed}))

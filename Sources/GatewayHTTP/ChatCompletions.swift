@@ -4,9 +4,11 @@ import Foundation
 import Hummingbird
 
 /// `POST /v1/chat/completions` on VisionService's Chat: OpenAI messages (text and `image_url` data-URL
-/// parts) in, a completion or server-sent chunks out.
+/// parts) in, a completion or server-sent chunks out. A `video_url` part makes it a question about the video
+/// (VideoChat): its speech transcribed by SpeechService, then VisionService's AskVideo.
 package struct ChatCompletions {
     let vision: VisionClient
+    let speech: SpeechClient
     let bodyLimit: Int
     /// Carries the API key on to the gateway's wire port when one is set.
     let options: CallOptions
@@ -14,16 +16,29 @@ package struct ChatCompletions {
     func handle(_ request: Request) async throws -> Response {
         let body = try await request.jsonObject(limit: bodyLimit)
         let fields = JSONFields(body)
-        let chat = try Self.chatRequest(body)
+        let model: String, events: () async throws -> ResponseStream<ChatEvent>
+        if let video = try VideoChat.parse(body, generation: try Self.generation(fields)) {
+            if try fields.integer("n", in: Int.min...Int.max).map({ $0 != 1 }) ?? false { throw OpenAIError.invalid("only n = 1 is supported", param: "n") }
+            model = video.request.model
+            events = { [vision, speech, options] in
+                var ask = video.request
+                if video.transcribes { ask.transcript = try await Self.speechOrNothing(speech, media: ask.video?.data ?? Data(), options: options) }
+                return VideoChat.chatEvents(vision.askVideo(ask, options: options))
+            }
+        } else {
+            let chat = try Self.chatRequest(body)
+            model = chat.model
+            events = { [vision, options] in vision.chat(chat, options: options) }
+        }
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
         if try fields.bool("stream") ?? false {
             let includeUsage = ((body["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
-            return try await stream(chat, id: id, created: created, includeUsage: includeUsage)
+            return try await stream(try await events(), model: model, id: id, created: created, includeUsage: includeUsage)
         }
-        let (text, usage, finish) = try await Self.gather(vision.chat(chat, options: options))
+        let (text, usage, finish) = try await Self.gather(try await events())
         return Response.json([
-            "id": id, "object": "chat.completion", "created": created, "model": chat.model,
+            "id": id, "object": "chat.completion", "created": created, "model": model,
             "choices": [["index": 0, "message": ["role": "assistant", "content": text], "finish_reason": Self.finishReason(finish)] as [String: Any]],
             "usage": Self.usage(usage),
         ])
@@ -31,12 +46,21 @@ package struct ChatCompletions {
 
     /// The first event is awaited before answering, so a bad request is a plain error status, not a
     /// stream that fails; then one chunk per token, the finish, usage when asked, and `[DONE]`.
-    private func stream(_ chat: ChatRequest, id: String, created: Int, includeUsage: Bool) async throws -> Response {
-        let events = StreamCursor(vision.chat(chat, options: options))
+    /// A video's speech; a deployment without SpeechService (or without a Whisper model) answers from the frames.
+    static func speechOrNothing(_ speech: SpeechClient, media: Data, options: CallOptions) async throws -> [TimedText] {
+        do {
+            return try await VideoChat.transcript(speech, media: media, options: options)
+        } catch let status as WireStatus where [.unavailable, .failedPrecondition, .unimplemented].contains(status.code) {
+            return []
+        }
+    }
+
+    private func stream(_ source: ResponseStream<ChatEvent>, model: String, id: String, created: Int, includeUsage: Bool) async throws -> Response {
+        let events = StreamCursor(source)
         let first = try await events.next()
         let chunk: @Sendable ([String: any Sendable], String?, Usage?) -> ByteBuffer = { delta, finish, usage in
             var object: [String: Any] = [
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": chat.model,
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
                 "choices": usage == nil ? [["index": 0, "delta": delta, "finish_reason": finish.map(Self.finishReason) ?? NSNull()] as [String: Any]] : [],
             ]
             if let usage { object["usage"] = Self.usage(usage) }

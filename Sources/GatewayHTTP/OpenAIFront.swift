@@ -67,7 +67,7 @@ public struct OpenAIFront: Sendable {
         // The front's own key was checked above; the router's clients present the services' key.
         let options = CallOptions()
         let services = gateway.router
-        let chat = ChatCompletions(vision: VisionClient(services), bodyLimit: limit, options: options)
+        let chat = ChatCompletions(vision: VisionClient(services), speech: SpeechClient(services), bodyLimit: limit, options: options)
         let completions = Completions(vision: VisionClient(services), bodyLimit: limit, options: options)
         let embeddings = Embeddings(vision: VisionClient(services), bodyLimit: limit, options: options)
         let audio = AudioRoutes(speech: SpeechClient(services), bodyLimit: limit, options: options)

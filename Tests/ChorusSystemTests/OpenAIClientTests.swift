@@ -44,7 +44,8 @@ import Testing
         let client = Process()
         client.executableURL = URL(fileURLWithPath: Self.python)
         client.arguments = [Self.script, "http://127.0.0.1:\(ports[4])/v1", "llava-tiny", "clip-tiny",
-                            ChatProcessTests.llavaFolder.appendingPathComponent("input_image.png").path, "smollm2-135m-instruct"]
+                            ChatProcessTests.llavaFolder.appendingPathComponent("input_image.png").path, "smollm2-135m-instruct",
+                            VideoProcessTests.videos.path]
         let output = Pipe()
         client.standardOutput = output
         client.standardError = output
@@ -53,6 +54,6 @@ import Testing
         client.waitUntilExit()
         #expect(client.terminationStatus == 0, "\(text)")
         let summary = try #require(text.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
-        #expect((summary["passed"] as? [String])?.count == 23, "\(text)")
+        #expect((summary["passed"] as? [String])?.count == 27, "\(text)")
     }
 }
