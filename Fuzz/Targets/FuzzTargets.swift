@@ -43,6 +43,12 @@ public enum FuzzTargets {
                                                         height: min(keypoints.canvasHeight ?? 64, 96)) else { return }
             _ = CannyEdges.edges(image, low: 100, high: 200)
         },
+        // A container from a client: headers, a few frames at a small size, the audio track.
+        "video": { bytes in
+            guard let file = try? VideoFile(bytes, limits: VideoLimits(maxBytes: 1 << 20, maxSeconds: 60, maxFrameSide: 256, maxFrames: 4)) else { return }
+            _ = try? file.frames(FrameSampling(.count(3), maxFrames: 4), maxSide: 48)
+            _ = try? file.audio(maxSeconds: 10)
+        },
         "prompt": { bytes in
             let text = String(decoding: bytes, as: UTF8.self)
             _ = try? A1111Prompt(parsing: text)
@@ -79,7 +85,9 @@ public enum FuzzTargets {
         let fields = JSONFields(object)
         switch selector % 6 {
         case 0: _ = try? ImageRoutes.parameters(fields)
-        case 1: _ = try? ChatCompletions.chatRequest(object)
+        case 1:
+            _ = try? ChatCompletions.chatRequest(object)
+            _ = try? VideoChat.parse(object, generation: GenerationOptions())
         case 5: _ = try? Completions.completionRequest(object)
         case 2: _ = try? Embeddings.parse(object)
         case 3: _ = try? AudioRoutes.synthesis(fields)

@@ -9,13 +9,13 @@ import Foundation
 /// `frame_interval` (seconds between given frames), `video_mode` (frames, captions, auto), `use_audio` (default
 /// true: a container's audio track is transcribed by SpeechService and put on the timeline), `answer_model`,
 /// `caption_max_tokens`. The answer streams as any chat completion's.
-struct VideoChat {
+package struct VideoChat {
     var request: AskVideoRequest
     /// Whether the video's speech is transcribed first.
     var transcribes: Bool
 
     /// The body as a question about its video, or nil when no message holds a video part.
-    static func parse(_ body: [String: Any], generation: GenerationOptions) throws -> VideoChat? {
+    package static func parse(_ body: [String: Any], generation: GenerationOptions) throws -> VideoChat? {
         guard let messages = body["messages"] as? [[String: Any]] else { return nil }
         func videoParts(_ message: [String: Any]) -> [[String: Any]] {
             ((message["content"] as? [[String: Any]]) ?? []).filter { $0["type"] as? String == "video_url" }
