@@ -27,6 +27,7 @@ struct chorus_video {
     AVIOContext *io;
     AVFormatContext *format;
     int64_t max_pixels;
+    int threads;
     atomic_int cancelled;
 
     int video_index;
@@ -252,7 +253,7 @@ static chorus_video_code open_format(chorus_video *video, memory_source *source,
     return CHORUS_VIDEO_OK;
 }
 
-chorus_video_code chorus_video_open(const uint8_t *data, size_t size, int64_t max_pixels, chorus_video **out,
+chorus_video_code chorus_video_open(const uint8_t *data, size_t size, int64_t max_pixels, int threads, chorus_video **out,
                                     chorus_video_info *info, chorus_video_status *status) {
     pthread_once(&log_once, install_log);
     *out = NULL;
@@ -268,6 +269,7 @@ chorus_video_code chorus_video_open(const uint8_t *data, size_t size, int64_t ma
     }
     video->source = (memory_source){data, size, 0};
     video->max_pixels = max_pixels;
+    video->threads = threads < 0 || threads > 64 ? 1 : threads;
     video->video_index = -1;
     video->audio_index = -1;
     video->last_shown = INT64_MIN;
@@ -352,7 +354,9 @@ static chorus_video_code open_decoder(chorus_video *video, AVFormatContext *form
     if (error >= 0) {
         context->pkt_timebase = stream->time_base;
         context->max_pixels = video->max_pixels;
-        context->thread_count = 1;  /* the service runs one call a core: threads of its own would oversubscribe */
+        /* Frame threads for the pictures (exact, as single-threaded decoding); audio decodes in one. */
+        context->thread_count = stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO ? video->threads : 1;
+        context->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
         error = avcodec_open2(context, codec, NULL);
     }
     if (error < 0) {
@@ -492,6 +496,10 @@ chorus_video_code chorus_video_frame_at(chorus_video *video, double at, int widt
             return fail_av(status, error, "reading the video");
         }
         if (video->packet->stream_index == video->video_index) {
+            /* Frames shown before the one wanted are never handed out: those no other frame refers to (most
+               B-frames) need not be decoded at all. */
+            int64_t shown = video->packet->pts;
+            video->video_decoder->skip_frame = shown != AV_NOPTS_VALUE && shown < early ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
             error = avcodec_send_packet(video->video_decoder, video->packet);
             /* A damaged packet is skipped, as players do; a file of nothing but damage ends with NO_FRAMES. */
             if (error < 0 && error != AVERROR(EAGAIN) && error != AVERROR_INVALIDDATA) {

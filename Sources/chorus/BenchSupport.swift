@@ -81,3 +81,15 @@ func quietBenchLogging() {
         return handler
     }
 }
+
+/// The CPU as /proc/cpuinfo names it, with its family and model (the name alone, "AMD EPYC", hides which
+/// generation) and the widest vector instructions it has.
+func cpuName() -> String {
+    let lines = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "").split(separator: "\n")
+    func field(_ name: String) -> String {
+        lines.first { $0.hasPrefix(name) }?.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
+    }
+    let flags = Set(field("flags").split(separator: " ").map(String.init))
+    let vector = ["amx_tile", "avx512_bf16", "avx512f", "avx2"].filter(flags.contains).joined(separator: ", ")
+    return "\(field("model name")) (family \(field("cpu family")) model \(field("model")); \(vector.isEmpty ? "no AVX2" : vector)), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+}

@@ -50,8 +50,9 @@ typedef struct {
 typedef struct chorus_video chorus_video;
 
 /* Opens a container held in memory (data must outlive the handle) and reads its streams' headers;
-   decodes nothing. max_pixels bounds the frames a decoder may produce (its max_pixels option). */
-chorus_video_code chorus_video_open(const uint8_t *data, size_t size, int64_t max_pixels, chorus_video **out,
+   decodes nothing. max_pixels bounds the frames a decoder may produce (its max_pixels option); threads is
+   the video decoder's (0: as many as FFmpeg finds cores). */
+chorus_video_code chorus_video_open(const uint8_t *data, size_t size, int64_t max_pixels, int threads, chorus_video **out,
                                     chorus_video_info *info, chorus_video_status *status);
 
 void chorus_video_close(chorus_video *video);

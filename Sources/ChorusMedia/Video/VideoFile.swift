@@ -11,18 +11,24 @@ public final class VideoFile: @unchecked Sendable {
     private let bytes: UnsafeMutableRawBufferPointer
     private let lock = NSLock()
 
-    public init<Bytes: Collection>(_ data: Bytes, limits: VideoLimits) throws(MediaError) where Bytes.Element == UInt8 {
+    /// `decoderThreads`: the video decoder's frame threads (0: one a core, as FFmpeg counts them).
+    public init<Bytes: Collection>(_ data: Bytes, limits: VideoLimits, decoderThreads: Int = 0) throws(MediaError) where Bytes.Element == UInt8 {
         guard !data.isEmpty else { throw .emptyInput(kind: "video") }
         guard data.count <= limits.maxBytes else {
             throw .videoLimit("the video is \(data.count) bytes, the limit is \(limits.maxBytes) bytes")
         }
-        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: data.count, alignment: 64)
-        _ = bytes.initializeMemory(as: UInt8.self, from: data)
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: data.count, alignment: 64)
+        // One memcpy for contiguous bytes (Data, arrays): the generic element-by-element copy took 40% of a call.
+        if data.withContiguousStorageIfAvailable({ copy.copyMemory(from: UnsafeRawBufferPointer($0)) }) == nil {
+            _ = copy.initializeMemory(as: UInt8.self, from: data)
+        }
+        bytes = copy
         let side = Int64(limits.maxFrameSide)  // checked: Int to Int64 is exact
         var status = chorus_video_status()
         var raw = chorus_video_info()
         var opened: OpaquePointer?
-        let code = chorus_video_open(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, side * side, &opened, &raw, &status)
+        let code = chorus_video_open(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, side * side,
+                                     Int32(clamping: decoderThreads), &opened, &raw, &status)
         guard code == CHORUS_VIDEO_OK, let opened else {
             bytes.deallocate()
             throw Self.error(code, status)
