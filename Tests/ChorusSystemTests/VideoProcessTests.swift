@@ -179,5 +179,9 @@ import Testing
         // Still serving.
         let ok = try await Self.events(vision, asking(webm))
         #expect(ok.last?.usage?.completionTokens == 1)
+        // FFmpeg's own complaints ("[mov,mp4,... @ 0x...] error reading header") went through the service's logger
+        // (its errors at info level, prefixed "ffmpeg:"), not straight to stderr.
+        let ffmpegLines = process.log.split(separator: "\n").filter { $0.contains(" @ 0x") }
+        #expect(!ffmpegLines.isEmpty && ffmpegLines.allSatisfy { $0.contains(" info ") && $0.contains("ffmpeg: [") }, "\(process.log)")
     }
 }
