@@ -59,6 +59,6 @@ import Testing
         let bytes = try method.encodeRequest(Data(#"{"payload": "aGk=", "delay_ms": 3}"#.utf8))
         #expect(try EchoRequest(wireBytes: bytes) == EchoRequest(payload: Data("hi".utf8), delayMs: 3))
         #expect(throws: WireStatus.self) { try method.encodeRequest(Data(#"{"delay_ms": "soon"}"#.utf8)) }
-        #expect(ChorusMethods.all.count == 11 + 17 + 14 + 5)  // diffusion, vision, speech, gateway
+        #expect(ChorusMethods.all.count == 11 + 19 + 14 + 5)  // diffusion, vision, speech, gateway
     }
 }
