@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", exact: "1.35.2"),
         // Already in the graph through Hummingbird; TLS for the listeners and the gateway's clients (ChorusTLS).
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
+        // Already in the graph through Hummingbird; the gateway's client of upstream OpenAI-compatible servers.
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         // YAML style files for DiffusionService (--styles FILE.yaml).
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
@@ -134,6 +136,7 @@ let package = Package(
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
 
         .executableTarget(name: "chorus", dependencies: [

@@ -45,6 +45,8 @@ public final class Gateway: Sendable {
     /// Where every call to a service is opened: forwarded calls, pipeline steps and the HTTP front.
     public let router: ServiceRouter
     public let metrics = GatewayMetrics()
+    /// Pipeline steps outside the services (the HTTP front's upstream models).
+    public let externalSteps = ExternalSteps()
     let logger: Logger
 
     public init(configuration: Configuration, logger: Logger) throws {

@@ -29,6 +29,10 @@ public struct OpenAIFront: Sendable {
         /// TLS: wraps the HTTP/1 server (the gateway command builds it with HummingbirdTLS, so this
         /// target links no TLS library); nil serves plain HTTP.
         public var secureServer: (@Sendable (HTTPServerBuilder) throws -> HTTPServerBuilder)?
+        /// OpenAI-compatible servers whose models this front serves beside the local ones (`--upstreams`).
+        package var upstreams: Upstreams?
+        /// Named keys with their models and limits (`--api-keys`); checked instead of `apiKey` when set.
+        package var keyPolicies: KeyPolicies?
 
         public init(host: String = "127.0.0.1", port: Int = 7180, maxBodyBytes: Int = 64 << 20, apiKey: String? = nil,
                     headTimeout: TimeAmount = .seconds(10), bodyTimeout: TimeAmount = .seconds(30),
@@ -62,8 +66,17 @@ public struct OpenAIFront: Sendable {
         router.add(middleware: RequestMetrics(metrics: gateway.metrics))
         router.add(middleware: ErrorShape(logger: logger))
         router.add(middleware: CancelOnDisconnect())
-        if let key = settings.apiKey { router.add(middleware: BearerToken(key: key)) }
         let limit = settings.maxBodyBytes
+        if let policies = settings.keyPolicies {
+            router.add(middleware: KeyPolicyCheck(policies: policies, bodyLimit: limit))
+        } else if let key = settings.apiKey {
+            router.add(middleware: BearerToken(key: key))
+        }
+        let upstreams = settings.upstreams
+        if let upstreams {
+            router.add(middleware: UpstreamRouting(upstreams: upstreams, bodyLimit: limit))
+            upstreams.registerSteps(on: gateway.externalSteps)
+        }
         // The front's own key was checked above; the router's clients present the services' key.
         let options = CallOptions()
         let services = gateway.router
@@ -76,7 +89,7 @@ public struct OpenAIFront: Sendable {
         router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
         router.get("/readyz") { _, _ in readiness() }
         router.get("/metrics") { _, _ in
-            Response.bytes(Array(gateway.metrics.render(pools: gateway.pools).utf8), contentType: "text/plain; version=0.0.4")
+            Response.bytes(Array((gateway.metrics.render(pools: gateway.pools) + (upstreams?.metrics() ?? "") + (settings.keyPolicies?.metrics() ?? "")).utf8), contentType: "text/plain; version=0.0.4")
         }
         router.get("/v1/models") { _, _ in await models() }
         router.post("/v1/chat/completions") { request, _ in try await chat.handle(request) }
@@ -101,8 +114,10 @@ public struct OpenAIFront: Sendable {
             services[name] = ["healthy_replicas": healthy, "replicas": pool.replicas.count]
             if healthy == 0 { missing.append(name) }
         }
-        if missing.isEmpty { return Response.json(["status": "ready", "services": services]) }
-        return Response.json(["status": "not ready", "services": services,
+        // Upstreams are reported, not required: the local services answer whatever state they are in.
+        let upstreams = settings.upstreams?.readiness() ?? [:]
+        if missing.isEmpty { return Response.json(["status": "ready", "services": services, "upstreams": upstreams]) }
+        return Response.json(["status": "not ready", "services": services, "upstreams": upstreams,
                               "error": "no healthy replica for \(missing.joined(separator: ", "))"], status: .serviceUnavailable)
     }
 
@@ -128,7 +143,7 @@ public struct OpenAIFront: Sendable {
         let data = listed.models.map { model -> [String: Any] in
             ["id": model.name, "object": "model", "created": 0, "owned_by": "chorus", "kind": model.kind]
         }
-        return Response.json(["object": "list", "data": data])
+        return Response.json(["object": "list", "data": data + (settings.upstreams?.modelList() ?? [])])
     }
 
     /// Serves until the task is cancelled; `onStarted` gets the bound address ("127.0.0.1:7180").

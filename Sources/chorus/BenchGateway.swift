@@ -20,6 +20,10 @@ struct BenchGatewayCommand: AsyncParsableCommand {
             request is Echo with a 16-byte payload: directly to the service, through the gateway's wire port, and
             as POST /v1/echo through the HTTP front (keep-alive connections, one per caller, from plain blocking
             sockets so the client adds little of its own). Run it from a release build.
+
+            The upstream row: a stand-in OpenAI-compatible server in this process streams every chat as
+            --upstream-tokens chunks at once; the same streamed chat is fetched from it directly and through the HTTP
+            front's upstream routing (an alias mapped to it), one connection per call, read to [DONE].
             """)
 
     @Option(help: "Calls per path and concurrency level.")
@@ -27,6 +31,15 @@ struct BenchGatewayCommand: AsyncParsableCommand {
 
     @Option(help: "Concurrent callers, comma-separated.")
     var concurrency = "1,64"
+
+    @Option(help: "The upstream row: streamed chats per path and level (0 skips the row).")
+    var upstreamCalls = 2000
+
+    @Option(help: "The upstream row: chunks in each streamed chat.")
+    var upstreamTokens = 64
+
+    @Option(help: "The upstream row: concurrent callers, comma-separated.")
+    var upstreamConcurrency = "1,32"
 
     func run() async throws {
         quietBenchLogging()
@@ -70,6 +83,10 @@ struct BenchGatewayCommand: AsyncParsableCommand {
         }
         await gatewayServer.close()
         await service.close()
+        if upstreamCalls > 0 {
+            try await UpstreamRelayBench(tokens: upstreamTokens, calls: upstreamCalls,
+                                         levels: upstreamConcurrency.split(separator: ",").compactMap { Int($0) }).run(logger: logger)
+        }
     }
 
     struct Latencies {
@@ -109,6 +126,22 @@ struct BenchGatewayCommand: AsyncParsableCommand {
     /// `concurrency` threads, each with one keep-alive connection, posting `body` in a loop.
     private func httpCalls(port: Int, body: String, total: Int, concurrency: Int) throws -> Latencies {
         let request = Array("POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        return try Self.threadedCalls(total: total, concurrency: concurrency, what: "HTTP echo") { count, record in
+            let connection = try BlockingHTTPConnection(port: port)
+            defer { connection.close() }
+            for _ in 0..<count {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let status = try connection.exchange(request)
+                guard status == 200 else { throw ValidationError("HTTP \(status)") }
+                record(DispatchTime.now().uptimeNanoseconds - t0)
+            }
+        }
+    }
+
+    /// `total` calls shared by `concurrency` threads: each runs `body` with its share and a function that records
+    /// one call's nanoseconds.
+    static func threadedCalls(total: Int, concurrency: Int, what: String,
+                              _ body: @escaping @Sendable (_ count: Int, _ record: (UInt64) -> Void) throws -> Void) throws -> Latencies {
         let results = Mutex<[UInt64]>([])
         let failures = Mutex<[String]>([])
         let group = DispatchGroup()
@@ -118,24 +151,17 @@ struct BenchGatewayCommand: AsyncParsableCommand {
             group.enter()
             Thread.detachNewThread {
                 defer { group.leave() }
+                var latencies: [UInt64] = []
                 do {
-                    let connection = try BlockingHTTPConnection(port: port)
-                    defer { connection.close() }
-                    var latencies: [UInt64] = []
-                    for _ in 0..<count {
-                        let t0 = DispatchTime.now().uptimeNanoseconds
-                        let status = try connection.exchange(request)
-                        guard status == 200 else { throw ValidationError("HTTP \(status)") }
-                        latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
-                    }
-                    results.withLock { $0 += latencies }
+                    try body(count) { latencies.append($0) }
                 } catch {
                     failures.withLock { $0.append("\(error)") }
                 }
+                results.withLock { $0 += latencies }
             }
         }
         group.wait()
-        if let failure = failures.withLock({ $0.first }) { throw ValidationError("HTTP echo failed: \(failure)") }
+        if let failure = failures.withLock({ $0.first }) { throw ValidationError("\(what) failed: \(failure)") }
         return Latencies(results.withLock { $0 }, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 }
@@ -160,13 +186,30 @@ final class BlockingHTTPConnection {
     }
 
     /// Sends `request` and reads the response through its Content-Length; returns the status code.
-    func exchange(_ request: [UInt8]) throws -> Int {
+    private func send(_ request: [UInt8]) throws {
         var sent = 0
         while sent < request.count {
-            let n = request[sent...].withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) }
+            let n = request[sent...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
             guard n > 0 else { throw ValidationError("send failed") }
             sent += n
         }
+    }
+
+    /// Sends `request` and reads until the server closes the connection (a `Connection: close` stream).
+    func exchangeUntilClosed(_ request: [UInt8]) throws -> String {
+        try send(request)
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            buffer += chunk[..<n]
+        }
+        defer { buffer.removeAll() }
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    func exchange(_ request: [UInt8]) throws -> Int {
+        try send(request)
         let separator: [UInt8] = [13, 10, 13, 10]
         var headerEnd: Int?
         while headerEnd == nil {

@@ -48,6 +48,12 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Require 'Authorization: Bearer KEY' on HTTP requests and 'authorization: Bearer KEY' metadata on native calls (or set CHORUS_API_KEY).")
     var apiKey: String?
 
+    @Option(help: "A JSON file of OpenAI-compatible upstream servers whose models the HTTP API serves beside the local ones: {\"upstreams\": [{\"name\", \"base_url\", \"api_key_env\", \"timeout_seconds\", \"max_concurrent\", \"models\": {ALIAS: {\"model\", \"capabilities\": [\"chat\", \"vision\", \"completions\", \"embeddings\", \"images\", \"audio\"]}}}]}.")
+    var upstreams: String?
+
+    @Option(help: "A JSON file of named API keys for the HTTP API, each with the models it may use and its limits: {\"keys\": [{\"name\", \"key_env\" (or \"key\"), \"models\": [\"*\" or names], \"requests_per_minute\", \"max_concurrent\"}]}. Checked instead of --api-key on HTTP; native calls still take --api-key.")
+    var apiKeys: String?
+
     @Option(help: "The key the services require (their --api-key), sent on every call to them (or set CHORUS_SERVICE_API_KEY).")
     var serviceApiKey: String?
 
@@ -82,8 +88,8 @@ struct GatewayCommand: AsyncParsableCommand {
     var serviceTls = false
 
     func validate() throws {
-        guard vision != nil || diffusion != nil || speech != nil else {
-            throw ValidationError("give at least one of --vision, --diffusion, --speech")
+        guard vision != nil || diffusion != nil || speech != nil || upstreams != nil else {
+            throw ValidationError("give at least one of --vision, --diffusion, --speech (or --upstreams: a front for upstream servers alone)")
         }
         for list in [vision, diffusion, speech].compactMap({ $0 }) {
             for address in list.split(separator: ",") {
@@ -124,11 +130,33 @@ struct GatewayCommand: AsyncParsableCommand {
             let tls = try TLS.serverConfiguration(certificateChain: httpTlsCert, privateKey: httpTlsKey)
             secureServer = { try .tls($0, tlsConfiguration: tls) }
         }
-        let settings = OpenAIFront.Settings(host: listener.host, port: httpPort, maxBodyBytes: httpMaxBodyMib << 20,
+        var front = OpenAIFront.Settings(host: listener.host, port: httpPort, maxBodyBytes: httpMaxBodyMib << 20,
                                             apiKey: (apiKey ?? ProcessInfo.processInfo.environment["CHORUS_API_KEY"]).flatMap { $0.isEmpty ? nil : $0 },
                                             headTimeout: .seconds(Int64(httpHeadTimeout)), bodyTimeout: .seconds(Int64(httpBodyTimeout)),
                                             idleTimeout: .seconds(Int64(httpIdleTimeout)), maxConnections: httpMaxConnections,
                                             secureServer: secureServer)
+        if let apiKeys {
+            do {
+                front.keyPolicies = try KeyPolicies.load(json: try Data(contentsOf: URL(fileURLWithPath: apiKeys)))
+            } catch {
+                throw ValidationError("--api-keys \(apiKeys): \(error)")
+            }
+            logger.info("HTTP API keys: \(front.keyPolicies?.policies.map(\.name).joined(separator: ", ") ?? "")")
+            if front.apiKey == nil { logger.warning("--api-keys guards the HTTP API only: the native port takes calls without a key (set --api-key for it)") }
+        }
+        if let upstreams {
+            let configs: [UpstreamConfig]
+            do {
+                configs = try UpstreamConfig.load(json: try Data(contentsOf: URL(fileURLWithPath: upstreams)))
+            } catch {
+                throw ValidationError("--upstreams \(upstreams): \(error)")
+            }
+            front.upstreams = Upstreams(configs, logger: logger)
+            for config in configs {
+                logger.info("upstream \(config.name) at \(config.baseURL): \(config.models.map { "\($0.alias) → \($0.model)" }.joined(separator: ", "))\(config.apiKey == nil ? "" : " (with a key)")")
+            }
+        }
+        let settings = front
         let (routes, fallback) = APIKey(settings.apiKey).map { gateway.requiringKey($0) } ?? (gateway.routes, gateway.forward)
         try await ServiceHost.serve(
             routes: routes, fallback: fallback, host: listener.host, port: listener.port ?? 7100,

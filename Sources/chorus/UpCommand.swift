@@ -24,11 +24,14 @@ struct UpConfig: Codable {
         var port: Int
         /// The OpenAI-compatible HTTP API's port (gateway --http-port); nil = 7180, -1 = off.
         var httpPort: Int?
+        /// A JSON file of upstream OpenAI-compatible servers (gateway --upstreams).
+        var upstreams: String?
         var extraArgs: [String]?
 
         enum CodingKeys: String, CodingKey {
             case port
             case httpPort = "http_port"
+            case upstreams
             case extraArgs = "extra_args"
         }
     }
@@ -100,6 +103,7 @@ struct UpCommand: AsyncParsableCommand {
         }
         // One argument: "--http-port", "-1" would read -1 as a flag.
         if let httpPort = settings.gateway.httpPort { gatewayArgs += ["--http-port=\(httpPort)"] }
+        if let upstreams = settings.gateway.upstreams { gatewayArgs += ["--upstreams", upstreams] }
         gatewayArgs += settings.gateway.extraArgs ?? []
         specs.append(.init(name: "gateway", arguments: gatewayArgs))
         let supervisor = Supervisor(specs: specs)

@@ -23,7 +23,7 @@ final class ChorusProcess: @unchecked Sendable {
         return URL(fileURLWithPath: ".build/debug/chorus")
     }
 
-    init(_ arguments: [String], executable: URL? = nil, exitWithParent: Bool = true) throws {
+    init(_ arguments: [String], executable: URL? = nil, exitWithParent: Bool = true, environment extra: [String: String] = [:]) throws {
         let binary = executable ?? Self.binary
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw TestFailure("no chorus binary at \(binary.path): run `swift build` before `swift test` (or set CHORUS_BIN)")
@@ -33,6 +33,7 @@ final class ChorusProcess: @unchecked Sendable {
         // Servers a test leaves running (the shared speech process) exit when the test run does.
         var environment = ProcessInfo.processInfo.environment
         environment["CHORUS_EXIT_WITH_PARENT"] = exitWithParent ? "1" : nil
+        environment.merge(extra) { $1 }
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -85,8 +86,8 @@ final class ChorusProcess: @unchecked Sendable {
 
     /// Starts a service or gateway with --port 0 and returns the address it listens on. The wait is long
     /// because debug builds load models slowly while the other suites hold both cores.
-    static func serve(_ arguments: [String], startTimeout: Double = 60) async throws -> (ChorusProcess, String) {
-        let process = try ChorusProcess(arguments)
+    static func serve(_ arguments: [String], startTimeout: Double = 60, environment: [String: String] = [:]) async throws -> (ChorusProcess, String) {
+        let process = try ChorusProcess(arguments, environment: environment)
         _ = try await process.waitForLine(containing: " listening on ", timeout: startTimeout)
         guard let address = process.listeningAddress else { throw TestFailure("no address in:\n\(process.log)") }
         return (process, address)

@@ -9,7 +9,7 @@ import Foundation
 package struct Pipeline {
     package struct Step {
         package let id: String
-        let method: AnyMethod
+        let target: Target
         /// (dotted request field, value as written)
         let inputs: [(field: String, value: String)]
         /// The steps whose outputs this one reads.
@@ -28,7 +28,20 @@ package struct Pipeline {
 
     /// Resolves a recipe or explicit steps and checks them before anything runs: known methods,
     /// unique ids, references to steps that exist, no cycles.
-    package init(_ request: ComposeRequest) throws {
+    /// What a step calls: a service method through the router, or an external step (an upstream model).
+    enum Target {
+        case method(AnyMethod)
+        case external(name: String, ExternalSteps.Step)
+
+        var name: String {
+            switch self {
+            case .method(let method): return method.descriptor.method
+            case .external(let name, _): return name
+            }
+        }
+    }
+
+    package init(_ request: ComposeRequest, external: ExternalSteps? = nil) throws {
         let specs: [PipelineStep]
         var inputs = RecipeInputs(named: Dictionary(request.inputs.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 }),
                                   images: request.images.count, videos: request.videos)
@@ -51,11 +64,18 @@ package struct Pipeline {
                 throw WireStatus(.invalidArgument, "step id '\(spec.id)' must be non-empty, without dots, and not input/image/audio/video")
             }
             guard seen.insert(spec.id).inserted else { throw WireStatus(.invalidArgument, "two steps are named '\(spec.id)'") }
-            guard let method = Self.method(spec.method) else {
-                throw WireStatus(.invalidArgument, "step '\(spec.id)': unknown method '\(spec.method)' (write /chorus.vision.v1.Vision/Caption or vision.Caption)")
-            }
-            guard method.descriptor.kind == .unary || method.descriptor.kind == .serverStreaming else {
-                throw WireStatus(.invalidArgument, "step '\(spec.id)': \(spec.method) streams requests, which a pipeline step cannot send")
+            let target: Target
+            if let step = external?.step(spec.method) {
+                target = .external(name: spec.method, step)
+            } else {
+                guard let method = Self.method(spec.method) else {
+                    let upstream = external.map { $0.names.isEmpty ? "" : "; upstream steps: \($0.names.joined(separator: ", "))" } ?? ""
+                    throw WireStatus(.invalidArgument, "step '\(spec.id)': unknown method '\(spec.method)' (write /chorus.vision.v1.Vision/Caption or vision.Caption\(upstream))")
+                }
+                guard method.descriptor.kind == .unary || method.descriptor.kind == .serverStreaming else {
+                    throw WireStatus(.invalidArgument, "step '\(spec.id)': \(spec.method) streams requests, which a pipeline step cannot send")
+                }
+                target = .method(method)
             }
             var dependencies = Set<String>()
             for input in spec.inputs {
@@ -71,7 +91,7 @@ package struct Pipeline {
                 }
                 dependencies.insert(root)
             }
-            steps.append(Step(id: spec.id, method: method, inputs: spec.inputs.map { ($0.field, $0.value) }, dependencies: dependencies))
+            steps.append(Step(id: spec.id, target: target, inputs: spec.inputs.map { ($0.field, $0.value) }, dependencies: dependencies))
         }
         // Kahn's algorithm: whatever cannot be ordered sits on a cycle.
         var done = Set<String>(), progress = true

@@ -19,7 +19,7 @@ extension Gateway {
     /// deadline covers the whole pipeline; cancelling the caller cancels every running step.
     public func compose(_ request: ComposeRequest, deadline: NIODeadline?,
                         onStep: @escaping @Sendable (StepResult) async throws -> Void) async throws {
-        let pipeline = try Pipeline(request)
+        let pipeline = try Pipeline(request, external: externalSteps)
         var outputs: [String: Any] = [:]
         var pending = pipeline.steps
         let clock = ContinuousClock(), start = clock.now
@@ -31,11 +31,15 @@ extension Gateway {
                     group.addTask { [self] in
                         let began = clock.now - start
                         do {
-                            let output = try await self.call(step.method, json: body, deadline: deadline)
+                            let output: Data
+                            switch step.target {
+                            case .method(let method): output = try await self.call(method, json: body, deadline: deadline)
+                            case .external(_, let external): output = try await external(body, deadline)
+                            }
                             return (step.id, .success(output), began, clock.now - start)
                         } catch {
                             let status = WireStatus.from(error)
-                            return (step.id, .failure(WireStatus(status.code, "step '\(step.id)' (\(step.method.descriptor.method)): \(status.message)")),
+                            return (step.id, .failure(WireStatus(status.code, "step '\(step.id)' (\(step.target.name)): \(status.message)")),
                                     began, clock.now - start)
                         }
                     }
