@@ -104,12 +104,9 @@ struct UpstreamRouting<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         }
         let streaming = (json?["stream"] as? Bool) == true
-        return try await relay(outgoing, contentType: outgoingType, route: route, to: upstream, streaming: streaming)
+        return try await upstreams.relay(outgoing, contentType: outgoingType, route: route, to: upstream, streaming: streaming)
     }
 
-    func relay(_ body: [UInt8], contentType: String, route: String, to upstream: Upstream, streaming: Bool) async throws -> Response {
-        try await upstreams.relay(body, contentType: contentType, route: route, to: upstream, streaming: streaming)
-    }
 }
 
 extension Upstreams {
