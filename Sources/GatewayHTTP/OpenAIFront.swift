@@ -74,7 +74,8 @@ public struct OpenAIFront: Sendable {
         }
         let upstreams = settings.upstreams
         if let upstreams {
-            router.add(middleware: UpstreamRouting(upstreams: upstreams, bodyLimit: limit))
+            router.add(middleware: UpstreamRouting(upstreams: upstreams, bodyLimit: limit,
+                                                       localServices: Set(gateway.pools.filter { !$0.value.replicas.isEmpty }.keys)))
             upstreams.registerSteps(on: gateway.externalSteps)
         }
         // The front's own key was checked above; the router's clients present the services' key.

@@ -23,7 +23,11 @@ struct BenchGatewayCommand: AsyncParsableCommand {
 
             The upstream row: a stand-in OpenAI-compatible server in this process streams every chat as
             --upstream-tokens chunks at once; the same streamed chat is fetched from it directly and through the HTTP
-            front's upstream routing (an alias mapped to it), one connection per call, read to [DONE].
+            front's upstream routing (an alias mapped to it), one connection per call, read to [DONE], in
+            alternating rounds. With --upstream-url the upstream is a real server on loopback (`chorus up`'s gateway
+            serving SmolLM2, or llama.cpp's server) generating up to --upstream-tokens tokens of --upstream-model:
+            tokens/s through the relay against direct, with the model's own work beside the relay's on the same cores.
+            Only the upstream row: --calls 0.
             """)
 
     @Option(help: "Calls per path and concurrency level.")
@@ -40,6 +44,15 @@ struct BenchGatewayCommand: AsyncParsableCommand {
 
     @Option(help: "The upstream row: concurrent callers, comma-separated.")
     var upstreamConcurrency = "1,32"
+
+    @Option(help: "The upstream row: alternating rounds of direct and relayed calls.")
+    var upstreamRounds = 3
+
+    @Option(help: "The upstream row: a real OpenAI-compatible server on loopback instead of the stand-in (http://127.0.0.1:7180/v1).")
+    var upstreamURL: String?
+
+    @Option(help: "The upstream row: the model --upstream-url streams (with up to --upstream-tokens tokens).")
+    var upstreamModel = "smollm2-135m-instruct"
 
     func run() async throws {
         quietBenchLogging()
@@ -60,10 +73,10 @@ struct BenchGatewayCommand: AsyncParsableCommand {
             throw ValidationError("the HTTP front did not start")
         }
 
-        print("chorus bench gateway: \(calls) Echo calls of 16 B per path and level; \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("path       conc |    p50 µs    p99 µs    calls/s | added p50 µs  added p99 µs")
+        print("chorus bench gateway: \(calls) Echo calls of 16 B per path and level; \(cpuName())")
+        if calls > 0 { print("path       conc |    p50 µs    p99 µs    calls/s | added p50 µs  added p99 µs") }
         let payload = Data(repeating: 7, count: 16)
-        for level in levels {
+        for level in levels where calls > 0 {
             var results: [(String, Latencies)] = []
             for (name, port) in [("direct", servicePort), ("gateway", gatewayPort)] {
                 let client = SpeechClient(WireClient(host: "127.0.0.1", port: port))
@@ -84,8 +97,10 @@ struct BenchGatewayCommand: AsyncParsableCommand {
         await gatewayServer.close()
         await service.close()
         if upstreamCalls > 0 {
-            try await UpstreamRelayBench(tokens: upstreamTokens, calls: upstreamCalls,
-                                         levels: upstreamConcurrency.split(separator: ",").compactMap { Int($0) }).run(logger: logger)
+            var bench = UpstreamRelayBench(tokens: upstreamTokens, calls: upstreamCalls,
+                                           levels: upstreamConcurrency.split(separator: ",").compactMap { Int($0) }, rounds: upstreamRounds)
+            if let upstreamURL { bench.target = (upstreamURL, upstreamModel) }
+            try await bench.run(logger: logger)
         }
     }
 
@@ -94,8 +109,12 @@ struct BenchGatewayCommand: AsyncParsableCommand {
         var p99: Double
         var callsPerSecond: Double
 
+        /// Every call's nanoseconds, in order.
+        var nanoseconds: [UInt64]
+
         init(_ nanoseconds: [UInt64], seconds: Double) {
             let sorted = nanoseconds.sorted()
+            self.nanoseconds = sorted
             p50 = Double(sorted[sorted.count / 2]) / 1000
             p99 = Double(sorted[Int(0.99 * Double(sorted.count - 1))]) / 1000
             callsPerSecond = Double(sorted.count) / seconds

@@ -45,13 +45,14 @@ import Testing
             {"upstreams": [{"name": "chorus-b", "base_url": "\(upstreamURL ?? upstreamHTTP + "/v1")", "api_key_env": "CHORUS_TEST_UPSTREAM_KEY",
                             "timeout_seconds": \(timeout), "max_concurrent": 8, "breaker_failures": \(breakerFailures), "breaker_cooldown_seconds": 60,
                             "models": {"remote-llava": {"model": "llava-tiny", "capabilities": ["chat", "vision", "completions"]},
-                                       "remote-clip": {"model": "clip-tiny", "capabilities": ["embeddings"]}}}]}
+                                       "remote-clip": {"model": "clip-tiny", "capabilities": ["embeddings"]},
+                                       "remote-text": {"model": "llava-tiny", "capabilities": ["chat"]}}}]}
             """
         let file = NSTemporaryDirectory() + "chorus-upstreams-\(UUID().uuidString).json"
         try config.write(toFile: file, atomically: true, encoding: .utf8)
         var local: [String] = [], processes: [ChorusProcess] = []
         if localSpeech {
-            let (speech, speechAddress) = try await ChorusProcess.serve(["speech", "--port", "0"])
+            let (speech, speechAddress) = try await ChorusProcess.serve(["speech", "--port", "0", "--models", try RealModels.path(""), "--beam-size", "1"])
             local = ["--speech", speechAddress]
             processes.append(speech)
         }
@@ -133,9 +134,16 @@ import Testing
         let wrongRoute = try await Self.post(stack.front + "/v1/chat/completions", ["model": "remote-clip", "messages": [Self.question]])
         let wrongMessage = (wrongRoute.body["error"] as? [String: Any])?["message"] as? String ?? ""
         #expect(wrongRoute.status == 400 && wrongMessage.contains("does not serve /v1/chat/completions; it serves /v1/embeddings"), "\(wrongRoute.text)")
-        // A model neither local nor upstream: the local route answers, naming what is loaded (nothing here).
+        // Images only for a model with the vision capability; its text chats go through.
+        let blind = try await Self.post(stack.front + "/v1/chat/completions", ["model": "remote-text", "messages": [Self.question]])
+        #expect(blind.status == 400 && blind.text.contains("does not take images"), "\(blind.text)")
+        let text = try await Self.post(stack.front + "/v1/chat/completions", ["model": "remote-text", "max_tokens": 2,
+                                                                              "messages": [["role": "user", "content": "hi"]]])
+        #expect(text.status == 200, "\(text.text)")
+        // A model neither local nor upstream, where the gateway has no vision service of its own: 404 naming both.
         let unknown = try await Self.post(stack.front + "/v1/chat/completions", ["model": "nobody", "messages": [Self.question]])
-        #expect(unknown.status >= 400 && !unknown.text.contains("upstream"), "\(unknown.text)")
+        #expect(unknown.status == 404 && unknown.text.contains("model 'nobody' is not served here: no upstream model has that name (remote-clip, remote-llava, remote-text)")
+                && unknown.text.contains("no vision service of its own"), "\(unknown.text)")
     }
 
     @Test func aStreamIsRelayedAsItArrivesAndLeavingCancelsTheUpstreamCall() async throws {
@@ -248,6 +256,38 @@ import Testing
         let unknown = try await Self.post(stack.front + "/v1/pipelines", ["stream": false, "steps": [
             ["id": "remote", "method": "upstream.chat", "inputs": ["model": "nobody", "messages.0.role": "user", "messages.0.content": "hi"]],
         ] as [[String: Any]]])
-        #expect(unknown.status == 400 && unknown.text.contains("'model' must be an upstream model (remote-clip, remote-llava)"), "\(unknown.text)")
+        #expect(unknown.status == 400 && unknown.text.contains("'model' must be an upstream model (remote-clip, remote-llava, remote-text)"), "\(unknown.text)")
+
+        // The spoken-question recipe with an upstream answer: Whisper here transcribes, the upstream's LLaVA answers
+        // about the image (sent as a data URL), Piper here speaks the answer; each step's event has its timings.
+        var speech = URLRequest(url: URL(string: stack.front + "/v1/audio/speech")!)
+        speech.httpMethod = "POST"
+        speech.httpBody = try JSONSerialization.data(withJSONObject: ["model": "tts-1", "voice": "alloy", "response_format": "wav",
+                                                                      "input": "Please turn off the lights before you leave."])
+        speech.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let (wav, _) = try await URLSession.shared.data(for: speech)
+        #expect(wav.starts(with: Array("RIFF".utf8)), "\(String(decoding: wav.prefix(300), as: UTF8.self))")
+        let streamed = try await Self.post(stack.front + "/v1/pipelines", [
+            "recipe": "spoken-question", "inputs": ["upstream_model": "remote-llava", "max_tokens": 4],
+            "images": ["data:image/png;base64," + ChatProcessTests.png.base64EncodedString()],
+            "audio": ["data:audio/wav;base64," + wav.base64EncodedString()],
+        ])
+        #expect(streamed.status == 200, "\(streamed.text)")
+        let events = streamed.text.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: {") }
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any] }
+        let byStep = Dictionary(events.compactMap { event in (event["step"] as? String).map { ($0, event) } }, uniquingKeysWith: { $1 })
+        #expect(Set(byStep.keys) == ["transcript", "answer", "speech"], "\(streamed.text.prefix(2000))")
+        let transcript = ((byStep["transcript"]?["output"] as? [String: Any])?["result"] as? [String: Any])?["text"] as? String ?? ""
+        #expect(transcript.lowercased().contains("lights"), "\(transcript)")
+        let answerOutput = byStep["answer"]?["output"] as? [String: Any]
+        let usage = answerOutput?["usage"] as? [String: Any]
+        // The upstream saw the image: LLaVA's prompt holds the image's tokens besides the question's.
+        #expect(usage?["completion_tokens"] as? Int == 4 && (usage?["prompt_tokens"] as? Int ?? 0) > 16, "\(String(describing: answerOutput))")
+        #expect(answerOutput?["model"] as? String == "llava-tiny" && answerOutput?["text"] is String)
+        let started = byStep["answer"]?["started_ms"] as? Double ?? -1, finished = byStep["answer"]?["finished_ms"] as? Double ?? -1
+        let transcribed = byStep["transcript"]?["finished_ms"] as? Double ?? .infinity
+        #expect(started >= transcribed && finished > started, "the upstream step runs after the transcript, timed: \(started) … \(finished)")
+        let spoken = ((byStep["speech"]?["output"] as? [String: Any])?["events"] as? [[String: Any]])?.first?["data"] as? String
+        #expect(spoken.flatMap { Data(base64Encoded: $0) }?.starts(with: Array("RIFF".utf8)) == true)
     }
 }

@@ -67,6 +67,9 @@ package struct Pipeline {
             let target: Target
             if let step = external?.step(spec.method) {
                 target = .external(name: spec.method, step)
+            } else if spec.method.hasPrefix("upstream.") {
+                throw WireStatus(.invalidArgument, "step '\(spec.id)': \(spec.method) calls an upstream model, and this gateway has none "
+                                 + "(start it with --upstreams FILE; its HTTP front serves them)")
             } else {
                 guard let method = Self.method(spec.method) else {
                     let upstream = external.map { $0.names.isEmpty ? "" : "; upstream steps: \($0.names.joined(separator: ", "))" } ?? ""
@@ -150,7 +153,14 @@ package struct Pipeline {
             guard path.count == 2, let text = inputs[path[1]] else { throw missing("no input named '\(path.dropFirst().joined(separator: "."))'") }
             return (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
         case "image":
-            guard path.count == 2, let index = Int(path[1]), images.indices.contains(index) else { throw missing("the request has \(images.count) images") }
+            guard (2...3).contains(path.count), let index = Int(path[1]), images.indices.contains(index) else {  // checked: Int(String) is nil past Int
+                throw missing("the request has \(images.count) images")
+            }
+            if path.count == 3 {
+                // `$image.N.data_url`: the image as an `image_url` an upstream model takes (OpenAI's data URL).
+                guard path[2] == "data_url" else { throw missing("an image is $image.N (its bytes) or $image.N.data_url") }
+                return "data:\(Self.mimeType(images[index].data));base64," + images[index].data.base64EncodedString()
+            }
             return images[index].data.base64EncodedString()
         case "video":
             guard path.count == 2, let index = Int(path[1]), videos.indices.contains(index) else { throw missing("the request has \(videos.count) videos") }  // checked: Int(String) is nil past Int
@@ -173,6 +183,15 @@ package struct Pipeline {
             guard let current else { throw missing("the output of '\(path[0])' has no \(path.dropFirst().joined(separator: "."))") }
             return current
         }
+    }
+
+    /// The image type of encoded bytes, from their signature (what a data URL names).
+    static func mimeType(_ data: Data) -> String {
+        if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return "image/png" }
+        if data.starts(with: [0xFF, 0xD8, 0xFF]) { return "image/jpeg" }
+        if data.starts(with: Array("GIF8".utf8)) { return "image/gif" }
+        if data.count >= 12, data.starts(with: Array("RIFF".utf8)), data.dropFirst(8).starts(with: Array("WEBP".utf8)) { return "image/webp" }
+        return "application/octet-stream"
     }
 
     /// A numeric part indexes a list (`messages.0.parts.0.text`), which grows one element at a time.

@@ -71,14 +71,29 @@ enum Recipes {
             step("speech", "speech.Synthesize", [("text", "$caption.text"), ("format", "\"WAV\"")]),
         ] },
         // Without an image the question goes to the vision service's chat as text, which a language model
-        // answers (the service's default for text-only conversations); with one, LLaVA answers it.
-        "spoken-question": Recipe(summary: "audio question (+ image) → transcript → answer (language model, or LLaVA on the image) → speech") { inputs in [
-            step("transcript", "speech.Transcribe", [("audio", "$audio.0")]),
-            inputs.images == 0
-                ? step("answer", "vision.Chat", [("messages.0.role", "\"user\""), ("messages.0.parts.0.text", "$transcript.result.text")])
-                : step("answer", "vision.Ask", [("image.data", "$image.0"), ("question", "$transcript.result.text")]),
-            step("speech", "speech.Synthesize", [("text", "$answer.text"), ("format", "\"WAV\"")]),
-        ] },
+        // answers (the service's default for text-only conversations); with one, LLaVA answers it. With
+        // `upstream_model`, an upstream server's model (GPT-4V-class) answers instead, the image sent as a data URL.
+        "spoken-question": Recipe(summary: "audio question (+ image) → transcript → answer (language model, or LLaVA on the image; upstream_model: an upstream model) → speech") { inputs in
+            let answer: PipelineStep
+            if let upstream = inputs["upstream_model"], !upstream.isEmpty {
+                if inputs["max_tokens"] == nil { inputs["max_tokens"] = "256" }
+                var message = [("model", "$input.upstream_model"), ("max_tokens", "$input.max_tokens"), ("messages.0.role", "\"user\"")]
+                if inputs.images > 0 {
+                    message += [("messages.0.content.0.type", "\"image_url\""), ("messages.0.content.0.image_url.url", "$image.0.data_url")]
+                }
+                let text = inputs.images > 0 ? "messages.0.content.1" : "messages.0.content.0"
+                answer = step("answer", "upstream.chat", message + [(text + ".type", "\"text\""), (text + ".text", "$transcript.result.text")])
+            } else if inputs.images == 0 {
+                answer = step("answer", "vision.Chat", [("messages.0.role", "\"user\""), ("messages.0.parts.0.text", "$transcript.result.text")])
+            } else {
+                answer = step("answer", "vision.Ask", [("image.data", "$image.0"), ("question", "$transcript.result.text")])
+            }
+            return [
+                step("transcript", "speech.Transcribe", [("audio", "$audio.0")]),
+                answer,
+                step("speech", "speech.Synthesize", [("text", "$answer.text"), ("format", "\"WAV\"")]),
+            ]
+        },
         "augment": Recipe(summary: "image → caption → N img2img variants (inputs: variants, default 3; strength, default 0.5)") { inputs in
             let count = Int(inputs["variants"] ?? "3") ?? 0
             guard (1...8).contains(count) else { throw WireStatus(.invalidArgument, "augment makes 1 ... 8 variants (input 'variants')") }

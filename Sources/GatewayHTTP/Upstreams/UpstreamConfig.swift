@@ -31,7 +31,7 @@ package struct UpstreamConfig: Sendable, Equatable {
             case .chat, .vision: return ["/chat/completions"]
             case .completions: return ["/completions"]
             case .embeddings: return ["/embeddings"]
-            case .images: return ["/images/generations"]
+            case .images: return ["/images/generations", "/images/edits"]
             case .audio: return ["/audio/transcriptions", "/audio/translations", "/audio/speech"]
             }
         }

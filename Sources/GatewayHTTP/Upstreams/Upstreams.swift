@@ -54,11 +54,20 @@ package final class Upstreams: Sendable {
 struct UpstreamRouting<Context: RequestContext>: RouterMiddleware {
     let upstreams: Upstreams
     let bodyLimit: Int
+    /// The services this gateway has replicas of: a model that is no alias, on a route whose service is not here,
+    /// is unknown (404) rather than a missing service (503).
+    let localServices: Set<String>
+
+    /// The service that answers each route locally.
+    static var localService: [String: String] {
+        ["/v1/chat/completions": "vision", "/v1/completions": "vision", "/v1/embeddings": "vision", "/v1/images/generations": "diffusion",
+         "/v1/images/edits": "diffusion", "/v1/audio/speech": "speech", "/v1/audio/transcriptions": "speech", "/v1/audio/translations": "speech"]
+    }
 
     /// The routes that can name an upstream model, and whether their body is multipart.
     static var routes: [String: Bool] {
         ["/v1/chat/completions": false, "/v1/completions": false, "/v1/embeddings": false, "/v1/images/generations": false,
-         "/v1/audio/speech": false, "/v1/audio/transcriptions": true, "/v1/audio/translations": true]
+         "/v1/images/edits": true, "/v1/audio/speech": false, "/v1/audio/transcriptions": true, "/v1/audio/translations": true]
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -84,12 +93,23 @@ struct UpstreamRouting<Context: RequestContext>: RouterMiddleware {
             json = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
             model = json?["model"] as? String
         }
-        guard let model, let match = upstreams.route(model) else { return try await next(request, context) }
+        guard let model, let match = upstreams.route(model) else {
+            if let model, let service = Self.localService[path], !localServices.contains(service) {
+                let aliases = upstreams.all.flatMap { $0.config.models.map(\.alias) }.sorted().joined(separator: ", ")
+                throw OpenAIError(.notFound, "model '\(model)' is not served here: no upstream model has that name (\(aliases)) and this "
+                                  + "gateway has no \(service) service of its own", code: "model_not_found", param: "model")
+            }
+            return try await next(request, context)
+        }
         let (upstream, target) = match
         let route = String(path.dropFirst(3))  // "/chat/completions"
         guard target.capabilities.contains(where: { $0.routes.contains(route) }) else {
             throw OpenAIError.invalid("model '\(model)' (upstream '\(upstream.name)') does not serve \(path); it serves "
                                       + target.capabilities.flatMap { $0.routes.map { "/v1" + $0 } }.sorted().joined(separator: ", "), param: "model")
+        }
+        if let json, !target.capabilities.contains(.vision), Self.hasImages(json) {
+            throw OpenAIError.invalid("model '\(model)' (upstream '\(upstream.name)') does not take images: its capabilities are "
+                                      + target.capabilities.map(\.rawValue).sorted().joined(separator: ", ") + " (add \"vision\")", param: "messages")
         }
         let (outgoing, outgoingType): ([UInt8], String)
         if var json {
@@ -105,6 +125,13 @@ struct UpstreamRouting<Context: RequestContext>: RouterMiddleware {
         }
         let streaming = (json?["stream"] as? Bool) == true
         return try await upstreams.relay(outgoing, contentType: outgoingType, route: route, to: upstream, streaming: streaming)
+    }
+
+    /// Whether a chat request carries image parts (OpenAI's `image_url`), which only a vision model may take.
+    static func hasImages(_ json: [String: Any]) -> Bool {
+        (json["messages"] as? [Any] ?? []).contains { message in
+            ((message as? [String: Any])?["content"] as? [Any] ?? []).contains { ($0 as? [String: Any])?["type"] as? String == "image_url" }
+        }
     }
 
 }
