@@ -178,7 +178,7 @@ let package = Package(
         ]),
         // The router with stand-in replicas in this process: selection, ejection, failover, limits.
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "ChorusAPI", "ChorusWire", "ChorusTestSupport",
+            "Gateway", "GatewayHTTP", "ChorusAPI", "ChorusWire", "ChorusTestSupport",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),

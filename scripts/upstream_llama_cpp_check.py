@@ -61,6 +61,8 @@ wait_for(f"http://127.0.0.1:{llama_port}/v1/models")
 upstreams = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
 json.dump({"upstreams": [{"name": "llama-cpp", "base_url": f"http://127.0.0.1:{llama_port}/v1", "timeout_seconds": 120,
                           "breaker_failures": 2, "breaker_cooldown_seconds": 60,
+                          # llama-cpp-python's server answers 400 to an X-Request-Id that is not a UUID.
+                          "request_id_header": "",
                           "models": {"smol-remote": {"model": "smollm2", "capabilities": ["chat", "completions"]}}}]}, upstreams)
 upstreams.close()
 front = subprocess.Popen([args.chorus, "gateway", "--port", "0", "--http-port", "0", "--upstreams", upstreams.name],
@@ -76,6 +78,7 @@ for line in front.stdout:
 threading.Thread(target=lambda: front_log.extend(front.stdout), daemon=True).start()
 base = http_url + "/v1"
 client = openai.OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=120)
+direct = openai.OpenAI(base_url=f"http://127.0.0.1:{llama_port}/v1", api_key="unused", max_retries=0, timeout=120)
 passed, failed = [], {}
 
 
@@ -120,7 +123,8 @@ def _():
 def _():
     answer = client.chat.completions.create(model="smol-remote", max_tokens=16, temperature=0,
                                             messages=[{"role": "user", "content": "What is the capital of France?"}])
-    assert "Paris" in answer.choices[0].message.content, answer
+    # llama-cpp-python formats SmolLM2's chat with its own template guess, so the reply is not Chorus's.
+    assert answer.choices[0].message.content.strip() and answer.model == "smollm2", answer
     assert answer.usage.prompt_tokens > 5 and 0 < answer.usage.completion_tokens <= 16, answer.usage
 
 
@@ -139,15 +143,15 @@ def _():
     assert first_token - sent < total / 2, (first_token - sent, total)
 
 
-@check("chat stream through the openai client, usage kept")
+@check("chat stream through the openai client: the same text as the direct stream")
 def _():
-    chunks = list(client.chat.completions.create(model="smol-remote", max_tokens=8, stream=True, temperature=0,
-                                                 stream_options={"include_usage": True},
-                                                 messages=[{"role": "user", "content": "Say hello."}]))
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    usage = [c.usage for c in chunks if c.usage]
-    assert text.strip(), chunks
-    assert usage and 0 < usage[-1].completion_tokens <= 8, usage
+    def text(c):
+        return "".join(chunk.choices[0].delta.content or "" for chunk in c.chat.completions.create(
+            model=c.model_name, max_tokens=8, stream=True, temperature=0, messages=[{"role": "user", "content": "Say hello."}])
+            if chunk.choices)
+    client.model_name, direct.model_name = "smol-remote", "smollm2"
+    relayed, straight = text(client), text(direct)
+    assert relayed.strip() and relayed == straight, (relayed, straight)
 
 
 @check("completions.create whole and streamed")
@@ -161,12 +165,16 @@ def _():
 
 @check("the upstream's error keeps its status")
 def _():
-    try:
-        client.chat.completions.create(model="smol-remote", messages="not a list")
-        raise AssertionError("accepted")
-    except openai.APIStatusError as error:
-        assert 400 <= error.status_code < 500, error
-        print(f"     llama.cpp answered {error.status_code}: {str(error)[:160]}")
+    statuses = []
+    for c, model in ((direct, "smollm2"), (client, "smol-remote")):
+        try:
+            c.chat.completions.create(model=model, messages="not a list")
+            raise AssertionError("accepted")
+        except openai.APIStatusError as error:
+            statuses.append(error.status_code)
+    # llama-cpp-python answers its own validation error with 500; the relay keeps whatever it was.
+    assert statuses[0] == statuses[1] >= 400, statuses
+    print(f"     llama.cpp answered {statuses[0]} directly and through the relay")
 
 
 @check("a client leaving mid-stream cancels the upstream request")
@@ -188,7 +196,7 @@ if args.bench:
     print(subprocess.run([args.chorus, "bench", "gateway", "--calls", "0", "--upstream-url", f"http://127.0.0.1:{llama_port}/v1",
                           "--upstream-model", "smollm2", "--upstream-tokens", "64", "--upstream-calls", "32",
                           "--upstream-concurrency", "1,8", "--upstream-rounds", "2"],
-                         capture_output=True, text=True).stdout, flush=True)
+                         stdout=subprocess.PIPE, text=True).stdout, flush=True)
 
 
 @check("a killed upstream is 503 naming it, and the breaker opens")

@@ -21,9 +21,6 @@ struct UpstreamRelayBench {
     var target: (url: String, model: String)?
 
     func run(logger: Logger) async throws {
-        // The servers here stop by cancellation at the end, which Hummingbird reports as an error.
-        var logger = logger
-        logger.logLevel = .critical
         var standIn: Task<Void, Error>?
         defer { standIn?.cancel() }
         let upstreamPort: Int, upstreamBase: String, upstreamModel: String
@@ -37,9 +34,10 @@ struct UpstreamRelayBench {
             (standIn, upstreamPort, upstreamBase, upstreamModel) = (task, port, "/v1", "m")
         }
 
-        let config = UpstreamConfig(name: "bench", baseURL: "http://127.0.0.1:\(upstreamPort)\(upstreamBase)", apiKey: nil, timeoutSeconds: 600,
+        var config = UpstreamConfig(name: "bench", baseURL: "http://127.0.0.1:\(upstreamPort)\(upstreamBase)", apiKey: nil, timeoutSeconds: 600,
                                     maxConcurrent: 1024, breakerFailures: 1000, breakerCooldownSeconds: 1,
                                     models: [.init(alias: "relayed", model: upstreamModel, capabilities: [.chat])])
+        config.requestIDHeader = nil  // llama-cpp-python's server refuses ids that are not UUIDs
         let gateway = try Gateway(configuration: .init(services: [:]), logger: logger)
         var settings = OpenAIFront.Settings(port: 0)
         let upstreams = Upstreams([config], logger: logger)
@@ -158,7 +156,8 @@ struct UpstreamRelayBench {
             }
             body = Substring(joined)
         }
-        return body.components(separatedBy: "\n\n").compactMap { event in
+        // Servers end event lines with LF or CR LF (sse-starlette, under llama-cpp-python's server).
+        return body.replacingOccurrences(of: "\r\n", with: "\n").components(separatedBy: "\n\n").compactMap { event in
             event.hasPrefix("data: ") ? String(event.dropFirst(6)) : nil
         }
     }

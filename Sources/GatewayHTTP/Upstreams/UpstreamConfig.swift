@@ -47,6 +47,9 @@ package struct UpstreamConfig: Sendable, Equatable {
     package var breakerFailures: Int
     package var breakerCooldownSeconds: Double
     package var models: [Model]
+    /// The header that carries the gateway's request id to the upstream, for its logs (nil: none is sent).
+    /// llama-cpp-python's server refuses an `X-Request-Id` that is not a UUID (400, empty body): "" turns it off.
+    package var requestIDHeader: String? = "X-Request-Id"
 
     package init(name: String, baseURL: String, apiKey: String?, timeoutSeconds: Double, maxConcurrent: Int,
                  breakerFailures: Int, breakerCooldownSeconds: Double, models: [Model]) {
@@ -100,10 +103,19 @@ package struct UpstreamConfig: Sendable, Equatable {
                 })
                 return Model(alias: alias, model: model, capabilities: capabilities)
             }
-            return UpstreamConfig(name: name, baseURL: base, apiKey: key, timeoutSeconds: try number("timeout_seconds", 120, 0.1...3600),
+            var requestIDHeader: String? = "X-Request-Id"
+            if let header = entry["request_id_header"] {
+                guard let text = header as? String, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+                    throw ConfigError("\(at).request_id_header must be a header name (letters, digits, -), or \"\" to send none")
+                }
+                requestIDHeader = text.isEmpty ? nil : text
+            }
+            var config = UpstreamConfig(name: name, baseURL: base, apiKey: key, timeoutSeconds: try number("timeout_seconds", 120, 0.1...3600),
                                   maxConcurrent: Int(try number("max_concurrent", 64, 1...100_000)),  // checked: 1 ... 100000
                                   breakerFailures: Int(try number("breaker_failures", 5, 1...1000)),  // checked: 1 ... 1000
                                   breakerCooldownSeconds: try number("breaker_cooldown_seconds", 10, 0.1...3600), models: models)
+            config.requestIDHeader = requestIDHeader
+            return config
         }
     }
 

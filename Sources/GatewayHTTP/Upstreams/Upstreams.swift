@@ -146,7 +146,7 @@ extension Upstreams {
         outgoing.method = .POST
         outgoing.headers.add(name: "Content-Type", value: contentType)
         if let key = upstream.config.apiKey { outgoing.headers.add(name: "Authorization", value: "Bearer \(key)") }
-        if let id = RequestNote.requestID { outgoing.headers.add(name: "X-Request-Id", value: id) }
+        if let header = upstream.config.requestIDHeader, let id = RequestNote.requestID { outgoing.headers.add(name: header, value: id) }
         outgoing.body = .bytes(ByteBuffer(bytes: body))
         let own = NIODeadline.now() + .nanoseconds(Int64(upstream.config.timeoutSeconds * 1e9))  // checked: at most 3600 s
         do {
