@@ -92,6 +92,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            // The health port (/livez, /readyz, /metrics) for orchestrators and Prometheus.
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
 
         // CLIP's two towers: VisionService embeds with them, LLaVA reuses the vision tower and Stable

@@ -17,10 +17,33 @@ public actor ConcurrencyLimiter {
     public var inFlight: Int { running }
     public var queueDepth: Int { waiters.count }
 
+    /// How long calls held a slot, as a Prometheus histogram's buckets, and the calls refused for a full queue.
+    public struct ComputeSeconds: Sendable {
+        public static let bounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+        /// Calls per bucket (not cumulative): counts[i] took at most bounds[i] and more than bounds[i - 1].
+        public var counts = [Int](repeating: 0, count: bounds.count)
+        public var count = 0
+        public var sum = 0.0
+        public var refused = 0
+
+        mutating func record(_ seconds: Double) {
+            if let bucket = Self.bounds.firstIndex(where: { seconds <= $0 }) { counts[bucket] += 1 }
+            count += 1
+            sum += seconds
+        }
+    }
+
+    public private(set) var computeSeconds = ComputeSeconds()
+
     /// Runs `body` when a slot is free. A cancelled waiter leaves the queue at once.
     public func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         try await acquire()
-        defer { release() }
+        let clock = ContinuousClock(), started = clock.now
+        defer {
+            let held = clock.now - started
+            computeSeconds.record(Double(held.components.seconds) + Double(held.components.attoseconds) / 1e18)
+            release()
+        }
         return try await body()
     }
 
@@ -30,6 +53,7 @@ public actor ConcurrencyLimiter {
             return
         }
         guard waiters.count < maxQueue else {
+            computeSeconds.refused += 1
             throw WireStatus(.resourceExhausted,
                              "service is busy: \(running) calls running and \(waiters.count) waiting (--max-concurrency \(maxConcurrency), --max-queue \(maxQueue)); retry later")
         }

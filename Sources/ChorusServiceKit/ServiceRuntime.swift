@@ -118,6 +118,64 @@ public final class ServiceRuntime: Sendable {
             models: models, state: servingState)
     }
 
+    /// Whether the service takes calls now, and why not: start-up (loading the models) not finished, draining
+    /// after SIGTERM, or every compute slot busy with the queue full (a new call would be refused).
+    public func readiness() async -> (ready: Bool, reason: String) {
+        let (address, draining) = state.withLockedValue { ($0.address, $0.draining) }
+        if address.isEmpty { return (false, "loading models") }
+        if draining { return (false, "draining") }
+        let (running, waiting) = (await limiter.inFlight, await limiter.queueDepth)
+        if running >= limiter.maxConcurrency && waiting >= limiter.maxQueue {
+            return (false, "busy: \(running) calls running and \(waiting) waiting (--max-concurrency \(limiter.maxConcurrency), --max-queue \(limiter.maxQueue))")
+        }
+        return (true, "")
+    }
+
+    /// The runtime's figures in Prometheus' text format (the health port's /metrics): what an autoscaler reads
+    /// (queue depth, calls running), what an operator watches (calls and failures, compute time, memory, models).
+    public func prometheus() async -> String {
+        let status = await status()
+        let compute = await limiter.computeSeconds
+        let (ready, _) = await readiness()
+        let label = "service=\"\(service)\""
+        var out = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for sample in samples { out += "\(name){\(sample.labels)} \(sample.value)\n" }
+        }
+        metric("chorus_service_info", "gauge", "The service, its version and device.",
+               [("\(label),version=\"\(Self.version)\",device=\"\(Self.escaped(options.device))\"", "1")])
+        metric("chorus_ready", "gauge", "1 when the service takes calls (what /readyz answers).", [(label, ready ? "1" : "0")])
+        metric("chorus_queue_depth", "gauge", "Model calls waiting for a compute slot.", [(label, "\(status.queueDepth)")])
+        metric("chorus_compute_in_flight", "gauge", "Model calls holding a compute slot.", [(label, "\(await limiter.inFlight)")])
+        metric("chorus_calls_in_flight", "gauge", "Calls open on the wire port (any method).", [(label, "\(status.inFlight)")])
+        metric("chorus_max_concurrency", "gauge", "Compute slots (--max-concurrency).", [(label, "\(status.maxConcurrency)")])
+        metric("chorus_max_queue", "gauge", "Calls that may wait (--max-queue).", [(label, "\(status.maxQueue)")])
+        metric("chorus_calls_total", "counter", "Calls served on the wire port, by outcome.",
+               [("\(label),outcome=\"ok\"", "\(status.callsTotal - min(status.callsTotal, status.callsFailed))"),
+                ("\(label),outcome=\"failed\"", "\(status.callsFailed)")])
+        metric("chorus_compute_refused_total", "counter", "Model calls refused because the queue was full.", [(label, "\(compute.refused)")])
+        out += "# HELP chorus_compute_seconds Time model calls held a compute slot.\n# TYPE chorus_compute_seconds histogram\n"
+        var cumulative = 0
+        for (bound, count) in zip(ConcurrencyLimiter.ComputeSeconds.bounds, compute.counts) {
+            cumulative += count
+            out += "chorus_compute_seconds_bucket{\(label),le=\"\(bound)\"} \(cumulative)\n"
+        }
+        out += "chorus_compute_seconds_bucket{\(label),le=\"+Inf\"} \(compute.count)\n"
+        out += "chorus_compute_seconds_sum{\(label)} \(compute.sum)\nchorus_compute_seconds_count{\(label)} \(compute.count)\n"
+        metric("chorus_resident_memory_bytes", "gauge", "Resident memory of the process.", [(label, "\(status.residentBytes)")])
+        metric("chorus_peak_resident_memory_bytes", "gauge", "Peak resident memory of the process.", [(label, "\(status.peakResidentBytes)")])
+        metric("chorus_uptime_seconds", "gauge", "Seconds since the process started.", [(label, String(format: "%.3f", status.uptimeSeconds))])
+        metric("chorus_model_loaded", "gauge", "1 for each model loaded, by name and kind.",
+               status.models.map { ("\(label),model=\"\(Self.escaped($0.name))\",kind=\"\(Self.escaped($0.kind))\"", "1") })
+        return out
+    }
+
+    /// A label value as Prometheus' text format writes it.
+    static func escaped(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+
     /// "host:port pid", to tell replicas apart in Echo answers.
     public var identity: String {
         "\(state.withLockedValue { $0.address }) \(getpid())"

@@ -37,6 +37,9 @@ struct ServiceFlags: ParsableArguments {
     @Option(help: "A file whose first line is the key (instead of --api-key).")
     var apiKeyFile: String?
 
+    @Option(help: "Port for plain-HTTP health checks and metrics (GET /livez, /readyz, /metrics) on --host, for Kubernetes probes and Prometheus; it answers 'loading models' from the start (default: none; 0 picks a free one).")
+    var healthHTTPPort: Int?
+
     func validate() throws {
         do {
             _ = try Backend.select(device)
@@ -51,6 +54,7 @@ struct ServiceFlags: ParsableArguments {
         }
         guard maxConcurrency >= 1 else { throw ValidationError("--max-concurrency must be at least 1") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must not be negative") }
+        if let healthHTTPPort { guard (0...65_535).contains(healthHTTPPort) else { throw ValidationError("--health-http-port must be 0 ... 65535") } }
         if let memoryBudgetMib { guard (1...(1 << 30)).contains(memoryBudgetMib) else { throw ValidationError("--memory-budget-mib must be 1 ... 1073741824") } }
     }
 
@@ -75,6 +79,12 @@ struct ServiceFlags: ParsableArguments {
         } else {
             logger.info("no --models folder given: model methods answer FAILED_PRECONDITION until models are loaded")
         }
+        // Before the models load, so a startup probe reads "loading models" rather than a refused connection.
+        var health: HealthEndpoint?
+        if let healthHTTPPort {
+            health = try await HealthEndpoint.start(host: listener.host, port: healthHTTPPort, runtime: runtime, logger: logger)
+            logger.info("health checks on http://\(listener.host):\(health!.port) (/livez, /readyz, /metrics)")
+        }
         let key = try APIKey.load(flag: apiKey, file: apiKeyFile, environment: "CHORUS_SERVICE_API_KEY")
         let routes = try key.map { $0.guarding(try makeRoutes(runtime), who: "the \(service) service") } ?? makeRoutes(runtime)
         if key != nil { logger.info("calls other than Health need the service API key") }
@@ -86,6 +96,7 @@ struct ServiceFlags: ParsableArguments {
                 logger.info("\(service) listening on \(address) (device \(device), \(routes.count) methods, max concurrency \(maxConcurrency), max queue \(maxQueue))")
             },
             onDraining: { runtime.setDraining() })
+        await health?.close()
     }
 }
 
