@@ -3,6 +3,7 @@ import ChorusServiceKit
 import ChorusWire
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The front door: forwards every service method to a healthy replica and answers its own
@@ -20,6 +21,8 @@ public final class Gateway: Sendable {
         public var serviceKey: APIKey?
         /// TLS to the services (ChorusTLS), when they listen with it.
         public var serviceSecurity: ConnectionSecurity?
+        /// How often `dns:///` and `file://` replica sources are read again (runDiscovery).
+        public var discoveryInterval: TimeAmount = .seconds(5)
 
         public init(services: [String: [String]], healthInterval: TimeAmount = .milliseconds(500),
                     healthTimeout: TimeAmount = .seconds(1), maxInFlightPerService: Int = 512, serviceKey: APIKey? = nil,
@@ -42,6 +45,10 @@ public final class Gateway: Sendable {
 
     public let configuration: Configuration
     public let pools: [String: ReplicaPool]
+    /// The services whose replicas come (in part) from names or files, with all their sources.
+    let discovered: [String: [ReplicaSource]]
+    /// Discovery rounds finished (tests wait on it to see a round pass without change).
+    let discoveryRounds = NIOLockedValueBox(0)
     /// Where every call to a service is opened: forwarded calls, pipeline steps and the HTTP front.
     public let router: ServiceRouter
     public let metrics = GatewayMetrics()
@@ -52,27 +59,91 @@ public final class Gateway: Sendable {
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        var pools: [String: ReplicaPool] = [:]
+        var pools: [String: ReplicaPool] = [:], discovered: [String: [ReplicaSource]] = [:]
         for (service, addresses) in configuration.services where !addresses.isEmpty {
             guard Self.serviceNames[service] != nil else {
                 throw WireStatus(.invalidArgument, "unknown service '\(service)'; the gateway knows \(Self.serviceNames.keys.sorted().joined(separator: ", "))")
             }
-            let replicas = try addresses.map { address in
-                Replica(service: service, client: try WireClient(address: address, configuration: .init(metadata: configuration.serviceKey?.metadata ?? [:], security: configuration.serviceSecurity)))
+            let sources = try addresses.map(ReplicaSource.init)
+            if sources.contains(where: \.isDynamic) {
+                // Discovered replicas join at the first runDiscovery round, fixed ones with them.
+                discovered[service] = sources
+                pools[service] = ReplicaPool(service: service, replicas: [])
+            } else {
+                pools[service] = ReplicaPool(service: service, replicas: try addresses.map { try Self.replica(service, $0, configuration, logger) })
             }
-            pools[service] = ReplicaPool(service: service, replicas: replicas)
         }
         self.pools = pools
+        self.discovered = discovered
         router = ServiceRouter(pools: pools, maxInFlightPerService: configuration.maxInFlightPerService, metrics: metrics, logger: logger)
-        for pool in pools.values {
-            for replica in pool.replicas {
-                // A replica whose connection drops is ejected at once, not at the next health check.
-                replica.client.onConnectionClosed { [weak replica, logger] in
-                    guard let replica, replica.setHealthy(false, error: "connection closed") else { return }
-                    logger.warning("\(replica.service) replica \(replica.address) ejected: connection closed")
+    }
+
+    /// A replica and its client; a replica whose connection drops is ejected at once, not at the next health check.
+    static func replica(_ service: String, _ address: String, _ configuration: Configuration, _ logger: Logger, healthy: Bool = true) throws -> Replica {
+        let client = try WireClient(address: address, configuration: .init(metadata: configuration.serviceKey?.metadata ?? [:], security: configuration.serviceSecurity))
+        let replica = Replica(service: service, client: client, healthy: healthy)
+        client.onConnectionClosed { [weak replica, logger] in
+            guard let replica, replica.setHealthy(false, error: "connection closed") else { return }
+            logger.warning("\(replica.service) replica \(replica.address) ejected: connection closed")
+        }
+        return replica
+    }
+
+    // MARK: discovery
+
+    /// Reads every `dns:///` and `file://` source each `discoveryInterval` and makes each pool's members what they
+    /// name: a new address joins unhealthy and takes calls once its first health check (at once) passes; an
+    /// address gone leaves at once for new calls, and its connection closes when its calls in flight have ended.
+    /// A source that cannot be read keeps the members it gave last. Runs until cancelled.
+    public func runDiscovery() async {
+        var failing: [String: String] = [:]
+        while !Task.isCancelled {
+            for (service, sources) in discovered.sorted(by: { $0.key < $1.key }) {
+                guard let pool = pools[service] else { continue }
+                var addresses: [String] = [], readable = true
+                for source in sources {
+                    do {
+                        addresses += try await source.resolve()
+                        if failing.removeValue(forKey: source.description) != nil { logger.info("\(service): \(source) readable again") }
+                    } catch {
+                        readable = false
+                        let message = WireStatus.from(error).message
+                        if failing.updateValue(message, forKey: source.description) != message {
+                            logger.warning("\(service): \(source): \(message); keeping the replicas it gave before")
+                        }
+                    }
+                }
+                // An unreadable source keeps what it gave: members are only added while any source fails.
+                if !readable { addresses += pool.replicas.map(\.address) }
+                let unique = Array(Set(addresses)).sorted()
+                do {
+                    let (joined, left) = try pool.update(to: unique) { address in
+                        try Self.replica(service, address, configuration, logger, healthy: false)
+                    }
+                    for replica in joined {
+                        logger.info("\(service) replica \(replica.address) joined (\(sources.filter(\.isDynamic).map(\.description).joined(separator: ", "))); admitted after its first health check")
+                        Task { await self.probe(replica) }
+                    }
+                    for replica in left {
+                        logger.info("\(service) replica \(replica.address) left; no new calls reach it, its \(replica.inFlight) calls in flight finish first")
+                        Task { await Self.closeWhenIdle(replica) }
+                    }
+                } catch {
+                    logger.warning("\(service): \(WireStatus.from(error).message)")
                 }
             }
+            discoveryRounds.withLockedValue { $0 += 1 }
+            try? await Task.sleep(nanoseconds: UInt64(configuration.discoveryInterval.nanoseconds))  // checked: --discovery-interval-ms is 10 ... 86400000
         }
+    }
+
+    /// Closes a departed replica's connection once nothing is in flight on it (or after ten minutes).
+    static func closeWhenIdle(_ replica: Replica) async {
+        let giveUp = ContinuousClock.now + .seconds(600)
+        while replica.inFlight > 0 && ContinuousClock.now < giveUp {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        replica.client.close()
     }
 
     /// The server routes: the gateway's own methods, plus `forward` for every other method.

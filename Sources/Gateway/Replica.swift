@@ -15,9 +15,11 @@ public final class Replica: Sendable {
         var lastError = ""
     }
 
-    init(service: String, client: WireClient) {
+    /// `healthy: false` for a replica discovered while running: it takes calls once a health check passes.
+    init(service: String, client: WireClient, healthy: Bool = true) {
         self.service = service
         self.client = client
+        state.withLockedValue { $0.healthy = healthy }
     }
 
     public var address: String { client.address }
@@ -52,14 +54,32 @@ public final class Replica: Sendable {
 /// rotating among equals so idle replicas share the load.
 public final class ReplicaPool: Sendable {
     public let service: String
-    public let replicas: [Replica]
+    /// The members now: fixed at start, or changed by discovery (ReplicaSource) while the gateway runs.
+    private let members: NIOLockedValueBox<[Replica]>
     private let rotation = NIOLockedValueBox(0)
     /// Calls the gateway is relaying to this service now, against its limit.
     private let admitted = NIOLockedValueBox(0)
 
     init(service: String, replicas: [Replica]) {
         self.service = service
-        self.replicas = replicas
+        members = NIOLockedValueBox(replicas)
+    }
+
+    public var replicas: [Replica] { members.withLockedValue { $0 } }
+
+    /// Makes the members the replicas at `addresses`: an address not yet a member joins (made by `make`), a member
+    /// whose address is gone leaves (calls already on it go on; no new ones reach it). Returns who joined and left.
+    func update(to addresses: [String], make: (String) throws -> Replica) rethrows -> (joined: [Replica], left: [Replica]) {
+        let current = replicas
+        let wanted = Set(addresses)
+        let left = current.filter { !wanted.contains($0.address) }
+        let joined = try addresses.filter { address in !current.contains { $0.address == address } }.map(make)
+        guard !left.isEmpty || !joined.isEmpty else { return ([], []) }
+        members.withLockedValue { members in
+            members.removeAll { member in left.contains { $0 === member } }
+            members += joined
+        }
+        return (joined, left)
     }
 
     /// Takes one of the `limit` places for calls in flight to this service, or says there is none.
@@ -83,7 +103,9 @@ public final class ReplicaPool: Sendable {
             value &+= 1
             return value
         }
+        let replicas = replicas
         let count = replicas.count
+        guard count > 0 else { return [] }
         let rotated = (0..<count).map { replicas[(start + $0) % count] }
         let healthy = rotated.filter { $0.isHealthy }
         // A stable sort keeps the rotation order among replicas with equal load.

@@ -27,17 +27,20 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @OptionGroup var listener: ListenerFlags
 
-    @Option(help: "VisionService replicas, host:port[,host:port...].")
+    @Option(help: "VisionService replicas, comma-separated: host:port, dns:///name:port (every address the name resolves to, read again each --discovery-interval-ms: a Kubernetes headless Service), or file:///path (one host:port a line).")
     var vision: String?
 
-    @Option(help: "DiffusionService replicas, host:port[,host:port...].")
+    @Option(help: "DiffusionService replicas, comma-separated: host:port, dns:///name:port (every address the name resolves to, read again each --discovery-interval-ms: a Kubernetes headless Service), or file:///path (one host:port a line).")
     var diffusion: String?
 
-    @Option(help: "SpeechService replicas, host:port[,host:port...].")
+    @Option(help: "SpeechService replicas, comma-separated: host:port, dns:///name:port (every address the name resolves to, read again each --discovery-interval-ms: a Kubernetes headless Service), or file:///path (one host:port a line).")
     var speech: String?
 
     @Option(help: "Milliseconds between health probes of each replica.")
     var healthIntervalMs = 500
+
+    @Option(help: "Milliseconds between readings of dns:/// and file:// replica sources: replicas that appear join after a healthy probe, replicas that vanish stop taking calls and close once theirs finish.")
+    var discoveryIntervalMs = 5000
 
     @Option(help: "Port of the OpenAI-compatible HTTP API; 0 picks a free one, -1 turns it off.")
     var httpPort = 7180
@@ -93,10 +96,13 @@ struct GatewayCommand: AsyncParsableCommand {
         }
         for list in [vision, diffusion, speech].compactMap({ $0 }) {
             for address in list.split(separator: ",") {
-                do { _ = try parseAddress(String(address)) } catch { throw ValidationError("'\(address)' is not host:port") }
+                do { _ = try ReplicaSource(String(address).trimmingCharacters(in: .whitespaces)) } catch {
+                    throw ValidationError("'\(address)' is not host:port, dns:///name:port or file:///path")
+                }
             }
         }
         guard healthIntervalMs >= 10 else { throw ValidationError("--health-interval-ms must be at least 10") }
+        guard (10...86_400_000).contains(discoveryIntervalMs) else { throw ValidationError("--discovery-interval-ms must be 10 ... 86400000") }
         guard (-1...65535).contains(httpPort) else { throw ValidationError("--http-port must be -1 (off), 0 (any) or a port") }
         guard (1...4096).contains(httpMaxBodyMib) else { throw ValidationError("--http-max-body-mib must be 1 ... 4096") }
         guard (1...1_000_000).contains(maxInFlightPerService) else { throw ValidationError("--max-in-flight-per-service must be 1 ... 1000000") }
@@ -115,14 +121,17 @@ struct GatewayCommand: AsyncParsableCommand {
         func split(_ list: String?) -> [String] {
             (list ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
-        let gateway = try Gateway(
-            configuration: .init(services: ["vision": split(vision), "diffusion": split(diffusion), "speech": split(speech)],
-                                 healthInterval: .milliseconds(Int64(healthIntervalMs)), maxInFlightPerService: maxInFlightPerService,
-                                 serviceKey: try APIKey.load(flag: serviceApiKey, file: serviceApiKeyFile, environment: "CHORUS_SERVICE_API_KEY"),
-                                 serviceSecurity: serviceTls || serviceTlsCa != nil ? try TLS.client(trusting: serviceTlsCa) : nil),
-            logger: logger)
+        var configuration = Gateway.Configuration(
+            services: ["vision": split(vision), "diffusion": split(diffusion), "speech": split(speech)],
+            healthInterval: .milliseconds(Int64(healthIntervalMs)), maxInFlightPerService: maxInFlightPerService,
+            serviceKey: try APIKey.load(flag: serviceApiKey, file: serviceApiKeyFile, environment: "CHORUS_SERVICE_API_KEY"),
+            serviceSecurity: serviceTls || serviceTlsCa != nil ? try TLS.client(trusting: serviceTlsCa) : nil)
+        configuration.discoveryInterval = .milliseconds(Int64(discoveryIntervalMs))
+        let gateway = try Gateway(configuration: configuration, logger: logger)
         let checks = Task { await gateway.runHealthChecks() }
         defer { checks.cancel() }
+        let discovery = Task { await gateway.runDiscovery() }
+        defer { discovery.cancel() }
         let http = HTTPFrontTask()
         defer { http.cancel() }
         var secureServer: (@Sendable (HTTPServerBuilder) throws -> HTTPServerBuilder)?
@@ -163,8 +172,8 @@ struct GatewayCommand: AsyncParsableCommand {
             maxFrameSize: listener.maxFrameMib << 20, limits: listener.connections.limits, security: try listener.security(),
             drainGrace: .seconds(Int64(listener.drainGrace)), logger: logger,
             onStarted: { address, _ in
-                for (name, pool) in gateway.pools.sorted(by: { $0.key < $1.key }) {
-                    logger.info("routing \(name) to \(pool.replicas.map(\.address).joined(separator: ", "))")
+                for name in gateway.pools.keys.sorted() {
+                    logger.info("routing \(name) to \((gateway.configuration.services[name] ?? []).joined(separator: ", "))")
                 }
                 logger.info("gateway listening on \(address)")
                 guard settings.port >= 0 else { return }

@@ -40,7 +40,7 @@ import Testing
         try String(contentsOfFile: speech, encoding: .utf8).replacingOccurrences(of: "\"--drain-grace\"", with: "\"--drain-grace-seconds\"")
             .write(toFile: speech, atomically: true, encoding: .utf8)
         let gateway = copy + "/deploy/kubernetes/base/gateway.yaml"
-        try String(contentsOfFile: gateway, encoding: .utf8).replacingOccurrences(of: "chorus-vision:7101", with: "chorus-vision:7199")
+        try String(contentsOfFile: gateway, encoding: .utf8).replacingOccurrences(of: "dns:///chorus-vision:7101", with: "dns:///chorus-vision:7199")
             .write(toFile: gateway, atomically: true, encoding: .utf8)
         let drifted = try Self.check(root: copy)
         #expect(drifted.status == 1, "\(drifted.text)")

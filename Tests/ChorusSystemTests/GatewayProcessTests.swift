@@ -41,6 +41,32 @@ import Testing
         #expect(gateway.log.contains("ejected") && gateway.log.contains("re-admitted"))
     }
 
+    @Test func replicasFromAListJoinAndLeaveWithoutARestart() async throws {
+        let (a, addressA) = try await ChorusProcess.serve(["speech", "--port", "0"])
+        let (b, addressB) = try await ChorusProcess.serve(["speech", "--port", "0"])
+        let list = NSTemporaryDirectory() + "chorus-speech-replicas-\(UUID().uuidString)"
+        try "\(addressA)\n".write(toFile: list, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: list) }
+        let (gateway, gatewayAddress) = try await ChorusProcess.serve(["gateway", "--port", "0", "--speech", "file://" + list,
+                                                                      "--discovery-interval-ms", "100", "--health-interval-ms", "100"])
+        defer { [a, b, gateway].forEach { $0.signal(SIGKILL) } }
+        let client = SpeechClient(try WireClient(address: gatewayAddress))
+        defer { (client.channel as? WireClient)?.close() }
+        func servedBy(_ count: Int) async throws -> Set<String> {
+            Set(try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<count { group.addTask { try await client.echo(EchoRequest(delayMs: 20)).servedBy } }
+                return try await group.reduce(into: [String]()) { $0.append(String($1.split(separator: " ")[0])) }
+            })
+        }
+        #expect(await eventually { (try? await servedBy(4)) == [addressA] })
+        try "\(addressA)\n\(addressB)\n".write(toFile: list, atomically: true, encoding: .utf8)
+        #expect(await eventually { (try? await servedBy(8)) == [addressA, addressB] })
+        try "\(addressB)\n".write(toFile: list, atomically: true, encoding: .utf8)
+        #expect(await eventually { (try? await servedBy(8)) == [addressB] })
+        #expect(gateway.log.contains("speech replica \(addressB) joined (file://\(list))") && gateway.log.contains("speech replica \(addressA) left"),
+                "\(gateway.log)")
+    }
+
     @Test func twoReplicasShareTheLoad() async throws {
         let (a, addressA) = try await ChorusProcess.serve(["speech", "--port", "0", "--max-concurrency", "16"])
         let (b, addressB) = try await ChorusProcess.serve(["speech", "--port", "0", "--max-concurrency", "16"])
