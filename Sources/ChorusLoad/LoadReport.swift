@@ -173,7 +173,9 @@ public struct LoadReport: Sendable {
             lines.append("windows: \(level.windows.count), last three \(stable ? "stable" : "NOT stable")")
         }
         if let before = level.serverBefore, let after = level.serverAfter {
-            var line = "server: \(after.callsTotal &- before.callsTotal) calls counted, \(after.callsFailed &- before.callsFailed) failed"
+            // A gateway's counts are its replicas' sums: a replica that left between the two takes its counts with it.
+            func delta(_ a: UInt64, _ b: UInt64) -> String { a >= b ? "\(a - b)" : "n/a (replicas changed)" }
+            var line = "server: \(delta(after.callsTotal, before.callsTotal)) calls counted, \(delta(after.callsFailed, before.callsFailed)) failed"
             if after.peakResidentBytes > 0 { line += String(format: ", peak RSS %.0f MiB", Double(after.peakResidentBytes) / 1_048_576) }
             for (name, backend) in after.backends.sorted(by: { $0.key < $1.key }) where backend.peakResidentBytes > 0 {
                 line += String(format: "; %@ peak RSS %.0f MiB", name as NSString, Double(backend.peakResidentBytes) / 1_048_576)

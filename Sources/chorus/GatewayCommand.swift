@@ -27,13 +27,13 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @OptionGroup var listener: ListenerFlags
 
-    @Option(help: "VisionService replicas, comma-separated: host:port, dns:///name:port (every address the name resolves to, read again each --discovery-interval-ms: a Kubernetes headless Service), or file:///path (one host:port a line).")
+    @Option(help: "VisionService replicas, comma-separated: host:port, dns:///name:port (every address the name resolves to, read again each --discovery-interval-ms: a Kubernetes headless Service), or file:///path (one host:port a line; replace it by renaming a new file over it).")
     var vision: String?
 
-    @Option(help: "DiffusionService replicas, comma-separated: host:port, dns:///name:port (every address the name resolves to, read again each --discovery-interval-ms: a Kubernetes headless Service), or file:///path (one host:port a line).")
+    @Option(help: "DiffusionService replicas, comma-separated: host:port, dns:///name:port (every address the name resolves to, read again each --discovery-interval-ms: a Kubernetes headless Service), or file:///path (one host:port a line; replace it by renaming a new file over it).")
     var diffusion: String?
 
-    @Option(help: "SpeechService replicas, comma-separated: host:port, dns:///name:port (every address the name resolves to, read again each --discovery-interval-ms: a Kubernetes headless Service), or file:///path (one host:port a line).")
+    @Option(help: "SpeechService replicas, comma-separated: host:port, dns:///name:port (every address the name resolves to, read again each --discovery-interval-ms: a Kubernetes headless Service), or file:///path (one host:port a line; replace it by renaming a new file over it).")
     var speech: String?
 
     @Option(help: "Milliseconds between health probes of each replica.")
