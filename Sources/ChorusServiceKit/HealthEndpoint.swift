@@ -1,4 +1,3 @@
-import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -18,7 +17,7 @@ public final class HealthEndpoint: Sendable {
     /// The port bound (the one asked for, or the kernel's pick for 0).
     public let port: Int
 
-    public static func start(host: String, port: Int, runtime: ServiceRuntime, logger: Logger) async throws -> HealthEndpoint {
+    public static func start(host: String, port: Int, runtime: ServiceRuntime) async throws -> HealthEndpoint {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -75,7 +75,7 @@ public struct OpenAIFront: Sendable {
         let upstreams = settings.upstreams
         if let upstreams {
             router.add(middleware: UpstreamRouting(upstreams: upstreams, bodyLimit: limit,
-                                                       localServices: Set(gateway.pools.filter { !$0.value.replicas.isEmpty }.keys)))
+                                                       localServices: Set(gateway.pools.keys)))
             upstreams.registerSteps(on: gateway.externalSteps)
         }
         // The front's own key was checked above; the router's clients present the services' key.

@@ -82,7 +82,7 @@ struct ServiceFlags: ParsableArguments {
         // Before the models load, so a startup probe reads "loading models" rather than a refused connection.
         var health: HealthEndpoint?
         if let healthHTTPPort {
-            health = try await HealthEndpoint.start(host: listener.host, port: healthHTTPPort, runtime: runtime, logger: logger)
+            health = try await HealthEndpoint.start(host: listener.host, port: healthHTTPPort, runtime: runtime)
             logger.info("health checks on http://\(listener.host):\(health!.port) (/livez, /readyz, /metrics)")
         }
         let key = try APIKey.load(flag: apiKey, file: apiKeyFile, environment: "CHORUS_SERVICE_API_KEY")

@@ -50,17 +50,26 @@ import Testing
             """
         let file = NSTemporaryDirectory() + "chorus-upstreams-\(UUID().uuidString).json"
         try config.write(toFile: file, atomically: true, encoding: .utf8)
-        var local: [String] = [], processes: [ChorusProcess] = []
+        var local: [String] = [], processes: [ChorusProcess] = [], speechList: (path: String, address: String)?
         if localSpeech {
+            // Found through a replica list, as a discovered service, which is empty when the gateway starts (a
+            // headless Service before its first pod is ready): the replica joins once the front is up.
             let (speech, speechAddress) = try await ChorusProcess.serve(["speech", "--port", "0", "--models", try RealModels.path(""), "--beam-size", "1"])
-            local = ["--speech", speechAddress]
+            speechList = (NSTemporaryDirectory() + "chorus-speech-list-\(UUID().uuidString)", speechAddress)
+            try "".write(toFile: speechList!.path, atomically: true, encoding: .utf8)
+            local = ["--speech", "file://" + speechList!.path, "--discovery-interval-ms", "100"]
             processes.append(speech)
         }
         let (gateway, _) = try await ChorusProcess.serve(["gateway", "--port", "0", "--http-port", "0", "--upstreams", file]
                                                          + (keysFile.map { ["--api-keys", $0] } ?? []) + local,
                                                          environment: ["CHORUS_TEST_UPSTREAM_KEY": key, "CHORUS_TEST_TEAM_KEY": "team-secret-1",
                                                                        "CHORUS_TEST_CLIP_KEY": "clip-secret-2", "CHORUS_TEST_SLOW_KEY": "slow-secret-3"])
-        return Stack(processes: [gateway, upstream, vision] + processes, front: try await httpAddress(gateway),
+        let front = try await httpAddress(gateway)
+        if let speechList {
+            try "\(speechList.address)\n".write(toFile: speechList.path, atomically: true, encoding: .utf8)
+            _ = try await gateway.waitForLine(containing: "re-admitted")  // the listed replica's first health check
+        }
+        return Stack(processes: [gateway, upstream, vision] + processes, front: front,
                      upstreamVision: VisionClient(try WireClient(address: visionAddress)), upstreamGateway: upstream, gateway: gateway)
     }
 

@@ -54,8 +54,8 @@ package final class Upstreams: Sendable {
 struct UpstreamRouting<Context: RequestContext>: RouterMiddleware {
     let upstreams: Upstreams
     let bodyLimit: Int
-    /// The services this gateway has replicas of: a model that is no alias, on a route whose service is not here,
-    /// is unknown (404) rather than a missing service (503).
+    /// The services this gateway is configured for (a discovered one may have no replica yet): a model that is no
+    /// alias, on a route whose service is not here, is unknown (404) rather than a missing service (503).
     let localServices: Set<String>
 
     /// The service that answers each route locally.
