@@ -56,16 +56,17 @@ struct UpstreamRelayBench {
         print("path       conc |    p50 µs    p99 µs   tokens/s | added p50 µs  added p99 µs  relayed/direct tokens/s")
         let maxTokens = target == nil ? "" : #", "max_tokens": \#(tokens), "temperature": 0"#
         let paths = [("direct", upstreamPort, upstreamBase, upstreamModel), ("relayed", frontPort, "/v1", "relayed")]
+        func body(_ model: String) -> String {
+            #"{"model": "\#(model)", "stream": true\#(maxTokens), "messages": [{"role": "user", "content": "Tell me about the sea."}]}"#
+        }
         for level in levels {
             var results = paths.map { _ in Streams() }
             for path in paths {
-                let body = #"{"model": "\#(path.3)", "stream": true\#(maxTokens), "messages": [{"role": "user", "content": "Tell me about the sea."}]}"#
-                _ = try streams(port: path.1, route: path.2, body: body, total: target == nil ? min(200, calls) : level, concurrency: level)
+                _ = try streams(port: path.1, route: path.2, body: body(path.3), total: target == nil ? min(200, calls) : level, concurrency: level)
             }
             for _ in 0..<rounds {
                 for (i, path) in paths.enumerated() {
-                    let body = #"{"model": "\#(path.3)", "stream": true\#(maxTokens), "messages": [{"role": "user", "content": "Tell me about the sea."}]}"#
-                    results[i].add(try streams(port: path.1, route: path.2, body: body, total: max(level, calls / rounds), concurrency: level))
+                    results[i].add(try streams(port: path.1, route: path.2, body: body(path.3), total: max(level, calls / rounds), concurrency: level))
                 }
             }
             let direct = results[0]
