@@ -95,7 +95,9 @@ let package = Package(
             // The health port (/livez, /readyz, /metrics) for orchestrators and Prometheus.
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-        ]),
+        ], plugins: ["GitCommit"]),
+        // Records the checkout's git commit at build time (`chorus --version`, Health).
+        .plugin(name: "GitCommit", capability: .buildTool()),
 
         // CLIP's two towers: VisionService embeds with them, LLaVA reuses the vision tower and Stable
         // Diffusion the text tower, so they live outside any one service.
@@ -163,7 +165,7 @@ let package = Package(
         ]),
         .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusWire", "ChorusMedia"]),
 
-        // libFuzzer entry points for every parser a client's bytes reach (Fuzz/README.md, scripts/fuzz).
+        // libFuzzer entry points for every parser a client's bytes reach (docs/contributing.md#fuzzing, scripts/fuzz).
         .target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"),
         .target(name: "ChorusFuzzTargets", dependencies: [
             "ChorusAPI", "ChorusWire", "ChorusMedia", "ChorusTensor", "ChorusText", "ChorusStableDiffusion", "Gateway", "GatewayHTTP",

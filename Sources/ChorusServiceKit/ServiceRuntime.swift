@@ -29,6 +29,8 @@ public final class ServiceRuntime: Sendable {
     }
 
     public static let version = "0.1.0"
+    /// The git commit this binary was built from (Plugins/GitCommit), "unknown" outside a checkout.
+    public static let commit = buildCommit
 
     public let options: Options
     public let logger: Logger

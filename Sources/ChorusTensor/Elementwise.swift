@@ -89,7 +89,21 @@ public enum VectorMath {
     public static let requested = ProcessInfo.processInfo.environment["CHORUS_VECTOR_MATH"]
 
     public static let avx512: Bool = requested != "swift" && chorus_vector_math_avx512() != 0
+
+    /// The instruction sets this process's own kernels use on this CPU, for `chorus --version` and start-up
+    /// logs: the float32 loops (AVX-512 or AVX2, or plain Swift) and the quantized products of GGUF weights.
+    public static var features: String {
+        let float = requested == "swift" ? "Swift loops (CHORUS_VECTOR_MATH=swift)"
+            : avx512 ? (chorus_cpu_vector_level() >= 3 ? "AVX-512 (the CPU has BF16)" : "AVX-512") : "AVX2 + FMA"
+        let quantized = switch QuantizedMatrix.kernelLevel {
+        case 2...: "AVX512-VNNI"
+        case 1: "AVX2"
+        default: "none (dequantized to float32)"
+        }
+        return "float32 \(float); quantized products \(quantized)"
+    }
 }
+
 
 /// e^x to about 1 ulp without libm's call and errno handling, in a form the compiler vectorises:
 /// x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor polynomial, 2^n put into the exponent.

@@ -134,3 +134,9 @@ struct BenchCLIPCommand: AsyncParsableCommand {
     private func format(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
     private func ratio(_ ours: Double, _ peer: Double?) -> String { peer.map { String(format: "%.2fx", ours / $0) } ?? "-" }
 }
+
+extension BenchCLIPCommand: HasExamples {
+    static let examples = [
+        "chorus bench clip --seconds 4",
+    ]
+}

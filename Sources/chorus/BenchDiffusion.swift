@@ -130,3 +130,9 @@ struct BenchDiffusionCommand: AsyncParsableCommand {
         print(String(format: "peak resident memory: chorus %.0f MB", Double(ProcessMemory.peakResidentBytes) / 1e6) + (peerMemory.map { String(format: ", diffusers %.0f MB", $0 * 1.048576) } ?? ""))
     }
 }
+
+extension BenchDiffusionCommand: HasExamples {
+    static let examples = [
+        "chorus bench diffusion --sd-rows \"\" --rounds 2     # terrain only",
+    ]
+}

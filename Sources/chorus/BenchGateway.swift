@@ -255,3 +255,10 @@ final class BlockingHTTPConnection {
 
     func close() { _ = Glibc.close(socket) }
 }
+
+extension BenchGatewayCommand: HasExamples {
+    static let examples = [
+        "chorus bench gateway",
+        "chorus bench gateway --upstream-url http://127.0.0.1:8000/v1 --upstream-model llama",
+    ]
+}

@@ -139,3 +139,9 @@ struct BenchKernelsCommand: AsyncParsableCommand {
         return results
     }
 }
+
+extension BenchKernelsCommand: HasExamples {
+    static let examples = [
+        "chorus bench kernels",
+    ]
+}

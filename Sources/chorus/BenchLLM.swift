@@ -101,3 +101,9 @@ struct BenchLLMCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension BenchLLMCommand: HasExamples {
+    static let examples = [
+        "chorus bench llm --peer-python /tmp/llamavenv/bin/python",
+    ]
+}

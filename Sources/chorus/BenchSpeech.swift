@@ -161,3 +161,9 @@ private func median(_ values: [Double]) -> Double? {
     let sorted = values.sorted()
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
+
+extension BenchSpeechCommand: HasExamples {
+    static let examples = [
+        "chorus bench speech --beams 1 --rounds 3",
+    ]
+}

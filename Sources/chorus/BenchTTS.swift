@@ -86,3 +86,9 @@ struct BenchTTSCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension BenchTTSCommand: HasExamples {
+    static let examples = [
+        "chorus bench tts --rounds 5",
+    ]
+}

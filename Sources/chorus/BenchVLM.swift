@@ -64,3 +64,9 @@ struct BenchVLMCommand: AsyncParsableCommand {
         if peer == nil { print("(the PyTorch peer did not run: set up .venv with torch==2.13.0 and transformers)") }
     }
 }
+
+extension BenchVLMCommand: HasExamples {
+    static let examples = [
+        "chorus bench vlm",
+    ]
+}

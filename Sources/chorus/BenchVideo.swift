@@ -74,3 +74,9 @@ struct BenchVideoCommand: AsyncParsableCommand {
         print("CPU: \(cpuName())")
     }
 }
+
+extension BenchVideoCommand: HasExamples {
+    static let examples = [
+        "chorus bench video --frames 16 --rounds 3",
+    ]
+}

@@ -191,3 +191,9 @@ struct BenchWireCommand: AsyncParsableCommand {
         print("(p50 ratio = grpc p50 / chorus p50: above 1 means chorus answers faster)")
     }
 }
+
+extension BenchWireCommand: HasExamples {
+    static let examples = [
+        "chorus bench wire --calls 20000",
+    ]
+}

@@ -8,13 +8,16 @@ import NIOCore
 struct CallCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "call",
-        abstract: "Call any method from the command line and print the answer as JSON.",
+        abstract: "Call any method from the command line: JSON in, the answers out, for people or for scripts.",
         discussion: """
             METHOD is a full name (/chorus.speech.v1.Speech/Transcribe) or short (speech.Transcribe).
-            REQUEST is JSON with the .proto field names; bytes fields are base64, or come from files:
-              chorus call speech.Transcribe '{"format": "SRT"}' --file audio.wav=clip.wav --field result.formatted
-            Client-streaming methods take a JSON array of requests. Streaming answers print one JSON per message.
-            Use --list to see every method.
+            REQUEST is JSON with the .proto field names; bytes fields are base64, or come from files (--file).
+            Client-streaming methods take a JSON array of requests. Use --list to see every method.
+
+            On a terminal, answers are shown for people: a progress bar with steps and ETA for diffusion, segments
+            as they are decoded for transcription, tokens as they stream for chat, media as its size. Piped, or
+            with --json, every answer (each message of a stream) is one line of JSON. --field and --save pick
+            parts of the answers in either case.
             """)
 
     @Argument(help: "The method to call.")
@@ -23,8 +26,8 @@ struct CallCommand: AsyncParsableCommand {
     @Argument(help: "The request as JSON (default {}).")
     var request: String?
 
-    @Option(help: "Address of the gateway or a service.")
-    var target = "127.0.0.1:7100"
+    @Option(help: "Address of the gateway or a service; $CHORUS_TARGET sets the default.")
+    var target = ConnectionDefaults.target
 
     @Option(name: .customLong("file"), help: "FIELD=PATH: put the file's bytes into a bytes field (dotted path). Repeatable.")
     var files: [String] = []
@@ -46,6 +49,9 @@ struct CallCommand: AsyncParsableCommand {
 
     @Flag(help: "List every method with its request and response types.")
     var list = false
+
+    @Flag(name: .customLong("json"), help: "One line of JSON per answer even on a terminal (the default when the output is piped).")
+    var jsonLines = false
 
     func run() async throws {
         if list {
@@ -80,9 +86,12 @@ struct CallCommand: AsyncParsableCommand {
                 for payload in payloads { try await call.send(payload) }
                 try await call.halfClose()
             }
+            // People at a terminal get progress and streamed text; pipes and --json get JSON lines.
+            var human = field == nil && !jsonLines && isatty(STDOUT_FILENO) == 1 ? HumanRendering() : nil
             for try await part in call.responses {
-                try printAnswer(resolved.decodeResponse(part.payload))
+                try printAnswer(resolved.decodeResponse(part.payload), human: &human)
             }
+            if let tail = human?.finish() { Self.write(tail) }
         } catch let status as WireStatus {
             FileHandle.standardError.write(Data("error: \(status)\n".utf8))
             throw ExitCode(1)
@@ -147,7 +156,12 @@ struct CallCommand: AsyncParsableCommand {
         return value
     }
 
-    private func printAnswer(_ data: Data) throws {
+    static func write(_ text: String) {
+        guard !text.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    private func printAnswer(_ data: Data, human: inout HumanRendering?) throws {
         let json = try JSONSerialization.jsonObject(with: data)
         for save in saves {
             guard let equals = save.firstIndex(of: "=") else { throw ValidationError("--save takes FIELD=PATH, got '\(save)'") }
@@ -160,7 +174,13 @@ struct CallCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("wrote \(bytes.count) bytes of \(path) to \(file)\n".utf8))
         }
         guard let field else {
-            if saves.isEmpty { print(String(decoding: data, as: UTF8.self)) }
+            guard saves.isEmpty else { return }
+            if human != nil, let answer = json as? [String: Any] {
+                Self.write(human!.render(answer))
+            } else {
+                let line = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+                Self.write(String(decoding: line, as: UTF8.self) + "\n")
+            }
             return
         }
         let value = lookup(field, in: json)
@@ -172,4 +192,13 @@ struct CallCommand: AsyncParsableCommand {
             print(String(decoding: encoded, as: UTF8.self))
         }
     }
+}
+
+extension CallCommand: HasExamples {
+    static let examples = [
+        "chorus call speech.Synthesize '{\"text\": \"Hello.\"}' --save data=hello.wav",
+        "chorus call speech.Transcribe '{\"format\": \"SRT\"}' --file audio.wav=hello.wav --field result.formatted",
+        "chorus call diffusion.TextToImage '{\"difficulty\": 60}' --save result.images.0.data=terrain.png",
+        "chorus call speech.Transcribe --file audio.wav=hello.wav --json    # JSON lines even on a terminal",
+    ]
 }

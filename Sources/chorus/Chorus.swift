@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 
 @main
@@ -14,6 +15,7 @@ struct Chorus: AsyncParsableCommand {
             Load-test a method:           chorus load vision.EmbedTexts '{"texts": ["a cat"]}' --concurrency 1:16:x2
             Measure the wire:             chorus bench wire
             """,
+        version: VersionText.text,
         subcommands: [
             VisionCommand.self, DiffusionCommand.self, SpeechCommand.self, GatewayCommand.self,
             UpCommand.self, CallCommand.self, HealthCommand.self, LoadCommand.self, BenchCommand.self,
@@ -21,7 +23,22 @@ struct Chorus: AsyncParsableCommand {
 
     static func main() async {
         KernelChoice.restartIfGeneric()
-        await main(nil)
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // ArgumentParser's own main, but a command's help ends with its examples.
+            if let help = HelpExamples.message(for: error, arguments: arguments) {
+                print(help, terminator: "")
+                Foundation.exit(0)
+            }
+            exit(withError: error)
+        }
     }
 }
 
@@ -37,4 +54,12 @@ enum Logs {
             return handler
         }
     }
+}
+
+extension Chorus: HasExamples {
+    static let examples = [
+        "chorus up                                   # the whole system on ./models",
+        "chorus call speech.Synthesize '{\"text\": \"Hello.\"}' --save data=hello.wav",
+        "chorus --version                            # commit, CPU features, OpenBLAS kernel",
+    ]
 }

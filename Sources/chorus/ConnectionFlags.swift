@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChorusTLS
 import ChorusWire
+import Foundation
 import NIOCore
 
 /// What one client may hold of a wire server, for services and the gateway alike.
@@ -69,5 +70,14 @@ struct ListenerFlags: ParsableArguments {
         if let port { guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 (any) ... 65535") } }
         guard (1...2048).contains(maxFrameMib) else { throw ValidationError("--max-frame-mib must be 1 ... 2048") }
         guard (0...86_400).contains(drainGrace) else { throw ValidationError("--drain-grace must be 0 ... 86400 seconds") }
+    }
+}
+
+/// Where the client commands (call, health, load) connect when --target is not given: $CHORUS_TARGET, so a shell
+/// (or the doc tests) can point them all at one stack, else the gateway's default address.
+enum ConnectionDefaults {
+    static var target: String {
+        let configured = ProcessInfo.processInfo.environment["CHORUS_TARGET"]?.trimmingCharacters(in: .whitespaces) ?? ""
+        return configured.isEmpty ? "127.0.0.1:7100" : configured
     }
 }

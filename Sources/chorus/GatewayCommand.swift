@@ -204,3 +204,10 @@ final class HTTPFrontTask: @unchecked Sendable {
         lock.withLock { task?.cancel() }
     }
 }
+
+extension GatewayCommand: HasExamples {
+    static let examples = [
+        "chorus gateway --port 7100 --http-port 7180 --vision 127.0.0.1:7101 --diffusion 127.0.0.1:7102 --speech 127.0.0.1:7103",
+        "chorus gateway --speech dns:///speech.chorus.svc.cluster.local:7103 --discovery-interval-ms 5000",
+    ]
+}

@@ -10,8 +10,8 @@ struct HealthCommand: AsyncParsableCommand {
         commandName: "health",
         abstract: "Ask a gateway (or one service) whether it is serving; exits 0 when it is.")
 
-    @Option(help: "Address of the gateway or service.")
-    var target = "127.0.0.1:7100"
+    @Option(help: "Address of the gateway or service; $CHORUS_TARGET sets the default.")
+    var target = ConnectionDefaults.target
 
     @Option(help: "What listens at --target: gateway, vision, diffusion or speech.")
     var service = "gateway"
@@ -59,4 +59,11 @@ struct HealthCommand: AsyncParsableCommand {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+extension HealthCommand: HasExamples {
+    static let examples = [
+        "chorus health",
+        "chorus health --target 127.0.0.1:7103 --service speech --wait-seconds 60",
+    ]
 }

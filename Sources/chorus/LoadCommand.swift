@@ -30,10 +30,6 @@ struct LoadCommand: AsyncParsableCommand {
             streams' time to first answer; chats' TTFT, TPOT, inter-token latency and tokens/s; speech's \
             real-time factor (processing ÷ audio); diffusion's s/step, first preview and images/s; goodput \
             against --slo; the server's own Status (or /metrics) before and after; the generator's CPU use.
-              chorus load speech.Transcribe '{}' --file audio.wav=clip.wav --target 127.0.0.1:7103 --concurrency 1:4:x2 --requests 20
-              chorus load /v1/chat/completions '{"model":"llava","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}' --target 127.0.0.1:7180 --concurrency 1:8:x2 --slo ttft=200ms,tpot=50ms
-              chorus load vision.EmbedTexts '{}' --synthetic texts.0=text:32 --rate 1:20:+5 --duration 10 --json run.json --plot run.svg
-              chorus load --compare before.json after.json
             """)
 
     @Argument(help: "A wire method (speech.Transcribe, compose:describe-and-speak ...) or an HTTP route (/v1/chat/completions).")
@@ -42,8 +38,8 @@ struct LoadCommand: AsyncParsableCommand {
     @Argument(help: "The request as JSON (the HTTP body for an HTTP route).")
     var request = "{}"
 
-    @Option(help: "Address of a service, the gateway's native port, or the gateway's HTTP API (with --protocol http).")
-    var target = "127.0.0.1:7100"
+    @Option(help: "Address of a service, the gateway's native port, or the gateway's HTTP API (with --protocol http); $CHORUS_TARGET sets the default.")
+    var target = ConnectionDefaults.target
 
     @Option(name: .customLong("protocol"), help: "wire (the native protocol) or http (the OpenAI API); a method starting with / means http.")
     var transport: String?
@@ -341,4 +337,13 @@ final class ProgressLine: @unchecked Sendable {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
+}
+
+extension LoadCommand: HasExamples {
+    static let examples = [
+        "chorus load speech.Transcribe '{}' --file audio.wav=clip.wav --target 127.0.0.1:7103 --concurrency 1:4:x2 --requests 20",
+        "chorus load /v1/chat/completions '{\"model\":\"llava\",\"stream\":true,\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}' --target 127.0.0.1:7180 --concurrency 1:8:x2 --slo ttft=200ms,tpot=50ms",
+        "chorus load vision.EmbedTexts '{}' --synthetic texts.0=text:32 --rate 1:20:+5 --duration 10 --json run.json --plot run.svg",
+        "chorus load --compare before.json after.json",
+    ]
 }

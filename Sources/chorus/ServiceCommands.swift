@@ -228,3 +228,21 @@ struct SpeechCommand: AsyncParsableCommand {
         try await flags.run(service: "speech", defaultPort: 7103) { try SpeechServer(runtime: $0, settings: settings).routes }
     }
 }
+
+extension VisionCommand: HasExamples {
+    static let examples = [
+        "chorus vision --port 7101 --models models --data-dir data/vision",
+    ]
+}
+
+extension DiffusionCommand: HasExamples {
+    static let examples = [
+        "chorus diffusion --port 7102 --models models",
+    ]
+}
+
+extension SpeechCommand: HasExamples {
+    static let examples = [
+        "chorus speech --port 7103 --models models",
+    ]
+}

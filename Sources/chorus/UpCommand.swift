@@ -2,7 +2,7 @@ import ArgumentParser
 import ChorusServiceKit
 import Foundation
 
-/// What `chorus up` starts. JSON, with these keys; every field has a default.
+/// What `chorus up` starts. JSON, with these keys; `host` and every `port` are required, the rest have defaults.
 struct UpConfig: Codable {
     struct Service: Codable {
         var port: Int
@@ -125,4 +125,11 @@ struct UpCommand: AsyncParsableCommand {
             throw ValidationError("config file '\(config)' is not valid: \(error)")
         }
     }
+}
+
+extension UpCommand: HasExamples {
+    static let examples = [
+        "chorus up",
+        "chorus up --print-config > chorus.json && chorus up --config chorus.json",
+    ]
 }

@@ -54,7 +54,7 @@ import Testing
         defer { speech.signal(SIGKILL) }
         let (ok, json) = try await ChorusProcess.run(["call", "speech.Echo", #"{"payload": "aGk="}"#, "--target", address])
         #expect(ok == 0)
-        #expect(json.contains(#""payload" : "aGk=""#))
+        #expect(json.contains(#""payload":"aGk=""#) && json.split(separator: "\n").count == 1, "piped: one line of JSON per answer")
 
         let wav = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-call-\(getpid()).wav")
         try Data("RIFF....WAVE".utf8).write(to: wav)
@@ -75,6 +75,53 @@ import Testing
 }
 
 extension CommandLineTests {
+    @Test func versionNamesTheCommitTheCPUAndTheKernels() async throws {
+        let (status, output) = try await ChorusProcess.run(["--version"])
+        #expect(status == 0)
+        let lines = output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4, "\(output)")
+        guard lines.count == 4 else { return }
+        let git = Process()
+        git.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        git.arguments = ["-C", VisionProcessTests.repository.path, "rev-parse", "--short=12", "HEAD"]
+        let pipe = Pipe()
+        git.standardOutput = pipe
+        try git.run()
+        let head = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        git.waitUntilExit()
+        // The commit the build recorded (Plugins/GitCommit) is the checkout's: scripts/test builds before it tests.
+        #expect(lines[0] == "chorus 0.1.0 (commit \(head))", "\(output)")
+        let flags = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        #expect(lines[1].hasPrefix("cpu: ") && lines[1].contains("family") && lines[1].contains("cores"), "\(output)")
+        #expect(lines[1].contains("avx2") == flags.contains(" avx2"), "\(output)")
+        #expect(lines[2].hasPrefix("kernels: float32 ") && lines[2].contains("; quantized products "), "\(output)")
+        #expect(lines[2].contains("AVX-512") == (flags.contains(" avx512f") && flags.contains(" avx512bw")) || lines[2].contains("AVX2"), "\(output)")
+        #expect(lines[3].hasPrefix("openblas: ") && lines[3].contains(" kernel, OpenBLAS 0."), "\(output)")
+    }
+
+    /// Every command's help starts with a line of what it is for and ends with examples of it.
+    @Test func everyHelpStartsWithItsPurposeAndEndsWithExamples() async throws {
+        var commands: [[String]] = [[]]
+        var checked = 0
+        while let path = commands.popLast() {
+            let (status, help) = try await ChorusProcess.run(path + ["--help"])
+            #expect(status == 0, "chorus \(path.joined(separator: " ")) --help: \(help)")
+            #expect(help.hasPrefix("OVERVIEW: ") && help.split(separator: "\n").first!.count > 30, "\(help)")
+            let sections = help.components(separatedBy: "\n\n").filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            let examples = sections.last?.split(separator: "\n").map(String.init) ?? []
+            #expect(examples.first == "EXAMPLES:" && examples.count >= 2, "chorus \(path.joined(separator: " ")) --help ends with:\n\(sections.last ?? "")")
+            #expect(examples.dropFirst().allSatisfy { $0.hasPrefix("  chorus" + path.map { " " + $0 }.joined()) }, "\(examples)")
+            checked += 1
+            // Its subcommands: the first word of each line of the SUBCOMMANDS section that is indented by two.
+            if let listed = sections.first(where: { $0.hasPrefix("SUBCOMMANDS:") }) {
+                for line in listed.split(separator: "\n").dropFirst() where line.hasPrefix("  ") && !line.hasPrefix("   ") {
+                    commands.append(path + [String(line.split(separator: " ")[0])])
+                }
+            }
+        }
+        #expect(checked >= 20, "chorus, its services, gateway, up, call, health, load, bench and its benchmarks")
+    }
+
     /// `chorus up` on free ports without the HTTP front, once the gateway reports every service healthy;
     /// the ports are gateway, vision, diffusion, speech.
     static func upWithoutHTTP(exitWithParent: Bool = true) async throws -> (ChorusProcess, [Int]) {
