@@ -152,14 +152,14 @@ package final class KeyPolicies: Sendable {
     }
 }
 
-/// The keys file's checks on every request but /healthz: a known key, a model it may use (for the routes that
+/// The keys file's checks on every request but the probes (`OpenProbes`): a known key, a model it may use (for the routes that
 /// name one), and its limits.
 struct KeyPolicyCheck<Context: RequestContext>: RouterMiddleware {
     let policies: KeyPolicies
     let bodyLimit: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/healthz" { return try await next(request, context) }
+        if OpenProbes.paths.contains(request.uri.path) { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
         guard let policy = policies.policy(forHeader: header) else {
             throw OpenAIError(.unauthorized, header.isEmpty ? "missing API key: send Authorization: Bearer <key>" : "incorrect API key",

@@ -227,12 +227,18 @@ struct ErrorShape<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// The probes an orchestrator calls without credentials (a Kubernetes readiness probe on /readyz, a liveness probe
+/// on /healthz): they answer with states and counts, never with models or data, so a key does not guard them.
+enum OpenProbes {
+    static let paths: Set<String> = ["/healthz", "/readyz"]
+}
+
 /// `Authorization: Bearer <key>`, compared in constant time so the key cannot be guessed byte by byte.
 struct BearerToken<Context: RequestContext>: RouterMiddleware {
     let key: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/healthz" { return try await next(request, context) }
+        if OpenProbes.paths.contains(request.uri.path) { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
         let given = header.hasPrefix("Bearer ") ? Array(header.utf8.dropFirst(7)) : []
         guard constantTimeEqual(given, Array(key.utf8)) else {

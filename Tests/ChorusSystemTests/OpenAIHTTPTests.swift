@@ -172,7 +172,10 @@ import Testing
     @Test func anAPIKeyIsRequiredWhenSet() async throws {
         let stack = try await Self.start(gatewayFlags: ["--api-key", "sk-chorus-test"])
         defer { stack.stop() }
+        // The probes stay open for an orchestrator (a readiness probe sends no key); /metrics does not.
         #expect(try await call(stack, "GET", "/healthz").status == 200)
+        #expect(try await call(stack, "GET", "/readyz").status != 401)
+        #expect(try await call(stack, "GET", "/metrics").status == 401)
         #expect(try await call(stack, "GET", "/v1/models").status == 401)
         #expect(try await call(stack, "GET", "/v1/models", headers: ["Authorization": "Bearer sk-chorus-tesT"]).status == 401)
         #expect(try await call(stack, "GET", "/v1/models", headers: ["Authorization": "Bearer sk-chorus-test"]).status == 200)
