@@ -98,6 +98,8 @@ let package = Package(
         ], plugins: ["GitCommit"]),
         // Records the checkout's git commit at build time (`chorus --version`, Health).
         .plugin(name: "GitCommit", capability: .buildTool()),
+        // Builds Playground/'s files into GatewayHTTP, which serves them at / (the browser playground).
+        .plugin(name: "EmbedPlayground", capability: .buildTool()),
 
         // CLIP's two towers: VisionService embeds with them, LLaVA reuses the vision tower and Stable
         // Diffusion the text tower, so they live outside any one service.
@@ -142,7 +144,7 @@ let package = Package(
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
-        ]),
+        ], plugins: ["EmbedPlayground"]),
 
         .executableTarget(name: "chorus", dependencies: [
             "ChorusWire", "ChorusAPI", "ChorusServiceKit", "VisionService", "DiffusionService", "SpeechService",

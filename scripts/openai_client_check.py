@@ -157,6 +157,25 @@ def _():
     assert verbose.language == "en"
 
 
+@check("audio.transcriptions.create stream=True: a delta per segment as decoded, then done", routed=False)
+def _():
+    events = list(client.audio.transcriptions.create(model="whisper-1", file=("speech.wav", wav_bytes["speech"]), stream=True))
+    types = [event.type for event in events]
+    assert types[0] == "transcript.text.delta" and types[-1] == "transcript.text.done" and len(set(types)) == 2, types
+    assert "lights" in events[-1].text.lower() and "lights" in "".join(e.delta for e in events[:-1]).lower(), events
+
+
+@check("audio.speech stream_format=sse: a WAV per sentence as synthesized, then done", routed=False)
+def _():
+    with client.audio.speech.with_streaming_response.create(model="tts-1", voice="alloy", input="One sentence. Then another.",
+                                                            response_format="wav", stream_format="sse") as response:
+        events = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: {")]
+    assert [e["type"] for e in events] == ["speech.audio.delta", "speech.audio.delta", "speech.audio.done"], events
+    for event in events[:2]:
+        with wave.open(io.BytesIO(base64.b64decode(event["audio"]))) as w:
+            assert w.getnchannels() == 1 and w.getnframes() > 0, w.getparams()
+
+
 @check("audio.translations.create")
 def _():
     text = client.audio.translations.create(model="whisper-base", file=("speech.wav", wav_bytes["speech"])).text

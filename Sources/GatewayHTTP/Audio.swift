@@ -15,23 +15,55 @@ package struct AudioRoutes {
     /// OpenAI's `speed` is Piper's 1 / length_scale. `wav` is one file for the whole text; `pcm` is
     /// OpenAI's raw 24 kHz 16-bit little-endian mono.
     func speak(_ request: Request) async throws -> Response {
-        let (synthesis, format) = try Self.synthesis(JSONFields(try await request.jsonObject(limit: bodyLimit)))
+        let fields = JSONFields(try await request.jsonObject(limit: bodyLimit))
+        let (synthesis, format) = try Self.synthesis(fields)
+        switch try fields.string("stream_format") ?? "audio" {
+        case "audio": break
+        case "sse": return try await speakInEvents(synthesis, format: format)
+        case let other: throw OpenAIError.invalid("stream_format '\(other)' is not one of audio, sse", param: "stream_format")
+        }
         var samples: [Float] = [], rate = 0
         for try await chunk in speech.synthesize(synthesis, options: options) {
             rate = Int(chunk.sampleRate)
             samples += chunk.data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         }
-        if format == "pcm" {
-            var bytes = [UInt8]()
-            bytes.reserveCapacity(samples.count * 2)
-            for sample in samples {
-                let value = Int16(max(-1, min(1, sample)) * 32767)
-                bytes += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)]
-            }
-            return Response.bytes(bytes, contentType: "audio/pcm")
-        }
+        if format == "pcm" { return Response.bytes(Self.pcm16(samples), contentType: "audio/pcm") }
         let wav = try WAVCodec.encode(AudioSamples(sampleRate: max(rate, 1), channels: [samples]))
         return Response.bytes(wav, contentType: "audio/wav")
+    }
+
+    /// `stream_format: "sse"` (OpenAI's streamed speech): a `speech.audio.delta` event per sentence as soon as it is
+    /// synthesized, its audio base64 (a WAV file of that sentence, or raw 24 kHz PCM), then `speech.audio.done`, so a
+    /// player can start on the first sentence.
+    func speakInEvents(_ synthesis: SynthesizeRequest, format: String) async throws -> Response {
+        let chunks = StreamCursor(speech.synthesize(synthesis, options: options))
+        let first = try await chunks.next()
+        let body = ResponseBody { writer in
+            var chunk = first
+            while let current = chunk {
+                let samples = current.data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                let audio = format == "pcm" ? Self.pcm16(samples)
+                    : try WAVCodec.encode(AudioSamples(sampleRate: max(Int(current.sampleRate), 1), channels: [samples]))  // checked: UInt32 always fits Int on 64-bit
+                try await writer.write(ServerSentEvents.event(["type": "speech.audio.delta", "audio": Data(audio).base64EncodedString(),
+                                                               "text": current.text]))
+                chunk = try await chunks.next()
+            }
+            try await writer.write(ServerSentEvents.event(["type": "speech.audio.done"]))
+            try await writer.write(ServerSentEvents.done)
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// Float samples as 16-bit little-endian PCM, clipped to ±1.
+    static func pcm16(_ samples: [Float]) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(samples.count * 2)
+        for sample in samples {
+            let value = Int16(max(-1, min(1, sample.isNaN ? 0 : sample)) * 32767)  // checked: clamped to ±1 (NaN to 0) before the conversion
+            bytes += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)]
+        }
+        return bytes
     }
 
     /// The body as a synthesis request and the answer's format (wav or pcm), checked.
@@ -77,6 +109,11 @@ package struct AudioRoutes {
             audio: Audio(wav: Data(file.data)), model: model == "whisper-1" ? "" : model,
             language: form.first("language")?.text ?? "", format: format, temperature: temperature,
             initialPrompt: form.first("prompt")?.text ?? "", wordTimestamps: granularities.contains("word"))
+        let stream = form.first("stream")?.text == "true"
+        if stream && translate {
+            throw OpenAIError.invalid("'stream' is for transcriptions; translations answer once", param: "stream")
+        }
+        if stream { return try await transcribeInEvents(transcription) }
         let result: TranscribeResult
         if translate {
             result = try await speech.translate(transcription, options: options)
@@ -97,5 +134,36 @@ package struct AudioRoutes {
             return Response.json(object)
         default: return Response.bytes(Array(result.formatted.utf8), contentType: "text/plain; charset=utf-8")
         }
+    }
+
+    /// `stream=true` (OpenAI's streamed transcription): a `transcript.text.delta` event per segment as Whisper decodes
+    /// it, with Chorus's `segment` (times, words) beside OpenAI's `delta`, then `transcript.text.done` with the text,
+    /// language, duration and every segment.
+    func transcribeInEvents(_ transcription: TranscribeRequest) async throws -> Response {
+        let events = StreamCursor(speech.transcribe(transcription, options: options))
+        let first = try await events.next()
+        let body = ResponseBody { writer in
+            var event = first
+            while let current = event {
+                if let segment = current.segment {
+                    try await writer.write(ServerSentEvents.event(["type": "transcript.text.delta", "delta": segment.text,
+                                                                   "segment": Self.segment(segment)]))
+                } else if let result = current.result {
+                    try await writer.write(ServerSentEvents.event([
+                        "type": "transcript.text.done", "text": result.text.trimmingCharacters(in: .whitespaces),
+                        "language": result.language, "duration": result.durationSeconds, "model": result.model,
+                        "segments": result.segments.map(Self.segment)]))
+                }
+                event = try await events.next()
+            }
+            try await writer.write(ServerSentEvents.done)
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    static func segment(_ segment: Segment) -> [String: Any] {
+        ["id": segment.id, "start": segment.start, "end": segment.end, "text": segment.text,
+         "words": segment.words.map { ["word": $0.word, "start": $0.start, "end": $0.end, "probability": $0.probability] }]
     }
 }

@@ -173,7 +173,8 @@ package struct ImageRoutes {
                                   negativePrompt: try string("negative_prompt") ?? "",
                                   guidanceScale: guidance ?? 0, steps: try integer("steps", UInt32(1)...UInt32(10_000)) ?? 0,
                                   seed: try integer("seed", UInt64.min...UInt64.max) ?? 0, width: width, height: height, numImages: n,
-                                  scheduler: try string("scheduler") ?? "", difficulty: try integer("difficulty", UInt32(1)...UInt32(100)) ?? 0,
+                                  scheduler: try string("scheduler") ?? "",
+                                  previewEvery: try integer("preview_every", UInt32(0)...UInt32(10_000)) ?? 0, difficulty: try integer("difficulty", UInt32(1)...UInt32(100)) ?? 0,
                                   promptSyntax: try string("prompt_syntax") ?? "")
     }
 

@@ -159,7 +159,7 @@ struct KeyPolicyCheck<Context: RequestContext>: RouterMiddleware {
     let bodyLimit: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if OpenProbes.paths.contains(request.uri.path) { return try await next(request, context) }
+        if OpenProbes.isOpen(request.uri.path) { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
         guard let policy = policies.policy(forHeader: header) else {
             throw OpenAIError(.unauthorized, header.isEmpty ? "missing API key: send Authorization: Bearer <key>" : "incorrect API key",

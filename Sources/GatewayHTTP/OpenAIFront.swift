@@ -33,6 +33,11 @@ public struct OpenAIFront: Sendable {
         package var upstreams: Upstreams?
         /// Named keys with their models and limits (`--api-keys`); checked instead of `apiKey` when set.
         package var keyPolicies: KeyPolicies?
+        /// The browser playground at `/` (`--no-playground` turns it off).
+        public var playground = true
+        /// Serve the playground's files from this folder, read on every request, instead of those built in
+        /// (CHORUS_PLAYGROUND_DIR: for working on the page without rebuilding).
+        public var playgroundDirectory: String?
 
         public init(host: String = "127.0.0.1", port: Int = 7180, maxBodyBytes: Int = 64 << 20, apiKey: String? = nil,
                     headTimeout: TimeAmount = .seconds(10), bodyTimeout: TimeAmount = .seconds(30),
@@ -87,6 +92,7 @@ public struct OpenAIFront: Sendable {
         let audio = AudioRoutes(speech: SpeechClient(services), bodyLimit: limit, options: options)
         let images = ImageRoutes(diffusion: DiffusionClient(services), vision: VisionClient(services), bodyLimit: limit, options: options)
         let pipelines = PipelineRoute(gateway: gateway, bodyLimit: limit)
+        if settings.playground { Playground(directory: settings.playgroundDirectory).register(on: router) }
         router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
         router.get("/readyz") { _, _ in readiness() }
         router.get("/metrics") { _, _ in
@@ -227,10 +233,15 @@ struct ErrorShape<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// The probes an orchestrator calls without credentials (a Kubernetes readiness probe on /readyz, a liveness probe
-/// on /healthz): they answer with states and counts, never with models or data, so a key does not guard them.
+/// What answers without credentials: the probes an orchestrator calls (a Kubernetes readiness probe on /readyz, a
+/// liveness probe on /healthz), which tell states and counts, never models or data; and the playground's page and
+/// files, which hold no data and ask the person for the key that the API calls they make then carry.
 enum OpenProbes {
-    static let paths: Set<String> = ["/healthz", "/readyz"]
+    static let paths: Set<String> = ["/healthz", "/readyz", "/"]
+
+    static func isOpen(_ path: String) -> Bool {
+        paths.contains(path) || path.hasPrefix(Playground.prefix)
+    }
 }
 
 /// `Authorization: Bearer <key>`, compared in constant time so the key cannot be guessed byte by byte.
@@ -238,7 +249,7 @@ struct BearerToken<Context: RequestContext>: RouterMiddleware {
     let key: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if OpenProbes.paths.contains(request.uri.path) { return try await next(request, context) }
+        if OpenProbes.isOpen(request.uri.path) { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
         let given = header.hasPrefix("Bearer ") ? Array(header.utf8.dropFirst(7)) : []
         guard constantTimeEqual(given, Array(key.utf8)) else {

@@ -90,6 +90,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Flag(help: "Call the services over TLS, trusting the system's CA roots.")
     var serviceTls = false
 
+    @Flag(help: "Serve no browser playground at / on the HTTP port (it calls the same API, with the same key rules).")
+    var noPlayground = false
+
     func validate() throws {
         guard vision != nil || diffusion != nil || speech != nil || upstreams != nil else {
             throw ValidationError("give at least one of --vision, --diffusion, --speech (or --upstreams: a front for upstream servers alone)")
@@ -144,6 +147,9 @@ struct GatewayCommand: AsyncParsableCommand {
                                             headTimeout: .seconds(Int64(httpHeadTimeout)), bodyTimeout: .seconds(Int64(httpBodyTimeout)),
                                             idleTimeout: .seconds(Int64(httpIdleTimeout)), maxConnections: httpMaxConnections,
                                             secureServer: secureServer)
+        front.playground = !noPlayground
+        front.playgroundDirectory = ProcessInfo.processInfo.environment["CHORUS_PLAYGROUND_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        if let directory = front.playgroundDirectory { logger.info("playground files read from \(directory) (CHORUS_PLAYGROUND_DIR)") }
         if let apiKeys {
             do {
                 front.keyPolicies = try KeyPolicies.load(json: try Data(contentsOf: URL(fileURLWithPath: apiKeys)))

@@ -17,15 +17,8 @@ import Testing
 
     @Test func everyExampleInTheDocsRunsAndEveryLinkResolves() async throws {
         #expect(Self.documents.count >= 9, "README.md and the eight docs of issue #40: \(Self.documents)")
-        let realModels = try RealModels.path("")
-        let models = NSTemporaryDirectory() + "chorus-docs-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
+        let models = try Self.modelsWithFixtures()
         defer { try? FileManager.default.removeItem(atPath: models) }
-        for name in try FileManager.default.contentsOfDirectory(atPath: realModels) where !name.hasPrefix(".") {
-            try FileManager.default.createSymbolicLink(atPath: models + "/" + name, withDestinationPath: realModels + "/" + name)
-        }
-        try FileManager.default.createSymbolicLink(atPath: models + "/llava-tiny", withDestinationPath: ChatProcessTests.llavaFolder.path)
-        try FileManager.default.createSymbolicLink(atPath: models + "/clip-tiny", withDestinationPath: VisionProcessTests.clipFolder.path)
         let ports = try (0..<5).map { _ in try freePort() }
         let config = """
             {"host": "127.0.0.1", "gateway": {"port": \(ports[0]), "http_port": \(ports[4])},
@@ -48,6 +41,20 @@ import Testing
         #expect(status == 0, "\(output)")
         let ran = output.split(separator: "\n").first { $0.hasPrefix("examples: ") }
         #expect(ran.map { Int($0.split(separator: " ")[1]) ?? 0 } ?? 0 >= 30, "the docs run their examples: \(ran ?? "none")\n\(output)")
+    }
+
+    /// A --models folder with the default real models (scripts/fetch-models) and the tiny LLaVA and CLIP fixtures as
+    /// llava-tiny and clip-tiny, all as links; the caller removes it.
+    static func modelsWithFixtures() throws -> String {
+        let realModels = try RealModels.path("")
+        let models = NSTemporaryDirectory() + "chorus-docs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
+        for name in try FileManager.default.contentsOfDirectory(atPath: realModels) where !name.hasPrefix(".") {
+            try FileManager.default.createSymbolicLink(atPath: models + "/" + name, withDestinationPath: realModels + "/" + name)
+        }
+        try FileManager.default.createSymbolicLink(atPath: models + "/llava-tiny", withDestinationPath: ChatProcessTests.llavaFolder.path)
+        try FileManager.default.createSymbolicLink(atPath: models + "/clip-tiny", withDestinationPath: VisionProcessTests.clipFolder.path)
+        return models
     }
 
     /// The runner on a made-up doc: a passing block with wildcards, a failing one, a broken link and a missing anchor.

@@ -47,7 +47,7 @@ import Testing
 
         let direct = try Self.runChecks("http://127.0.0.1:\(ports[4])/v1", routedOnly: false)
         #expect(direct.status == 0, "\(direct.text)")
-        #expect(direct.passed.count == 27, "\(direct.text)")
+        #expect(direct.passed.count == 29, "\(direct.text)")
 
         // The same stack as the upstream of a second gateway with no services of its own, which serves its
         // models under the same names: every check of a relayed route, through the relay.
