@@ -180,6 +180,9 @@ def _():
 def _():
     text = client.audio.translations.create(model="whisper-base", file=("speech.wav", wav_bytes["speech"])).text
     assert "light" in text.lower(), text
+    verbose = client.audio.translations.create(model="whisper-base", file=("speech.wav", wav_bytes["speech"]),
+                                               response_format="verbose_json")
+    assert verbose.to_dict().get("task") == "translate" and verbose.segments, verbose
 
 
 @check("images.generate b64_json")

@@ -189,15 +189,15 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
         return TranscribeResult(
             text: transcription.text, language: transcription.language, languageProbability: transcription.languageProbability,
             durationSeconds: transcription.duration, segments: transcription.segments.map(\.wire), format: format,
-            formatted: Self.write(transcription, format), model: engine.name)
+            formatted: Self.write(transcription, format, task: task), model: engine.name)
     }
 
-    static func write(_ t: Transcription, _ format: TranscriptFormat) -> String {
+    static func write(_ t: Transcription, _ format: TranscriptFormat, task: WhisperTask = .transcribe) -> String {
         switch format {
         case .text: return TranscriptWriters.text(t)
         case .srt: return TranscriptWriters.srt(t)
         case .vtt: return TranscriptWriters.vtt(t)
-        case .verboseJson: return TranscriptWriters.verboseJSON(t)
+        case .verboseJson: return TranscriptWriters.verboseJSON(t, task: task == .translate ? "translate" : "transcribe")
         case .json, .unspecified: return TranscriptWriters.json(t)
         }
     }

@@ -24,10 +24,11 @@ public enum TranscriptWriters {
         encode(["text": t.text])
     }
 
-    /// OpenAI's `verbose_json`: language, duration and the segments with their decoding statistics.
-    public static func verboseJSON(_ t: Transcription) -> String {
+    /// OpenAI's `verbose_json`: the task ("transcribe" or "translate"), language, duration and the segments with their
+    /// decoding statistics.
+    public static func verboseJSON(_ t: Transcription, task: String = "transcribe") -> String {
         struct Verbose: Encodable {
-            let task = "transcribe"
+            let task: String
             let language: String
             let duration: Double
             let text: String
@@ -38,7 +39,7 @@ public enum TranscriptWriters {
             let avg_logprob: Float, compression_ratio: Float, no_speech_prob: Float, temperature: Float
             let words: [TimedWord]?
         }
-        return encode(Verbose(language: t.language, duration: t.duration, text: t.text, segments: t.segments.map {
+        return encode(Verbose(task: task, language: t.language, duration: t.duration, text: t.text, segments: t.segments.map {
             Segment(id: $0.id, start: $0.start, end: $0.end, text: $0.text, tokens: $0.tokens, avg_logprob: $0.averageLogprob,
                     compression_ratio: $0.compressionRatio, no_speech_prob: $0.noSpeechProbability, temperature: $0.temperature,
                     words: $0.words.isEmpty ? nil : $0.words)

@@ -68,7 +68,7 @@ import Testing
         let relayed = try Self.runChecks(frontURL, routedOnly: true)
         #expect(relayed.status == 0, "\(relayed.text)\n\(front.log)")
         #expect(relayed.passed.count == 20, "\(relayed.text)")
-        // Every call went through the relay, counted by the upstream's status: 18 answers and the two malformed
+        // Every call went through the relay, counted by the upstream's status: 19 answers and the two malformed
         // requests (an image that is none, a video that is an image) refused there.
         let (metrics, _) = try await URLSession.shared.data(from: URL(string: frontURL.replacingOccurrences(of: "/v1", with: "/metrics"))!)
         let lines = String(decoding: metrics, as: UTF8.self).split(separator: "\n")
@@ -76,7 +76,7 @@ import Testing
             lines.first { $0.hasPrefix("chorus_upstream_requests_total{upstream=\"chorus-up\",status=\"\(status)\"}") }
                 .flatMap { Int($0.split(separator: " ").last ?? "") }
         }
-        #expect(relayedCalls(200) == 18 && relayedCalls(400) == 2, "\(String(decoding: metrics, as: UTF8.self))")
+        #expect(relayedCalls(200) == 19 && relayedCalls(400) == 2, "\(String(decoding: metrics, as: UTF8.self))")
     }
 
     /// scripts/openai_client_check.py against `baseURL`: its exit status, output and the checks that passed.
