@@ -17,22 +17,9 @@ import Testing
 
     @Test func everyExampleInTheDocsRunsAndEveryLinkResolves() async throws {
         #expect(Self.documents.count >= 9, "README.md and the eight docs of issue #40: \(Self.documents)")
-        let models = try Self.modelsWithFixtures()
-        defer { try? FileManager.default.removeItem(atPath: models) }
-        let ports = try (0..<5).map { _ in try freePort() }
-        let config = """
-            {"host": "127.0.0.1", "gateway": {"port": \(ports[0]), "http_port": \(ports[4])},
-             "services": {"vision": {"port": \(ports[1]), "models": "\(models)", "extra_args": ["--data-dir", "\(models)/.vision-data"]},
-                          "diffusion": {"port": \(ports[2]), "models": "\(models)"},
-                          "speech": {"port": \(ports[3]), "models": "\(models)"}}}
-            """
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-up-docs-\(ports[0]).json")
-        try config.write(to: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let up = try ChorusProcess(["up", "--config", file.path])
-        defer { up.signal(SIGKILL) }
-        let (healthy, health) = try await ChorusProcess.run(["health", "--target", "127.0.0.1:\(ports[0])", "--wait-seconds", "120"], timeout: 130)
-        #expect(healthy == 0, "\(health)\n\(up.log)")
+        let stack = try await UpStack.start()
+        defer { stack.stop() }
+        let ports = stack.ports
 
         let (status, output) = try Self.runDocTest(["--gateway", "127.0.0.1:\(ports[0])", "--http", "127.0.0.1:\(ports[4])",
                                                     "--service", "7101=127.0.0.1:\(ports[1])", "--service", "7102=127.0.0.1:\(ports[2])",
@@ -41,6 +28,39 @@ import Testing
         #expect(status == 0, "\(output)")
         let ran = output.split(separator: "\n").first { $0.hasPrefix("examples: ") }
         #expect(ran.map { Int($0.split(separator: " ")[1]) ?? 0 } ?? 0 >= 30, "the docs run their examples: \(ran ?? "none")\n\(output)")
+    }
+
+    /// `chorus up` on free ports (gateway, vision, diffusion, speech, HTTP) with `modelsWithFixtures()`, once the
+    /// gateway reports every service healthy.
+    struct UpStack {
+        let up: ChorusProcess
+        let ports: [Int]
+        let models: String
+
+        static func start() async throws -> UpStack {
+            let models = try DocsTests.modelsWithFixtures()
+            let ports = try (0..<5).map { _ in try freePort() }
+            let config = """
+                {"host": "127.0.0.1", "gateway": {"port": \(ports[0]), "http_port": \(ports[4])},
+                 "services": {"vision": {"port": \(ports[1]), "models": "\(models)", "extra_args": ["--data-dir", "\(models)/.vision-data"]},
+                              "diffusion": {"port": \(ports[2]), "models": "\(models)"},
+                              "speech": {"port": \(ports[3]), "models": "\(models)"}}}
+                """
+            let file = NSTemporaryDirectory() + "chorus-up-\(ports[0]).json"
+            try config.write(toFile: file, atomically: true, encoding: .utf8)
+            let up = try ChorusProcess(["up", "--config", file])
+            let (healthy, health) = try await ChorusProcess.run(["health", "--target", "127.0.0.1:\(ports[0])", "--wait-seconds", "120"], timeout: 130)
+            #expect(healthy == 0, "\(health)\n\(up.log)")
+            return UpStack(up: up, ports: ports, models: models, config: file)
+        }
+
+        let config: String
+
+        func stop() {
+            up.signal(SIGKILL)
+            try? FileManager.default.removeItem(atPath: models)
+            try? FileManager.default.removeItem(atPath: config)
+        }
     }
 
     /// A --models folder with the default real models (scripts/fetch-models) and the tiny LLaVA and CLIP fixtures as

@@ -65,22 +65,9 @@ import Testing
             return
         }
 
-        let models = try DocsTests.modelsWithFixtures()
-        defer { try? FileManager.default.removeItem(atPath: models) }
-        let ports = try (0..<5).map { _ in try freePort() }
-        let config = """
-            {"host": "127.0.0.1", "gateway": {"port": \(ports[0]), "http_port": \(ports[4])},
-             "services": {"vision": {"port": \(ports[1]), "models": "\(models)", "extra_args": ["--data-dir", "\(models)/.vision-data"]},
-                          "diffusion": {"port": \(ports[2]), "models": "\(models)"},
-                          "speech": {"port": \(ports[3]), "models": "\(models)"}}}
-            """
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-up-playground-\(ports[0]).json")
-        try config.write(to: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let up = try ChorusProcess(["up", "--config", file.path])
-        defer { up.signal(SIGKILL) }
-        let (healthy, health) = try await ChorusProcess.run(["health", "--target", "127.0.0.1:\(ports[0])", "--wait-seconds", "120"], timeout: 130)
-        #expect(healthy == 0, "\(health)\n\(up.log)")
+        let stack = try await DocsTests.UpStack.start()
+        defer { stack.stop() }
+        let ports = stack.ports
         // A second gateway in front of the same services that wants a key.
         let (keyed, _) = try await ChorusProcess.serve(["gateway", "--port", "0", "--http-port", "0", "--api-key", "sk-playground",
                                                         "--vision", "127.0.0.1:\(ports[1])", "--diffusion", "127.0.0.1:\(ports[2])",
@@ -108,7 +95,7 @@ import Testing
         try browser.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         browser.waitUntilExit()
-        #expect(browser.terminationStatus == 0, "\(text)\n\(up.log.suffix(4000))")
+        #expect(browser.terminationStatus == 0, "\(text)\n\(stack.up.log.suffix(4000))")
         let summary = text.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let passed = summary?["passed"] as? [String] ?? []
         #expect(passed.count >= 9, "every tab, the network log and the key prompt: \(text)")
