@@ -22,7 +22,10 @@ package final class KeyPolicies: Sendable {
         package var requestsPerMinute: Int?
         package var maxConcurrent: Int?
 
-        func allows(_ model: String) -> Bool { models.contains("*") || models.contains(model) }
+        func allows(_ model: String) -> Bool { allowsAll || models.contains(model) }
+        var allowsAll: Bool { models.contains("*") }
+        /// "models a, b" for messages.
+        var modelList: String { "model\(models.count == 1 ? "" : "s") " + models.sorted().joined(separator: ", ") }
     }
 
     private struct Usage {
@@ -155,6 +158,10 @@ package final class KeyPolicies: Sendable {
 /// The keys file's checks on every request but the probes (`OpenProbes`): a known key, a model it may use (for the routes that
 /// name one), and its limits.
 struct KeyPolicyCheck<Context: RequestContext>: RouterMiddleware {
+    /// Routes whose requests run models they need not name (a pipeline's steps and recipes, a prompt preview's
+    /// default model): only a key that may use every model may call them.
+    static var choosesItsOwnModels: Set<String> { ["/v1/pipelines", "/v1/prompts/preview"] }
+
     let policies: KeyPolicies
     let bodyLimit: Int
 
@@ -181,6 +188,16 @@ struct KeyPolicyCheck<Context: RequestContext>: RouterMiddleware {
                 policies.count(policy, status: 403)
                 throw OpenAIError(.forbidden, "key '\(policy.name)' may not use model '\(model)'", type: "permission_error", code: "model_not_allowed")
             }
+            // Without a model the service would pick its default, which the key may not name.
+            if model == nil, !policy.allowsAll {
+                policies.count(policy, status: 403)
+                throw OpenAIError(.forbidden, "key '\(policy.name)' may use only \(policy.modelList): name one in 'model'",
+                                  type: "permission_error", code: "model_not_allowed")
+            }
+        } else if request.method == .post, Self.choosesItsOwnModels.contains(request.uri.path), !policy.allowsAll {
+            policies.count(policy, status: 403)
+            throw OpenAIError(.forbidden, "key '\(policy.name)' may use only \(policy.modelList); \(request.uri.path) runs models a request "
+                              + "does not name, so it needs a key whose models are \"*\"", type: "permission_error", code: "model_not_allowed")
         }
         do {
             try policies.admit(policy)

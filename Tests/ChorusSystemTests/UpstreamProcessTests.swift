@@ -227,6 +227,12 @@ import Testing
         let forbidden = try await Self.post(stack.front + "/v1/chat/completions", chat, key: "clip-secret-2")
         #expect(forbidden.status == 403 && forbidden.text.contains("key 'clip-only' may not use model 'remote-llava'"), "\(forbidden.text)")
         #expect(try await Self.post(stack.front + "/v1/embeddings", ["model": "remote-clip", "input": "a cat"], key: "clip-secret-2").status == 200)
+        // A restricted key names its model: no request may fall back on a default, nor run a pipeline's own models.
+        let unnamed = try await Self.post(stack.front + "/v1/embeddings", ["input": "a cat"], key: "clip-secret-2")
+        #expect(unnamed.status == 403 && unnamed.text.contains("key 'clip-only' may use only model remote-clip: name one in 'model'"), "\(unnamed.text)")
+        let pipeline = try await Self.post(stack.front + "/v1/pipelines", ["stream": false, "steps": [
+            ["id": "echo", "method": "speech.Echo", "inputs": [:] as [String: Any]]]] as [String: Any], key: "clip-secret-2")
+        #expect(pipeline.status == 403 && pipeline.text.contains("runs models a request does not name"), "\(pipeline.text)")
 
         // Three a minute: the fourth is 429 with Retry-After.
         for _ in 0..<3 { #expect(try await Self.post(stack.front + "/v1/chat/completions", chat, key: "team-secret-1").status == 200) }
@@ -242,7 +248,7 @@ import Testing
 
         let metrics = try await Self.get(stack.front + "/metrics", key: "clip-secret-2")
         #expect(metrics.text.contains("chorus_key_requests_total{key=\"team\",status=\"429\"} 1"), "\(metrics.text)")
-        #expect(metrics.text.contains("chorus_key_requests_total{key=\"clip-only\",status=\"403\"} 1"))
+        #expect(metrics.text.contains("chorus_key_requests_total{key=\"clip-only\",status=\"403\"} 3"))
         for secret in ["team-secret-1", "clip-secret-2", "slow-secret-3", Self.key] {
             #expect(!stack.gateway.log.contains(secret) && !metrics.text.contains(secret))
         }
