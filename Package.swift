@@ -85,7 +85,7 @@ let package = Package(
         // Tokenizers built from tokenizer.json parts; VITS character vocabularies.
         .target(name: "ChorusText"),
         // Typed messages, handler protocols and clients generated from Proto/ (scripts/gen-proto).
-        .target(name: "ChorusAPI", dependencies: ["ChorusProto", "ChorusWire"]),
+        .target(name: "ChorusAPI", dependencies: ["ChorusProto", "ChorusWire", .product(name: "NIOCore", package: "swift-nio")]),
         // What every service process shares: flags, Health/Status/ListModels/Echo, concurrency limits.
         .target(name: "ChorusServiceKit", dependencies: [
             "ChorusAPI", "ChorusWire", "ChorusInput",
@@ -178,7 +178,7 @@ let package = Package(
         .testTarget(name: "ChorusFuzzTests", dependencies: ["ChorusFuzzTargets"]),
 
         .testTarget(name: "ChorusWireTests", dependencies: [
-            "ChorusWire", "ChorusAPI", "ChorusProto", "ChorusTestSupport",
+            "ChorusWire", "ChorusAPI", "ChorusProto", "ChorusTestSupport", "CWireFrame",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

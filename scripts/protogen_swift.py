@@ -248,7 +248,7 @@ def gen_message(reg, proto, name, fields):
                 from_c.append(f"        self.{raw} = CBridge.string({src})")
                 to_c.append(f"        c.pointee.{ident(cname)} = arena.string({raw})")
             elif kind == "bytes":
-                from_c.append(f"        self.{raw} = CBridge.data({src})")
+                from_c.append(f"        self.{raw} = CBridge.take(&UnsafeMutablePointer(mutating: c).pointee.{ident(cname)})")
                 to_c.append(f"        c.pointee.{ident(cname)} = arena.bytes({raw})")
             elif kind == "enum":
                 from_c.append(f"        self.{raw} = {swift}(cValue: {src}.rawValue)")
@@ -269,7 +269,7 @@ def gen_message(reg, proto, name, fields):
                 from_c.append(f"        self.{raw} = CBridge.array({src}, {n}).map {{ CBridge.string($0) }}")
                 to_c.append(f"        (c.pointee.n_{cname}, c.pointee.{ident(cname)}) = arena.array({raw}.map {{ Optional(arena.string($0)) }})")
             elif kind == "bytes":
-                from_c.append(f"        self.{raw} = CBridge.array({src}, {n}).map {{ CBridge.data($0) }}")
+                from_c.append(f"        self.{raw} = CBridge.takeAll({src}, {n})")
                 to_c.append(f"        (c.pointee.n_{cname}, c.pointee.{ident(cname)}) = arena.array({raw}.map {{ arena.bytes($0) }})")
             elif kind == "enum":
                 from_c.append(f"        self.{raw} = CBridge.array({src}, {n}).map {{ {swift}(cValue: $0.rawValue) }}")

@@ -2,6 +2,7 @@ import ChorusAPI
 import ChorusMedia
 import ChorusWire
 import Foundation
+import NIOCore
 
 /// What a method's answers say beyond their count: a chat's tokens, synthesized audio, diffusion steps
 /// and previews, a composed step that failed. Chosen by method; other methods' answers are only counted.
@@ -24,12 +25,12 @@ enum AnswerMeter: Sendable {
 
     /// Reads one answer into the outcome being built; `at` is its time since the call was sent.
     /// A failure it finds (a Compose step that failed) is returned.
-    func read(_ bytes: [UInt8], at time: Duration, into outcome: inout CallOutcome, lastToken: inout Duration?) -> String? {
+    func read(_ bytes: ByteBuffer, at time: Duration, into outcome: inout CallOutcome, lastToken: inout Duration?) -> String? {
         switch self {
         case .plain:
             return nil
         case .chat:
-            guard let event = try? ChatEvent(wireBytes: bytes) else { return "undecodable answer" }
+            guard let event = try? ChatEvent(wireBuffer: bytes) else { return "undecodable answer" }
             // One event per token, its text empty while a character's bytes are incomplete; the last
             // event (finish reason, usage) carries no token of its own.
             if event.finishReason.isEmpty && event.usage == nil {
@@ -41,17 +42,17 @@ enum AnswerMeter: Sendable {
             if let usage = event.usage, usage.completionTokens > 0 { outcome.tokens = Int(usage.completionTokens) }
             return nil
         case .synthesis:
-            guard let chunk = try? AudioChunk(wireBytes: bytes) else { return "undecodable answer" }
+            guard let chunk = try? AudioChunk(wireBuffer: bytes) else { return "undecodable answer" }
             outcome.audioOutSeconds = (outcome.audioOutSeconds ?? 0) + Self.seconds(of: chunk)
             return nil
         case .diffusion:
-            guard let event = try? DiffusionEvent(wireBytes: bytes) else { return "undecodable answer" }
+            guard let event = try? DiffusionEvent(wireBuffer: bytes) else { return "undecodable answer" }
             if event.progress != nil { outcome.steps = (outcome.steps ?? 0) + 1 }
             if event.preview != nil, outcome.firstPreview == nil { outcome.firstPreview = time }
             if let result = event.result { outcome.images = (outcome.images ?? 0) + result.images.count }
             return nil
         case .compose:
-            guard let event = try? ComposeEvent(wireBytes: bytes) else { return "undecodable answer" }
+            guard let event = try? ComposeEvent(wireBuffer: bytes) else { return "undecodable answer" }
             guard event.statusCode == 0 else {
                 return StatusCode(rawValue: event.statusCode).map { "\($0)" } ?? "status \(event.statusCode)"
             }

@@ -24,9 +24,9 @@ public struct WireStatusProbe: ServerProbe {
     public func figures() async -> ServerFigures? {
         do {
             let call = try await channel.open(path, options: CallOptions(deadline: .now() + .seconds(5)),
-                                              first: try StatusRequest().wireBytes(), endOfStream: true)
+                                              first: try StatusRequest().wireBuffer(), endOfStream: true)
             var status: ServiceStatus?
-            for try await part in call.responses where status == nil { status = try ServiceStatus(wireBytes: part.payload) }
+            for try await part in call.responses where status == nil { status = try ServiceStatus(wireBuffer: part.payload) }
             guard let status else { return nil }
             var figures = Self.figures(status)
             for replica in status.replicas {

@@ -4,11 +4,11 @@ import NIOCore
 
 /// One request of a load: its wire bytes, and the seconds of audio it carries (for the real-time factor).
 public struct LoadRequest: Sendable {
-    public var payload: [UInt8]
+    public var payload: ByteBuffer
     public var audioSeconds: Double?
 
     public init(payload: [UInt8], audioSeconds: Double? = nil) {
-        self.payload = payload
+        self.payload = ByteBuffer(bytes: payload)
         self.audioSeconds = audioSeconds
     }
 }

@@ -1,13 +1,6 @@
 import NIOCore
 import Synchronization
 
-/// One message of a call's answer. `isFinal` marks the one that came in the CLOSE frame,
-/// so a forwarding gateway can keep unary answers to a single frame.
-public struct ResponsePart: Sendable {
-    public var payload: [UInt8]
-    public var isFinal: Bool
-}
-
 /// Streams of one client connection. All state lives on the channel's event loop.
 final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = Frame
@@ -15,12 +8,18 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private struct Stream {
         let responses: AsyncThrowingStream<ResponsePart, Error>.Continuation
+        let budget: ResponseBudget
         var deadlineTimer: Scheduled<Void>?
     }
 
     let channel: Channel
     let address: String
     let maxFrameSize: Int
+    /// Past this many answer bytes arrived and unread, the connection stops reading (at least one frame
+    /// is always taken, whatever its size).
+    let maxBufferedBytes: Int
+    private var bufferedBytes = 0
+    private var reading = true
     private var context: ChannelHandlerContext?
     private let writer: FrameWriter
     private var streams: [UInt64: Stream] = [:]
@@ -33,11 +32,13 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private(set) var isClosed = false
     private let onClose: @Sendable (ClientConnection) -> Void
 
-    init(channel: Channel, address: String, maxFrameSize: Int, onClose: @escaping @Sendable (ClientConnection) -> Void) {
+    init(channel: Channel, address: String, maxFrameSize: Int, maxBufferedBytes: Int,
+         onClose: @escaping @Sendable (ClientConnection) -> Void) {
         self.channel = channel
         writer = FrameWriter(eventLoop: channel.eventLoop)
         self.address = address
         self.maxFrameSize = maxFrameSize
+        self.maxBufferedBytes = maxBufferedBytes
         self.onClose = onClose
     }
 
@@ -56,21 +57,22 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Opens a stream; `first` (already encoded) travels in the OPEN frame.
     /// The frame is encoded on the caller's thread and handed to the event loop in one hop, without waiting
     /// for the write: a unary call costs one hop there and one back, which is most of its latency on loopback.
-    func open(method: String, options: CallOptions, first: [UInt8]?, endOfStream: Bool) throws -> ClientCall {
+    func open(method: String, options: CallOptions, first: ByteBuffer?, endOfStream: Bool) throws -> ClientCall {
         let id = streamIDs.add(2, ordering: .relaxed).oldValue
         let deadlineMs = options.deadlineMilliseconds
         var metadata = options.metadata
         if metadata["request-id"] == nil, let requestID = RequestNote.requestID { metadata["request-id"] = requestID }
         let frame = Frame(streamID: id, kind: .open, method: method, deadlineMs: deadlineMs, metadata: metadata,
                           payload: first, endOfStream: endOfStream)
-        let encoded = try frame.encoded(allocator: channel.allocator, maxFrameSize: maxFrameSize)
+        let encoded = try frame.encode(allocator: channel.allocator, maxFrameSize: maxFrameSize)
         let (responses, continuation) = AsyncThrowingStream<ResponsePart, Error>.makeStream()
-        eventLoop.execute { [self] in
+        let budget = ResponseBudget(connection: self)
+        eventLoop.executeSoon { [self] in
             guard !isClosed, context != nil else {
                 continuation.finish(throwing: WireStatus(.unavailable, "connection to \(address) closed before \(method) was sent"))
                 return
             }
-            var stream = Stream(responses: continuation)
+            var stream = Stream(responses: continuation, budget: budget)
             if let deadline = options.deadline {
                 stream.deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
                     guard streams[id] != nil else { return }
@@ -81,10 +83,10 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             streams[id] = stream
             writeEncoded(encoded, promise: nil)
         }
-        return ClientCall(streamID: id, connection: self, responses: responses)
+        return ClientCall(streamID: id, connection: self, responses: CallResponses(responses, budget: budget))
     }
 
-    func send(streamID id: UInt64, payload: [UInt8], endOfStream: Bool) async throws {
+    func send(streamID id: UInt64, payload: ByteBuffer, endOfStream: Bool) async throws {
         try await writeFromTask(Frame(streamID: id, kind: .message, payload: payload, endOfStream: endOfStream), streamID: id)
     }
 
@@ -109,8 +111,8 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             let id = nextPing
             nextPing += 1
             pings[id] = promise
-            var payload = [UInt8](repeating: 0, count: 8)
-            withUnsafeBytes(of: id.bigEndian) { payload = Array($0) }
+            var payload = channel.allocator.buffer(capacity: 8)
+            payload.writeInteger(id)
             write(Frame(streamID: 0, kind: .ping, payload: payload))
             eventLoop.scheduleTask(in: timeout) { [self] in
                 pings.removeValue(forKey: id)?.fail(WireStatus(.unavailable, "no PONG from \(address) within \(timeout.nanoseconds / 1_000_000) ms"))
@@ -121,7 +123,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func writeFromTask(_ frame: Frame, streamID id: UInt64) async throws {
-        let buffer = try frame.encoded(allocator: channel.allocator, maxFrameSize: maxFrameSize)
+        let buffer = try frame.encode(allocator: channel.allocator, maxFrameSize: maxFrameSize)
         try await eventLoop.flatSubmit { [self] () -> EventLoopFuture<Void> in
             guard streams[id] != nil else {
                 let status = isClosed ? WireStatus(.unavailable, "connection to \(address) closed")
@@ -140,16 +142,22 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         let frame = unwrapInboundIn(data)
         switch frame.kind {
         case .message:
-            streams[frame.streamID]?.responses.yield(ResponsePart(payload: frame.payload ?? [], isFinal: false))
+            guard let stream = streams[frame.streamID] else { return }
+            let payload = frame.payload ?? ByteBuffer()
+            stream.budget.arrived(payload.readableBytes)
+            stream.responses.yield(ResponsePart(payload: payload, isFinal: false))
         case .close:
             guard let stream = streams[frame.streamID] else { return }
-            if let payload = frame.payload { stream.responses.yield(ResponsePart(payload: payload, isFinal: true)) }
+            if let payload = frame.payload {
+                stream.budget.arrived(payload.readableBytes)
+                stream.responses.yield(ResponsePart(payload: payload, isFinal: true))
+            }
             end(frame.streamID, frame.statusCode == 0 ? nil : frame.status)
         case .ping:
             write(Frame(streamID: 0, kind: .pong, payload: frame.payload))
         case .pong:
-            guard let payload = frame.payload, payload.count == 8 else { return }
-            let id = payload.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) }
+            guard let payload = frame.payload, payload.readableBytes == 8,
+                  let id = payload.getInteger(at: payload.readerIndex, as: UInt64.self) else { return }
             pings.removeValue(forKey: id)?.succeed(())
         case .goaway:
             isDraining = true
@@ -160,6 +168,18 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         case .open, .halfClose, .cancel, .unknown:
             break  // servers do not open streams towards clients
         }
+    }
+
+    /// On the event loop: answer bytes arrived (positive) or were read or dropped (negative). Reading stops
+    /// while more than `maxBufferedBytes` wait, so a slow reader slows the server (TCP's window fills and
+    /// its writes wait) instead of growing this process.
+    func buffered(_ delta: Int) {
+        bufferedBytes += delta
+        let wanted = bufferedBytes <= maxBufferedBytes
+        guard wanted != reading, !isClosed else { return }
+        reading = wanted
+        channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
+        if wanted { channel.read() }
     }
 
     /// Finishes a stream's response sequence: normally when `status` is nil.
@@ -197,7 +217,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         writer.write(frame)
     }
 
-    private func writeEncoded(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
+    private func writeEncoded(_ buffer: EncodedFrame, promise: EventLoopPromise<Void>?) {
         writer.write(buffer, promise: promise, whenClosed: WireStatus(.unavailable, "connection to \(address) is closed"))
     }
 
@@ -209,13 +229,13 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 /// A call in progress on the client side, at the level of payload bytes.
 public final class ClientCall: Sendable {
     /// Answers in order; finishes on CLOSE with OK, throws `WireStatus` otherwise.
-    public let responses: AsyncThrowingStream<ResponsePart, Error>
-    private let sendMessage: @Sendable ([UInt8], Bool) async throws -> Void
+    public let responses: CallResponses
+    private let sendMessage: @Sendable (ByteBuffer, Bool) async throws -> Void
     private let closeSending: @Sendable () async throws -> Void
     private let cancelCall: @Sendable () -> Void
 
     /// A call on one connection's stream.
-    init(streamID: UInt64, connection: ClientConnection, responses: AsyncThrowingStream<ResponsePart, Error>) {
+    init(streamID: UInt64, connection: ClientConnection, responses: CallResponses) {
         self.responses = responses
         sendMessage = { try await connection.send(streamID: streamID, payload: $0, endOfStream: $1) }
         closeSending = { try await connection.halfClose(streamID: streamID) }
@@ -224,8 +244,8 @@ public final class ClientCall: Sendable {
 
     /// A call that stands for another, as a router hands one out: its answers are `responses`, and
     /// sending, half-closing and cancelling go to the functions given.
-    public init(responses: AsyncThrowingStream<ResponsePart, Error>,
-                send: @escaping @Sendable ([UInt8], Bool) async throws -> Void,
+    public init(responses: CallResponses,
+                send: @escaping @Sendable (ByteBuffer, Bool) async throws -> Void,
                 halfClose: @escaping @Sendable () async throws -> Void,
                 cancel: @escaping @Sendable () -> Void) {
         self.responses = responses
@@ -234,8 +254,12 @@ public final class ClientCall: Sendable {
         cancelCall = cancel
     }
 
-    public func send(_ payload: [UInt8], endOfStream: Bool = false) async throws {
+    public func send(_ payload: ByteBuffer, endOfStream: Bool = false) async throws {
         try await sendMessage(payload, endOfStream)
+    }
+
+    public func send(_ bytes: [UInt8], endOfStream: Bool = false) async throws {
+        try await sendMessage(ByteBuffer(bytes: bytes), endOfStream)
     }
 
     public func halfClose() async throws {

@@ -5,6 +5,9 @@ public let defaultMaxFrameSize = 64 << 20
 
 /// Bytes to frames. The length prefix is checked against the limit before the body is buffered,
 /// so a 4 GiB prefix costs four bytes of memory and a clear RESOURCE_EXHAUSTED, not an allocation.
+/// Once a frame's length is known and allowed, the buffer is grown to hold all of it at once, so a
+/// 16 MiB frame is read into one buffer instead of one that doubles (and copies) its way there; the
+/// frame's payload is a slice of that buffer (Frame.decode).
 public struct FrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = Frame
     public let maxFrameSize: Int
@@ -18,7 +21,11 @@ public struct FrameDecoder: ByteToMessageDecoder {
         guard Int(length) <= maxFrameSize else {
             throw WireStatus(.resourceExhausted, "frame of \(length) bytes exceeds the limit of \(maxFrameSize) bytes")
         }
-        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        let frameBytes = 4 + Int(length)  // checked: length ≤ maxFrameSize
+        guard buffer.readableBytes >= frameBytes else {
+            if frameBytes > 64 << 10 { buffer.reserveCapacity(minimumWritableBytes: frameBytes - buffer.readableBytes) }
+            return .needMoreData
+        }
         buffer.moveReaderIndex(forwardBy: 4)
         let body = buffer.readSlice(length: Int(length))!
         context.fireChannelRead(wrapInboundOut(try Frame.decode(body)))
@@ -29,14 +36,5 @@ public struct FrameDecoder: ByteToMessageDecoder {
         // A frame cut off by the peer closing is dropped: its stream fails with the connection.
         while try decode(context: context, buffer: &buffer) == .continue {}
         return .needMoreData
-    }
-}
-
-extension Frame {
-    /// The frame as bytes ready for the socket; encoding happens on the caller's thread, not the event loop.
-    public func encoded(allocator: ByteBufferAllocator, maxFrameSize: Int) throws -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 64 + (payload?.count ?? 0))
-        try encode(into: &buffer, maxFrameSize: maxFrameSize)
-        return buffer
     }
 }

@@ -23,17 +23,28 @@ final class FrameWriter {
     /// Encodes and writes a frame the connection made itself (CLOSE, GOAWAY, PONG, CANCEL): those fit
     /// any frame limit by construction.
     func write(_ frame: Frame) {
-        guard let context, let encoded = try? frame.encoded(allocator: context.channel.allocator, maxFrameSize: .max) else { return }
+        guard let context, let encoded = try? frame.encode(allocator: context.channel.allocator, maxFrameSize: .max) else { return }
         write(encoded, promise: nil, whenClosed: WireStatus(.unavailable, "connection closed"))
     }
 
-    /// Writes an encoded frame; `promise` fails with `closed` when the connection is already gone.
-    func write(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?, whenClosed closed: @autoclosure () -> Error) {
+    /// Writes an encoded frame, its pieces in turn (the flush hands them to the socket in one vectored
+    /// write); `promise` completes with the last piece, and fails with `closed` when the connection is gone.
+    func write(_ frame: EncodedFrame, promise: EventLoopPromise<Void>?, whenClosed closed: @autoclosure () -> Error) {
         guard let context else {
             promise?.fail(closed())
             return
         }
-        context.write(NIOAny(buffer), promise: promise)
+        switch (frame.payload, frame.tail) {
+        case (nil, nil):
+            context.write(NIOAny(frame.head), promise: promise)
+        case (let payload?, nil):
+            context.write(NIOAny(frame.head), promise: nil)
+            context.write(NIOAny(payload), promise: promise)
+        case (let payload, let tail?):
+            context.write(NIOAny(frame.head), promise: nil)
+            if let payload { context.write(NIOAny(payload), promise: nil) }
+            context.write(NIOAny(tail), promise: promise)
+        }
         if !flushPending {
             flushPending = true
             eventLoop.execute { [self] in

@@ -14,8 +14,12 @@ public final class ServerCall: Sendable {
     }
 
     /// Sends one MESSAGE frame. Throws CANCELLED once the stream has ended (cancelled or deadline passed).
-    public func send(_ payload: [UInt8]) async throws {
+    public func send(_ payload: ByteBuffer) async throws {
         try await connection.sendMessage(streamID: context.streamID, payload: payload)
+    }
+
+    public func send(_ bytes: [UInt8]) async throws {
+        try await send(ByteBuffer(bytes: bytes))
     }
 
     /// The one request of a unary or server-streaming call.
@@ -24,7 +28,7 @@ public final class ServerCall: Sendable {
         guard let bytes = try await iterator.next() else {
             throw WireStatus(.invalidArgument, "\(context.method) expects one \(Request.protoName) request, the stream carried none")
         }
-        return try Request(wireBytes: bytes)
+        return try Request(wireBuffer: bytes)
     }
 }
 
@@ -32,17 +36,17 @@ public final class ServerCall: Sendable {
 /// budget, so a client can have only so much waiting for handlers that do not read (a unary
 /// handler reads one message; more would otherwise pile up until memory ran out).
 public struct RequestPayloads: AsyncSequence, Sendable {
-    public typealias Element = [UInt8]
-    let base: AsyncThrowingStream<[UInt8], Error>
+    public typealias Element = ByteBuffer
+    let base: AsyncThrowingStream<ByteBuffer, Error>
     let consumed: @Sendable (Int) -> Void
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncThrowingStream<[UInt8], Error>.AsyncIterator
+        var base: AsyncThrowingStream<ByteBuffer, Error>.AsyncIterator
         let consumed: @Sendable (Int) -> Void
 
-        public mutating func next() async throws -> [UInt8]? {
+        public mutating func next() async throws -> ByteBuffer? {
             guard let payload = try await base.next() else { return nil }
-            consumed(payload.count)
+            consumed(payload.readableBytes)
             return payload
         }
     }

@@ -10,7 +10,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private struct Stream {
         var task: Task<Void, Never>?
-        let requests: AsyncThrowingStream<[UInt8], Error>.Continuation
+        let requests: AsyncThrowingStream<ByteBuffer, Error>.Continuation
         var deadlineTimer: Scheduled<Void>?
         let takesOneRequest: Bool
         var delivered = 0
@@ -31,6 +31,8 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     private var streams: [UInt64: Stream] = [:]
     private var draining = false
     private let remoteAddress: String
+    /// Where relaying handlers run (ServerRoute.relaysOnly); made on first use.
+    private var relayExecutor: EventLoopExecutor?
 
     init(server: WireServer, channel: Channel) {
         self.server = server
@@ -96,7 +98,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         switch frame.kind {
         case .open: open(frame)
         case .message:
-            deliver(frame.streamID, frame.payload ?? [])
+            deliver(frame.streamID, frame.payload ?? ByteBuffer())
             if frame.endOfStream { halfClose(frame.streamID) }
         case .halfClose: halfClose(frame.streamID)
         case .cancel: cancel(frame.streamID, with: CancellationError())
@@ -132,7 +134,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
             write(Frame(streamID: id, kind: .close, status: WireStatus(.unimplemented, "unknown method \(frame.method)")))
             return
         }
-        let (requests, continuation) = AsyncThrowingStream<[UInt8], Error>.makeStream()
+        let (requests, continuation) = AsyncThrowingStream<ByteBuffer, Error>.makeStream()
 
         let deadline: NIODeadline? = frame.deadlineMs > 0 ? .now() + .milliseconds(Int64(frame.deadlineMs)) : nil
         var logger = server.logger
@@ -142,7 +144,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
                                       remoteAddress: remoteAddress, logger: logger)
         let loop = eventLoop
         let payloads = RequestPayloads(base: requests) { [self] count in
-            loop.execute { self.consumed(id, count) }
+            loop.executeSoon { self.consumed(id, count) }
         }
         let call = ServerCall(context: callContext, requests: payloads, connection: self)
 
@@ -161,7 +163,9 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         guard streams[id] != nil else { return }  // the first payload alone was over the process's budget
         let requestID = frame.metadata["request-id"].map { String($0.prefix(64)) } ?? RequestNote.newID()
         let note = "request \(requestID) \(frame.method.prefix(100))"
-        streams[id]!.task = Task {
+        let executor: EventLoopExecutor? = route.relaysOnly ? relayExecutor ?? EventLoopExecutor(eventLoop) : nil
+        relayExecutor = relayExecutor ?? executor
+        streams[id]!.task = Task(executorPreference: executor) {
             do {
                 let payload = try await RequestNote.$requestID.withValue(requestID) {
                     try await RequestNote.$current.withValue(note) {
@@ -180,9 +184,9 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Hands a request message to the stream's handler. A client that sends faster than its handler
     /// reads stops being read from (updateReading); a second message to a unary method, or one past
     /// the process's budget, fails the stream.
-    private func deliver(_ id: UInt64, _ payload: [UInt8]) {
+    private func deliver(_ id: UInt64, _ payload: ByteBuffer) {
         guard var stream = streams[id] else { return }  // late message for a stream that already ended
-        let count = payload.count
+        let count = payload.readableBytes
         if stream.takesOneRequest && stream.delivered >= 1 {
             fail(id, WireStatus(.invalidArgument, "this method takes one request message; a second arrived"))
             return
@@ -240,13 +244,14 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: from handler tasks
 
-    func sendMessage(streamID id: UInt64, payload: [UInt8]) async throws {
+    func sendMessage(streamID id: UInt64, payload: ByteBuffer) async throws {
         let buffer = try Frame(streamID: id, kind: .message, payload: payload)
-            .encoded(allocator: channel.allocator, maxFrameSize: server.configuration.maxFrameSize)
+            .encode(allocator: channel.allocator, maxFrameSize: server.configuration.maxFrameSize)
         // While the socket keeps up, hand the frame over without waiting (one hop instead of two);
         // once it is not writable, wait for the write so a slow reader slows the handler down.
         if channel.isWritable {
-            eventLoop.execute { [self] in
+            // executeSoon, as finish does: a relay on the loop writes its last message before its CLOSE.
+            eventLoop.executeSoon { [self] in
                 if streams[id] != nil { writeEncoded(buffer, promise: nil) }
             }
             if Task.isCancelled { throw WireStatus(.cancelled, "stream \(id) has ended") }
@@ -262,27 +267,28 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         }.get()
     }
 
-    func finish(_ id: UInt64, status: WireStatus, payload: [UInt8]?) {
+    func finish(_ id: UInt64, status: WireStatus, payload: ByteBuffer?) {
         var frame = Frame(streamID: id, kind: .close, payload: payload, status: status)
-        var encoded: ByteBuffer
+        var encoded: EncodedFrame
         do {
-            encoded = try frame.encoded(allocator: channel.allocator, maxFrameSize: server.configuration.maxFrameSize)
+            encoded = try frame.encode(allocator: channel.allocator, maxFrameSize: server.configuration.maxFrameSize)
         } catch {
             // The answer itself is too large for the wire: the caller learns that instead.
             frame = Frame(streamID: id, kind: .close, status: WireStatus.from(error))
-            encoded = try! frame.encoded(allocator: channel.allocator, maxFrameSize: .max)
+            encoded = try! frame.encode(allocator: channel.allocator, maxFrameSize: .max)
         }
         let failed = frame.statusCode != 0
         if failed && frame.statusCode != StatusCode.cancelled.rawValue {
             server.logger.debug("call failed", metadata: ["stream": "\(id)", "status": "\(frame.status)"])
         }
-        eventLoop.execute { [self] in
+        let answer = encoded
+        eventLoop.executeSoon { [self] in
             guard let stream = streams.removeValue(forKey: id) else { return }
             release(stream)
             stream.deadlineTimer?.cancel()
             stream.requests.finish()
             server.stats.recordFinished(failed: failed)
-            writeEncoded(encoded, promise: nil)
+            writeEncoded(answer, promise: nil)
             closeIfDrained()
         }
     }
@@ -293,7 +299,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         writer.write(frame)
     }
 
-    private func writeEncoded(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
+    private func writeEncoded(_ buffer: EncodedFrame, promise: EventLoopPromise<Void>?) {
         writer.write(buffer, promise: promise, whenClosed: WireStatus(.unavailable, "connection closed"))
     }
 

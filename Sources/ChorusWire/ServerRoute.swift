@@ -1,18 +1,24 @@
+import NIOCore
+
 /// A method the server answers. The raw handler sees payload bytes; the typed constructors below
 /// decode requests and encode responses so service code never sees bytes.
 public struct ServerRoute: Sendable {
     /// Returns the payload of the CLOSE frame (a unary or client-streaming answer), or nil.
-    public typealias RawHandler = @Sendable (ServerCall) async throws -> [UInt8]?
+    public typealias RawHandler = @Sendable (ServerCall) async throws -> ByteBuffer?
 
     public let path: String
     public let handler: RawHandler
     /// Unary and server-streaming methods read one request message: the server refuses a second
     /// rather than keep it for a handler that never reads it.
     public let takesOneRequest: Bool
+    /// The handler only relays (it waits on sockets and never computes): its task runs on the connection's
+    /// event loop (EventLoopExecutor). The gateway's forward is such a handler.
+    public let relaysOnly: Bool
 
-    public init(path: String, takesOneRequest: Bool = false, handler: @escaping RawHandler) {
+    public init(path: String, takesOneRequest: Bool = false, relaysOnly: Bool = false, handler: @escaping RawHandler) {
         self.path = path
         self.takesOneRequest = takesOneRequest
+        self.relaysOnly = relaysOnly
         self.handler = handler
     }
 
@@ -22,7 +28,7 @@ public struct ServerRoute: Sendable {
     ) -> ServerRoute {
         ServerRoute(path: method.path, takesOneRequest: true) { call in
             let request: Request = try await call.singleRequest()
-            return try await body(request, call.context).wireBytes()
+            return try await body(request, call.context).wireBuffer()
         }
     }
 
@@ -42,7 +48,7 @@ public struct ServerRoute: Sendable {
         _ body: @escaping @Sendable (RequestStream<Request>, CallContext) async throws -> Response
     ) -> ServerRoute {
         ServerRoute(path: method.path) { call in
-            try await body(RequestStream(call.requests), call.context).wireBytes()
+            try await body(RequestStream(call.requests), call.context).wireBuffer()
         }
     }
 
@@ -67,7 +73,7 @@ public struct ResponseWriter<Response: WireMessage>: Sendable {
     }
 
     public func write(_ response: Response) async throws {
-        try await call.send(response.wireBytes())
+        try await call.send(response.wireBuffer())
     }
 }
 
@@ -85,7 +91,7 @@ public struct RequestStream<Request: WireMessage>: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> Request? {
             guard let bytes = try await base.next() else { return nil }
-            return try Request(wireBytes: bytes)
+            return try Request(wireBuffer: bytes)
         }
     }
 

@@ -5,8 +5,9 @@ import NIOPosix
 import Glibc
 #endif
 
-/// A client for one server address. Calls share one connection (many streams in flight on it);
-/// a closed or draining connection is replaced on the next call, so a restarted server is reached again.
+/// A client for one server address. Calls share one connection (many streams in flight on it) — calls
+/// made on one of the group's event loops share one per loop; a closed or draining connection is replaced
+/// on the next call, so a restarted server is reached again.
 public final class WireClient: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var maxFrameSize: Int
@@ -18,11 +19,16 @@ public final class WireClient: @unchecked Sendable {
         public var metadata: [String: String]
         /// TLS (ChorusTLS) when set; plain TCP otherwise.
         public var security: ConnectionSecurity?
+        /// Answer bytes that may wait unread across the connection's calls before it stops reading
+        /// (one frame is always taken, whatever its size): a slow reader slows the server, not memory.
+        public var maxBufferedResponseBytes: Int
 
         public init(maxFrameSize: Int = defaultMaxFrameSize, connectTimeout: TimeAmount = .seconds(2),
                     keepaliveInterval: TimeAmount? = .seconds(20), keepaliveTimeout: TimeAmount = .seconds(10),
-                    metadata: [String: String] = [:], security: ConnectionSecurity? = nil) {
+                    metadata: [String: String] = [:], security: ConnectionSecurity? = nil,
+                    maxBufferedResponseBytes: Int = 8 << 20) {
             self.maxFrameSize = maxFrameSize
+            self.maxBufferedResponseBytes = maxBufferedResponseBytes
             self.connectTimeout = connectTimeout
             self.keepaliveInterval = keepaliveInterval
             self.keepaliveTimeout = keepaliveTimeout
@@ -35,11 +41,25 @@ public final class WireClient: @unchecked Sendable {
     public let port: Int
     public let configuration: Configuration
     private let group: EventLoopGroup
+    /// The group's loops: a call made on one of them gets a connection of its own on that loop.
+    private let loops: Set<ObjectIdentifier>
     private let lock = NIOLock()
-    private var connection: ClientConnection?
-    private var connecting: EventLoopFuture<ClientConnection>?
-    private var keepalive: RepeatedTask?
+    private var slots: [Slot.Key: Slot] = [:]
     private var closeObservers: [@Sendable () -> Void] = []
+
+    /// A connection and what keeps it: the shared one, for calls made off the event loops, and one per
+    /// event loop for calls made on it (the gateway's relays), so that a relayed call never leaves the
+    /// thread its frame arrived on: on loopback a thread hand-off costs more than the whole relay.
+    private struct Slot {
+        enum Key: Hashable {
+            case shared
+            case loop(ObjectIdentifier)
+        }
+
+        var connection: ClientConnection?
+        var connecting: EventLoopFuture<ClientConnection>?
+        var keepalive: RepeatedTask?
+    }
 
     public var address: String { "\(host):\(port)" }
 
@@ -49,6 +69,7 @@ public final class WireClient: @unchecked Sendable {
         self.port = port
         self.configuration = configuration
         self.group = group
+        loops = Set(group.makeIterator().map { ObjectIdentifier($0) })
     }
 
     /// "host:port" → client.
@@ -65,16 +86,21 @@ public final class WireClient: @unchecked Sendable {
     // MARK: connection
 
     func readyConnection() async throws -> ClientConnection {
+        let current = MultiThreadedEventLoopGroup.currentEventLoop.flatMap { loops.contains(ObjectIdentifier($0)) ? $0 : nil }
+        let key: Slot.Key = current.map { .loop(ObjectIdentifier($0)) } ?? .shared
         // A live connection is returned as it is: awaiting even a succeeded future hops to its event loop
         // and back, which is most of what a forwarded call through the gateway costs.
-        let (ready, pending): (ClientConnection?, EventLoopFuture<ClientConnection>?) = lock.withLock {
-            if let connection, connection.acceptsNewStreams { return (connection, nil) }
-            if let connecting { return (nil, connecting) }
-            let future = connect()
-            connecting = future
-            return (nil, future)
+        let loop = current ?? group.next()
+        let (ready, pending, started): (ClientConnection?, EventLoopFuture<ClientConnection>?, EventLoopPromise<ClientConnection>?) = lock.withLock {
+            if let connection = slots[key]?.connection, connection.acceptsNewStreams { return (connection, nil, nil) }
+            if let connecting = slots[key]?.connecting { return (nil, connecting, nil) }
+            let promise = loop.makePromise(of: ClientConnection.self)
+            slots[key, default: Slot()].connecting = promise.futureResult
+            return (nil, promise.futureResult, promise)
         }
         if let ready { return ready }
+        // Connecting outside the lock: on its own loop, a refused connect can complete (and take the lock) at once.
+        if let started { connect(key, on: loop).cascade(to: started) }
         guard let future = pending else { throw WireStatus(.internal, "no connection to \(address)") }
         do {
             return try await future.get()
@@ -83,17 +109,19 @@ public final class WireClient: @unchecked Sendable {
         }
     }
 
-    private func connect() -> EventLoopFuture<ClientConnection> {
-        let maxFrameSize = configuration.maxFrameSize
+    private func connect(_ key: Slot.Key, on loop: EventLoop) -> EventLoopFuture<ClientConnection> {
+        let maxFrameSize = configuration.maxFrameSize, maxBuffered = configuration.maxBufferedResponseBytes
         let address = self.address
         let security = configuration.security, host = self.host
-        let future = ClientBootstrap(group: group)
+        let future = ClientBootstrap(group: loop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.maxMessagesPerRead, value: 16)
+            .channelOption(.allocator, value: WireMemory.allocator)
             .connect(host: host, port: port)
             .flatMap { channel -> EventLoopFuture<ClientConnection> in
-                let connection = ClientConnection(channel: channel, address: address, maxFrameSize: maxFrameSize) { [weak self] closed in
+                let connection = ClientConnection(channel: channel, address: address, maxFrameSize: maxFrameSize,
+                                                  maxBufferedBytes: maxBuffered) { [weak self] closed in
                     self?.connectionClosed(closed)
                 }
                 return channel.eventLoop.makeCompletedFuture {
@@ -109,21 +137,23 @@ public final class WireClient: @unchecked Sendable {
             }
         future.whenComplete { [self] result in
             lock.withLock {
-                connecting = nil
+                var slot = slots[key] ?? Slot()
+                slot.connecting = nil
                 if case .success(let connection) = result {
-                    self.connection = connection
-                    startKeepalive(connection)
+                    slot.connection = connection
+                    slot.keepalive?.cancel()
+                    slot.keepalive = startKeepalive(connection)
                 }
+                slots[key] = slot
             }
         }
         return future
     }
 
-    private func startKeepalive(_ connection: ClientConnection) {
-        keepalive?.cancel()
-        guard let interval = configuration.keepaliveInterval else { return }
+    private func startKeepalive(_ connection: ClientConnection) -> RepeatedTask? {
+        guard let interval = configuration.keepaliveInterval else { return nil }
         let timeout = configuration.keepaliveTimeout
-        keepalive = connection.eventLoop.scheduleRepeatedAsyncTask(initialDelay: interval, delay: interval) { task in
+        return connection.eventLoop.scheduleRepeatedAsyncTask(initialDelay: interval, delay: interval) { task in
             let promise = connection.eventLoop.makePromise(of: Void.self)
             promise.completeWithTask {
                 do {
@@ -139,24 +169,26 @@ public final class WireClient: @unchecked Sendable {
 
     private func connectionClosed(_ closed: ClientConnection) {
         let observers: [@Sendable () -> Void] = lock.withLock {
-            if connection === closed {
-                connection = nil
-                keepalive?.cancel()
-                keepalive = nil
+            for (key, slot) in slots where slot.connection === closed {
+                slot.keepalive?.cancel()
+                slots[key] = Slot(connection: nil, connecting: slot.connecting, keepalive: nil)
             }
             return closeObservers
         }
         observers.forEach { $0() }
     }
 
-    /// Closes the connection; calls in flight fail with UNAVAILABLE.
+    /// Closes the connections; calls in flight fail with UNAVAILABLE.
     public func close() {
-        let current: ClientConnection? = lock.withLock {
-            keepalive?.cancel()
-            keepalive = nil
-            return connection
+        let current: [ClientConnection] = lock.withLock {
+            let open = slots.values.compactMap(\.connection)
+            for (key, slot) in slots {
+                slot.keepalive?.cancel()
+                slots[key] = Slot(connection: slot.connection, connecting: slot.connecting, keepalive: nil)
+            }
+            return open
         }
-        current?.close()
+        current.forEach { $0.close() }
     }
 
     /// Round-trip time of a PING.
@@ -167,7 +199,7 @@ public final class WireClient: @unchecked Sendable {
     // MARK: raw calls
 
     /// Opens a stream for `method`; `first` travels in the OPEN frame.
-    public func open(_ method: String, options: CallOptions = .init(), first: [UInt8]? = nil,
+    public func open(_ method: String, options: CallOptions = .init(), first: ByteBuffer? = nil,
                      endOfStream: Bool = false) async throws -> ClientCall {
         if let deadline = options.deadline, deadline <= .now() {
             throw WireStatus(.deadlineExceeded, "deadline passed before \(method) was sent")

@@ -94,6 +94,7 @@ public final class WireServer: @unchecked Sendable {
     private var allClosed: [EventLoopPromise<Void>] = []
 
     /// `fallback` answers methods no route names (the gateway forwards them); without it they are UNIMPLEMENTED.
+    /// It must only relay (ServerRoute.relaysOnly): it runs on the connection's event loop.
     public init(configuration: Configuration, routes: [ServerRoute], fallback: ServerRoute.RawHandler? = nil,
                 logger: Logger = Logger(label: "chorus.wire"),
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -105,7 +106,7 @@ public final class WireServer: @unchecked Sendable {
     }
 
     func route(for method: String) -> ServerRoute? {
-        routes[method] ?? fallback.map { ServerRoute(path: method, handler: $0) }
+        routes[method] ?? fallback.map { ServerRoute(path: method, relaysOnly: true, handler: $0) }
     }
 
     /// Binds and starts accepting; returns the bound port (useful with port 0).
@@ -117,6 +118,7 @@ public final class WireServer: @unchecked Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.allocator, value: WireMemory.allocator)
             .childChannelInitializer { [self] channel in
                 let connection = ServerConnection(server: self, channel: channel)
                 let open = lock.withLock {

@@ -160,12 +160,12 @@ public final class Gateway: Sendable {
 
     /// Relays one call to a replica, frame for frame: deadline, metadata and cancellation pass through.
     /// (The router counts the call in the metrics.)
-    @Sendable public func forward(_ call: ServerCall) async throws -> [UInt8]? {
+    @Sendable public func forward(_ call: ServerCall) async throws -> ByteBuffer? {
         let method = call.context.method
         // Unary and server-streaming calls carry their one request in the OPEN frame, as the caller sent it.
         let kind = ChorusMethods.all[method]?.descriptor.kind ?? .bidirectionalStreaming
         var requests = call.requests.makeAsyncIterator()
-        var first: [UInt8]?
+        var first: ByteBuffer?
         let singleRequest = kind == .unary || kind == .serverStreaming
         if singleRequest {
             first = try await requests.next()
@@ -179,7 +179,7 @@ public final class Gateway: Sendable {
     }
 
     private func relay(_ call: ServerCall, requests: RequestPayloads.AsyncIterator?,
-                       to upstream: ClientCall) async throws -> [UInt8]? {
+                       to upstream: ClientCall) async throws -> ByteBuffer? {
         let pump: Task<Void, Never>? = requests.map { iterator in
             Task {
                 var iterator = iterator

@@ -2,6 +2,7 @@ import ChorusAPI
 import ChorusWire
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// The one place a call to a service picks its replica. Calls forwarded from the gateway's wire port,
 /// pipeline steps and the HTTP front (in-process) all open their calls here, so they share the same
@@ -34,7 +35,7 @@ public final class ServiceRouter: WireChannel {
     /// next one tried; when the whole request travels in the OPEN frame (`endOfStream`), a replica that
     /// refuses before starting (UNAVAILABLE: stopping or draining; RESOURCE_EXHAUSTED: its queue is full)
     /// is passed over too. The replica's and the service's places are held until the call's answers end.
-    public func open(_ method: String, options: CallOptions, first: [UInt8]?, endOfStream: Bool) async throws -> ClientCall {
+    public func open(_ method: String, options: CallOptions, first: ByteBuffer?, endOfStream: Bool) async throws -> ClientCall {
         // A method name is client text: only the ones Chorus knows become series of their own.
         let finished = metrics.nativeCallStarted(method: ChorusMethods.all[method] != nil ? method : "unknown")
         do {
@@ -45,7 +46,7 @@ public final class ServiceRouter: WireChannel {
         }
     }
 
-    private func route(_ method: String, options: CallOptions, first: [UInt8]?, endOfStream: Bool,
+    private func route(_ method: String, options: CallOptions, first: ByteBuffer?, endOfStream: Bool,
                        finished: @escaping @Sendable (String) -> Void) async throws -> ClientCall {
         guard let pool = pool(for: method) else {
             if let known = Gateway.serviceNames.first(where: { method.hasPrefix("/\($0.value)/") })?.key {
@@ -115,7 +116,7 @@ public final class ServiceRouter: WireChannel {
 
     /// The upstream call as the caller sees it: the answer already read comes first, and the places
     /// are given back when the answers end or the call is dropped, whichever comes first.
-    private static func relayed(_ upstream: ClientCall, answers: AsyncThrowingStream<ResponsePart, Error>.AsyncIterator,
+    private static func relayed(_ upstream: ClientCall, answers: CallResponses.AsyncIterator,
                                 first: ResponsePart?, ended: EndOnce) -> ClientCall {
         let reader = AnswerReader(answers, first: first)
         let responses = AsyncThrowingStream<ResponsePart, Error>(unfolding: {
@@ -131,7 +132,7 @@ public final class ServiceRouter: WireChannel {
                 throw error
             }
         })
-        return ClientCall(responses: responses,
+        return ClientCall(responses: CallResponses(responses),
                           send: { try await upstream.send($0, endOfStream: $1) },
                           halfClose: { try await upstream.halfClose() },
                           cancel: { upstream.cancel() })
@@ -163,10 +164,10 @@ final class EndOnce: Sendable {
 /// The iterator of an upstream call's answers, read by one consumer at a time (the stream's unfolding
 /// closure is called serially), with an answer that was read ahead.
 private final class AnswerReader: @unchecked Sendable {
-    private var answers: AsyncThrowingStream<ResponsePart, Error>.AsyncIterator
+    private var answers: CallResponses.AsyncIterator
     private var first: ResponsePart?
 
-    init(_ answers: AsyncThrowingStream<ResponsePart, Error>.AsyncIterator, first: ResponsePart?) {
+    init(_ answers: CallResponses.AsyncIterator, first: ResponsePart?) {
         self.answers = answers
         self.first = first
     }

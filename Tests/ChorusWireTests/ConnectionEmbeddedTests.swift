@@ -26,7 +26,7 @@ import Testing
         #expect(answer.streamID == 1 && answer.kind == .close)
         #expect(answer.status == WireStatus(.ok, ""))
         // A unary answer travels in the CLOSE frame itself.
-        let payload = try #require(answer.payload)
+        let payload = try #require(answer.payloadBytes)
         let response = try EchoResponse(wireBytes: payload)
         #expect(response.payload == Data("hello".utf8))
         #expect(response.servedBy == TestMethods.echo.path)
@@ -46,7 +46,7 @@ import Testing
         let expectedKinds: [Frame.Kind] = [.message, .message, .message, .close]
         #expect(kinds == expectedKinds)
         #expect(frames.allSatisfy { $0.streamID == 5 })
-        let sequences: [UInt32] = try frames.dropLast().map { try EchoResponse(wireBytes: $0.payload ?? []).sequence }
+        let sequences: [UInt32] = try frames.dropLast().map { try EchoResponse(wireBytes: $0.payloadBytes ?? []).sequence }
         let expectedSequences: [UInt32] = [0, 1, 2]
         #expect(sequences == expectedSequences)
         #expect(frames[3].status == WireStatus(.ok, ""))
@@ -123,7 +123,7 @@ import Testing
         let frames = try await awaitFrames(1, on: s.channel)
         try #require(frames.count == 1, "\(frames)")
         #expect(frames[0].streamID == 0 && frames[0].kind == .pong)
-        #expect(frames[0].payload == payload)
+        #expect(frames[0].payloadBytes == payload)
         try await s.stop()
     }
 
@@ -155,7 +155,7 @@ import Testing
         try #require(frames.count == 1, "\(frames)")
         #expect(frames[0].streamID == 1 && frames[0].kind == .close)
         #expect(frames[0].status == WireStatus(.ok, ""))
-        let summary = try EchoResponse(wireBytes: try #require(frames[0].payload))
+        let summary = try EchoResponse(wireBytes: try #require(frames[0].payloadBytes))
         #expect(summary.messagesReceived == 1 && summary.bytesReceived == 3)
         #expect(await eventually { !s.channel.isActive }, "the connection closed once its last call finished")
         try await s.stop()
@@ -192,13 +192,13 @@ import Testing
         let request = try EchoRequest(payload: Data("q".utf8), count: 2).wireBytes()
         let (call, opened) = try await c.open(TestMethods.stream.path, first: request)
         #expect(opened.method == TestMethods.stream.path && opened.endOfStream && opened.deadlineMs == 0)
-        #expect(opened.payload == request)
+        #expect(opened.payloadBytes == request)
         try await deliver(Frame(streamID: opened.streamID, kind: .message, payload: [1]), to: c.channel)
         try await deliver(Frame(streamID: opened.streamID, kind: .message, payload: [2]), to: c.channel)
         try await deliver(Frame(streamID: opened.streamID, kind: .close, payload: [3], status: WireStatus(.ok, "")), to: c.channel)
         var parts: [ResponsePart] = []
         for try await part in call.responses { parts.append(part) }
-        let payloads: [[UInt8]] = parts.map(\.payload)
+        let payloads: [[UInt8]] = parts.map(\.bytes)
         let expectedPayloads: [[UInt8]] = [[1], [2], [3]]
         #expect(payloads == expectedPayloads)
         let finals: [Bool] = parts.map(\.isFinal)
@@ -251,7 +251,7 @@ import Testing
         #expect(c.channel.isActive, "a GOAWAY without an error leaves the open calls to finish")
         try await deliver(Frame(streamID: opened.streamID, kind: .close, payload: [7]), to: c.channel)
         var payloads: [[UInt8]] = []
-        for try await part in call.responses { payloads.append(part.payload) }
+        for try await part in call.responses { payloads.append(part.bytes) }
         let expected: [[UInt8]] = [[7]]
         #expect(payloads == expected)
         try await c.stop()
@@ -268,7 +268,7 @@ import Testing
         let accepts = try await c.acceptsNewStreams()
         #expect(!accepts)
         // A call opened on the closed connection fails at once with UNAVAILABLE.
-        let late = try c.connection.open(method: TestMethods.echo.path, options: CallOptions(), first: [], endOfStream: true)
+        let late = try c.connection.open(method: TestMethods.echo.path, options: CallOptions(), first: ByteBuffer(), endOfStream: true)
         #expect(try await statusOfResponses(late)?.code == .unavailable)
         try await c.stop()
     }
@@ -323,7 +323,8 @@ private struct EmbeddedClient {
     static func start(maxFrameSize: Int = defaultMaxFrameSize) async throws -> EmbeddedClient {
         let channel = NIOAsyncTestingChannel()
         let closes = NIOLockedValueBox(0)
-        let connection = ClientConnection(channel: channel, address: "embedded:1", maxFrameSize: maxFrameSize) { _ in
+        let connection = ClientConnection(channel: channel, address: "embedded:1", maxFrameSize: maxFrameSize,
+                                          maxBufferedBytes: 8 << 20) { _ in
             closes.withLockedValue { $0 += 1 }
         }
         try await channel.testingEventLoop.executeInContext {
@@ -346,7 +347,8 @@ private struct EmbeddedClient {
     /// Opens a call; returns it with the OPEN frame the connection wrote for it (which names its stream).
     func open(_ method: String, options: CallOptions = CallOptions(), first: [UInt8]?,
               endOfStream: Bool = true) async throws -> (ClientCall, Frame) {
-        let call = try connection.open(method: method, options: options, first: first, endOfStream: endOfStream)
+        let call = try connection.open(method: method, options: options, first: first.map { ByteBuffer(bytes: $0) },
+                                       endOfStream: endOfStream)
         let frames = try await awaitFrames(1, on: channel)
         guard frames.count == 1, frames[0].kind == .open else {
             throw EmbeddedTestError(description: "expected one OPEN frame, the connection wrote \(frames)")

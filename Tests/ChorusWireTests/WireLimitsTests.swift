@@ -95,7 +95,7 @@ import Testing
             try await raw.send(Frame(streamID: 1, kind: .halfClose))
             let answer = await raw.next()
             #expect(answer?.status.code == .ok, "\(String(describing: answer))")
-            let response = try answer?.payload.map { try EchoResponse(wireBytes: $0) }
+            let response = try answer?.payload.map { try EchoResponse(wireBuffer: $0) }
             #expect(response?.messagesReceived == 2000 && response?.bytesReceived == 2000 * 4096)
             try await (raw.channel as? WireClient)?.close()
         }

@@ -63,7 +63,7 @@ extension EncodedImage: CBridgedMessage {
     public typealias CStruct = Chorus__Common__EncodedImage
 
     public init(c: UnsafePointer<Chorus__Common__EncodedImage>) {
-        self.data = CBridge.data(c.pointee.data)
+        self.data = CBridge.take(&UnsafeMutablePointer(mutating: c).pointee.data)
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Common__EncodedImage>, _ arena: CArena) {
@@ -123,11 +123,11 @@ extension Audio: CBridgedMessage {
     public typealias CStruct = Chorus__Common__Audio
 
     public init(c: UnsafePointer<Chorus__Common__Audio>) {
-        self.wav = CBridge.data(c.pointee.wav)
-        self.pcmF32 = CBridge.data(c.pointee.pcm_f32)
+        self.wav = CBridge.take(&UnsafeMutablePointer(mutating: c).pointee.wav)
+        self.pcmF32 = CBridge.take(&UnsafeMutablePointer(mutating: c).pointee.pcm_f32)
         self.sampleRate = c.pointee.sample_rate
         self.channels = c.pointee.channels
-        self.media = CBridge.data(c.pointee.media)
+        self.media = CBridge.take(&UnsafeMutablePointer(mutating: c).pointee.media)
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Common__Audio>, _ arena: CArena) {
@@ -183,7 +183,7 @@ extension Tensor: CBridgedMessage {
     public init(c: UnsafePointer<Chorus__Common__Tensor>) {
         self.shape = CBridge.array(c.pointee.shape, c.pointee.n_shape)
         self.dtype = DType(cValue: c.pointee.dtype.rawValue)
-        self.data = CBridge.data(c.pointee.data)
+        self.data = CBridge.take(&UnsafeMutablePointer(mutating: c).pointee.data)
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Common__Tensor>, _ arena: CArena) {
@@ -839,7 +839,7 @@ extension EchoRequest: CBridgedMessage {
     public typealias CStruct = Chorus__Common__EchoRequest
 
     public init(c: UnsafePointer<Chorus__Common__EchoRequest>) {
-        self.payload = CBridge.data(c.pointee.payload)
+        self.payload = CBridge.take(&UnsafeMutablePointer(mutating: c).pointee.payload)
         self.delayMs = c.pointee.delay_ms
         self.count = c.pointee.count
     }
@@ -903,7 +903,7 @@ extension EchoResponse: CBridgedMessage {
     public typealias CStruct = Chorus__Common__EchoResponse
 
     public init(c: UnsafePointer<Chorus__Common__EchoResponse>) {
-        self.payload = CBridge.data(c.pointee.payload)
+        self.payload = CBridge.take(&UnsafeMutablePointer(mutating: c).pointee.payload)
         self.servedBy = CBridge.string(c.pointee.served_by)
         self.sequence = c.pointee.sequence
         self.messagesReceived = c.pointee.messages_received

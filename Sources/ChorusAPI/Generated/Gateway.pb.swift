@@ -162,7 +162,7 @@ extension ComposeRequest: CBridgedMessage {
         self.inputs = CBridge.array(c.pointee.inputs, c.pointee.n_inputs).map { KeyValue(c: $0!) }
         self.images = CBridge.array(c.pointee.images, c.pointee.n_images).map { EncodedImage(c: $0!) }
         self.audio = CBridge.array(c.pointee.audio, c.pointee.n_audio).map { Audio(c: $0!) }
-        self.videos = CBridge.array(c.pointee.videos, c.pointee.n_videos).map { CBridge.data($0) }
+        self.videos = CBridge.takeAll(c.pointee.videos, c.pointee.n_videos)
     }
 
     public func fill(_ c: UnsafeMutablePointer<Chorus__Gateway__V1__ComposeRequest>, _ arena: CArena) {

@@ -807,7 +807,7 @@ extension AudioChunk: CBridgedMessage {
 
     public init(c: UnsafePointer<Chorus__Speech__V1__AudioChunk>) {
         self.sequence = c.pointee.sequence
-        self.data = CBridge.data(c.pointee.data)
+        self.data = CBridge.take(&UnsafeMutablePointer(mutating: c).pointee.data)
         self.format = AudioFormat(cValue: c.pointee.format.rawValue)
         self.sampleRate = c.pointee.sample_rate
         self.channels = c.pointee.channels

@@ -1297,7 +1297,7 @@ extension VideoInput: CBridgedMessage {
     public typealias CStruct = Chorus__Vision__V1__VideoInput
 
     public init(c: UnsafePointer<Chorus__Vision__V1__VideoInput>) {
-        self.data = CBridge.data(c.pointee.data)
+        self.data = CBridge.take(&UnsafeMutablePointer(mutating: c).pointee.data)
         self.frames = CBridge.array(c.pointee.frames, c.pointee.n_frames).map { EncodedImage(c: $0!) }
         self.frameInterval = c.pointee.frame_interval
     }

@@ -1,6 +1,7 @@
 import ChorusProto
 import ChorusWire
 import Foundation
+import NIOCore
 
 /// What every generated message is: a Swift value with JSON (the .proto field names as keys) and a wire form.
 public protocol ChorusMessage: WireMessage, Codable, Hashable {}
@@ -39,6 +40,8 @@ extension ChorusEnum {
 /// The bridge between a generated Swift message and its protobuf-c struct.
 public protocol CBridgedMessage {
     associatedtype CStruct
+    /// The message protobuf-c unpacked into `c` (cUnpack): its large bytes fields are taken over
+    /// (CBridge.take), so `c` is only good for cFree afterwards.
     init(c: UnsafePointer<CStruct>)
     func fill(_ c: UnsafeMutablePointer<CStruct>, _ arena: CArena)
     static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>?
@@ -67,6 +70,22 @@ extension WireMessage where Self: CBridgedMessage {
         self.init(c: c)
     }
 
+    /// Packed straight into a buffer of the exact size: the only copy of a bytes field on the way out
+    /// (CArena.bytes lends large fields' own storage to protobuf-c).
+    public func wireBuffer() throws -> ByteBuffer {
+        let arena = CArena()
+        let c = bridged(arena)
+        let size = Self.cPackedSize(c)
+        var buffer = WireMemory.allocator.buffer(capacity: size)
+        let written = size == 0 ? 0 : buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            Self.cPack(c, out.baseAddress!.assumingMemoryBound(to: UInt8.self))  // checked: size > 0, so the buffer has an address
+        }
+        guard written == size else {
+            throw WireStatus(.internal, "protobuf-c packed \(written) of \(size) bytes of \(Self.protoName)")
+        }
+        return withExtendedLifetime(arena) { buffer }
+    }
+
     public func wireBytes() throws -> [UInt8] {
         let arena = CArena()
         let c = bridged(arena)
@@ -86,6 +105,8 @@ extension WireMessage where Self: CBridgedMessage {
 /// Owns the C memory of one message being packed; freed all at once when packing is done.
 public final class CArena {
     private var blocks: [UnsafeMutableRawPointer] = []
+    /// Large bytes fields lent to protobuf-c as they are (see `bytes`).
+    private var lent: [Data] = []
 
     public init() {}
 
@@ -107,6 +128,14 @@ public final class CArena {
 
     public func bytes(_ data: Data) -> ProtobufCBinaryData {
         guard !data.isEmpty else { return ProtobufCBinaryData(len: 0, data: nil) }
+        if data.count >= CBridge.sharedBytesThreshold {
+            // A Data this large keeps its bytes in heap storage (only up to 14 bytes are stored inline in
+            // the value), which this arena retains unchanged until the pack is done: protobuf-c reads
+            // them where they are instead of from a copy. It only reads (pack takes const pointers).
+            lent.append(data)
+            let base = data.withUnsafeBytes { $0.baseAddress }
+            return ProtobufCBinaryData(len: data.count, data: UnsafeMutablePointer(mutating: base?.assumingMemoryBound(to: UInt8.self)))
+        }
         let copy = allocate(UInt8.self, count: data.count)
         data.copyBytes(to: copy, count: data.count)
         return ProtobufCBinaryData(len: data.count, data: copy)
@@ -127,9 +156,29 @@ public enum CBridge {
         pointer.map { String(cString: $0) } ?? ""
     }
 
+    /// Bytes fields from this size on are shared rather than copied, both ways.
+    static let sharedBytesThreshold = 4096
+
     public static func data(_ binary: ProtobufCBinaryData) -> Data {
         guard binary.len > 0, let data = binary.data else { return Data() }
         return Data(bytes: data, count: binary.len)
+    }
+
+    /// A bytes field of a message protobuf-c unpacked. protobuf-c gave a large field a block of its own
+    /// (malloc'd, copied once from the wire): the Data takes that block over and the field is cleared, so
+    /// free_unpacked leaves it alone. Small fields are copied.
+    public static func take(_ binary: inout ProtobufCBinaryData) -> Data {
+        guard binary.len > 0, let bytes = binary.data else { return Data() }
+        guard binary.len >= sharedBytesThreshold else { return Data(bytes: bytes, count: binary.len) }
+        let data = Data(bytesNoCopy: bytes, count: binary.len, deallocator: .free)
+        binary = ProtobufCBinaryData(len: 0, data: nil)
+        return data
+    }
+
+    /// A repeated bytes field of an unpacked message, each element as `take` does it.
+    public static func takeAll(_ pointer: UnsafeMutablePointer<ProtobufCBinaryData>?, _ count: Int) -> [Data] {
+        guard let pointer, count > 0 else { return [] }
+        return (0..<count).map { take(&pointer[$0]) }
     }
 
     public static func array<T>(_ pointer: UnsafeMutablePointer<T>?, _ count: Int) -> [T] {

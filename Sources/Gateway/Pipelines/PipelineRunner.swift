@@ -107,10 +107,10 @@ extension Gateway {
         }
         // The same router as every other call: a replica that is down or refuses is passed over, and the
         // call is counted in the metrics there.
-        let upstream = try await router.open(path, options: CallOptions(deadline: deadline), first: payload, endOfStream: true)
+        let upstream = try await router.open(path, options: CallOptions(deadline: deadline), first: ByteBuffer(bytes: payload), endOfStream: true)
         var messages: [[UInt8]] = []
         try await withTaskCancellationHandler {
-            for try await part in upstream.responses { messages.append(part.payload) }
+            for try await part in upstream.responses { messages.append(part.bytes) }
         } onCancel: {
             upstream.cancel()
         }
