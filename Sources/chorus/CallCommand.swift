@@ -32,6 +32,12 @@ struct CallCommand: AsyncParsableCommand {
     @Option(name: .customLong("file"), help: "FIELD=PATH: put the file's bytes into a bytes field (dotted path). Repeatable.")
     var files: [String] = []
 
+    @Option(help: "Send a --file of this many MiB or more in chunks, when the method has a chunked twin (speech.Transcribe's is TranscribeUpload).")
+    var chunkAbove = 32
+
+    @Option(help: "KiB per chunk of a chunked upload.")
+    var chunkKib = 4096
+
     @Option(help: "Print only this field of each answer (dotted path, numbers index lists); strings print raw.")
     var field: String?
 
@@ -62,10 +68,15 @@ struct CallCommand: AsyncParsableCommand {
         }
         guard let method else { throw ValidationError("name a METHOD (chorus call --list shows them)") }
         let resolved = try Self.resolve(method)
-        let json = try Self.withFiles(files, in: JSONSerialization.jsonObject(with: Data((request ?? "{}").utf8), options: [.fragmentsAllowed]))
+        guard (0...1024).contains(chunkAbove), (1...49152).contains(chunkKib) else {
+            throw ValidationError("--chunk-above takes 0 ... 1024 (MiB) and --chunk-kib 1 ... 49152 (48 MiB, under the 64 MiB frame limit)")
+        }
+        let given = try JSONSerialization.jsonObject(with: Data((request ?? "{}").utf8), options: [.fragmentsAllowed])
+        let upload = try ChunkedUpload.plan(resolved, files: files, json: given, above: chunkAbove << 20)
+        let json = upload == nil ? try Self.withFiles(files, in: given) : given
         let requests: [Any] = resolved.descriptor.kind == .clientStreaming || resolved.descriptor.kind == .bidirectionalStreaming
             ? ((json as? [Any]) ?? [json]) : [json]
-        let payloads = try requests.map { request -> [UInt8] in
+        let payloads = upload != nil ? [] : try requests.map { request -> [UInt8] in
             guard JSONSerialization.isValidJSONObject(request) else { throw ValidationError("the request must be a JSON object (or, for streaming methods, a list of objects)") }
             return try resolved.encodeRequest(JSONSerialization.data(withJSONObject: request))
         }
@@ -79,17 +90,24 @@ struct CallCommand: AsyncParsableCommand {
         let client = try WireClient(address: target, configuration: .init(security: try tlsCa.map { try TLS.client(trusting: $0) }))
         defer { client.close() }
         do {
+            // People at a terminal get progress and streamed text; pipes and --json get JSON lines.
+            var human = field == nil && !jsonLines && isatty(STDOUT_FILENO) == 1 ? HumanRendering() : nil
+            if let upload {
+                // Printed as Transcribe's last event, so --field and --save name the same fields either way.
+                let answer = try TranscribeResult(wireBuffer: await upload.run(client, options: options, chunkBytes: chunkKib << 10))
+                try printAnswer(resolved.decodeResponse(TranscribeEvent(result: answer).wireBytes()), human: &human)
+                if let tail = human?.finish() { Self.write(tail) }
+                return
+            }
             let single = resolved.descriptor.kind == .unary || resolved.descriptor.kind == .serverStreaming
             let call = try await client.open(resolved.descriptor.path, options: options,
-                                             first: single ? payloads[0] : nil, endOfStream: single)
+                                             first: single ? ByteBuffer(bytes: payloads[0]) : nil, endOfStream: single)
             if !single {
                 for payload in payloads { try await call.send(payload) }
                 try await call.halfClose()
             }
-            // People at a terminal get progress and streamed text; pipes and --json get JSON lines.
-            var human = field == nil && !jsonLines && isatty(STDOUT_FILENO) == 1 ? HumanRendering() : nil
             for try await part in call.responses {
-                try printAnswer(resolved.decodeResponse(part.payload), human: &human)
+                try printAnswer(resolved.decodeResponse(part.bytes), human: &human)
             }
             if let tail = human?.finish() { Self.write(tail) }
         } catch let status as WireStatus {
@@ -200,5 +218,6 @@ extension CallCommand: HasExamples {
         "chorus call speech.Transcribe '{\"format\": \"SRT\"}' --file audio.wav=hello.wav --field result.formatted",
         "chorus call diffusion.TextToImage '{\"difficulty\": 60}' --save result.images.0.data=terrain.png",
         "chorus call speech.Transcribe --file audio.wav=hello.wav --json    # JSON lines even on a terminal",
+        "chorus call speech.Transcribe --file audio.wav=lecture.wav    # from 32 MiB on, sent in 4 MiB chunks (TranscribeUpload)",
     ]
 }

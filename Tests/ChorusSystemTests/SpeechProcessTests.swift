@@ -70,6 +70,13 @@ import Testing
                                                             "--field", "result.formatted", "--target", gatewayAddress], timeout: 60)
         #expect(status == 0, "\(output)")
         #expect(output == "1\n00:00:00,000 --> 00:00:02,000\nPlease turn off the lights before you leave.\n\n")
+        // The same file in 16 KiB chunks through TranscribeUpload, as files from --chunk-above MiB on go.
+        let (chunkedStatus, chunked) = try await ChorusProcess.run(["call", "speech.Transcribe", #"{"format": "SRT"}"#, "--file", "audio.wav=\(wav)",
+                                                                    "--chunk-above", "0", "--chunk-kib", "16",
+                                                                    "--field", "result.formatted", "--target", gatewayAddress], timeout: 60)
+        #expect(chunkedStatus == 0, "\(chunked)")
+        #expect(chunked.contains("75990 bytes, sent in 5 chunks of up to 16384 bytes through /chorus.speech.v1.Speech/TranscribeUpload\n"), "\(chunked)")
+        #expect(chunked.hasSuffix("\n1\n00:00:00,000 --> 00:00:02,000\nPlease turn off the lights before you leave.\n\n"), "\(chunked)")
     }
 
     @Test func detectsLanguageAndRefusesEnglishOnlyTranslation() async throws {
