@@ -34,6 +34,9 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Where relaying handlers run (ServerRoute.relaysOnly); made on first use.
     private var relayExecutor: EventLoopExecutor?
 
+    /// Streams open on a connection (this one included) up to which relays run on its event loop.
+    static let relaysOnLoopUpTo = 2
+
     init(server: WireServer, channel: Channel) {
         self.server = server
         self.channel = channel
@@ -163,7 +166,10 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         guard streams[id] != nil else { return }  // the first payload alone was over the process's budget
         let requestID = frame.metadata["request-id"].map { String($0.prefix(64)) } ?? RequestNote.newID()
         let note = "request \(requestID) \(frame.method.prefix(100))"
-        let executor: EventLoopExecutor? = route.relaysOnly ? relayExecutor ?? EventLoopExecutor(eventLoop) : nil
+        // A relay runs on this loop while the connection is nearly idle (the latency of one call is thread
+        // hand-offs); with more calls in flight, Swift's pool spreads them over every core instead.
+        let onLoop = route.relaysOnly && streams.count <= Self.relaysOnLoopUpTo
+        let executor: EventLoopExecutor? = onLoop ? relayExecutor ?? EventLoopExecutor(eventLoop) : nil
         relayExecutor = relayExecutor ?? executor
         streams[id]!.task = Task(executorPreference: executor) {
             do {
