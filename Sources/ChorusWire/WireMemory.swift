@@ -32,9 +32,27 @@ public enum WireMemory {
         blocks.forEach { free($0) }
     }
 
+    /// Freed blocks by size, within the limits above.
     struct Pool {
         var free: [Int: [UnsafeMutableRawPointer]] = [:]
         var bytes = 0
+        var maxBytes = WireMemory.maxKeptBytes
+
+        /// A kept block of exactly `size` bytes, if there is one.
+        mutating func take(_ size: Int) -> UnsafeMutableRawPointer? {
+            guard size >= WireMemory.smallestKept, let block = free[size]?.popLast() else { return nil }
+            bytes -= size
+            return block
+        }
+
+        /// Keeps a freed block when it is large and the limits allow; false: the caller frees it.
+        mutating func keep(_ block: UnsafeMutableRawPointer, size: Int) -> Bool {
+            guard size >= WireMemory.smallestKept, bytes + size <= maxBytes,
+                  free[size, default: []].count < WireMemory.keptPerSize else { return false }
+            free[size, default: []].append(block)
+            bytes += size
+            return true
+        }
     }
 
     nonisolated(unsafe) static let pool = Mutex(Pool())
@@ -45,12 +63,7 @@ private let headerBytes = 64
 
 private func wireAllocate(_ size: size_t) -> UnsafeMutableRawPointer? {
     let size = Int(size)  // checked: NIO's capacities are UInt32
-    if size >= WireMemory.smallestKept,
-       let block = WireMemory.pool.withLock({ pool -> UnsafeMutableRawPointer? in
-           guard let block = pool.free[size]?.popLast() else { return nil }
-           pool.bytes -= size
-           return block
-       }) {
+    if size >= WireMemory.smallestKept, let block = WireMemory.pool.withLock({ $0.take(size) }) {
         return block + headerBytes
     }
     guard let block = malloc(size + headerBytes) else { return nil }
@@ -61,15 +74,7 @@ private func wireAllocate(_ size: size_t) -> UnsafeMutableRawPointer? {
 private func wireFree(_ pointer: UnsafeMutableRawPointer) {
     let block = pointer - headerBytes
     let size = block.load(as: Int.self)
-    if size >= WireMemory.smallestKept {
-        let kept = WireMemory.pool.withLock { pool -> Bool in
-            guard pool.bytes + size <= WireMemory.maxKeptBytes, pool.free[size, default: []].count < WireMemory.keptPerSize else { return false }
-            pool.free[size, default: []].append(block)
-            pool.bytes += size
-            return true
-        }
-        if kept { return }
-    }
+    if size >= WireMemory.smallestKept, WireMemory.pool.withLock({ $0.keep(block, size: size) }) { return }
     free(block)
 }
 

@@ -1,23 +1,33 @@
-import ChorusWire
+@testable import ChorusWire
 import NIOCore
 import Testing
 
 /// The wire's buffer memory: large blocks come back for the next buffer of their size, small ones and
 /// growth keep their bytes.
 @Suite(.serialized) struct WireMemoryTests {
-    @Test func aFreedLargeBlockServesTheNextBufferOfItsSize() {
-        WireMemory.releaseKept()
-        var first: ByteBuffer? = WireMemory.allocator.buffer(capacity: 3 << 20)  // NIO rounds up: a 4 MiB block
-        first!.writeRepeatingByte(1, count: 3 << 20)
-        let address = first!.withUnsafeReadableBytes { Int(bitPattern: $0.baseAddress) }
-        first = nil
-        #expect(WireMemory.keptBytes == 4 << 20)
-        let second = WireMemory.allocator.buffer(capacity: 3 << 20)
-        #expect(second.withVeryUnsafeBytes { Int(bitPattern: $0.baseAddress) } == address, "the kept block was handed out again")
-        #expect(WireMemory.keptBytes == 0)
-        // Small buffers are malloc's business.
-        _ = WireMemory.allocator.buffer(capacity: 1000)
-        #expect(WireMemory.keptBytes == 0)
+    /// The pool's rules on blocks of its own (the process's pool serves every connection of every test).
+    @Test func largeBlocksAreKeptWithinTheirLimitsAndHandedOutBySize() {
+        var pool = WireMemory.Pool(maxBytes: 10 << 20)
+        let blocks = (0..<6).map { _ in UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 16) }
+        defer { blocks.forEach { $0.deallocate() } }
+        let small = pool.keep(blocks[0], size: 4096)
+        #expect(!small, "small blocks go back to malloc")
+        let (first, second, third) = (pool.keep(blocks[1], size: 4 << 20), pool.keep(blocks[2], size: 4 << 20), pool.keep(blocks[3], size: 4 << 20))
+        #expect(first && second)
+        #expect(!third, "a third 4 MiB block would pass 10 MiB")
+        let oneMiB = pool.keep(blocks[4], size: 1 << 20)
+        #expect(oneMiB && pool.bytes == 9 << 20)
+        let otherSize = pool.take(2 << 20)
+        #expect(otherSize == nil, "only a block of the same size serves")
+        let taken = pool.take(4 << 20)
+        #expect(taken == blocks[2] && pool.bytes == 5 << 20)
+        var many = WireMemory.Pool(maxBytes: 1 << 30)
+        for block in blocks.prefix(WireMemory.keptPerSize) {
+            let kept = many.keep(block, size: 1 << 20)
+            #expect(kept)
+        }
+        let past = many.keep(blocks[5], size: 1 << 20)
+        #expect(!past, "a few blocks per size, not more")
     }
 
     @Test func growingFromSmallToLargeKeepsTheBytes() {
