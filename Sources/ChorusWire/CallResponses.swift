@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// One message of a call's answer. `isFinal` marks the one that came in the CLOSE frame,
 /// so a forwarding gateway can keep unary answers to a single frame.
@@ -52,11 +53,9 @@ public struct CallResponses: AsyncSequence, Sendable {
 
 /// The bytes of one call's answers that arrived but were not read yet. What is still unread when the
 /// call's responses are dropped is given back then, so an abandoned call cannot stall its connection.
-final class ResponseBudget: @unchecked Sendable {
+final class ResponseBudget: Sendable {
     private let connection: ClientConnection
-    /// Touched on the connection's event loop only (`arrived`) and from the reader (`consumed`), which
-    /// hops there.
-    private var unread = 0
+    private let unread = Atomic<Int>(0)
 
     init(connection: ClientConnection) {
         self.connection = connection
@@ -64,21 +63,18 @@ final class ResponseBudget: @unchecked Sendable {
 
     /// On the event loop: an answer of `count` bytes was handed to the reader.
     func arrived(_ count: Int) {
-        unread += count
-        connection.buffered(count)
+        unread.add(count, ordering: .relaxed)
+        connection.arrived(count)
     }
 
     func consumed(_ count: Int) {
         guard count > 0 else { return }
-        connection.eventLoop.executeSoon { [self] in
-            unread -= count
-            connection.buffered(-count)
-        }
+        unread.subtract(count, ordering: .relaxed)
+        connection.consumed(count)
     }
 
     deinit {
-        let (connection, unread) = (self.connection, self.unread)
-        guard unread > 0 else { return }
-        connection.eventLoop.execute { connection.buffered(-unread) }
+        let left = unread.load(ordering: .relaxed)
+        if left > 0 { connection.consumed(left) }
     }
 }

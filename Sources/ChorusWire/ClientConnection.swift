@@ -18,8 +18,10 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Past this many answer bytes arrived and unread, the connection stops reading (at least one frame
     /// is always taken, whatever its size).
     let maxBufferedBytes: Int
-    private var bufferedBytes = 0
-    private var reading = true
+    /// Answer bytes arrived and not yet read; read and written from any thread.
+    private let bufferedBytes = Atomic<Int>(0)
+    /// Set (on the event loop) while reading is paused; a reader that sees it hops there to resume.
+    private let paused = Atomic<Bool>(false)
     private var context: ChannelHandlerContext?
     private let writer: FrameWriter
     private var streams: [UInt64: Stream] = [:]
@@ -173,13 +175,32 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// On the event loop: answer bytes arrived (positive) or were read or dropped (negative). Reading stops
     /// while more than `maxBufferedBytes` wait, so a slow reader slows the server (TCP's window fills and
     /// its writes wait) instead of growing this process.
-    func buffered(_ delta: Int) {
-        bufferedBytes += delta
-        let wanted = bufferedBytes <= maxBufferedBytes
-        guard wanted != reading, !isClosed else { return }
-        reading = wanted
-        channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
-        if wanted { channel.read() }
+    func arrived(_ count: Int) {
+        let total = bufferedBytes.add(count, ordering: .relaxed).newValue
+        if total > maxBufferedBytes && !paused.load(ordering: .relaxed) && !isClosed {
+            paused.store(true, ordering: .sequentiallyConsistent)
+            channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            // A reader may have read everything between the add and the store: look again.
+            if bufferedBytes.load(ordering: .sequentiallyConsistent) <= maxBufferedBytes { resume() }
+        }
+    }
+
+    /// From any thread: answer bytes were read (or dropped unread). Only when reading is paused does this
+    /// cost a hop to the event loop, so a caller reading as answers come pays nothing per answer.
+    func consumed(_ count: Int) {
+        let total = bufferedBytes.subtract(count, ordering: .sequentiallyConsistent).newValue
+        guard total <= maxBufferedBytes, paused.load(ordering: .sequentiallyConsistent) else { return }
+        eventLoop.executeSoon { [self] in
+            if bufferedBytes.load(ordering: .relaxed) <= maxBufferedBytes { resume() }
+        }
+    }
+
+    /// On the event loop: reads again.
+    private func resume() {
+        guard paused.load(ordering: .relaxed), !isClosed else { return }
+        paused.store(false, ordering: .sequentiallyConsistent)
+        channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        channel.read()
     }
 
     /// Finishes a stream's response sequence: normally when `status` is nil.
