@@ -18,10 +18,6 @@ public final class ServerCall: Sendable {
         try await connection.sendMessage(streamID: context.streamID, payload: payload)
     }
 
-    public func send(_ bytes: [UInt8]) async throws {
-        try await send(ByteBuffer(bytes: bytes))
-    }
-
     /// The one request of a unary or server-streaming call.
     func singleRequest<Request: WireMessage>() async throws -> Request {
         var iterator = requests.makeAsyncIterator()

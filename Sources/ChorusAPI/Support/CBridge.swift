@@ -159,11 +159,6 @@ public enum CBridge {
     /// Bytes fields from this size on are shared rather than copied, both ways.
     static let sharedBytesThreshold = 4096
 
-    public static func data(_ binary: ProtobufCBinaryData) -> Data {
-        guard binary.len > 0, let data = binary.data else { return Data() }
-        return Data(bytes: data, count: binary.len)
-    }
-
     /// A bytes field of a message protobuf-c unpacked. protobuf-c gave a large field a block of its own
     /// (malloc'd, copied once from the wire): the Data takes that block over and the field is cleared, so
     /// free_unpacked leaves it alone. Small fields are copied.
