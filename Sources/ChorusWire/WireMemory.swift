@@ -23,15 +23,6 @@ public enum WireMemory {
     /// Blocks kept now, in bytes (tests).
     public static var keptBytes: Int { pool.withLock { $0.bytes } }
 
-    /// Gives every kept block back to malloc.
-    public static func releaseKept() {
-        let blocks = pool.withLock { pool -> [UnsafeMutableRawPointer] in
-            defer { pool = Pool() }
-            return pool.free.values.flatMap { $0 }
-        }
-        blocks.forEach { free($0) }
-    }
-
     /// Freed blocks by size, within the limits above.
     struct Pool {
         var free: [Int: [UnsafeMutableRawPointer]] = [:]
