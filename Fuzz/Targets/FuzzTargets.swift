@@ -108,8 +108,31 @@ public enum FuzzTargets {
         let newline = bytes.firstIndex(of: 10) ?? bytes.count
         let boundary = String(decoding: bytes[..<newline], as: UTF8.self)
         let body = Array(bytes[min(newline + 1, bytes.count)...])
-        guard let form = try? MultipartForm(body: body, contentType: "multipart/form-data; boundary=\(boundary)") else { return }
-        for part in form.parts { _ = part.text }
+        let contentType = "multipart/form-data; boundary=\(boundary)"
+        let form = try? MultipartForm(body: body, contentType: contentType)
+        for part in form?.parts ?? [] { _ = part.text }
+        // The streaming reader, fed the body in three pieces (cut where its first bytes say), must read what the
+        // whole body reads: the same parts, or a refusal.
+        guard var reader = try? MultipartReader(contentType: contentType) else { return }
+        let first = body.isEmpty ? 0 : Int(body[0]) % (body.count + 1), second = min(body.count, first + (body.count - first) / 2)
+        var parts: [(String, [UInt8])] = []
+        do {
+            var events: [MultipartReader.Event] = []
+            for range in [0..<first, first..<second, second..<body.count] { events += try reader.feed(ByteBuffer(bytes: body[range])) }
+            events += try reader.finish()
+            for event in events {
+                switch event {
+                case .part(let head): parts.append((head.name, []))
+                case .content(let bytes): parts[parts.count - 1].1 += Array(bytes.readableBytesView)
+                case .partEnd: break
+                }
+            }
+        } catch {
+            precondition(form == nil, "the streaming reader refused a body the whole-body read accepted: \(error)")
+            return
+        }
+        precondition(form != nil && parts.map(\.0) == form!.parts.map(\.name) && parts.map(\.1) == form!.parts.map(\.data),
+                     "the streaming reader read other parts than the whole-body read")
     }
 
     static func wav(_ bytes: [UInt8]) {

@@ -46,7 +46,7 @@ public enum WireMemory {
         }
     }
 
-    nonisolated(unsafe) static let pool = Mutex(Pool())
+    static let pool = Mutex(Pool())
 }
 
 /// Each block starts with a header holding its usable size, so that freeing knows which size it was.

@@ -83,37 +83,28 @@ package struct AudioRoutes {
     }
 
     /// Multipart upload: `file` (WAV), `model`, `language`, `prompt`, `response_format`, `temperature`,
-    /// `timestamp_granularities[]`.
+    /// `timestamp_granularities[]`, `stream`. A transcription's file streams on to speech.TranscribeUpload as it
+    /// arrives, never gathered here (so a long recording costs the gateway a chunk of memory, and can be larger than
+    /// a wire message); a translation, or `stream=true` given before the file, gathers the form and sends one request.
     func transcribe(_ request: Request, translate: Bool) async throws -> Response {
-        let contentType = request.headers[.contentType] ?? ""
-        let form = try MultipartForm(body: try await request.bytes(limit: bodyLimit), contentType: contentType)
+        var body = try MultipartStream(request, limit: bodyLimit)
+        var fields: [MultipartForm.Part] = []
+        while let head = try await body.nextPart() {
+            if head.name == "file", !translate, !fields.contains(where: { $0.name == "file" }),
+               !fields.contains(where: { $0.name == "stream" && $0.text == "true" }) {
+                return try await uploadTranscription(&body, fields: fields)
+            }
+            fields.append(MultipartForm.Part(name: head.name, filename: head.filename, data: try await body.gatherPart()))
+        }
+        let form = MultipartForm(parts: fields)
+        let settings = try TranscriptionForm(form)
         guard let file = form.first("file"), !file.data.isEmpty else { throw OpenAIError.invalid("the form has no 'file'", param: "file") }
-        let format: TranscriptFormat
-        switch form.first("response_format")?.text ?? "json" {
-        case "json": format = .json
-        case "text": format = .text
-        case "srt": format = .srt
-        case "vtt": format = .vtt
-        case "verbose_json": format = .verboseJson
-        case let other: throw OpenAIError.invalid("response_format '\(other)' is not one of json, text, srt, vtt, verbose_json", param: "response_format")
-        }
-        // "whisper-1" is what the official examples send: it means the service's default model.
-        let model = form.first("model")?.text ?? ""
-        var temperature: Float = 0
-        if let text = form.first("temperature")?.text {
-            guard let value = Double(text) else { throw OpenAIError.invalid("'temperature' must be a number", param: "temperature") }
-            temperature = try OpenAIError.checking { try Checked.float(value, "temperature", in: 0...1) }
-        }
-        let granularities = form.all("timestamp_granularities[]").map(\.text) + form.all("timestamp_granularities").map(\.text)
-        let transcription = TranscribeRequest(
-            audio: Audio(wav: Data(file.data)), model: model == "whisper-1" ? "" : model,
-            language: form.first("language")?.text ?? "", format: format, temperature: temperature,
-            initialPrompt: form.first("prompt")?.text ?? "", wordTimestamps: granularities.contains("word"))
-        let stream = form.first("stream")?.text == "true"
-        if stream && translate {
+        var transcription = settings.request
+        transcription.audio = Audio(wav: Data(file.data))
+        if settings.stream && translate {
             throw OpenAIError.invalid("'stream' is for transcriptions; translations answer once", param: "stream")
         }
-        if stream { return try await transcribeInEvents(transcription) }
+        if settings.stream { return try await transcribeInEvents(transcription) }
         let result: TranscribeResult
         if translate {
             result = try await speech.translate(transcription, options: options)
@@ -123,11 +114,60 @@ package struct AudioRoutes {
             guard let final = last else { throw OpenAIError(.internalServerError, "the transcription ended without a result", type: "server_error") }
             result = final
         }
-        switch format {
+        return try Self.answer(result, settings)
+    }
+
+    /// Bytes of audio per TranscribeUpload chunk: the HTTP body's pieces (a few KiB each) gathered to this.
+    static let uploadChunkBytes = 256 << 10
+
+    /// The file part, from its first byte, sent on in chunks through speech.TranscribeUpload while the client is
+    /// still sending it; `fields` (those before the file) ride on the first chunk. Fields after the file are read
+    /// once it ends and, when there are any, the last chunk carries the request's options again with them (the
+    /// service takes the last options given).
+    private func uploadTranscription(_ body: inout MultipartStream, fields: [MultipartForm.Part]) async throws -> Response {
+        var settings = try TranscriptionForm(MultipartForm(parts: fields))
+        var upload: TranscriptionUpload?
+        let result: TranscribeResult
+        do {
+            var pending = ByteBuffer()
+            while let piece = try await body.nextContent() {
+                pending.writeImmutableBuffer(piece)
+                guard pending.readableBytes >= Self.uploadChunkBytes else { continue }
+                if upload == nil { upload = try await TranscriptionUpload(speech: speech, options: options) }
+                try await upload?.send(&pending, request: settings.request, last: false)
+            }
+            let later = try await body.gatherParts().filter { $0.name != "file" }  // a second file is ignored, as in a gathered form
+            if !later.isEmpty { settings = try TranscriptionForm(MultipartForm(parts: fields + later)) }
+            guard upload != nil || pending.readableBytes > 0 else { throw OpenAIError.invalid("the form has no 'file'", param: "file") }
+            var last: TranscriptionUpload
+            if let upload { last = upload } else { last = try await TranscriptionUpload(speech: speech, options: options) }
+            upload = last
+            try await last.send(&pending, request: settings.request, changed: !later.isEmpty, last: true)
+            result = try await last.answer()
+        } catch {
+            upload?.call.cancel()
+            throw error
+        }
+        if settings.stream {
+            // `stream=true` came after the file: the events there are, the result's.
+            let done = Self.doneEvent(result)
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: ResponseBody { writer in
+                try await writer.write(done)
+                try await writer.write(ServerSentEvents.done)
+                try await writer.finish(nil)
+            })
+        }
+        return try Self.answer(result, settings)
+    }
+
+    /// A transcription's answer in the form's `response_format`.
+    static func answer(_ result: TranscribeResult, _ settings: TranscriptionForm) throws -> Response {
+        switch settings.request.format {
         case .json: return Response.json(["text": result.text.trimmingCharacters(in: .whitespaces)])
         case .verboseJson:
             // OpenAI lists words at the top level (`words`) when they were asked for, beside the segments.
-            guard granularities.contains("word"), var object = try? JSONSerialization.jsonObject(with: Data(result.formatted.utf8)) as? [String: Any] else {
+            guard settings.request.wordTimestamps,
+                  var object = try? JSONSerialization.jsonObject(with: Data(result.formatted.utf8)) as? [String: Any] else {
                 return Response.bytes(Array(result.formatted.utf8), contentType: "application/json")
             }
             object["words"] = ((object["segments"] as? [[String: Any]]) ?? []).flatMap { ($0["words"] as? [[String: Any]]) ?? [] }
@@ -149,10 +189,7 @@ package struct AudioRoutes {
                     try await writer.write(ServerSentEvents.event(["type": "transcript.text.delta", "delta": segment.text,
                                                                    "segment": Self.segment(segment)]))
                 } else if let result = current.result {
-                    try await writer.write(ServerSentEvents.event([
-                        "type": "transcript.text.done", "text": result.text.trimmingCharacters(in: .whitespaces),
-                        "language": result.language, "duration": result.durationSeconds, "model": result.model,
-                        "segments": result.segments.map(Self.segment)]))
+                    try await writer.write(Self.doneEvent(result))
                 }
                 event = try await events.next()
             }
@@ -160,6 +197,14 @@ package struct AudioRoutes {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// `transcript.text.done`: the text, language, duration and every segment.
+    static func doneEvent(_ result: TranscribeResult) -> ByteBuffer {
+        ServerSentEvents.event([
+            "type": "transcript.text.done", "text": result.text.trimmingCharacters(in: .whitespaces),
+            "language": result.language, "duration": result.durationSeconds, "model": result.model,
+            "segments": result.segments.map(Self.segment)])
     }
 
     static func segment(_ segment: Segment) -> [String: Any] {

@@ -174,16 +174,12 @@ struct KeyPolicyCheck<Context: RequestContext>: RouterMiddleware {
         }
         var request = request
         if request.method == .post, let multipart = UpstreamRouting<Context>.routes[request.uri.path] {
-            var buffer: ByteBuffer
-            do {
-                buffer = try await request.collectBody(upTo: bodyLimit)
-            } catch is NIOTooManyBytesError {
-                throw OpenAIError(.contentTooLarge, "the request body is larger than the limit of \(bodyLimit) bytes (--http-max-body-mib)")
+            let model: String?
+            if multipart {
+                model = try await MultipartStream.peekModel(&request, limit: bodyLimit)  // the file streams on to the route
+            } else {
+                model = try await request.peekJSON(limit: bodyLimit)?["model"] as? String
             }
-            let body = buffer.readBytes(length: buffer.readableBytes) ?? []
-            let model = multipart
-                ? (try? MultipartForm(body: body, contentType: request.headers[.contentType] ?? ""))?.first("model")?.text
-                : ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any])?["model"] as? String
             if let model, !policy.allows(model) {
                 policies.count(policy, status: 403)
                 throw OpenAIError(.forbidden, "key '\(policy.name)' may not use model '\(model)'", type: "permission_error", code: "model_not_allowed")

@@ -25,6 +25,11 @@ struct OpenAIError: Error, HTTPResponseError {
         OpenAIError(.badRequest, message, param: param)
     }
 
+    /// 413 for a body past `--http-max-body-mib`.
+    static func bodyTooLarge(_ limit: Int) -> OpenAIError {
+        OpenAIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes (--http-max-body-mib)")
+    }
+
     /// A backend's status in HTTP terms: a missing model or service is 503, as is an unreachable one.
     init(_ status: WireStatus) {
         switch status.code {

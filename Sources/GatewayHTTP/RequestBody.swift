@@ -11,10 +11,21 @@ extension Request {
             var buffer = try await body.collect(upTo: limit)
             return buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch is NIOTooManyBytesError {
-            throw OpenAIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes (--http-max-body-mib)")
+            throw OpenAIError.bodyTooLarge(limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw OpenAIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes (--http-max-body-mib)")
+            throw OpenAIError.bodyTooLarge(limit)
         }
+    }
+
+    /// The body as a JSON object if it is one, for a middleware: collected, so that the route still reads it.
+    mutating func peekJSON(limit: Int) async throws -> [String: Any]? {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw OpenAIError.bodyTooLarge(limit)
+        }
+        return (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))) as? [String: Any]
     }
 
     /// The body as a JSON object.

@@ -82,7 +82,7 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
         var wav = Data()
         var rate: UInt32 = 0, channels: UInt32 = 1
         for try await chunk in requests {
-            if options == nil, let first = chunk.options { options = first }
+            if let given = chunk.options { options = given }  // the last given win: the HTTP front resends them with fields that follow the file
             switch chunk.format {
             case .wav: wav.append(chunk.data)
             default:

@@ -79,6 +79,69 @@ import Testing
         #expect(chunked.hasSuffix("\n1\n00:00:00,000 --> 00:00:02,000\nPlease turn off the lights before you leave.\n\n"), "\(chunked)")
     }
 
+    /// An HTTP transcription's file goes on to the service while the client is still sending it: the gateway's
+    /// TranscribeUpload call is open before the body is complete. A field after the file (response_format) still
+    /// counts: it rides on the upload's last chunk.
+    @Test func httpTranscriptionStreamsTheFileWhileItArrives() async throws {
+        let service = try await Self.service
+        let (gateway, _) = try await ChorusProcess.serve(["gateway", "--port", "0", "--speech", service.address, "--http-port", "0"])
+        defer { gateway.signal(SIGKILL) }
+        let line = try await gateway.waitForLine(containing: "OpenAI-compatible HTTP on http://")
+        let http = String(line[line.range(of: "http://")!.lowerBound...].split(separator: " ").first!)
+        let port = Int(http.split(separator: ":").last!)!
+
+        // The sentence, then 10 s of silence: 396 KB, more than one upload chunk (256 KiB).
+        let wav = wavFile(pcm16(Self.fixture("espeak_lights.wav")) + [Int16](repeating: 0, count: 160_000))
+        let boundary = "chorus-stream-test"
+        let head = Data(("--\(boundary)\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
+                         + "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"long.wav\"\r\n\r\n").utf8)
+        let tail = Data(("\r\n--\(boundary)\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\nsrt\r\n"
+                         + "--\(boundary)--\r\n").utf8)
+        let split = 300_000
+        let socket = try connectedSocket(port: port)
+        defer { close(socket) }
+        func send(_ data: Data) throws {
+            try data.withUnsafeBytes { raw in
+                var sent = 0
+                while sent < raw.count {
+                    let n = Foundation.send(socket, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+                    guard n > 0 else { throw TestFailure("send failed: errno \(errno)") }
+                    sent += n
+                }
+            }
+        }
+        let length = head.count + wav.count + tail.count
+        try send(Data(("POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=\(boundary)\r\n"
+                       + "Content-Length: \(length)\r\nConnection: close\r\n\r\n").utf8))
+        try send(head + wav.prefix(split))
+
+        // The first chunk is on its way before the rest of the body is sent.
+        let uploading = "chorus_gateway_calls_in_flight{method=\"/chorus.speech.v1.Speech/TranscribeUpload\"} 1"
+        var metrics = ""
+        let started = await eventually(timeout: .seconds(30)) {
+            metrics = (try? String(contentsOf: URL(string: http + "/metrics")!, encoding: .utf8)) ?? ""
+            return metrics.contains(uploading)
+        }
+        #expect(started, "no TranscribeUpload in flight after \(split) of \(wav.count) bytes: \(metrics.split(separator: "\n").filter { $0.contains("in_flight") })")
+
+        try send(wav.suffix(from: split) + tail)
+        var answer = Data()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = recv(socket, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            answer += buffer[0..<n]
+        }
+        let text = String(decoding: answer, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 200"), "\(text)")
+        #expect(text.hasSuffix("\r\n\r\n1\n00:00:00,000 --> 00:00:02,000\nPlease turn off the lights before you leave.\n"), "\(text)")
+        let finished = await eventually(timeout: .seconds(10)) {
+            metrics = (try? String(contentsOf: URL(string: http + "/metrics")!, encoding: .utf8)) ?? ""
+            return metrics.contains("chorus_gateway_calls_total{method=\"/chorus.speech.v1.Speech/TranscribeUpload\",code=\"OK\"} 1")
+        }
+        #expect(finished, "\(metrics.split(separator: "\n").filter { $0.contains("TranscribeUpload") })")
+    }
+
     @Test func detectsLanguageAndRefusesEnglishOnlyTranslation() async throws {
         let speech = try await client()
         defer { (speech.channel as? WireClient)?.close() }

@@ -77,6 +77,24 @@ import Testing
         try await postWithHeaders(url, json, key: key).answer
     }
 
+    /// A multipart form: `before`, the file, then `after`.
+    static func postForm(_ url: String, before: [(String, String)], file: Data, after: [(String, String)], key: String) async throws -> (status: Int, text: String) {
+        let boundary = "chorus-form-\(UUID().uuidString)"
+        func field(_ name: String, _ value: String) -> Data {
+            Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8)
+        }
+        var body = before.map(field).reduce(Data(), +)
+        body += Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n".utf8) + file + Data("\r\n".utf8)
+        body += after.map(field).reduce(Data(), +) + Data("--\(boundary)--\r\n".utf8)
+        var request = URLRequest(url: URL(string: url)!)
+        request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue("multipart/form-data; boundary=\(boundary)", forHTTPHeaderField: "Content-Type")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
+    }
+
     static func postWithHeaders(_ url: String, _ json: [String: Any], key: String? = nil) async throws -> (answer: (status: Int, body: [String: Any], text: String), retryAfter: String?) {
         var request = URLRequest(url: URL(string: url)!)
         if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
@@ -234,6 +252,17 @@ import Testing
             ["id": "echo", "method": "speech.Echo", "inputs": [:] as [String: Any]]]] as [String: Any], key: "clip-secret-2")
         #expect(pipeline.status == 403 && pipeline.text.contains("runs models a request does not name"), "\(pipeline.text)")
 
+        // A form is read as far as its model field, wherever that is, and the route still gets all of it (the file
+        // streams on from there): past a 200 KB file to the model, refused; with no model, on to the route, which
+        // finds the file and then no speech service.
+        let audio = Data(repeating: 1, count: 200_000)
+        let late = try await Self.postForm(stack.front + "/v1/audio/transcriptions", before: [("language", "en")], file: audio,
+                                           after: [("model", "remote-llava")], key: "clip-secret-2")
+        #expect(late.status == 403 && late.text.contains("key 'clip-only' may not use model 'remote-llava'"), "\(late.text)")
+        let routed = try await Self.postForm(stack.front + "/v1/audio/transcriptions", before: [("language", "en")], file: audio,
+                                             after: [], key: "slow-secret-3")
+        #expect(routed.status == 503 && routed.text.contains("speech"), "\(routed.status) \(routed.text)")
+
         // Three a minute: the fourth is 429 with Retry-After.
         for _ in 0..<3 { #expect(try await Self.post(stack.front + "/v1/chat/completions", chat, key: "team-secret-1").status == 200) }
         let limited = try await Self.postWithHeaders(stack.front + "/v1/chat/completions", chat, key: "team-secret-1")
@@ -248,7 +277,7 @@ import Testing
 
         let metrics = try await Self.get(stack.front + "/metrics", key: "clip-secret-2")
         #expect(metrics.text.contains("chorus_key_requests_total{key=\"team\",status=\"429\"} 1"), "\(metrics.text)")
-        #expect(metrics.text.contains("chorus_key_requests_total{key=\"clip-only\",status=\"403\"} 3"))
+        #expect(metrics.text.contains("chorus_key_requests_total{key=\"clip-only\",status=\"403\"} 4"))
         for secret in ["team-secret-1", "clip-secret-2", "slow-secret-3", Self.key] {
             #expect(!stack.gateway.log.contains(secret) && !metrics.text.contains(secret))
         }

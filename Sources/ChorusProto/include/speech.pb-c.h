@@ -252,7 +252,8 @@ struct  Chorus__Speech__V1__AudioChunk
   char *text;
   protobuf_c_boolean last;
   /*
-   * TranscribeUpload: the request's options travel on the first chunk.
+   * TranscribeUpload: the request's options travel on the first chunk; a later chunk's options, if any,
+   * replace them (the last given win).
    */
   Chorus__Speech__V1__TranscribeRequest *options;
 };

@@ -74,23 +74,14 @@ struct UpstreamRouting<Context: RequestContext>: RouterMiddleware {
         let path = request.uri.path
         guard request.method == .post, let multipart = Self.routes[path] else { return try await next(request, context) }
         var request = request
-        let body: [UInt8]
-        do {
-            var buffer = try await request.collectBody(upTo: bodyLimit)
-            body = buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch is NIOTooManyBytesError {
-            throw OpenAIError(.contentTooLarge, "the request body is larger than the limit of \(bodyLimit) bytes (--http-max-body-mib)")
-        }
-        let contentType = request.headers[.contentType] ?? ""
         // The alias, if the body names one; anything unreadable goes on to the route, which says what is wrong.
         var model: String?
         var json: [String: Any]?
-        var form: MultipartForm?
         if multipart {
-            form = try? MultipartForm(body: body, contentType: contentType)
-            model = form?.first("model")?.text
+            // Read only up to the model field: a form for a local model streams on to the route.
+            model = try await MultipartStream.peekModel(&request, limit: bodyLimit)
         } else {
-            json = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+            json = try await request.peekJSON(limit: bodyLimit)
             model = json?["model"] as? String
         }
         guard let model, let match = upstreams.route(model) else {
@@ -116,7 +107,9 @@ struct UpstreamRouting<Context: RequestContext>: RouterMiddleware {
             json["model"] = target.model
             outgoing = [UInt8](try JSONSerialization.data(withJSONObject: json))
             outgoingType = "application/json"
-        } else if let form {
+        } else if multipart {
+            var stream = try MultipartStream(request, limit: bodyLimit)
+            let form = MultipartForm(parts: try await stream.gatherParts())
             let boundary = "chorus-" + UUID().uuidString
             outgoing = form.encoded(boundary: boundary, replacing: ["model": target.model])
             outgoingType = "multipart/form-data; boundary=\(boundary)"
