@@ -9,7 +9,19 @@ public struct CallContext: Sendable {
     public let deadline: NIODeadline?
     public let metadata: [String: String]
     public let remoteAddress: String
-    public var logger: Logger
+    private var baseLogger: Logger
+    /// The server's logger with the call's method and request id as metadata. Made when asked for: a log
+    /// handler may format its metadata on every change (swift-log's StreamLogHandler does), which a call that
+    /// logs nothing (most) should not pay for.
+    public var logger: Logger {
+        get {
+            var logger = baseLogger
+            logger[metadataKey: "method"] = "\(method)"
+            if let requestID = metadata["request-id"] { logger[metadataKey: "request-id"] = "\(requestID)" }
+            return logger
+        }
+        set { baseLogger = newValue }
+    }
 
     public init(method: String, streamID: UInt64, deadline: NIODeadline?, metadata: [String: String],
                 remoteAddress: String, logger: Logger) {
@@ -18,7 +30,7 @@ public struct CallContext: Sendable {
         self.deadline = deadline
         self.metadata = metadata
         self.remoteAddress = remoteAddress
-        self.logger = logger
+        self.baseLogger = logger
     }
 
     /// The caller's remaining time, to pass on to the next hop (the gateway propagates deadlines this way).

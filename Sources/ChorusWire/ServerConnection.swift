@@ -140,11 +140,8 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         let (requests, continuation) = AsyncThrowingStream<ByteBuffer, Error>.makeStream()
 
         let deadline: NIODeadline? = frame.deadlineMs > 0 ? .now() + .milliseconds(Int64(frame.deadlineMs)) : nil
-        var logger = server.logger
-        logger[metadataKey: "method"] = "\(frame.method)"
-        if let requestID = frame.metadata["request-id"] { logger[metadataKey: "request-id"] = "\(requestID)" }
         let callContext = CallContext(method: frame.method, streamID: id, deadline: deadline, metadata: frame.metadata,
-                                      remoteAddress: remoteAddress, logger: logger)
+                                      remoteAddress: remoteAddress, logger: server.logger)
         let loop = eventLoop
         let payloads = RequestPayloads(base: requests) { [self] count in
             loop.executeSoon { self.consumed(id, count) }

@@ -89,6 +89,7 @@ struct BenchWireCommand: AsyncParsableCommand {
             for mib in sizes {
                 samples.throughput["raw \(mib)", default: []].append(try RawLoopbackEcho.measure(bytes: mib << 20, calls: throughputCalls))
             }
+            if levels.contains(1) { samples.rawHop.append(try RawLoopbackEcho.relayHop(bytes: max(payloadBytes, 1), calls: calls)) }
             if hasPeer { try runPeer(levels: levels, sizes: sizes, into: &samples) }
         }
         await gatewayServer.close()
@@ -115,6 +116,8 @@ struct BenchWireCommand: AsyncParsableCommand {
     struct Samples {
         var unary: [String: [Result]] = [:]
         var throughput: [String: [Double]] = [:]
+        /// p50 µs of a raw loopback echo, direct and through a raw relay thread (the hop's floor).
+        var rawHop: [(direct: Double, relayed: Double)] = []
     }
 
     private func measureUnary(_ client: SpeechClient, concurrency: Int) async throws -> Result {
@@ -231,6 +234,9 @@ struct BenchWireCommand: AsyncParsableCommand {
                 }
                 print(line)
             }
+        }
+        if let direct = median(samples.rawHop.map(\.direct)), let relayed = median(samples.rawHop.map(\.relayed)) {
+            print("raw TCP relay (blocking sockets, no framing; the hop's floor here): +\(cell(relayed - direct, 1, 1)) µs p50 (\(cell(direct, 1, 1)) µs direct, \(cell(relayed, 1, 1)) µs relayed)")
         }
         print("")
         print("Echo throughput, MB/s counting both directions, \(throughputCalls) calls per row and round")

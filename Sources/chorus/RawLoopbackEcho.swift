@@ -35,6 +35,50 @@ struct RawLoopbackEcho {
         return Double(2 * calls * bytes) / seconds / 1e6
     }
 
+    /// The floor of the gateway hop: p50 round trips, µs, of a `bytes` echo over loopback TCP, direct and through a
+    /// relay thread that reads each request and writes it to the echo's socket, then the answer back, all with
+    /// blocking reads and writes (no framing, no event loop): the two socket crossings a hop adds and nothing else.
+    static func relayHop(bytes: Int, calls: Int) throws -> (direct: Double, relayed: Double) {
+        let echoListener = try listen(), relayListener = try listen()
+        defer { close(echoListener.fd); close(relayListener.fd) }
+        // The echo serves two connections in turn (the client's, then the relay's); the relay one.
+        let echo = Thread {
+            for _ in 0..<2 {
+                let fd = accept(echoListener.fd, nil, nil)
+                guard fd >= 0 else { return }
+                var buffer = [UInt8](repeating: 0, count: bytes)
+                while readFully(fd, &buffer), writeFully(fd, buffer) {}
+                close(fd)
+            }
+        }
+        let relay = Thread {
+            let fd = accept(relayListener.fd, nil, nil)
+            guard fd >= 0, let upstream = try? connect(port: echoListener.port) else { return }
+            var buffer = [UInt8](repeating: 0, count: bytes)
+            while readFully(fd, &buffer), writeFully(upstream, buffer), readFully(upstream, &buffer), writeFully(fd, buffer) {}
+            close(fd)
+            close(upstream)
+        }
+        echo.start()
+        relay.start()
+        func p50(port: Int) throws -> Double {
+            let fd = try connect(port: port)
+            defer { close(fd) }
+            let out = [UInt8](repeating: 7, count: bytes)
+            var back = [UInt8](repeating: 0, count: bytes)
+            var latencies: [UInt64] = []
+            latencies.reserveCapacity(calls)
+            for call in 0..<(calls + 1000) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                guard writeFully(fd, out), readFully(fd, &back) else { throw RawLoopbackError("loopback echo failed: \(String(cString: strerror(errno)))") }
+                if call >= 1000 { latencies.append(DispatchTime.now().uptimeNanoseconds - t0) }  // the first 1000 warm up
+            }
+            latencies.sort()
+            return Double(latencies[latencies.count / 2]) / 1000
+        }
+        return (try p50(port: echoListener.port), try p50(port: relayListener.port))
+    }
+
     private static func listen() throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawLoopbackError("socket: \(String(cString: strerror(errno)))") }
