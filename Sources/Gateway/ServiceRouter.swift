@@ -72,7 +72,9 @@ public final class ServiceRouter: WireChannel {
             } catch {
                 replica.end()
                 let status = WireStatus.from(error)
-                if status.code == .deadlineExceeded { throw status }
+                // The request's own fault (out of time, a frame over the limit, a bad argument) says nothing of the
+                // replica: ejecting it would let one oversized request take a healthy replica out of service.
+                if [.deadlineExceeded, .resourceExhausted, .invalidArgument].contains(status.code) { throw status }
                 lastError = status.message
                 if replica.setHealthy(false, error: status.message) {
                     logger.warning("\(pool.service) replica \(replica.address) ejected: \(status.message)")

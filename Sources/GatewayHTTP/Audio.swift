@@ -99,6 +99,13 @@ package struct AudioRoutes {
         let form = MultipartForm(parts: fields)
         let settings = try TranscriptionForm(form)
         guard let file = form.first("file"), !file.data.isEmpty else { throw OpenAIError.invalid("the form has no 'file'", param: "file") }
+        // Gathered, the audio travels in one wire message; past a frame only the streamed transcription takes it.
+        let oneMessage = defaultMaxFrameSize - (1 << 20)
+        guard file.data.count <= oneMessage else {
+            throw OpenAIError(.contentTooLarge, "the file is \(file.data.count) bytes; \(translate ? "a translation" : "a transcription with 'stream' before the file") "
+                              + "sends it in one message of at most \(oneMessage) bytes. Larger files stream to the service as a transcription "
+                              + "without stream=true (or with it after the file)", param: "file")
+        }
         var transcription = settings.request
         transcription.audio = Audio(wav: Data(file.data))
         if settings.stream && translate {

@@ -41,6 +41,24 @@ import Testing
         #expect(replicaB.lastError.contains("cannot connect"), "\(replicaB.lastError)")
     }
 
+    /// A request too large for a frame is refused as the request's fault, and the replica stays in service: an HTTP
+    /// form over 64 MiB once took the only speech replica out ("no healthy speech replica") for every user.
+    @Test func aRequestOverTheFrameLimitIsRefusedWithoutEjectingTheReplica() async throws {
+        let a = try await StandIn.start("a")
+        defer { Task { await a.stop() } }
+        let gateway = try Self.gateway(a)
+        let huge = EchoRequest(payload: Data(count: WireClient.Configuration().maxFrameSize + 1))
+        do {
+            _ = try await SpeechClient(gateway.router).echo(huge)
+            Issue.record("a request over the frame limit was sent")
+        } catch let status as WireStatus {
+            #expect(status.code == .resourceExhausted && status.message.contains("exceeds the limit"), "\(status)")
+        }
+        let replica = try #require(gateway.pools["speech"]?.replicas.first)
+        #expect(replica.isHealthy, "ejected: \(replica.lastError)")
+        #expect(try await SpeechClient(gateway.router).echo(EchoRequest()).servedBy == "a")
+    }
+
     @Test func aReplicaReportingNotServingIsEjectedThenReadmitted() async throws {
         let (a, b) = (try await StandIn.start("a"), try await StandIn.start("b"))
         defer { Task { await a.stop(); await b.stop() } }
