@@ -11,7 +11,8 @@ import SpeechService
 
 /// `chorus bench wire`: unary Echo round trips over one connection, direct and through the gateway, and
 /// 1 MiB / 16 MiB Echo throughput on both paths; the same calls through grpc-swift-2 and the same bytes over
-/// a raw loopback TCP socket, in alternating rounds of one run, with ratios of the medians.
+/// a raw loopback TCP socket, in alternating rounds of one run, with ratios of the medians. The gateway hop is
+/// set beside two floors measured in the same rounds: a NIO byte relay and a raw blocking-socket relay.
 struct BenchWireCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wire",
@@ -69,6 +70,7 @@ struct BenchWireCommand: AsyncParsableCommand {
         let gateway = try Gateway(configuration: .init(services: ["speech": ["127.0.0.1:\(servicePort)"]]), logger: logger)
         let gatewayServer = WireServer(configuration: .init(port: 0), routes: gateway.routes, fallback: gateway.forward, logger: logger)
         let gatewayPort = try await gatewayServer.start()
+        let byteRelay = try await NIOByteRelay.start(upstreamPort: servicePort)
         let hasPeer = FileManager.default.isExecutableFile(atPath: grpcPeer)
 
         print("chorus bench wire: \(cpuName()); \(NIOSingletons.groupLoopCountSuggestion) event loops")
@@ -86,12 +88,18 @@ struct BenchWireCommand: AsyncParsableCommand {
                 }
                 (client.channel as? WireClient)?.close()
             }
+            if levels.contains(1) {
+                let client = SpeechClient(WireClient(host: "127.0.0.1", port: byteRelay.port))
+                samples.unary["relay 1", default: []].append(try await measureUnary(client, concurrency: 1))
+                (client.channel as? WireClient)?.close()
+            }
             for mib in sizes {
                 samples.throughput["raw \(mib)", default: []].append(try RawLoopbackEcho.measure(bytes: mib << 20, calls: throughputCalls))
             }
             if levels.contains(1) { samples.rawHop.append(try RawLoopbackEcho.relayHop(bytes: max(payloadBytes, 1), calls: calls)) }
             if hasPeer { try runPeer(levels: levels, sizes: sizes, into: &samples) }
         }
+        try? await byteRelay.channel.close()
         await gatewayServer.close()
         await service.close()
         if !hasPeer {
@@ -234,6 +242,9 @@ struct BenchWireCommand: AsyncParsableCommand {
                 }
                 print(line)
             }
+        }
+        if let direct = unary("direct 1"), let relayed = unary("relay 1") {
+            print("NIO byte relay (channel handlers on the caller's event loop, no frames, no tasks): +\(cell(relayed.p50 - direct.p50, 1, 1)) µs p50 at concurrency 1")
         }
         if let direct = median(samples.rawHop.map(\.direct)), let relayed = median(samples.rawHop.map(\.relayed)) {
             print("raw TCP relay (blocking sockets, no framing; the hop's floor here): +\(cell(relayed - direct, 1, 1)) µs p50 (\(cell(direct, 1, 1)) µs direct, \(cell(relayed, 1, 1)) µs relayed)")
