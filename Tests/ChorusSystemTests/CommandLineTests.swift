@@ -122,6 +122,19 @@ extension CommandLineTests {
         #expect(checked >= 20, "chorus, its services, gateway, up, call, health, load, bench and its benchmarks")
     }
 
+    /// `chorus bench wire`, briefly and without the grpc-swift-2 peer: every path it measures answers, and the hop
+    /// is printed beside its two floors (figures are for benchmarks; this checks that the benchmark runs).
+    @Test func benchWireMeasuresEveryPathAndTheHopsFloors() async throws {
+        let (status, output) = try await ChorusProcess.run(["bench", "wire", "--calls", "200", "--rounds", "1", "--concurrency", "1",
+                                                            "--throughput-mib", "1", "--throughput-calls", "2", "--grpc-peer", "/nonexistent"],
+                                                           timeout: 180)
+        #expect(status == 0, "\(output)")
+        for row in ["direct      1 |", "gateway     1 |", "gateway hop at concurrency 1: +", "NIO byte relay (", "raw TCP relay (",
+                    " 1 MiB  direct  |", " 1 MiB  gateway |", "(no grpc-swift-2 peer at /nonexistent"] {
+            #expect(output.contains(row), "no '\(row)' in:\n\(output)")
+        }
+    }
+
     /// `chorus up` on free ports without the HTTP front, once the gateway reports every service healthy;
     /// the ports are gateway, vision, diffusion, speech.
     static func upWithoutHTTP(exitWithParent: Bool = true) async throws -> (ChorusProcess, [Int]) {
