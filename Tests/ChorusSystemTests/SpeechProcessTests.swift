@@ -158,6 +158,21 @@ import Testing
         #expect((response as? HTTPURLResponse)?.statusCode == 413 && refusalText.contains("in one message of at most"), "\(refusalText)")
         let echo = try await SpeechClient(try WireClient(address: gatewayAddress)).echo(EchoRequest())
         #expect(!echo.servedBy.isEmpty)
+
+        // Streamed, the body is still bounded by --http-max-body-mib (80): past it the upload is cancelled and the
+        // answer is 413.
+        request = URLRequest(url: URL(string: http + "/v1/audio/transcriptions")!)
+        request.httpMethod = "POST"
+        request.setValue("multipart/form-data; boundary=\(boundary)", forHTTPHeaderField: "Content-Type")
+        request.httpBody = head + Data(count: 81 << 20) + Data("\r\n--\(boundary)--\r\n".utf8)
+        let (tooLarge, tooLargeResponse) = try await URLSession.shared.data(for: request)
+        let tooLargeText = String(decoding: tooLarge, as: UTF8.self)
+        #expect((tooLargeResponse as? HTTPURLResponse)?.statusCode == 413 && tooLargeText.contains("larger than the limit"), "\(tooLargeText)")
+        let cancelled = await eventually(timeout: .seconds(10)) {
+            metrics = (try? String(contentsOf: URL(string: http + "/metrics")!, encoding: .utf8)) ?? ""
+            return metrics.contains("chorus_gateway_calls_total{method=\"/chorus.speech.v1.Speech/TranscribeUpload\",code=\"CANCELLED\"} 1")
+        }
+        #expect(cancelled, "\(metrics.split(separator: "\n").filter { $0.contains("TranscribeUpload") })")
     }
 
     @Test func detectsLanguageAndRefusesEnglishOnlyTranslation() async throws {
