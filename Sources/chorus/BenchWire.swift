@@ -89,14 +89,15 @@ struct BenchWireCommand: AsyncParsableCommand {
                 (client.channel as? WireClient)?.close()
             }
             if levels.contains(1) {
+                // The hop's two floors: a NIO byte relay and a raw blocking-socket relay.
                 let client = SpeechClient(WireClient(host: "127.0.0.1", port: byteRelay.port))
                 samples.unary["relay 1", default: []].append(try await measureUnary(client, concurrency: 1))
                 (client.channel as? WireClient)?.close()
+                samples.rawHop.append(try RawLoopbackEcho.relayHop(bytes: max(payloadBytes, 1), calls: calls))
             }
             for mib in sizes {
                 samples.throughput["raw \(mib)", default: []].append(try RawLoopbackEcho.measure(bytes: mib << 20, calls: throughputCalls))
             }
-            if levels.contains(1) { samples.rawHop.append(try RawLoopbackEcho.relayHop(bytes: max(payloadBytes, 1), calls: calls)) }
             if hasPeer { try runPeer(levels: levels, sizes: sizes, into: &samples) }
         }
         try? await byteRelay.channel.close()
@@ -244,7 +245,7 @@ struct BenchWireCommand: AsyncParsableCommand {
             }
         }
         if let direct = unary("direct 1"), let relayed = unary("relay 1") {
-            print("NIO byte relay (channel handlers on the caller's event loop, no frames, no tasks): +\(cell(relayed.p50 - direct.p50, 1, 1)) µs p50 at concurrency 1")
+            print("NIO byte relay (channel handlers on one event loop, no frames, no tasks): +\(cell(relayed.p50 - direct.p50, 1, 1)) µs p50 at concurrency 1")
         }
         if let direct = median(samples.rawHop.map(\.direct)), let relayed = median(samples.rawHop.map(\.relayed)) {
             print("raw TCP relay (blocking sockets, no framing; the hop's floor here): +\(cell(relayed - direct, 1, 1)) µs p50 (\(cell(direct, 1, 1)) µs direct, \(cell(relayed, 1, 1)) µs relayed)")
