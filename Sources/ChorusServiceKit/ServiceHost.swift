@@ -6,14 +6,14 @@ import NIOCore
 
 /// Runs a WireServer until SIGTERM or SIGINT, then drains: GOAWAY, open calls finish, the process exits.
 public enum ServiceHost {
-    public static func serve(routes: [ServerRoute], fallback: ServerRoute.RawHandler? = nil,
+    public static func serve(routes: [ServerRoute], fallback: ServerRoute.RawHandler? = nil, loopRelay: LoopRelay? = nil,
                              host: String, port: Int, maxFrameSize: Int = defaultMaxFrameSize,
                              limits: WireServer.Limits = WireServer.Limits(), security: ConnectionSecurity? = nil,
                              drainGrace: TimeAmount = .seconds(30), logger: Logger,
                              onStarted: (String, WireServer) -> Void = { _, _ in }, onDraining: @escaping @Sendable () -> Void = {}) async throws {
         let signals = TerminationSignals()
         let server = WireServer(configuration: .init(host: host, port: port, maxFrameSize: maxFrameSize, limits: limits, security: security),
-                                routes: routes, fallback: fallback, logger: logger)
+                                routes: routes, fallback: fallback, loopRelay: loopRelay, logger: logger)
         let boundPort: Int
         do {
             boundPort = try await server.start()

@@ -49,6 +49,13 @@ public struct APIKey: Sendable {
         }
     }
 
+    /// A loop relay taking only calls with the key: the others go to the guarded fallback, which refuses them.
+    public func guarding(_ relay: @escaping LoopRelay, who: String) -> LoopRelay {
+        { call in
+            (try? check(call.metadata, who: who)) != nil && relay(call)
+        }
+    }
+
     /// A fallback handler requiring the key.
     public func guarding(_ handler: @escaping ServerRoute.RawHandler, who: String) -> ServerRoute.RawHandler {
         { call in

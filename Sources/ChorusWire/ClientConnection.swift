@@ -7,9 +7,38 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = ByteBuffer
 
     private struct Stream {
-        let responses: AsyncThrowingStream<ResponsePart, Error>.Continuation
-        let budget: ResponseBudget
+        /// Where the answers go: a task's response stream, or a relay's handler on this loop.
+        enum Sink {
+            case stream(AsyncThrowingStream<ResponsePart, Error>.Continuation, ResponseBudget)
+            case loop((LoopAnswer) -> Void)
+        }
+
+        let sink: Sink
         var deadlineTimer: Scheduled<Void>?
+
+        func message(_ payload: ByteBuffer) {
+            switch sink {
+            case .stream(let responses, let budget):
+                budget.arrived(payload.readableBytes)
+                responses.yield(ResponsePart(payload: payload, isFinal: false))
+            case .loop(let answer):
+                answer(.message(payload))
+            }
+        }
+
+        /// Ends the answers: normally when `status` is nil, with the CLOSE frame's payload if it had one.
+        func finish(_ status: WireStatus?, payload: ByteBuffer? = nil) {
+            switch sink {
+            case .stream(let responses, let budget):
+                if let payload {
+                    budget.arrived(payload.readableBytes)
+                    responses.yield(ResponsePart(payload: payload, isFinal: true))
+                }
+                if let status { responses.finish(throwing: status) } else { responses.finish() }
+            case .loop(let answer):
+                answer(.end(payload: status == nil ? payload : nil, status: status ?? WireStatus(.ok, "")))
+            }
+        }
     }
 
     let channel: Channel
@@ -74,18 +103,42 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
                 continuation.finish(throwing: WireStatus(.unavailable, "connection to \(address) closed before \(method) was sent"))
                 return
             }
-            var stream = Stream(responses: continuation, budget: budget)
-            if let deadline = options.deadline {
-                stream.deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
-                    guard streams[id] != nil else { return }
-                    write(Frame(streamID: id, kind: .cancel))
-                    end(id, WireStatus(.deadlineExceeded, "deadline of \(deadlineMs) ms exceeded calling \(method) on \(address)"))
-                }
-            }
-            streams[id] = stream
+            register(id, .stream(continuation, budget), method: method, deadline: options.deadline, deadlineMs: deadlineMs)
             writeEncoded(encoded, promise: nil)
         }
         return ClientCall(streamID: id, connection: self, responses: CallResponses(responses, budget: budget))
+    }
+
+    /// Opens a stream from this connection's event loop, its answers told to `answer` there as they arrive:
+    /// a relay on the loop pays no task and no stream. Throws when the frame cannot be sent (over the frame
+    /// limit, the connection closed); otherwise `answer` hears the end exactly once.
+    func openOnLoop(method: String, options: CallOptions, first: ByteBuffer?, endOfStream: Bool,
+                    answer: @escaping (LoopAnswer) -> Void) throws -> UInt64 {
+        eventLoop.preconditionInEventLoop()
+        let id = streamIDs.add(2, ordering: .relaxed).oldValue
+        let deadlineMs = options.deadlineMilliseconds
+        let frame = Frame(streamID: id, kind: .open, method: method, deadlineMs: deadlineMs, metadata: options.metadata,
+                          payload: first, endOfStream: endOfStream)
+        let encoded = try frame.encode(allocator: channel.allocator, maxFrameSize: maxFrameSize)
+        guard !isClosed, context != nil else {
+            throw WireStatus(.unavailable, "connection to \(address) closed before \(method) was sent")
+        }
+        register(id, .loop(answer), method: method, deadline: options.deadline, deadlineMs: deadlineMs)
+        writeEncoded(encoded, promise: nil)
+        return id
+    }
+
+    /// On the event loop: the stream's entry, with the timer that ends it at its deadline.
+    private func register(_ id: UInt64, _ sink: Stream.Sink, method: String, deadline: NIODeadline?, deadlineMs: UInt32) {
+        var stream = Stream(sink: sink)
+        if let deadline {
+            stream.deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
+                guard streams[id] != nil else { return }
+                write(Frame(streamID: id, kind: .cancel))
+                end(id, WireStatus(.deadlineExceeded, "deadline of \(deadlineMs) ms exceeded calling \(method) on \(address)"))
+            }
+        }
+        streams[id] = stream
     }
 
     func send(streamID id: UInt64, payload: ByteBuffer, endOfStream: Bool) async throws {
@@ -98,11 +151,14 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Tells the server to stop the work; the call's response stream fails with CANCELLED.
     func cancel(streamID id: UInt64) {
-        eventLoop.execute { [self] in
-            guard streams[id] != nil else { return }
-            write(Frame(streamID: id, kind: .cancel))
-            end(id, WireStatus(.cancelled, "the call was cancelled by the caller"))
-        }
+        eventLoop.execute { [self] in cancelOnLoop(id) }
+    }
+
+    /// `cancel` from the event loop itself.
+    func cancelOnLoop(_ id: UInt64) {
+        guard streams[id] != nil else { return }
+        write(Frame(streamID: id, kind: .cancel))
+        end(id, WireStatus(.cancelled, "the call was cancelled by the caller"))
     }
 
     /// Round trip of a PING frame.
@@ -144,17 +200,11 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         let frame = unwrapInboundIn(data)
         switch frame.kind {
         case .message:
+            // Copied out first: a relay's handler may open or end streams while it hears the message.
             guard let stream = streams[frame.streamID] else { return }
-            let payload = frame.payload ?? ByteBuffer()
-            stream.budget.arrived(payload.readableBytes)
-            stream.responses.yield(ResponsePart(payload: payload, isFinal: false))
+            stream.message(frame.payload ?? ByteBuffer())
         case .close:
-            guard let stream = streams[frame.streamID] else { return }
-            if let payload = frame.payload {
-                stream.budget.arrived(payload.readableBytes)
-                stream.responses.yield(ResponsePart(payload: payload, isFinal: true))
-            }
-            end(frame.streamID, frame.statusCode == 0 ? nil : frame.status)
+            end(frame.streamID, frame.statusCode == 0 ? nil : frame.status, payload: frame.payload)
         case .ping:
             write(Frame(streamID: 0, kind: .pong, payload: frame.payload))
         case .pong:
@@ -204,14 +254,10 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Finishes a stream's response sequence: normally when `status` is nil.
-    private func end(_ id: UInt64, _ status: WireStatus?) {
+    private func end(_ id: UInt64, _ status: WireStatus?, payload: ByteBuffer? = nil) {
         guard let stream = streams.removeValue(forKey: id) else { return }
         stream.deadlineTimer?.cancel()
-        if let status {
-            stream.responses.finish(throwing: status)
-        } else {
-            stream.responses.finish()
-        }
+        stream.finish(status, payload: payload)
     }
 
     private func failAll(_ status: WireStatus) {

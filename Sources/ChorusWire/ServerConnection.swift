@@ -10,7 +10,10 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private struct Stream {
         var task: Task<Void, Never>?
-        let requests: AsyncThrowingStream<ByteBuffer, Error>.Continuation
+        /// nil for a call relayed on the loop (LoopRelay): its one request was handed over at once.
+        var requests: AsyncThrowingStream<ByteBuffer, Error>.Continuation?
+        /// A loop relay's way to stop its work when the call ends unanswered.
+        var onCancel: ((WireStatus) -> Void)?
         var deadlineTimer: Scheduled<Void>?
         let takesOneRequest: Bool
         var delivered = 0
@@ -137,9 +140,28 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
             write(Frame(streamID: id, kind: .close, status: WireStatus(.unimplemented, "unknown method \(frame.method)")))
             return
         }
-        let (requests, continuation) = AsyncThrowingStream<ByteBuffer, Error>.makeStream()
-
         let deadline: NIODeadline? = frame.deadlineMs > 0 ? .now() + .milliseconds(Int64(frame.deadlineMs)) : nil
+        var stream = Stream(task: nil, requests: nil, takesOneRequest: route.takesOneRequest)
+        if let deadline {
+            let ms = frame.deadlineMs
+            stream.deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
+                fail(id, WireStatus(.deadlineExceeded, "deadline of \(ms) ms exceeded for \(frame.method)"))
+            }
+        }
+        streams[id] = stream
+        server.stats.recordStarted()
+        let requestID = frame.metadata["request-id"].map { String($0.prefix(64)) } ?? RequestNote.newID()
+
+        if let relay = route.loopRelay, frame.endOfStream, let payload = frame.payload {
+            var metadata = frame.metadata
+            metadata["request-id"] = requestID
+            let call = LoopCall(connection: self, streamID: id, method: frame.method, deadline: deadline,
+                                metadata: metadata, request: payload)
+            if relay(call) { return }
+        }
+
+        let (requests, continuation) = AsyncThrowingStream<ByteBuffer, Error>.makeStream()
+        streams[id]?.requests = continuation
         let callContext = CallContext(method: frame.method, streamID: id, deadline: deadline, metadata: frame.metadata,
                                       remoteAddress: remoteAddress, logger: server.logger)
         let loop = eventLoop
@@ -149,19 +171,9 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         let call = ServerCall(context: callContext, requests: payloads, connection: self)
 
         let handler = route.handler
-        var stream = Stream(task: nil, requests: continuation, takesOneRequest: route.takesOneRequest)
-        if let deadline {
-            let ms = frame.deadlineMs
-            stream.deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
-                fail(id, WireStatus(.deadlineExceeded, "deadline of \(ms) ms exceeded for \(frame.method)"))
-            }
-        }
-        streams[id] = stream
-        server.stats.recordStarted()
         if let payload = frame.payload { deliver(id, payload) }
-        if frame.endOfStream { streams[id]?.requests.finish() }
+        if frame.endOfStream { streams[id]?.requests?.finish() }
         guard streams[id] != nil else { return }  // the first payload alone was over the process's budget
-        let requestID = frame.metadata["request-id"].map { String($0.prefix(64)) } ?? RequestNote.newID()
         let note = "request \(requestID) \(frame.method.prefix(100))"
         // A relay runs on this loop while the connection is nearly idle (the latency of one call is thread
         // hand-offs); with more calls in flight, Swift's pool spreads them over every core instead.
@@ -189,6 +201,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     /// the process's budget, fails the stream.
     private func deliver(_ id: UInt64, _ payload: ByteBuffer) {
         guard var stream = streams[id] else { return }  // late message for a stream that already ended
+        guard stream.requests != nil else { return }  // a relayed call's caller said its one request was all
         let count = payload.readableBytes
         if stream.takesOneRequest && stream.delivered >= 1 {
             fail(id, WireStatus(.invalidArgument, "this method takes one request message; a second arrived"))
@@ -204,7 +217,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         stream.delivered += 1
         stream.bufferedBytes += count
         streams[id] = stream
-        stream.requests.yield(payload)
+        stream.requests?.yield(payload)
         updateReading()
     }
 
@@ -225,7 +238,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func halfClose(_ id: UInt64) {
-        streams[id]?.requests.finish()
+        streams[id]?.requests?.finish()
     }
 
     /// Ends a stream the handler has not finished: cancels the handler's task and tells the caller why.
@@ -239,8 +252,9 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         guard let stream = streams.removeValue(forKey: id) else { return }
         release(stream)
         stream.deadlineTimer?.cancel()
-        stream.requests.finish(throwing: error)
+        stream.requests?.finish(throwing: error)
         stream.task?.cancel()
+        stream.onCancel?(WireStatus.from(error))
         server.stats.recordFinished(failed: true)
         closeIfDrained()
     }
@@ -270,6 +284,23 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         }.get()
     }
 
+    /// On the loop: what a loop relay runs when its call ends unanswered.
+    func setOnCancel(_ id: UInt64, _ body: @escaping (WireStatus) -> Void) {
+        streams[id]?.onCancel = body
+    }
+
+    /// On the loop: a loop relay's MESSAGE to its caller. One over the frame limit ends the call instead.
+    func sendOnLoop(streamID id: UInt64, payload: ByteBuffer) {
+        guard streams[id] != nil else { return }
+        do {
+            let buffer = try Frame(streamID: id, kind: .message, payload: payload)
+                .encode(allocator: channel.allocator, maxFrameSize: server.configuration.maxFrameSize)
+            writeEncoded(buffer, promise: nil)
+        } catch {
+            fail(id, WireStatus.from(error))
+        }
+    }
+
     func finish(_ id: UInt64, status: WireStatus, payload: ByteBuffer?) {
         var frame = Frame(streamID: id, kind: .close, payload: payload, status: status)
         var encoded: EncodedFrame
@@ -289,7 +320,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
             guard let stream = streams.removeValue(forKey: id) else { return }
             release(stream)
             stream.deadlineTimer?.cancel()
-            stream.requests.finish()
+            stream.requests?.finish()
             server.stats.recordFinished(failed: failed)
             writeEncoded(answer, promise: nil)
             closeIfDrained()

@@ -14,11 +14,16 @@ public struct ServerRoute: Sendable {
     /// The handler only relays (it waits on sockets and never computes): its task runs on the connection's
     /// event loop (EventLoopExecutor). The gateway's forward is such a handler.
     public let relaysOnly: Bool
+    /// Offered each call whose one request came in its OPEN frame before `handler` runs; it may take the call
+    /// on the event loop (LoopRelay).
+    public let loopRelay: LoopRelay?
 
-    public init(path: String, takesOneRequest: Bool = false, relaysOnly: Bool = false, handler: @escaping RawHandler) {
+    public init(path: String, takesOneRequest: Bool = false, relaysOnly: Bool = false, loopRelay: LoopRelay? = nil,
+                handler: @escaping RawHandler) {
         self.path = path
         self.takesOneRequest = takesOneRequest
         self.relaysOnly = relaysOnly
+        self.loopRelay = loopRelay
         self.handler = handler
     }
 

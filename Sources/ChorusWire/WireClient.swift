@@ -91,6 +91,18 @@ public final class WireClient: @unchecked Sendable {
         // A live connection is returned as it is: awaiting even a succeeded future hops to its event loop
         // and back, which is most of what a forwarded call through the gateway costs.
         let loop = current ?? group.next()
+        let (ready, pending) = connection(key, on: loop)
+        if let ready { return ready }
+        guard let future = pending else { throw WireStatus(.internal, "no connection to \(address)") }
+        do {
+            return try await future.get()
+        } catch {
+            throw WireStatus(.unavailable, "cannot connect to \(address): \(describe(error))")
+        }
+    }
+
+    /// The slot's open connection, or the connection being made (started now if none is).
+    private func connection(_ key: Slot.Key, on loop: EventLoop) -> (ready: ClientConnection?, pending: EventLoopFuture<ClientConnection>?) {
         let (ready, pending, started): (ClientConnection?, EventLoopFuture<ClientConnection>?, EventLoopPromise<ClientConnection>?) = lock.withLock {
             if let connection = slots[key]?.connection, connection.acceptsNewStreams { return (connection, nil, nil) }
             if let connecting = slots[key]?.connecting { return (nil, connecting, nil) }
@@ -98,15 +110,9 @@ public final class WireClient: @unchecked Sendable {
             slots[key, default: Slot()].connecting = promise.futureResult
             return (nil, promise.futureResult, promise)
         }
-        if let ready { return ready }
         // Connecting outside the lock: on its own loop, a refused connect can complete (and take the lock) at once.
         if let started { connect(key, on: loop).cascade(to: started) }
-        guard let future = pending else { throw WireStatus(.internal, "no connection to \(address)") }
-        do {
-            return try await future.get()
-        } catch {
-            throw WireStatus(.unavailable, "cannot connect to \(address): \(describe(error))")
-        }
+        return (ready, pending)
     }
 
     private func connect(_ key: Slot.Key, on loop: EventLoop) -> EventLoopFuture<ClientConnection> {
@@ -210,6 +216,21 @@ public final class WireClient: @unchecked Sendable {
         return try connection.open(method: method, options: options, first: first, endOfStream: endOfStream)
     }
 
+    /// Opens a stream on this event loop's own connection, its answers told to `answer` there (LoopAnswer):
+    /// for a relay running on the loop. nil, having sent nothing, when off the group's loops or the loop has no
+    /// open connection that can take the frame now (not yet connected — it starts connecting for the calls
+    /// after —, draining, its socket full): the caller takes the async way (`open`). Throws when the frame
+    /// cannot be sent.
+    public func openOnLoop(_ method: String, options: CallOptions, first: ByteBuffer?, endOfStream: Bool,
+                           answer: @escaping (LoopAnswer) -> Void) throws -> LoopUpstream? {
+        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop, loops.contains(ObjectIdentifier(loop)) else { return nil }
+        guard let connection = connection(.loop(ObjectIdentifier(loop)), on: loop).ready,
+              connection.channel.isWritable else { return nil }
+        var options = options
+        if !configuration.metadata.isEmpty { options.metadata.merge(configuration.metadata) { own, _ in own } }
+        let id = try connection.openOnLoop(method: method, options: options, first: first, endOfStream: endOfStream, answer: answer)
+        return LoopUpstream(connection: connection, streamID: id)
+    }
 }
 
 func describe(_ error: Error) -> String {

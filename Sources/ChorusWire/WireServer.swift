@@ -87,6 +87,7 @@ public final class WireServer: @unchecked Sendable {
     let bufferedBytes = Atomic<Int>(0)
     private let routes: [String: ServerRoute]
     private let fallback: ServerRoute.RawHandler?
+    private let loopRelay: LoopRelay?
     private let group: EventLoopGroup
     private let lock = NIOLock()
     private var serverChannel: Channel?
@@ -94,19 +95,21 @@ public final class WireServer: @unchecked Sendable {
     private var allClosed: [EventLoopPromise<Void>] = []
 
     /// `fallback` answers methods no route names (the gateway forwards them); without it they are UNIMPLEMENTED.
-    /// It must only relay (ServerRoute.relaysOnly): it runs on the connection's event loop.
+    /// It must only relay (ServerRoute.relaysOnly): it runs on the connection's event loop. `loopRelay` is
+    /// offered those calls first (ServerRoute.loopRelay).
     public init(configuration: Configuration, routes: [ServerRoute], fallback: ServerRoute.RawHandler? = nil,
-                logger: Logger = Logger(label: "chorus.wire"),
+                loopRelay: LoopRelay? = nil, logger: Logger = Logger(label: "chorus.wire"),
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.configuration = configuration
         self.routes = Dictionary(routes.map { ($0.path, $0) }, uniquingKeysWith: { _, last in last })
         self.fallback = fallback
+        self.loopRelay = loopRelay
         self.logger = logger
         self.group = group
     }
 
     func route(for method: String) -> ServerRoute? {
-        routes[method] ?? fallback.map { ServerRoute(path: method, relaysOnly: true, handler: $0) }
+        routes[method] ?? fallback.map { ServerRoute(path: method, relaysOnly: true, loopRelay: loopRelay, handler: $0) }
     }
 
     /// Binds and starts accepting; returns the bound port (useful with port 0).

@@ -151,9 +151,10 @@ public final class Gateway: Sendable {
         GatewayServer(gateway: self).routes
     }
 
-    /// `routes` and `forward` requiring the clients' key, except the gateway's own Health.
-    public func requiringKey(_ key: APIKey) -> (routes: [ServerRoute], fallback: ServerRoute.RawHandler) {
-        (key.guarding(routes, who: "the gateway"), key.guarding(forward, who: "the gateway"))
+    /// `routes`, `forward` and `relayOnLoop` requiring the clients' key, except the gateway's own Health.
+    public func requiringKey(_ key: APIKey) -> (routes: [ServerRoute], fallback: ServerRoute.RawHandler, loopRelay: LoopRelay) {
+        (key.guarding(routes, who: "the gateway"), key.guarding(forward, who: "the gateway"),
+         key.guarding(relayOnLoop, who: "the gateway"))
     }
 
     // MARK: forwarding
@@ -171,11 +172,23 @@ public final class Gateway: Sendable {
             first = try await requests.next()
             guard first != nil else { throw WireStatus(.invalidArgument, "\(method) expects one request, the stream carried none") }
         }
-        // The clients' API key stops here: backends never see it (the replicas' clients present the
-        // services' own key, Configuration.serviceKey).
-        let options = CallOptions(deadline: call.context.deadline, metadata: call.context.metadata.filter { $0.key != "authorization" })
+        let options = Self.upstreamOptions(deadline: call.context.deadline, metadata: call.context.metadata)
         let upstream = try await router.open(method, options: options, first: first, endOfStream: singleRequest)
         return try await relay(call, requests: singleRequest ? nil : requests, to: upstream)
+    }
+
+    /// `forward` for a unary call, without a task: offered each call first (WireServer's loopRelay), it relays
+    /// the call on the event loop its frame arrived on when the chosen replica has a connection there (after
+    /// the first call on each loop). Streaming calls, and any call it declines, take `forward`.
+    @Sendable public func relayOnLoop(_ call: LoopCall) -> Bool {
+        guard ChorusMethods.all[call.method]?.descriptor.kind == .unary else { return false }
+        return router.relayOnLoop(call, options: Self.upstreamOptions(deadline: call.deadline, metadata: call.metadata))
+    }
+
+    /// The clients' API key stops here: backends never see it (the replicas' clients present the services' own
+    /// key, Configuration.serviceKey).
+    static func upstreamOptions(deadline: NIODeadline?, metadata: [String: String]) -> CallOptions {
+        CallOptions(deadline: deadline, metadata: metadata.filter { $0.key != "authorization" })
     }
 
     private func relay(_ call: ServerCall, requests: RequestPayloads.AsyncIterator?,

@@ -3,6 +3,7 @@ import ChorusWire
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// The one place a call to a service picks its replica. Calls forwarded from the gateway's wire port,
 /// pipeline steps and the HTTP front (in-process) all open their calls here, so they share the same
@@ -15,7 +16,9 @@ public final class ServiceRouter: WireChannel {
     /// Every call opened here is counted once, by method and final status, whichever path it came by.
     let metrics: GatewayMetrics
     private let prefixes: [(prefix: String, pool: ReplicaPool)]
-    private let logger: Logger
+    let logger: Logger
+    /// Calls relayed on their event loop (relayOnLoop) rather than by a task.
+    let relayedOnLoop = Atomic<Int>(0)
 
     public init(pools: [String: ReplicaPool], maxInFlightPerService: Int, metrics: GatewayMetrics, logger: Logger) {
         self.pools = pools
@@ -72,13 +75,9 @@ public final class ServiceRouter: WireChannel {
             } catch {
                 replica.end()
                 let status = WireStatus.from(error)
-                // The request's own fault (out of time, a frame over the limit, a bad argument) says nothing of the
-                // replica: ejecting it would let one oversized request take a healthy replica out of service.
-                if [.deadlineExceeded, .resourceExhausted, .invalidArgument].contains(status.code) { throw status }
+                if Self.isTheRequestsFault(status) { throw status }
                 lastError = status.message
-                if replica.setHealthy(false, error: status.message) {
-                    logger.warning("\(pool.service) replica \(replica.address) ejected: \(status.message)")
-                }
+                eject(replica, of: pool, status)
                 continue
             }
             var answers = upstream.responses.makeAsyncIterator()
@@ -108,12 +107,30 @@ public final class ServiceRouter: WireChannel {
             }
             return Self.relayed(upstream, answers: answers, first: firstAnswer, ended: ended)
         }
-        if let refusal { throw refusal }
-        throw WireStatus(.unavailable, "no healthy \(pool.service) replica (\(pool.replicas.count) configured: \(pool.replicas.map(\.address).joined(separator: ", ")); last error: \(lastError))")
+        throw refusal ?? Self.noReplica(pool, lastError: lastError)
     }
 
+    static func noReplica(_ pool: ReplicaPool, lastError: String) -> WireStatus {
+        WireStatus(.unavailable, "no healthy \(pool.service) replica (\(pool.replicas.count) configured: \(pool.replicas.map(\.address).joined(separator: ", ")); last error: \(lastError))")
+    }
+
+    /// A replica that answers this first, before any answer, has not started the call: another may take it.
     static func refusedBeforeStarting(_ status: WireStatus) -> Bool {
         status.code == .unavailable || status.code == .resourceExhausted
+    }
+
+    /// A call that could not be opened for the request's own fault (out of time, a frame over the limit, a bad
+    /// argument) says nothing of the replica: ejecting it would let one oversized request take a healthy
+    /// replica out of service.
+    static func isTheRequestsFault(_ status: WireStatus) -> Bool {
+        [.deadlineExceeded, .resourceExhausted, .invalidArgument].contains(status.code)
+    }
+
+    /// Takes a replica that could not be reached out of the choice until a health check passes.
+    func eject(_ replica: Replica, of pool: ReplicaPool, _ status: WireStatus) {
+        if replica.setHealthy(false, error: status.message) {
+            logger.warning("\(pool.service) replica \(replica.address) ejected: \(status.message)")
+        }
     }
 
     /// The upstream call as the caller sees it: the answer already read comes first, and the places

@@ -64,7 +64,7 @@ struct BenchGatewayCommand: AsyncParsableCommand {
         let service = WireServer(configuration: .init(port: 0), routes: try SpeechServer(runtime: runtime).routes, logger: logger)
         let servicePort = try await service.start()
         let gateway = try Gateway(configuration: .init(services: ["speech": ["127.0.0.1:\(servicePort)"]]), logger: logger)
-        let gatewayServer = WireServer(configuration: .init(port: 0), routes: gateway.routes, fallback: gateway.forward, logger: logger)
+        let gatewayServer = WireServer(configuration: .init(port: 0), routes: gateway.routes, fallback: gateway.forward, loopRelay: gateway.relayOnLoop, logger: logger)
         let gatewayPort = try await gatewayServer.start()
         let front = OpenAIFront(settings: .init(port: 0), gateway: gateway, logger: logger)
         let (bound, boundContinuation) = AsyncStream<String>.makeStream()

@@ -68,7 +68,7 @@ struct BenchWireCommand: AsyncParsableCommand {
         let service = WireServer(configuration: .init(port: 0), routes: try SpeechServer(runtime: runtime).routes, logger: logger)
         let servicePort = try await service.start()
         let gateway = try Gateway(configuration: .init(services: ["speech": ["127.0.0.1:\(servicePort)"]]), logger: logger)
-        let gatewayServer = WireServer(configuration: .init(port: 0), routes: gateway.routes, fallback: gateway.forward, logger: logger)
+        let gatewayServer = WireServer(configuration: .init(port: 0), routes: gateway.routes, fallback: gateway.forward, loopRelay: gateway.relayOnLoop, logger: logger)
         let gatewayPort = try await gatewayServer.start()
         let byteRelay = try await NIOByteRelay.start(upstreamPort: servicePort)
         let hasPeer = FileManager.default.isExecutableFile(atPath: grpcPeer)

@@ -172,9 +172,10 @@ struct GatewayCommand: AsyncParsableCommand {
             }
         }
         let settings = front
-        let (routes, fallback) = APIKey(settings.apiKey).map { gateway.requiringKey($0) } ?? (gateway.routes, gateway.forward)
+        let (routes, fallback, loopRelay) = APIKey(settings.apiKey).map { gateway.requiringKey($0) }
+            ?? (gateway.routes, gateway.forward, gateway.relayOnLoop)
         try await ServiceHost.serve(
-            routes: routes, fallback: fallback, host: listener.host, port: listener.port ?? 7100,
+            routes: routes, fallback: fallback, loopRelay: loopRelay, host: listener.host, port: listener.port ?? 7100,
             maxFrameSize: listener.maxFrameMib << 20, limits: listener.connections.limits, security: try listener.security(),
             drainGrace: .seconds(Int64(listener.drainGrace)), logger: logger,
             onStarted: { address, _ in

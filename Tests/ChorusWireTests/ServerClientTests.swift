@@ -34,7 +34,8 @@ import Testing
                                            as: EchoResponse.self, options: CallOptions(timeout: .milliseconds(50)))
             }
             #expect(code == .deadlineExceeded)
-            #expect(Date().timeIntervalSince(started) < 1)
+            // Well under the handler's 10 s: the deadline ended the call (a loaded machine may take a second).
+            #expect(Date().timeIntervalSince(started) < 5)
             #expect(await probe.eventually { probe.wasCancelled("slow") }, "the server cancelled the handler")
             #expect(await probe.eventually { server.stats.inFlight == 0 })
         }

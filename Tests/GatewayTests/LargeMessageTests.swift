@@ -131,7 +131,7 @@ struct MediaStack {
         let server = WireServer(configuration: .init(port: 0), routes: service.routes, logger: logger)
         let port = try await server.start()
         let gateway = try ChorusGateway(configuration: .init(services: ["speech": ["127.0.0.1:\(port)"]]), logger: logger)
-        let gatewayServer = WireServer(configuration: .init(port: 0), routes: gateway.routes, fallback: gateway.forward, logger: logger)
+        let gatewayServer = WireServer(configuration: .init(port: 0), routes: gateway.routes, fallback: gateway.forward, loopRelay: gateway.relayOnLoop, logger: logger)
         let gatewayPort = try await gatewayServer.start()
         return MediaStack(service: service, server: server, gatewayServer: gatewayServer,
                           direct: SpeechClient(WireClient(host: "127.0.0.1", port: port)),
