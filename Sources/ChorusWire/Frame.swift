@@ -126,16 +126,27 @@ extension Frame {
         back.end_of_stream = endOfStream ? 1 : 0
         back.status_code = statusCode
 
-        // Metadata entries need C strings that live until pack() returns.
-        var cStrings: [UnsafeMutablePointer<CChar>] = []
-        defer { cStrings.forEach { free($0) } }
-        var entries = [Chorus__Wire__Metadata](repeating: Chorus__Wire__Metadata(), count: metadata.count)
-        for (i, (key, value)) in metadata.sorted(by: { $0.key < $1.key }).enumerated() {
+        // Metadata entries need C strings that live until pack() returns: all of them in one allocation.
+        let sorted = metadata.sorted(by: { $0.key < $1.key })
+        let textBytes = sorted.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 }  // checked: counts of strings in memory
+        let text = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, textBytes))
+        defer { text.deallocate() }
+        var entries = [Chorus__Wire__Metadata](repeating: Chorus__Wire__Metadata(), count: sorted.count)
+        var cursor = text
+        func cString(_ string: String) -> UnsafeMutablePointer<CChar> {
+            let start = cursor
+            for byte in string.utf8 {
+                cursor.pointee = CChar(bitPattern: byte)
+                cursor += 1
+            }
+            cursor.pointee = 0
+            cursor += 1
+            return start
+        }
+        for (i, (key, value)) in sorted.enumerated() {
             chorus__wire__metadata__init(&entries[i])
-            let k = strdup(key)!, v = strdup(value)!
-            cStrings += [k, v]
-            entries[i].key = k
-            entries[i].value = v
+            entries[i].key = cString(key)
+            entries[i].value = cString(value)
         }
         let payloadCount = payload?.readableBytes ?? 0
         // protobuf-c leaves an empty bytes field out; so do we.

@@ -188,7 +188,7 @@ public final class Gateway: Sendable {
     /// The clients' API key stops here: backends never see it (the replicas' clients present the services' own
     /// key, Configuration.serviceKey).
     static func upstreamOptions(deadline: NIODeadline?, metadata: [String: String]) -> CallOptions {
-        CallOptions(deadline: deadline, metadata: metadata.filter { $0.key != "authorization" })
+        CallOptions(deadline: deadline, metadata: metadata["authorization"] == nil ? metadata : metadata.filter { $0.key != "authorization" })
     }
 
     private func relay(_ call: ServerCall, requests: RequestPayloads.AsyncIterator?,

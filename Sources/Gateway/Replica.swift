@@ -105,7 +105,7 @@ public final class ReplicaPool: Sendable {
         }
         let replicas = replicas
         let count = replicas.count
-        guard count > 0 else { return [] }
+        guard count > 1 else { return replicas.filter(\.isHealthy) }  // one replica (the usual deployment): no order to find
         let rotated = (0..<count).map { replicas[(start + $0) % count] }
         let healthy = rotated.filter { $0.isHealthy }
         // A stable sort keeps the rotation order among replicas with equal load.
