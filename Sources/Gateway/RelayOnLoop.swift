@@ -27,11 +27,10 @@ private final class RelayedCall {
     let call: LoopCall
     let options: CallOptions
     let candidates: [Replica]
-    /// The candidate the call is on now, its call there, and how many answers it has passed on.
+    /// The candidate the call is on now, its call there, and whether an answer has been passed on.
     var index = 0
     var upstream: LoopUpstream?
-    var attempt = 0
-    var answers = 0
+    var answered = false
     /// Counts the call in the metrics; made once a replica has the call (or it fails), so a call declined
     /// to the async way is counted there alone.
     var finished: (@Sendable (String) -> Void)?
@@ -49,15 +48,9 @@ private final class RelayedCall {
     /// Opens the call on the best replica; false when it has no connection on this loop.
     func start() -> Bool {
         guard let best = candidates.first else { return false }
-        best.begin()
         do {
-            guard let opened = try open(on: best) else {
-                best.end()
-                return false
-            }
-            upstream = opened
+            guard try open(on: best) else { return false }
         } catch {
-            best.end()
             let status = WireStatus.from(error)
             guard ServiceRouter.isTheRequestsFault(status) else { return false }  // the async way ejects and retries
             startMetrics()
@@ -78,22 +71,30 @@ private final class RelayedCall {
         finished = router.metrics.nativeCallStarted(method: ChorusMethods.all[method] != nil ? method : "unknown")
     }
 
-    private func open(on replica: Replica) throws -> LoopUpstream? {
-        attempt += 1
-        let attempt = self.attempt
-        return try replica.client.openOnLoop(call.method, options: options, first: call.request, endOfStream: true) { [self] answer in
-            guard attempt == self.attempt else { return }
-            heard(answer, from: replica)
+    /// Opens the call on `replica`, counted in its calls in flight while it lasts; false (and not counted) when
+    /// the replica has no connection on this loop. A replica's earlier call has always ended before the next
+    /// opens, so each handler hears only its own call.
+    private func open(on replica: Replica) throws -> Bool {
+        replica.begin()
+        do {
+            upstream = try replica.client.openOnLoop(call.method, options: options, first: call.request, endOfStream: true) { [self] answer in
+                heard(answer, from: replica)
+            }
+        } catch {
+            replica.end()
+            throw error
         }
+        if upstream == nil { replica.end() }
+        return upstream != nil
     }
 
     private func heard(_ answer: LoopAnswer, from replica: Replica) {
         switch answer {
         case .message(let payload):
-            answers += 1
+            answered = true
             call.send(payload)
         case .end(let payload, let status):
-            if status.code != .ok, cancelled == nil, answers == 0, ServiceRouter.refusedBeforeStarting(status),
+            if status.code != .ok, cancelled == nil, !answered, ServiceRouter.refusedBeforeStarting(status),
                index + 1 < candidates.count {
                 replica.end()
                 router.logger.info("\(pool.service) replica \(replica.address) refused \(call.method) (\(status.code)); trying the next")
@@ -111,15 +112,9 @@ private final class RelayedCall {
         while index + 1 < candidates.count {
             index += 1
             let replica = candidates[index]
-            replica.begin()
             do {
-                if let opened = try open(on: replica) {
-                    upstream = opened
-                    return
-                }
-                replica.end()
+                if try open(on: replica) { return }
             } catch {
-                replica.end()
                 let status = WireStatus.from(error)
                 if ServiceRouter.isTheRequestsFault(status) { return end(status, payload: nil, replica: nil) }
                 router.eject(replica, of: pool, status)
