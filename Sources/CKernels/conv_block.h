@@ -21,9 +21,8 @@ static inline int block_cols(int rows) { return rows == AVX512_ROWS ? 32 : 16; }
 
 /* 1 when rows is a block shape this CPU runs. */
 static inline int rows_supported(int rows) {
-    __builtin_cpu_init();
-    if (rows == AVX2_ROWS) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (rows == AVX512_ROWS) return __builtin_cpu_supports("avx512f");
+    if (rows == AVX2_ROWS) return chorus_cpu_level() >= CHORUS_CPU_AVX2;
+    if (rows == AVX512_ROWS) return chorus_cpu_level() >= CHORUS_CPU_AVX512;
     return 0;
 }
 

@@ -11,8 +11,7 @@
 enum { MAX_HEAD_WIDTH = 256 };
 
 int chorus_few_query_supported(int head_width) {
-    __builtin_cpu_init();
-    return head_width > 0 && head_width % 16 == 0 && head_width <= MAX_HEAD_WIDTH && __builtin_cpu_supports("avx512f");
+    return head_width > 0 && head_width % 16 == 0 && head_width <= MAX_HEAD_WIDTH && chorus_cpu_level() >= CHORUS_CPU_AVX512;
 }
 
 /* Lane i of the result is the sum of v[i]'s lanes: 16 horizontal sums in 45 instructions instead of 16

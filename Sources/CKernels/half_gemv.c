@@ -8,10 +8,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-int chorus_half_gemv_supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-}
+int chorus_half_gemv_supported(void) { return chorus_cpu_level() >= CHORUS_CPU_AVX512; }
 
 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline))
 static inline __m512 widen(const uint16_t *w, __mmask16 live) {

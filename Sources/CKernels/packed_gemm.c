@@ -20,9 +20,8 @@ static int mr_for(int nr) { return nr == 32 ? 12 : 6; }
 #include <immintrin.h>
 
 static int nr_supported(int nr) {
-    __builtin_cpu_init();
-    if (nr == 16) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (nr == 32) return __builtin_cpu_supports("avx512f");
+    if (nr == 16) return chorus_cpu_level() >= CHORUS_CPU_AVX2;
+    if (nr == 32) return chorus_cpu_level() >= CHORUS_CPU_AVX512;
     return 0;
 }
 

@@ -127,12 +127,8 @@ typedef struct {
 
 /* 2 with AVX512-VNNI, 1 with AVX2 + FMA + F16C, 0 where these products do not run. */
 int chorus_quant_matmul_level(void) {
-    __builtin_cpu_init();
-    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    if (avx2 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512bw"))
-        return 2;
-    return avx2 ? 1 : 0;
+    const int level = chorus_cpu_level();
+    return level >= CHORUS_CPU_AVX512_VNNI ? 2 : level >= CHORUS_CPU_AVX2 ? 1 : 0;
 }
 
 int chorus_quant_matmul(int level, int type, const uint8_t *w, ptrdiff_t rows, ptrdiff_t columns,

@@ -8,10 +8,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-int chorus_vector_math_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
+int chorus_vector_math_avx512(void) { return chorus_cpu_level() >= CHORUS_CPU_AVX512; }
 
 __attribute__((target("avx512f")))
 static inline __m512 exp16(__m512 x) {

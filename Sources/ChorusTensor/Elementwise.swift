@@ -82,25 +82,21 @@ extension Tensor {
 }
 
 /// Whether SiLU, quick GELU and softmax's exponentials run 16 lanes at a time in C (Sources/CKernels/vector_math.c,
-/// AVX-512 CPUs): this module's Swift is compiled for AVX2. `CHORUS_VECTOR_MATH=swift` keeps the Swift
+/// AVX-512 CPUs): this module's Swift is compiled for AVX2. `CHORUS_CPU=avx2` (or `plain`) keeps the Swift
 /// loops, for A/B runs.
 public enum VectorMath {
-    /// `CHORUS_VECTOR_MATH`: "swift" (no C vector loops), "avx2" (no AVX-512 product kernels), or unset.
-    public static let requested = ProcessInfo.processInfo.environment["CHORUS_VECTOR_MATH"]
-
-    public static let avx512: Bool = requested != "swift" && chorus_vector_math_avx512() != 0
+    public static let avx512: Bool = chorus_vector_math_avx512() != 0
 
     /// The instruction sets this process's own kernels use on this CPU, for `chorus --version` and start-up
-    /// logs: the float32 loops (AVX-512 or AVX2, or plain Swift) and the quantized products of GGUF weights.
+    /// logs: the level chosen, then what it means for the float32 loops and the quantized products of GGUF weights.
     public static var features: String {
-        let float = requested == "swift" ? "Swift loops (CHORUS_VECTOR_MATH=swift)"
-            : avx512 ? (chorus_cpu_vector_level() >= 3 ? "AVX-512 (the CPU has BF16)" : "AVX-512") : "AVX2 + FMA"
+        let float = CPULevel.chosen == .plain ? "Swift loops" : avx512 ? "AVX-512" : "AVX2 + FMA"
         let quantized = switch QuantizedMatrix.kernelLevel {
         case 2...: "AVX512-VNNI"
         case 1: "AVX2"
         default: "none (dequantized to float32)"
         }
-        return "float32 \(float); quantized products \(quantized)"
+        return "\(CPULevel.choice): float32 \(float); quantized products \(quantized)"
     }
 }
 

@@ -14,7 +14,7 @@ enum FewQueryAttention {
 
     /// Whether the two passes run in C (Sources/CKernels/few_query_attention.c: AVX-512, blocks of 16 keys
     /// kept in L1 while every query and head passes over them, 16 scores reduced at once).
-    /// `CHORUS_VECTOR_MATH=swift` keeps the Swift loops.
+    /// `CHORUS_CPU=avx2` keeps the Swift loops.
     static let vectorKernel = VectorMath.avx512
 
     static func applies(tq: Int, tk: Int, mask: Tensor?, causal: Bool) -> Bool {

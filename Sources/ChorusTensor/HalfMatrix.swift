@@ -68,7 +68,7 @@ public struct HalfMatrix: Sendable {
     }
 
     /// Whether products go through the C kernel (AVX-512: four weight rows at a time, 16 lanes, every input
-    /// row per loaded weight) instead of `dot`. `CHORUS_VECTOR_MATH=swift` keeps the Swift loop.
+    /// row per loaded weight) instead of `dot`. `CHORUS_CPU=avx2` keeps the Swift loop.
     static let vectorKernel = VectorMath.avx512 && chorus_half_gemv_supported() != 0
 
     /// Products of at least this many halves (128 KB) are split over the cores. At 2¹⁸ Whisper base's

@@ -1,3 +1,4 @@
+import ChorusTensor
 import Foundation
 import Logging
 
@@ -83,7 +84,7 @@ func quietBenchLogging() {
 }
 
 /// The CPU as /proc/cpuinfo names it, with its family and model (the name alone, "AMD EPYC", hides which
-/// generation) and the widest vector instructions it has.
+/// generation), the widest vector instructions it has, and the level this process's kernels use (`CHORUS_CPU`).
 func cpuName() -> String {
     let lines = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "").split(separator: "\n")
     func field(_ name: String) -> String {
@@ -91,5 +92,5 @@ func cpuName() -> String {
     }
     let flags = Set(field("flags").split(separator: " ").map(String.init))
     let vector = ["amx_tile", "avx512_bf16", "avx512f", "avx2"].filter(flags.contains).joined(separator: ", ")
-    return "\(field("model name")) (family \(field("cpu family")) model \(field("model")); \(vector.isEmpty ? "no AVX2" : vector)), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+    return "\(field("model name")) (family \(field("cpu family")) model \(field("model")); \(vector.isEmpty ? "no AVX2" : vector)), \(ProcessInfo.processInfo.activeProcessorCount) cores; kernels at \(CPULevel.chosen)"
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChorusTensor
 import Foundation
 import Logging
 
@@ -22,7 +23,11 @@ struct Chorus: AsyncParsableCommand {
         ])
 
     static func main() async {
-        KernelChoice.restartIfGeneric()
+        if let problem = CPULevel.problem(with: ProcessInfo.processInfo.environment[CPULevel.variable]) {
+            FileHandle.standardError.write(Data("chorus: \(problem)\n".utf8))
+            Foundation.exit(64)  // EX_USAGE, before anything runs on a level nobody asked for
+        }
+        KernelChoice.restartForTheChosenKernel()
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
             var command = try parseAsRoot(arguments)

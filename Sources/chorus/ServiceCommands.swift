@@ -71,6 +71,7 @@ struct ServiceFlags: ParsableArguments {
             options: .init(service: service, device: device, modelsDirectory: models,
                            maxConcurrency: maxConcurrency, maxQueue: maxQueue, memoryBudgetBytes: memoryBudgetMib.map { $0 << 20 }),
             logger: logger)
+        logger.info("kernels: \(VectorMath.features)")
         logger.info("OpenBLAS kernel \(BLASInfo.kernel); \(BLASInfo.threading)")
         if let note = BLASInfo.replacementNote { logger.info("\(note)") }
         if let advice = BLASInfo.advice { logger.warning("\(advice)") }

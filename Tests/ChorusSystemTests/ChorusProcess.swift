@@ -115,8 +115,8 @@ final class ChorusProcess: @unchecked Sendable {
     }
 
     /// Runs a short command to completion: (exit status, output).
-    static func run(_ arguments: [String], timeout: Double = 30) async throws -> (Int32, String) {
-        let process = try ChorusProcess(arguments)
+    static func run(_ arguments: [String], timeout: Double = 30, environment: [String: String] = [:]) async throws -> (Int32, String) {
+        let process = try ChorusProcess(arguments, environment: environment)
         guard let status = await process.waitForExit(timeout: timeout) else {
             process.signal(SIGKILL)
             throw TestFailure("chorus \(arguments.joined(separator: " ")) did not finish within \(timeout) s:\n\(process.log)")

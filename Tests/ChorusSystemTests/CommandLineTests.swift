@@ -75,6 +75,26 @@ import Testing
 }
 
 extension CommandLineTests {
+    /// CHORUS_CPU lowers every kernel's instruction set, OpenBLAS's included (the binary starts itself again
+    /// with OPENBLAS_CORETYPE), and a value that names no level stops the process before anything runs.
+    @Test func chorusCPULowersTheKernelsAndAWrongValueIsRefused() async throws {
+        let (status, output) = try await ChorusProcess.run(["--version"], environment: ["CHORUS_CPU": "avx2"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("kernels: avx2 (CHORUS_CPU=avx2") && output.contains("float32 AVX2 + FMA; quantized products AVX2"), "\(output)")
+        #expect(output.contains("kernels at avx2") && output.contains("openblas: Haswell kernel"), "\(output)")
+
+        let (plainStatus, plain) = try await ChorusProcess.run(["--version"], environment: ["CHORUS_CPU": "plain"])
+        #expect(plainStatus == 0 && plain.contains("kernels: plain (CHORUS_CPU=plain") && plain.contains("float32 Swift loops; quantized products none"), "\(plain)")
+
+        let (autoStatus, automatic) = try await ChorusProcess.run(["--version"], environment: ["CHORUS_CPU": "auto"])
+        #expect(autoStatus == 0 && automatic.contains("the highest this CPU runs (CHORUS_CPU lowers it)"), "\(automatic)")
+
+        let (wrongStatus, wrong) = try await ChorusProcess.run(["--version"], environment: ["CHORUS_CPU": "avx3"])
+        #expect(wrongStatus == 64, "\(wrong)")
+        #expect(wrong.contains("CHORUS_CPU=avx3 names no instruction-set level; it takes one of plain, avx2, avx512, avx512-vnni, avx512-bf16, amx"), "\(wrong)")
+        #expect(!wrong.contains("chorus 0."), "nothing ran: \(wrong)")
+    }
+
     @Test func versionNamesTheCommitTheCPUAndTheKernels() async throws {
         let (status, output) = try await ChorusProcess.run(["--version"])
         #expect(status == 0)
@@ -94,7 +114,7 @@ extension CommandLineTests {
         let flags = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         #expect(lines[1].hasPrefix("cpu: ") && lines[1].contains("family") && lines[1].contains("cores"), "\(output)")
         #expect(lines[1].contains("avx2") == flags.contains(" avx2"), "\(output)")
-        #expect(lines[2].hasPrefix("kernels: float32 ") && lines[2].contains("; quantized products "), "\(output)")
+        #expect(lines[2].hasPrefix("kernels: ") && lines[2].contains(": float32 ") && lines[2].contains("; quantized products "), "\(output)")
         #expect(lines[2].contains("AVX-512") == (flags.contains(" avx512f") && flags.contains(" avx512bw")) || lines[2].contains("AVX2"), "\(output)")
         #expect(lines[3].hasPrefix("openblas: ") && lines[3].contains(" kernel, OpenBLAS 0."), "\(output)")
     }

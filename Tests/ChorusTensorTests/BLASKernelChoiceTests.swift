@@ -6,25 +6,29 @@ import Testing
 /// then restarts with the kernel the vector unit runs, unless the environment chose one.
 @Suite struct BLASKernelChoiceTests {
     @Test func aGenericKernelIsReplacedByTheOneTheVectorUnitRuns() {
-        #expect(BLASInfo.replacementKernel(current: "Prescott", environment: [:], vectorLevel: 3) == "Cooperlake")
-        #expect(BLASInfo.replacementKernel(current: "Prescott", environment: [:], vectorLevel: 2) == "SkylakeX")
-        #expect(BLASInfo.replacementKernel(current: "Nehalem", environment: [:], vectorLevel: 1) == "Haswell")
-        #expect(BLASInfo.replacementKernel(current: "Prescott", environment: [:], vectorLevel: 0) == nil)  // nothing better runs
+        #expect(BLASInfo.replacementKernel(current: "Prescott", environment: [:], level: .avx512BF16, detected: .avx512BF16) == "Cooperlake")
+        #expect(BLASInfo.replacementKernel(current: "Prescott", environment: [:], level: .amx, detected: .amx) == "Cooperlake")
+        #expect(BLASInfo.replacementKernel(current: "Prescott", environment: [:], level: .avx512VNNI, detected: .avx512VNNI) == "SkylakeX")
+        #expect(BLASInfo.replacementKernel(current: "Nehalem", environment: [:], level: .avx2, detected: .avx2) == "Haswell")
+        #expect(BLASInfo.replacementKernel(current: "Prescott", environment: [:], level: .plain, detected: .plain) == nil)  // nothing better runs
     }
 
     @Test func aRecognisedKernelOrAChoiceInTheEnvironmentIsKept() {
-        #expect(BLASInfo.replacementKernel(current: "Cooperlake", environment: [:], vectorLevel: 3) == nil)
-        #expect(BLASInfo.replacementKernel(current: "Zen", environment: [:], vectorLevel: 1) == nil)
+        #expect(BLASInfo.replacementKernel(current: "Cooperlake", environment: [:], level: .avx512BF16, detected: .avx512BF16) == nil)
+        #expect(BLASInfo.replacementKernel(current: "Zen", environment: [:], level: .avx2, detected: .avx2) == nil)
+        #expect(BLASInfo.replacementKernel(current: "SomethingNew", environment: [:], level: .avx2, detected: .amx) == nil)
         // A value the environment sets may be there to avoid a kernel that miscomputes: never overridden.
-        #expect(BLASInfo.replacementKernel(current: "Prescott", environment: ["OPENBLAS_CORETYPE": "Prescott"], vectorLevel: 3) == nil)
-        #expect(BLASInfo.replacementKernel(current: "Haswell", environment: ["OPENBLAS_CORETYPE": "Haswell"], vectorLevel: 3) == nil)
+        #expect(BLASInfo.replacementKernel(current: "Prescott", environment: ["OPENBLAS_CORETYPE": "Prescott"], level: .avx512BF16, detected: .avx512BF16) == nil)
+        #expect(BLASInfo.replacementKernel(current: "Cooperlake", environment: ["OPENBLAS_CORETYPE": "Cooperlake"], level: .avx2, detected: .avx512BF16) == nil)
     }
 
-    @Test func theVectorLevelIsOneOfTheFourAndMatchesTheKernelsThatRun() {
-        let level = chorus_cpu_vector_level()
-        #expect((0...3).contains(level))
-        // The AVX-512 kernels run exactly where the level says AVX-512.
-        #expect((chorus_vector_math_avx512() != 0) == (level >= 2))
-        #expect((chorus_gemm_columns_best() == 32) == (level >= 2))
+    @Test func aLowerLevelHoldsOpenBLASToAKernelOfThatLevel() {
+        // CHORUS_CPU=avx2 on a Zen 4: the AVX2 path is measured with OpenBLAS's AVX2 kernel too.
+        #expect(BLASInfo.replacementKernel(current: "Cooperlake", environment: [:], level: .avx2, detected: .avx512BF16) == "Haswell")
+        #expect(BLASInfo.replacementKernel(current: "Cooperlake", environment: [:], level: .plain, detected: .avx512BF16) == "Haswell")
+        #expect(BLASInfo.replacementKernel(current: "Cooperlake", environment: [:], level: .avx512VNNI, detected: .avx512BF16) == "SkylakeX")
+        #expect(BLASInfo.replacementKernel(current: "Prescott", environment: [:], level: .avx512, detected: .amx) == "SkylakeX")
+        #expect(BLASInfo.replacementKernel(current: "SkylakeX", environment: [:], level: .avx512BF16, detected: .avx512BF16) == nil)  // never raised
+        #expect(BLASInfo.replacementKernel(current: "Haswell", environment: [:], level: .avx2, detected: .avx512BF16) == nil)
     }
 }

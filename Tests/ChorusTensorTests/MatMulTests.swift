@@ -60,13 +60,16 @@ import Testing
     static let panelWidths: [Int32] = [16, 32].filter { Linear(weight: Tensor(shape: [1, 1], storage: [1]), bias: nil)
         .packedForProducts(columns: $0).packed != nil }
 
+    /// The widths to ask for: under `CHORUS_CPU=plain` none runs, and asking for 16 must give the plain layer.
+    static let widthsToAskFor: [Int32] = CPULevel.chosen == .plain ? [16] : panelWidths
+
     /// Rows that fill no block (5, 13), a depth over one 256-deep pass (300, 600), outputs that fill no
     /// panel (45, 70), with and without bias, a product large enough to be split across cores, and one
     /// whose packed rows (700 × 3072) are more than one 8 MiB row block.
     @Test(arguments: [(13, 37, 45, true), (5, 300, 70, false), (101, 600, 33, true), (400, 256, 200, true), (12, 32, 32, false),
                       (700, 3072, 20, true)])
     func packedLinearMatchesTheNaiveProduct(m: Int, k: Int, n: Int, withBias: Bool) throws {
-        try #require(!Self.panelWidths.isEmpty, "this CPU runs neither AVX2 + FMA nor AVX-512, so the packed product never runs")
+        try #require(!Self.widthsToAskFor.isEmpty, "this CPU runs neither AVX2 + FMA nor AVX-512, so the packed product never runs")
         let x = Tensor(shape: [m, k], storage: values(m * k, seed: 8))
         let weight = Tensor(shape: [n, k], storage: values(n * k, seed: 9))
         let bias = withBias ? Tensor(shape: [n], storage: values(n, seed: 10)) : nil
@@ -81,9 +84,9 @@ import Testing
         }
         // Relative to the largest output: these sines line up, so sums at depth 3072 reach 1500.
         let tolerance = 1e-5 * max(1, product.map(abs).max()!)
-        for columns in Self.panelWidths {
+        for columns in Self.widthsToAskFor {
             let layer = Linear(weight: weight, bias: bias).packedForProducts(columns: columns)
-            #expect(layer.packed != nil)
+            #expect((layer.packed != nil) == (CPULevel.chosen >= .avx2))
             let y = layer(x.reshaped([1, m, k]))
             #expect(y.shape == [1, m, n])
             var worst = 0.0
@@ -99,13 +102,13 @@ import Testing
     /// A packed layer keeps only the packed weight: one row still gives the plain product, and the weight
     /// reads back exactly.
     @Test func packedLinearKeepsOnlyItsPanelsAndGivesTheWeightBack() throws {
-        try #require(!Self.panelWidths.isEmpty, "this CPU runs neither AVX2 + FMA nor AVX-512, so the packed product never runs")
+        try #require(!Self.widthsToAskFor.isEmpty, "this CPU runs neither AVX2 + FMA nor AVX-512, so the packed product never runs")
         let weight = Tensor(shape: [9, 7], storage: values(63, seed: 11))
         let bias = Tensor(shape: [9], storage: values(9, seed: 12))
         let x = Tensor(shape: [1, 7], storage: values(7, seed: 13))
-        for columns in Self.panelWidths {
+        for columns in Self.widthsToAskFor {
             let packed = Linear(weight: weight, bias: bias).packedForProducts(columns: columns)
-            #expect(packed.packed != nil && packed.inFeatures == 7)
+            #expect((packed.packed != nil) == (CPULevel.chosen >= .avx2) && packed.inFeatures == 7)
             #expect(packed.weight == weight)
             #expect(packed(x).maxAbsDifference(MatMul.linear(x, weight: weight, bias: bias)).value < 1e-5)
         }

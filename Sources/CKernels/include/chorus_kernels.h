@@ -218,9 +218,37 @@ int chorus_few_query_scores(const chorus_few_query_args *a, ptrdiff_t j0, ptrdif
 /* Adds keys [j0, j1)'s share of the output to out [tq, width]. Returns 0, or -1. */
 int chorus_few_query_values(const chorus_few_query_args *a, ptrdiff_t j0, ptrdiff_t j1, float *out);
 
-/* This CPU's vector unit: 3 AVX-512 with BF16 (Cooper Lake, Sapphire Rapids, Zen 4 and later), 2 AVX-512
-   (F, BW, DQ, VL: Skylake-X), 1 AVX2 + FMA (Haswell), 0 less or not x86-64. */
-int chorus_cpu_vector_level(void);
+/* Instruction-set levels, each including the ones below it. Every kernel here has a path for each level it
+   uses and a plain one (its caller's Swift loop, or OpenBLAS), and runs the path chorus_cpu_level() allows. */
+enum {
+    CHORUS_CPU_INVALID = -2,     /* chorus_cpu_parse_level: not a level's name */
+    CHORUS_CPU_UNSET = -1,       /* chorus_cpu_parse_level: empty, "auto" or NULL */
+    CHORUS_CPU_PLAIN = 0,        /* no C vector kernels: Swift loops (compiled for the binary's target) and OpenBLAS */
+    CHORUS_CPU_AVX2 = 1,         /* AVX2, FMA, F16C: Haswell, Zen 1-3 */
+    CHORUS_CPU_AVX512 = 2,       /* AVX-512 F, DQ, BW, VL: Skylake-X */
+    CHORUS_CPU_AVX512_VNNI = 3,  /* and VNNI's int8 dot products: Cascade Lake, Ice Lake */
+    CHORUS_CPU_AVX512_BF16 = 4,  /* and BF16 dot products: Cooper Lake, Zen 4 and later */
+    CHORUS_CPU_AMX = 5,          /* and AMX tiles (BF16, INT8) that Linux let this process use: Sapphire Rapids on */
+};
+
+/* The highest level this CPU and OS run (AMX counted before Linux's permission is asked). */
+int chorus_cpu_detected(void);
+
+/* CHORUS_CPU as chorus_cpu_parse_level reads it. */
+int chorus_cpu_requested(void);
+
+/* The level every kernel uses, chosen once per process: the detected one, lowered to CHORUS_CPU when that
+   names a lower one, and below AMX when Linux refused the tile state. */
+int chorus_cpu_level(void);
+
+/* 1 when Linux granted this process AMX's tile data (asked only when the chosen level is AMX). */
+int chorus_cpu_amx_permitted(void);
+
+/* "plain", "avx2", "avx512", "avx512-vnni", "avx512-bf16", "amx"; "unknown" for other numbers. */
+const char *chorus_cpu_level_name(int level);
+
+/* The level `text` names, CHORUS_CPU_UNSET, or CHORUS_CPU_INVALID. */
+int chorus_cpu_parse_level(const char *text);
 
 /* The CPU's spin-wait hint (x86 `pause`), for threads polling a flag another core will set. */
 static inline void chorus_cpu_relax(void) {

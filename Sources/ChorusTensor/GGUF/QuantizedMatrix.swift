@@ -65,11 +65,8 @@ public struct QuantizedMatrix: Sendable {
     }
 
     /// Which instruction set the kernels use: 2 AVX512-VNNI, 1 AVX2, 0 none (products then go through
-    /// dequantized float32). `CHORUS_VECTOR_MATH=avx2` keeps AVX2 on a VNNI CPU.
-    public static let kernelLevel: Int32 = {
-        let level = chorus_quant_matmul_level()
-        return VectorMath.requested == "avx2" ? min(level, 1) : level
-    }()
+    /// dequantized float32). `CHORUS_CPU=avx2` keeps AVX2 on a VNNI CPU.
+    public static let kernelLevel: Int32 = chorus_quant_matmul_level()
 
     /// x [B, columns] → x·Wᵀ [B, rows] for stacked matrices (the rows of `parts` one after the other, each
     /// with its own type and the same columns), so q/k/v or gate/up share one quantization of x and one
