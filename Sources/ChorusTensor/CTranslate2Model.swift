@@ -98,8 +98,34 @@ public final class CTranslate2Model: @unchecked Sendable {
         return variable
     }
 
-    /// The variable as Float32 (float16/bfloat16 widened exactly, integers by value).
+    /// The variable as Float32 (float16/bfloat16 widened exactly, integers by value). A quantized weight (int8
+    /// with a `<name>_scale` of one scale per output row, as `--quantization int8` and `int8_float16` write it)
+    /// comes back as CTranslate2 widens it: each row's codes divided by the row's scale.
     public func tensor(_ name: String) throws -> Tensor {
+        let variable = try variable(name)
+        let scaleName = (aliases[name] ?? name) + "_scale"
+        if variable.dtype == .int8, variable.shape.count >= 2, variables[scaleName] != nil {
+            return try dequantized(codes: try rawTensor(name), scales: try rawTensor(scaleName), name: name)
+        }
+        return try rawTensor(name)
+    }
+
+    /// Codes [rows, …] over per-row scales [rows]: code / scale, as CTranslate2 dequantizes.
+    private func dequantized(codes: Tensor, scales: Tensor, name: String) throws -> Tensor {
+        let rows = codes.shape[0], perRow = codes.count / max(rows, 1)
+        guard scales.count == rows, scales.storage.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw WeightFileError((path as NSString).lastPathComponent,
+                                  "int8 variable '\(name)' \(codes.shape) needs \(rows) positive finite scales, '\(name)_scale' has \(scales.shape)")
+        }
+        var values = codes.storage
+        for r in 0..<rows {
+            let inverse = 1 / scales.storage[r]
+            for i in (r * perRow)..<((r + 1) * perRow) { values[i] *= inverse }
+        }
+        return Tensor(shape: codes.shape, storage: values)
+    }
+
+    private func rawTensor(_ name: String) throws -> Tensor {
         let variable = try variable(name)
         let dtype = variable.dtype
         let out = try file.floats(at: variable.range.lowerBound, count: variable.shape.reduce(1, *), size: dtype.size,

@@ -24,6 +24,7 @@ struct BenchKernelsCommand: AsyncParsableCommand {
     func run() async throws {
         let core = BLASInfo.kernel
         let environment = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
+        print("\(cpuName())")
         print("OpenBLAS \(BLASInfo.configuration); kernel \(core) (OPENBLAS_CORETYPE=\(environment)); \(BLASInfo.threading)")
         let peer = runPeer()
 
@@ -56,15 +57,29 @@ struct BenchKernelsCommand: AsyncParsableCommand {
                 print("(packed linear: models pack only on AVX-512 CPUs (CHORUS_PACKED_GEMM=avx2 forces the AVX2 block), or CHORUS_PACKED_GEMM=0)")
                 break
             }
-            var (viaSgemm, viaPacked) = (Double.infinity, Double.infinity)
-            for _ in 0..<3 {
-                viaSgemm = min(viaSgemm, best { _ = plain(x) })
-                viaPacked = min(viaPacked, best { _ = packed(x) })
-            }
+            let (viaSgemm, viaPacked) = inTurns({ _ = plain(x) }, { _ = packed(x) })
             let shape = "\(m)x\(k)x\(n)", flops = 2.0 * Double(m * k * n)
             rows.append(("linear packed", shape, viaPacked, nil,
                          String(format: "%.0f GFLOP/s, %.2fx the sgemm linear (%.0f GFLOP/s), in turns", flops / viaPacked / 1e9,
                                 viaSgemm / viaPacked, flops / viaSgemm / 1e9)))
+        }
+
+        // Int8 weights (Q8_0 blocks, the input quantized per product) against the float32 linear, in turns, at
+        // Whisper's shapes: tiny's encoder MLP over a 30 s window, base's decoder MLP for 1 and 5 rows (greedy,
+        // beam 5), and base's vocabulary projection for 5 rows. Few rows compare with the halves a decoder keeps.
+        for (m, k, n) in [(1500, 384, 1536), (1500, 1536, 384), (1500, 512, 2048), (1, 512, 2048), (5, 512, 2048), (5, 512, 51865)] {
+            let x = Tensor(shape: [m, k], storage: (0..<(m * k)).map { Float(($0 * 7) % 13) * 0.1 - 0.6 })
+            // Values a half holds exactly, as a CTranslate2 float16 checkpoint's are, so few rows can use halves.
+            var plain = Linear(weight: Tensor(shape: [n, k], storage: (0..<(n * k)).map { Float(Float16(Float(($0 * 5) % 11) * 0.01 - 0.05)) }),
+                               bias: Tensor(zeros: [n]))
+            if m <= HalfMatrix.rowsWorthIt { plain = plain.keepingHalves(when: true) }
+            let int8 = plain.quantizedToInt8()
+            let (viaFloat, viaInt8) = inTurns({ _ = plain(x) }, { _ = int8(x) })
+            let shape = "\(m)x\(k)x\(n)", flops = 2.0 * Double(m * k * n)
+            rows.append(("linear int8", shape, viaInt8, nil,
+                         String(format: "%.0f GOP/s, %.2fx the float32 linear (%@, %.0f GFLOP/s), in turns; %@", flops / viaInt8 / 1e9,
+                                viaFloat / viaInt8, plain.halves != nil ? "halves" : "sgemm", flops / viaFloat / 1e9,
+                                QuantizedMatrix.kernelLevel >= 2 ? "VNNI" : QuantizedMatrix.kernelLevel == 1 ? "AVX2" : "dequantized")))
         }
 
         let x = Tensor(shape: [1, 64, 64, 64], storage: (0..<(64 * 64 * 64)).map { Float($0 % 17) * 0.05 })
@@ -96,6 +111,16 @@ struct BenchKernelsCommand: AsyncParsableCommand {
             print("\(kernel.padding(toLength: 13, withPad: " ", startingAt: 0)) \(shape.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(format: "%9.2f", ours * 1000)) \(peerText) \(ratio)  \(note)")
         }
         print("(peer = numpy for sgemm, conv2d (im2col + matmul), attention; speed-up = peer time / chorus time)")
+    }
+
+    /// The best times of two ways of computing one thing, measured in three turns each.
+    private func inTurns(_ first: () -> Void, _ second: () -> Void) -> (Double, Double) {
+        var times = (Double.infinity, Double.infinity)
+        for _ in 0..<3 {
+            times.0 = min(times.0, best(first))
+            times.1 = min(times.1, best(second))
+        }
+        return times
     }
 
     private func best(_ body: () -> Void) -> Double {

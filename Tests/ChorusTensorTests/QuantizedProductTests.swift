@@ -155,3 +155,54 @@ import Testing
         #expect(QuantizedMatrix(type: .f16, rows: 1, columns: 32, blocks: [UInt8](repeating: 0, count: 64)) == nil)
     }
 }
+
+/// Float32 and CTranslate2 int8 weights as Q8_0 blocks, for the int8 products of models that are not GGUF files.
+@Suite struct Int8WeightTests {
+    static let weight = Tensor(shape: [6, 96], storage: (0..<576).map { Float(sin(Double($0) * 0.37)) * (1 + Float($0 % 7)) })
+
+    @Test func floatWeightsQuantizeToHalfAStepOfEachBlock() throws {
+        let q = try #require(QuantizedMatrix(quantizingToQ8_0: Self.weight))
+        #expect(q.type == .q8_0 && q.rows == 6 && q.columns == 96 && q.rowBytes == 3 * 34)
+        let back = q.dequantized().storage
+        for block in 0..<(576 / 32) {
+            let values = Self.weight.storage[(block * 32)..<((block + 1) * 32)]
+            let step = values.map(abs).max()! / 127
+            // Half a step, and the scale's rounding to a half (2⁻¹¹ relative) over 127 steps.
+            for i in (block * 32)..<((block + 1) * 32) { #expect(abs(back[i] - Self.weight.storage[i]) <= step * (0.5 + 127.0 / 2048)) }
+        }
+        #expect(QuantizedMatrix(quantizingToQ8_0: Tensor(shape: [2, 48], storage: [Float](repeating: 1, count: 96))) == nil)  // not whole blocks
+    }
+
+    @Test func anInt8LinearGivesTheFloatProductWithinItsRounding() {
+        let linear = Linear(weight: Self.weight, bias: Tensor(shape: [6], storage: [1, 2, 3, 4, 5, 6]))
+        let int8 = linear.quantizedToInt8()
+        #expect(int8.isInt8 && !linear.isInt8 && int8.bias == linear.bias)
+        let x = Tensor(shape: [3, 96], storage: (0..<288).map { Float(cos(Double($0) * 0.11)) })
+        let (exact, approximate) = (linear(x), int8(x))
+        // Both factors are rounded to half a step of their block (max / 127): |Δ(w·x)| ≤ (|x|·max|w| + |w|·max|x|) / 254,
+        // with a margin for the scales' rounding to halves.
+        let (maxW, maxX) = (Self.weight.storage.map(abs).max()!, x.storage.map(abs).max()!)
+        for b in 0..<3 {
+            for r in 0..<6 {
+                var bound: Float = 0
+                for k in 0..<96 { bound += abs(x.storage[b * 96 + k]) * maxW + abs(Self.weight.storage[r * 96 + k]) * maxX }
+                let (e, a) = (exact.storage[b * 6 + r], approximate.storage[b * 6 + r])
+                #expect(abs(e - a) <= bound / 254 * 1.01, "input \(b) output \(r): \(a) vs \(e)")
+            }
+        }
+    }
+
+    @Test func ctranslate2CodesKeepTheirCodesAndTakeTheRowScale() throws {
+        let codes: [Int8] = (0..<(2 * 64)).map { Int8(truncatingIfNeeded: $0 * 37 % 255 - 127) }
+        let scales: [Float] = [127 / 3.5, 127 / 0.25]
+        let q = try #require(QuantizedMatrix(ctranslate2Codes: codes, rowScales: scales, rows: 2, columns: 64))
+        let back = q.dequantized().storage
+        for i in 0..<128 {
+            let exact = Float(codes[i]) / scales[i / 64]
+            #expect(abs(back[i] - exact) <= abs(exact) / 2048 + 1e-9, "value \(i): \(back[i]) vs \(exact)")
+        }
+        #expect(QuantizedMatrix(ctranslate2Codes: codes, rowScales: [1, 0], rows: 2, columns: 64) == nil)
+        #expect(QuantizedMatrix(ctranslate2Codes: codes, rowScales: [1, .nan], rows: 2, columns: 64) == nil)
+        #expect(QuantizedMatrix(ctranslate2Codes: codes, rowScales: [1], rows: 2, columns: 64) == nil)
+    }
+}

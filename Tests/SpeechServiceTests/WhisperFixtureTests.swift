@@ -79,3 +79,55 @@ import ChorusWhisper
         }
     }
 }
+
+/// The same tiny Whisper converted by CTranslate2's converter with `--quantization int8`: its int8 weights load
+/// as CTranslate2 widens them (code / row scale), so Chorus computes what CTranslate2 computes from that file
+/// with compute_type float32 (scripts/fixtures/make_ct2_int8_whisper.py).
+@Suite struct WhisperCTranslate2Int8Tests {
+    static let folder = Bundle.module.resourcePath! + "/Fixtures/whisper-ct2-int8"
+    static let reference = try! SafeTensorsFile(path: folder + "/reference.safetensors")
+    static let features = try! WhisperFixtureTests.fixture.tensor("input_features").reshaped([80, 3000])
+
+    @Test func theFileHoldsInt8WeightsWithRowScales() throws {
+        let file = try CTranslate2Model(path: Self.folder + "/model.bin")
+        let codes = try file.variable("encoder/layer_0/ffn/linear_0/weight")
+        #expect(codes.dtype == .int8 && codes.shape == [128, 64])
+        #expect(try file.variable("encoder/layer_0/ffn/linear_0/weight_scale").shape == [128])
+        // Widened by the scale: the float32 fixture's weight to within half a step of each row's grid.
+        let widened = try file.tensor("encoder/layer_0/ffn/linear_0/weight")
+        let original = try SafeTensorsCheckpoint(folder: WhisperFixtureTests.folder).tensor("model.encoder.layers.0.fc1.weight")
+        var worst: Float = 0  // in steps of the row's grid (max |w| / 127)
+        for r in 0..<128 {
+            let step = original.storage[(r * 64)..<((r + 1) * 64)].map(abs).max()! / 127
+            for i in 0..<64 { worst = max(worst, abs(widened.storage[r * 64 + i] - original.storage[r * 64 + i]) / step) }
+        }
+        #expect(worst <= 0.5001, "a widened weight is \(worst) steps from the float32 one")
+    }
+
+    @Test func encoderMatchesCTranslate2() throws {
+        let model = try WhisperModel(folder: Self.folder)
+        let output = model.encode(Self.features)
+        let expected = try Self.reference.tensor("encoder_last_hidden_state").reshaped(output.shape)
+        let (worst, at) = output.maxAbsDifference(expected)
+        #expect(worst < 1e-4, "max |Δ| \(worst) at \(at)")
+    }
+
+    @Test func greedyTokensAndStepLogitsMatchCTranslate2() throws {
+        let model = try WhisperModel(folder: Self.folder)
+        var state = model.startDecoding(model.encode(Self.features))
+        let prefix = try WhisperFixtureTests.fixture.int64s("decoder_prefix_ids").map(Int.init)
+        let expectedTokens = try Self.reference.int64s("generated_ids").map(Int.init)
+        let expectedLogits = try Self.reference.tensor("step_logits")
+        var row = model.decode(prefix, state: &state).slice(axis: 0, (prefix.count - 1)..<prefix.count)
+        var generated: [Int] = [], steps: [Float] = []
+        for _ in expectedTokens {
+            steps += row.storage
+            let next = row.storage.indices.max { row.storage[$0] < row.storage[$1] }!
+            generated.append(next)
+            row = model.decode([next], state: &state)
+        }
+        #expect(generated == expectedTokens)
+        let (worst, at) = Tensor(shape: expectedLogits.shape, storage: steps).maxAbsDifference(expectedLogits)
+        #expect(worst < 1e-4, "max |Δ| \(worst) at \(at)")
+    }
+}
