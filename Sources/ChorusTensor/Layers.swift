@@ -10,18 +10,22 @@ public struct Linear: Sendable {
     /// `QuantizedMatrix.product`, for one token or a whole prompt.
     public private(set) var quantized: [QuantizedMatrix]?
 
+    /// The weight in int8 with a scale per output row (`quantizedToInt8`), for the VNNI kernel.
+    public private(set) var int8: Int8Matrix?
+
     /// [out, in]. A packed or quantized layer unpacks it on each read: only a model's set-up reads it.
     public var weight: Tensor {
         if let floats { return floats }
+        if let int8 { return int8.dequantized() }
         if let quantized {
             return Tensor(shape: [outFeatures, inFeatures], storage: quantized.flatMap { $0.dequantized().storage })
         }
-        return packed!.unpackedWeight()  // checked: every initializer sets floats, quantized or packed
+        return packed!.unpackedWeight()  // checked: every initializer sets floats, quantized, int8 or packed
     }
 
-    public var inFeatures: Int { floats?.shape[1] ?? quantized?[0].columns ?? packed!.inFeatures }  // checked: one of the three is set
+    public var inFeatures: Int { floats?.shape[1] ?? quantized?[0].columns ?? int8?.columns ?? packed!.inFeatures }  // checked: one of the four is set
 
-    public var outFeatures: Int { floats?.shape[0] ?? quantized?.reduce(0) { $0 + $1.rows } ?? packed!.outFeatures }  // checked: one of the three is set
+    public var outFeatures: Int { floats?.shape[0] ?? quantized?.reduce(0) { $0 + $1.rows } ?? int8?.rows ?? packed!.outFeatures }  // checked: one of the four is set
 
     public init(weight: Tensor, bias: Tensor?) {
         self.floats = weight
@@ -94,7 +98,7 @@ public struct Linear: Sendable {
     /// Longer inputs still go to sgemm on the float32 weight, for which the product is compute-bound.
     /// `when` is for tests: debug builds widen halves too slowly to use them.
     public func keepingHalves(when worthIt: Bool = HalfMatrix.worthUsing) -> Linear {
-        guard quantized == nil else { return self }
+        guard quantized == nil, int8 == nil else { return self }
         var copy = self
         copy.halves = worthIt ? HalfMatrix(exactly: weight) : nil
         return copy
@@ -117,15 +121,35 @@ public struct Linear: Sendable {
         return copy
     }
 
+    /// This layer with its weight in int8 (`Int8Matrix`) in place of float32, a quarter of the bytes: every
+    /// product then quantizes its input too and sums in int32. Unchanged where the kernel does not run
+    /// (below `CPULevel.avx512VNNI`) or for a layer already quantized or packed.
+    public func quantizedToInt8() -> Linear {
+        guard let floats, quantized == nil, packed == nil, let matrix = Int8Matrix(quantizing: floats) else { return self }
+        var copy = self
+        (copy.int8, copy.floats, copy.halves) = (matrix, nil, nil)
+        return copy
+    }
+
+    /// Whether products run on an int8 weight.
+    public var isInt8: Bool { int8 != nil }
+
+    /// A layer over an int8 weight as CTranslate2 keeps it.
+    public init(int8 matrix: Int8Matrix, bias: Tensor?) {
+        int8 = matrix
+        self.bias = bias
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if let packed { return packed.apply(x) }
+        if let int8 { return int8.timesTransposed(x, bias: bias) }
         if let quantized {
             let rows = x.count / max(inFeatures, 1)
             var y = QuantizedMatrix.product(quantized, x.reshaped([rows, inFeatures]))
             if let bias { y.addRowwise(bias) }
             return y.reshaped(Array(x.shape.dropLast()) + [outFeatures])
         }
-        let weight = floats!  // checked: neither packed nor quantized, so float32
+        let weight = floats!  // checked: neither packed, quantized nor int8, so float32
         let rows = x.count / max(weight.shape[1], 1)
         if let halves, rows <= HalfMatrix.rowsWorthIt {
             var y = halves.timesTransposed(x.reshaped([rows, weight.shape[1]]))

@@ -64,7 +64,7 @@ struct BenchKernelsCommand: AsyncParsableCommand {
                                 viaSgemm / viaPacked, flops / viaSgemm / 1e9)))
         }
 
-        // Int8 weights (Q8_0 blocks, the input quantized per product) against the float32 linear, in turns, at
+        // Int8 weights (a scale per row; the input quantized per row and 128 values) against the float32 linear, in turns, at
         // Whisper's shapes: tiny's encoder MLP over a 30 s window, base's decoder MLP for 1 and 5 rows (greedy,
         // beam 5), and base's vocabulary projection for 5 rows. Few rows compare with the halves a decoder keeps.
         for (m, k, n) in [(1500, 384, 1536), (1500, 1536, 384), (1500, 512, 2048), (1, 512, 2048), (5, 512, 2048), (5, 512, 51865)] {
@@ -79,7 +79,7 @@ struct BenchKernelsCommand: AsyncParsableCommand {
             rows.append(("linear int8", shape, viaInt8, nil,
                          String(format: "%.0f GOP/s, %.2fx the float32 linear (%@, %.0f GFLOP/s), in turns; %@", flops / viaInt8 / 1e9,
                                 viaFloat / viaInt8, plain.halves != nil ? "halves" : "sgemm", flops / viaFloat / 1e9,
-                                QuantizedMatrix.kernelLevel >= 2 ? "VNNI" : QuantizedMatrix.kernelLevel == 1 ? "AVX2" : "dequantized")))
+                                int8.isInt8 ? "VNNI" : "float32: no VNNI at this level")))
         }
 
         let x = Tensor(shape: [1, 64, 64, 64], storage: (0..<(64 * 64 * 64)).map { Float($0 % 17) * 0.05 })

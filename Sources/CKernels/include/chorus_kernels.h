@@ -218,6 +218,41 @@ int chorus_few_query_scores(const chorus_few_query_args *a, ptrdiff_t j0, ptrdif
 /* Adds keys [j0, j1)'s share of the output to out [tq, width]. Returns 0, or -1. */
 int chorus_few_query_values(const chorus_few_query_args *a, ptrdiff_t j0, ptrdiff_t j1, float *out);
 
+/* int8 linears (int8_gemm.c): W [n, k] quantized at load with one scale per row, x quantized on every call
+   with one scale per row and per 128 values, products summed in int32 by AVX-512 VNNI. */
+int chorus_i8gemm_supported(void);                  /* 1 at CHORUS_CPU_AVX512_VNNI and above */
+size_t chorus_i8gemm_packed_bytes(int n, int k);    /* of the packed weight */
+size_t chorus_i8gemm_packed_x_bytes(int m, int k);  /* of the packed input codes */
+size_t chorus_i8gemm_x_scale_count(int m, int k);   /* of the input's scales, and of its sums */
+
+/* codes[r, i] = round(w[r, i] · 127 / max |w[r, ·]|), inverse_scale[r] = max / 127 (CTranslate2's int8).
+   Returns 0, or -1 for a value that is not finite. */
+int chorus_i8gemm_quantize_weight(const float *w, int n, int k, int8_t *codes, float *inverse_scale);
+
+/* codes [n, k] into panels of 32 rows, 4 values of a row together, each stored as code + 128. */
+int chorus_i8gemm_pack(const int8_t *codes, int n, int k, uint8_t *packed);
+
+/* x [m, k] (rows ldx apart) into blocks of 12 rows with their scales and code sums per 128 values.
+   Returns 0, or -1 for a value that is not finite. */
+int chorus_i8gemm_quantize_x(const float *x, ptrdiff_t ldx, int m, int k, int8_t *packed_x, float *inverse_scale,
+                             int32_t *sums);
+
+typedef struct {
+    const int8_t *packed_x;   /* chorus_i8gemm_quantize_x of x [m, k] */
+    const float *x_scale;
+    const int32_t *x_sums;
+    const uint8_t *packed;    /* chorus_i8gemm_pack of W [n, k] */
+    const float *w_scale;     /* [n]: W's inverse scales */
+    const float *bias;        /* [n] or NULL */
+    int m, n, k;
+    float *y;                 /* [m, n], rows ldy apart */
+    ptrdiff_t ldy;
+} chorus_i8gemm_args;
+
+/* Weight panels [p0, p1) (32 rows of W each) of y, every row. Returns 0, or -1 for arguments out of range or
+   a CPU without VNNI. */
+int chorus_i8gemm(const chorus_i8gemm_args *g, int p0, int p1);
+
 /* Instruction-set levels, each including the ones below it. Every kernel here has a path for each level it
    uses and a plain one (its caller's Swift loop, or OpenBLAS), and runs the path chorus_cpu_level() allows. */
 enum {
