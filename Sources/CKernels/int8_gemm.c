@@ -66,41 +66,67 @@ int chorus_i8gemm_pack(const int8_t *codes, int n, int k, uint8_t *packed) {
     return 0;
 }
 
-int chorus_i8gemm_quantize_x(const float *x, ptrdiff_t ldx, int m, int k, int8_t *packed_x, float *inverse_scale,
-                             int32_t *sums) {
-    if (!x || !packed_x || !inverse_scale || !sums || m <= 0 || k <= 0 || ldx < k) return -1;
-    const int kp = depth_padded(k), blocks = kp / KB;
-    /* row block b, group g, row r: 4 bytes at ((b · kp/4 + g) · 12 + r) · 4; scales and sums at (b · blocks + block) · 12 + r */
-    memset(packed_x, 0, chorus_i8gemm_packed_x_bytes(m, k));
-    memset(inverse_scale, 0, chorus_i8gemm_x_scale_count(m, k) * sizeof(float));
-    memset(sums, 0, chorus_i8gemm_x_scale_count(m, k) * sizeof(int32_t));
-    for (int row = 0; row < m; row++) {
-        const int b = row / MR, r = row % MR;
-        const float *xr = x + (size_t)row * ldx;
-        for (int block = 0; block < blocks; block++) {
-            const int i0 = block * KB, i1 = i0 + KB < k ? i0 + KB : k;
-            float top = 0;
-            for (int i = i0; i < i1; i++) top = fmaxf(top, fabsf(xr[i]));
-            if (!isfinite(top)) return -1;
-            const float scale = top > 0 ? 127 / top : 0;
-            int32_t sum = 0;
-            for (int i = i0; i < i1; i++) {
-                const int8_t code = (int8_t)nearbyintf(xr[i] * scale);
-                packed_x[(((size_t)b * (kp / 4) + i / 4) * MR + r) * 4 + i % 4] = code;
-                sum += code;
-            }
-            const size_t at = ((size_t)b * blocks + block) * MR + r;
-            inverse_scale[at] = top > 0 ? 1 / scale : 0;
-            sums[at] = sum;
-        }
-    }
-    return 0;
-}
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 int chorus_i8gemm_supported(void) { return chorus_cpu_level() >= CHORUS_CPU_AVX512_VNNI; }
+
+/* One row's 128-value block (count ≤ 128 values; the rest are codes 0): codes into the row block's layout
+   (4 bytes of a row every 48), and its inverse scale and code sum. -1 for a value that is not finite. */
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static int quantize_block(const float *x, int count, int8_t *codes, float *inverse_scale, int32_t *sum) {
+    __m512 v[8];
+    __m512 top = _mm512_setzero_ps();
+    __mmask16 nan = 0;  /* max_ps drops a NaN in its first operand: they are looked for on their own */
+    for (int q = 0; q < 8; q++) {
+        const int left = count - 16 * q;
+        const __mmask16 live = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+        v[q] = _mm512_maskz_loadu_ps(live, x + 16 * q);
+        top = _mm512_max_ps(top, _mm512_abs_ps(v[q]));
+        nan |= _mm512_cmp_ps_mask(v[q], v[q], _CMP_UNORD_Q);
+    }
+    const float most = _mm512_reduce_max_ps(top);
+    if (nan || !isfinite(most)) return -1;
+    const float scale = most > 0 ? 127 / most : 0;
+    const __m512 times = _mm512_set1_ps(scale);
+    __m512i total = _mm512_setzero_si512();
+    for (int q = 0; q < 8; q++) {
+        const __m512i c = _mm512_cvtps_epi32(_mm512_mul_ps(v[q], times));  /* round to nearest even */
+        total = _mm512_add_epi32(total, c);
+        const __m128i bytes = _mm512_cvtepi32_epi8(c);
+        int32_t lanes[4];
+        _mm_storeu_si128((__m128i *)lanes, bytes);
+        for (int group = 0; group < 4; group++) memcpy(codes + (4 * q + group) * MR * 4, &lanes[group], 4);
+    }
+    *inverse_scale = most > 0 ? 1 / scale : 0;
+    *sum = _mm512_reduce_add_epi32(total);
+    return 0;
+}
+
+int chorus_i8gemm_quantize_x(const float *x, ptrdiff_t ldx, int m, int k, int b0, int b1, int8_t *packed_x,
+                             float *inverse_scale, int32_t *sums) {
+    const int row_blocks = m > 0 ? (m + MR - 1) / MR : 0;
+    if (!x || !packed_x || !inverse_scale || !sums || m <= 0 || k <= 0 || ldx < k || b0 < 0 || b1 > row_blocks ||
+        b0 > b1 || !chorus_i8gemm_supported())
+        return -1;
+    const int kp = depth_padded(k), blocks = kp / KB;
+    /* row block b, group g, row r: 4 bytes at ((b · kp/4 + g) · 12 + r) · 4; scales and sums at (b · blocks + block) · 12 + r */
+    for (int b = b0; b < b1; b++) {
+        int8_t *xb = packed_x + (size_t)b * kp * MR;
+        float *scales = inverse_scale + (size_t)b * blocks * MR;
+        int32_t *sum = sums + (size_t)b * blocks * MR;
+        for (int r = 0; r < MR; r++) {
+            const int row = b * MR + r;
+            for (int block = 0; block < blocks; block++) {
+                const int count = row < m ? (k - block * KB < KB ? k - block * KB : KB) : 0;
+                if (quantize_block(x + (size_t)(row < m ? row : 0) * ldx + block * KB, count,
+                                   xb + ((size_t)block * GROUPS * MR + r) * 4, &scales[block * MR + r], &sum[block * MR + r]) != 0)
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
 
 /* One row block of x (R rows) against one weight panel, the whole depth: tile[r][j] = Σ over blocks of
    x scale · (sum − 128 · Σ x codes). */
@@ -177,5 +203,10 @@ int chorus_i8gemm(const chorus_i8gemm_args *g, int p0, int p1) {
 }
 #else
 int chorus_i8gemm_supported(void) { return 0; }
+int chorus_i8gemm_quantize_x(const float *x, ptrdiff_t ldx, int m, int k, int b0, int b1, int8_t *packed_x,
+                             float *inverse_scale, int32_t *sums) {
+    (void)x; (void)ldx; (void)m; (void)k; (void)b0; (void)b1; (void)packed_x; (void)inverse_scale; (void)sums;
+    return -1;
+}
 int chorus_i8gemm(const chorus_i8gemm_args *g, int p0, int p1) { (void)g; (void)p0; (void)p1; return -1; }
 #endif

@@ -72,18 +72,33 @@ public struct Int8Matrix: Sendable {
         var codes = [Int8](repeating: 0, count: chorus_i8gemm_packed_x_bytes(Int32(m), Int32(k)))  // checked: a batch's rows
         var scales = [Float].unset(chorus_i8gemm_x_scale_count(Int32(m), Int32(k)))  // checked: as above
         var sums = [Int32](repeating: 0, count: scales.count)
-        let quantized = x.storage.withUnsafeBufferPointer { px in
+        var failures = [Bool](repeating: false, count: Parallel.cores + 1)
+        let panels = (n + 31) / 32, rowBlocks = (m + 11) / 12
+        // Two jobs or more a core once the product is worth splitting: cores here are not equally fast.
+        let jobs = BLAS.pieces(work: m * n * k) <= 1 ? 1 : min(panels, 4 * Parallel.cores)
+        x.storage.withUnsafeBufferPointer { px in
             codes.withUnsafeMutableBufferPointer { c in
                 scales.withUnsafeMutableBufferPointer { s in
-                    sums.withUnsafeMutableBufferPointer { chorus_i8gemm_quantize_x(px.baseAddress!, k, Int32(m), Int32(k), c.baseAddress!, s.baseAddress!, $0.baseAddress!) }  // checked: as above
+                    sums.withUnsafeMutableBufferPointer { sum in
+                        let (source, codes, scales, sums) = (px.baseAddress!, c.baseAddress!, s.baseAddress!, sum.baseAddress!)
+                        let pieces = jobs > 1 ? min(rowBlocks, Parallel.cores) : 1, step = (rowBlocks + pieces - 1) / pieces
+                        failures.withUnsafeMutableBufferPointer { failed in
+                            let failed = failed.baseAddress!
+                            func quantize(_ j: Int) {
+                                let (b0, b1) = (j * step, min(rowBlocks, (j + 1) * step))
+                                guard b0 < b1 else { return }
+                                failed[j] = chorus_i8gemm_quantize_x(source, k, Int32(m), Int32(k), Int32(b0), Int32(b1), codes, scales, sums) != 0  // checked: as above
+                            }
+                            if pieces == 1 { quantize(0) } else { Parallel.perform(iterations: pieces, quantize) }
+                        }
+                    }
                 }
             }
         }
-        precondition(quantized == 0, "int8 linear: an input value is not finite")
+        // An input with a NaN or an infinity has no int8 codes; float32 products would spread it over their
+        // whole output, so this product gives NaN, never a crash.
+        if failures.contains(true) { return Tensor(shape: Array(x.shape.dropLast()) + [n], storage: [Float](repeating: .nan, count: m * n)) }
         var out = [Float].unset(m * n)
-        let panels = (n + 31) / 32
-        // Two jobs or more a core once the product is worth splitting: cores here are not equally fast.
-        let jobs = BLAS.pieces(work: m * n * k) <= 1 ? 1 : min(panels, 4 * Parallel.cores)
         codes.withUnsafeBufferPointer { c in
             scales.withUnsafeBufferPointer { s in
                 sums.withUnsafeBufferPointer { sum in

@@ -75,6 +75,24 @@ import Testing
         }
     }
 
+    /// An input without int8 codes (a NaN, an infinity) gives NaN, as float32 products would spread it: no crash.
+    @Test func anInputThatIsNotFiniteGivesNaN() throws {
+        let w = Int8Matrix(quantizing: Tensor(shape: [3, 200], storage: Self.values(600, seed: 7)))
+        guard let w else { #expect(!Int8Matrix.supported); return }
+        for bad in [Float.nan, .infinity, -.infinity] {
+            for at in [0, 130, 2 * 200 + 199] {  // the first value, one in a second block, the last row's last
+                var x = Self.values(3 * 200, seed: 8)
+                x[at] = bad
+                let y = w.timesTransposed(Tensor(shape: [3, 200], storage: x), bias: nil)
+                let allNaN = y.storage.allSatisfy { $0.isNaN }
+                #expect(y.shape == [3, 3] && allNaN, "\(bad) at \(at)")
+            }
+        }
+        let fine = w.timesTransposed(Tensor(shape: [3, 200], storage: Self.values(600, seed: 8)), bias: nil)
+        let allFinite = fine.storage.allSatisfy { $0.isFinite }
+        #expect(allFinite)
+    }
+
     @Test func ctranslate2CodesKeepTheirCodesAndTakeTheRowScale() throws {
         let codes: [Int8] = (0..<(2 * 64)).map { Int8(truncatingIfNeeded: $0 * 37 % 255 - 127) }
         let scales: [Float] = [127 / 3.5, 127 / 0.25]

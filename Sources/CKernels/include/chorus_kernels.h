@@ -232,10 +232,11 @@ int chorus_i8gemm_quantize_weight(const float *w, int n, int k, int8_t *codes, f
 /* codes [n, k] into panels of 32 rows, 4 values of a row together, each stored as code + 128. */
 int chorus_i8gemm_pack(const int8_t *codes, int n, int k, uint8_t *packed);
 
-/* x [m, k] (rows ldx apart) into blocks of 12 rows with their scales and code sums per 128 values.
-   Returns 0, or -1 for a value that is not finite. */
-int chorus_i8gemm_quantize_x(const float *x, ptrdiff_t ldx, int m, int k, int8_t *packed_x, float *inverse_scale,
-                             int32_t *sums);
+/* Row blocks [b0, b1) of x [m, k] (rows ldx apart; blocks of 12 rows, the last padded with zero codes) with
+   their scales and code sums per 128 values. Returns 0, or -1 for a value that is not finite, arguments out
+   of range or a CPU without VNNI. */
+int chorus_i8gemm_quantize_x(const float *x, ptrdiff_t ldx, int m, int k, int b0, int b1, int8_t *packed_x,
+                             float *inverse_scale, int32_t *sums);
 
 typedef struct {
     const int8_t *packed_x;   /* chorus_i8gemm_quantize_x of x [m, k] */
