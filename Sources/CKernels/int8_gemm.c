@@ -4,17 +4,18 @@
 #include <string.h>
 
 /* y = x · Wᵀ (+ bias) in int8 with int32 sums (AVX-512 VNNI's vpdpbusd: 64 byte products a cycle against
-   float32's 16 FMAs), for linears whose weight was quantized at load: one scale per output row of W, as
-   CTranslate2's int8 keeps it, and one scale per row of x and per 128 of its values, chosen on every call,
-   so an outlier in one part of a row does not flatten the rest.
+   float32's 16 FMAs), for linears whose weight was quantized at load and whose input is quantized on every
+   call, both with one scale per row and per 128 values, so an outlier in one part of a row does not
+   flatten the rest (one scale per whole weight row, CTranslate2's, moved Whisper base's timestamps and
+   language probabilities; per 128 values the greedy tokens are float32's).
 
    vpdpbusd multiplies unsigned bytes by signed ones. The weight is stored unsigned, w + 128, and the
    activations signed, broadcast straight from memory; Σ (w + 128)·x = Σ w·x + 128·Σ x, and the sums of x
    per block are kept with its codes to take the second term back.
 
    Register block: 12 rows of x against a panel of 32 weight rows (two zmm of int32 sums each), over one
-   block of 128 values; then each sum, less its correction, is scaled by its x block's scale into a float
-   tile, which takes every block of the depth before W's scales and the bias finish it. */
+   block of 128 values; then each sum, less its correction, is scaled by both blocks' scales into a float
+   tile, which takes every block of the depth before the bias finishes it. */
 
 enum { NR = 32, MR = 12, KB = 128, GROUPS = KB / 4 };
 
@@ -35,19 +36,39 @@ size_t chorus_i8gemm_x_scale_count(int m, int k) {
     return (size_t)((m + MR - 1) / MR) * (size_t)(depth_padded(k) / KB) * MR;
 }
 
+size_t chorus_i8gemm_scale_count(int n, int k) {
+    if (n <= 0 || k <= 0) return 0;
+    return (size_t)((n + NR - 1) / NR) * NR * (size_t)(depth_padded(k) / KB);
+}
+
 int chorus_i8gemm_quantize_weight(const float *w, int n, int k, int8_t *codes, float *inverse_scale) {
     if (!w || !codes || !inverse_scale || n <= 0 || k <= 0) return -1;
-    for (int r = 0; r < n; r++) {
-        const float *row = w + (size_t)r * k;
-        float top = 0;
-        for (int i = 0; i < k; i++) {
-            if (!isfinite(row[i])) return -1;
-            top = fmaxf(top, fabsf(row[i]));
+    const int blocks = depth_padded(k) / KB;
+    for (int r = 0; r < n; r++)
+        for (int block = 0; block < blocks; block++) {
+            const float *part = w + (size_t)r * k + block * KB;
+            const int count = k - block * KB < KB ? k - block * KB : KB;
+            float top = 0;
+            for (int i = 0; i < count; i++) {
+                if (!isfinite(part[i])) return -1;
+                top = fmaxf(top, fabsf(part[i]));
+            }
+            const float scale = top > 0 ? 127 / top : 1;
+            for (int i = 0; i < count; i++) codes[(size_t)r * k + block * KB + i] = (int8_t)nearbyintf(part[i] * scale);
+            inverse_scale[(size_t)r * blocks + block] = 1 / scale;
         }
-        const float scale = top > 0 ? 127 / top : 1;  /* CTranslate2's: a row of zeros keeps scale 1 */
-        for (int i = 0; i < k; i++) codes[(size_t)r * k + i] = (int8_t)nearbyintf(row[i] * scale);
-        inverse_scale[r] = 1 / scale;
-    }
+    return 0;
+}
+
+int chorus_i8gemm_pack_scales(const float *inverse_scale, int n, int k, float *packed_scales) {
+    if (!inverse_scale || !packed_scales || n <= 0 || k <= 0) return -1;
+    const int blocks = depth_padded(k) / KB, panels = (n + NR - 1) / NR;
+    for (int p = 0; p < panels; p++)
+        for (int block = 0; block < blocks; block++)
+            for (int j = 0; j < NR; j++) {
+                const int r = p * NR + j;
+                packed_scales[((size_t)p * blocks + block) * NR + j] = r < n ? inverse_scale[(size_t)r * blocks + block] : 0;
+            }
     return 0;
 }
 
@@ -133,7 +154,7 @@ int chorus_i8gemm_quantize_x(const float *x, ptrdiff_t ldx, int m, int k, int b0
 #define DEFINE_TILE(R)                                                                                        \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))                                          \
     static void tile_##R(const int8_t *xb, const float *xs, const int32_t *xsum, const uint8_t *panel,        \
-                         int blocks, float tile[MR][NR]) {                                                    \
+                         const float *ws, int blocks, float tile[MR][NR]) {                                   \
         __m512 out[R][2];                                                                                     \
         for (int r = 0; r < (R); r++) out[r][0] = out[r][1] = _mm512_setzero_ps();                            \
         for (int block = 0; block < blocks; block++) {                                                        \
@@ -152,11 +173,14 @@ int chorus_i8gemm_quantize_x(const float *x, ptrdiff_t ldx, int m, int k, int b0
                     acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);                                       \
                 }                                                                                             \
             }                                                                                                 \
+            const __m512 w0 = _mm512_loadu_ps(ws + block * NR), w1 = _mm512_loadu_ps(ws + block * NR + 16);  \
             for (int r = 0; r < (R); r++) {                                                                   \
                 const __m512i take = _mm512_set1_epi32(128 * xsum[block * MR + r]);                           \
                 const __m512 scale = _mm512_set1_ps(xs[block * MR + r]);                                      \
-                out[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][0], take)), scale, out[r][0]); \
-                out[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][1], take)), scale, out[r][1]); \
+                out[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][0], take)),            \
+                                            _mm512_mul_ps(scale, w0), out[r][0]);                             \
+                out[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][1], take)),            \
+                                            _mm512_mul_ps(scale, w1), out[r][1]);                             \
             }                                                                                                 \
         }                                                                                                     \
         for (int r = 0; r < (R); r++) {                                                                       \
@@ -183,18 +207,19 @@ int chorus_i8gemm(const chorus_i8gemm_args *g, int p0, int p1) {
         const int c1 = c0 + CHUNK < row_blocks ? c0 + CHUNK : row_blocks;
         for (int p = p0; p < p1; p++) {
             const uint8_t *panel = g->packed + (size_t)p * kp * NR;
+            const float *ws = g->w_scale + (size_t)p * blocks * NR;
             const int n0 = p * NR, cols = g->n - n0 < NR ? g->n - n0 : NR;
             for (int rb = c0; rb < c1; rb++) {
                 const int rows = g->m - rb * MR < MR ? g->m - rb * MR : MR;
                 const int8_t *xb = g->packed_x + (size_t)rb * kp * MR;
                 const float *xs = g->x_scale + (size_t)rb * blocks * MR;
                 const int32_t *xsum = g->x_sums + (size_t)rb * blocks * MR;
-                if (rows > 4) tile_12(xb, xs, xsum, panel, blocks, tile);
-                else if (rows > 1) tile_4(xb, xs, xsum, panel, blocks, tile);
-                else tile_1(xb, xs, xsum, panel, blocks, tile);
+                if (rows > 4) tile_12(xb, xs, xsum, panel, ws, blocks, tile);
+                else if (rows > 1) tile_4(xb, xs, xsum, panel, ws, blocks, tile);
+                else tile_1(xb, xs, xsum, panel, ws, blocks, tile);
                 for (int r = 0; r < rows; r++) {
                     float *y = g->y + (size_t)(rb * MR + r) * g->ldy + n0;
-                    for (int j = 0; j < cols; j++) y[j] = tile[r][j] * g->w_scale[n0 + j] + (g->bias ? g->bias[n0 + j] : 0);
+                    for (int j = 0; j < cols; j++) y[j] = tile[r][j] + (g->bias ? g->bias[n0 + j] : 0);
                 }
             }
         }

@@ -1,26 +1,32 @@
 import CKernels
 
-/// A linear layer's weight [out, in] in int8, one scale per output row (CTranslate2's int8), packed once for
-/// the VNNI kernel (Sources/CKernels/int8_gemm.c). Each product quantizes its input too, one scale per row
-/// and per 128 values, and sums the byte products in int32: a quarter of float32's bytes per weight, and four
-/// times the products per instruction.
+/// A linear layer's weight [out, in] in int8, one scale per row and per 128 values, packed once for the VNNI
+/// kernel (Sources/CKernels/int8_gemm.c). Each product quantizes its input the same way and sums the byte
+/// products in int32: a quarter of float32's bytes per weight, and four times the products per instruction.
 public struct Int8Matrix: Sendable {
     public let rows: Int
     public let columns: Int
     /// chorus_i8gemm_pack's panels.
     let packed: [UInt8]
-    /// [rows]: the value of a code is code × inverseScale.
+    /// [rows, blocks of 128 columns]: the value of a code is code × its block's inverse scale.
     public let inverseScales: [Float]
+    /// The same in the kernel's order (chorus_i8gemm_pack_scales).
+    let packedScales: [Float]
+
+    var blocks: Int { (columns + 127) / 128 }
+
+    /// The inverse scale of weight [row, column]'s block.
+    public func inverseScale(row: Int, column: Int) -> Float { inverseScales[row * blocks + column / 128] }
 
     /// Whether the kernel runs here (the chosen CPU level has AVX-512 VNNI).
     public static var supported: Bool { chorus_i8gemm_supported() != 0 }
 
-    /// `weight` [rows, columns] quantized as CTranslate2 quantizes to int8: code = round(w · 127 / max |row|).
+    /// `weight` [rows, columns] quantized: code = round(w · 127 / max |w| over its row's 128 values).
     /// nil where the kernel does not run, or for a weight with a value that is not finite.
     public init?(quantizing weight: Tensor) {
         guard Self.supported, weight.rank == 2, weight.shape[0] > 0, weight.shape[1] > 0 else { return nil }
         let (rows, columns) = (weight.shape[0], weight.shape[1])
-        var codes = [Int8](repeating: 0, count: rows * columns), scales = [Float](repeating: 0, count: rows)
+        var codes = [Int8](repeating: 0, count: rows * columns), scales = [Float](repeating: 0, count: rows * ((columns + 127) / 128))
         let status = weight.storage.withUnsafeBufferPointer { w in
             codes.withUnsafeMutableBufferPointer { c in
                 scales.withUnsafeMutableBufferPointer { s in
@@ -32,12 +38,14 @@ public struct Int8Matrix: Sendable {
         self.init(codes: codes, inverseScales: scales, rows: rows, columns: columns)
     }
 
-    /// A CTranslate2 int8 weight as its file keeps it: codes with one scale a row, the value being code / scale.
+    /// A CTranslate2 int8 weight as its file keeps it: codes with one scale a row (each block takes its row's),
+    /// the value being code / scale.
     /// nil where the kernel does not run, or for sizes that disagree or a scale that is not positive and finite.
     public init?(ctranslate2Codes codes: [Int8], rowScales: [Float], rows: Int, columns: Int) {
         guard Self.supported, rows > 0, columns > 0, codes.count == rows * columns, rowScales.count == rows,
               rowScales.allSatisfy({ $0.isFinite && $0 > 0 }) else { return nil }
-        self.init(codes: codes, inverseScales: rowScales.map { 1 / $0 }, rows: rows, columns: columns)
+        let blocks = (columns + 127) / 128
+        self.init(codes: codes, inverseScales: rowScales.flatMap { [Float](repeating: 1 / $0, count: blocks) }, rows: rows, columns: columns)
     }
 
     private init?(codes: [Int8], inverseScales: [Float], rows: Int, columns: Int) {
@@ -45,8 +53,12 @@ public struct Int8Matrix: Sendable {
         let status = codes.withUnsafeBufferPointer { c in
             packed.withUnsafeMutableBufferPointer { chorus_i8gemm_pack(c.baseAddress!, Int32(rows), Int32(columns), $0.baseAddress!) }  // checked: as above
         }
-        guard status == 0 else { return nil }
-        (self.rows, self.columns, self.packed, self.inverseScales) = (rows, columns, packed, inverseScales)
+        var packedScales = [Float](repeating: 0, count: chorus_i8gemm_scale_count(Int32(rows), Int32(columns)))  // checked: as above
+        let packedStatus = inverseScales.withUnsafeBufferPointer { s in
+            packedScales.withUnsafeMutableBufferPointer { chorus_i8gemm_pack_scales(s.baseAddress!, Int32(rows), Int32(columns), $0.baseAddress!) }  // checked: as above
+        }
+        guard status == 0, packedStatus == 0 else { return nil }
+        (self.rows, self.columns, self.packed, self.inverseScales, self.packedScales) = (rows, columns, packed, inverseScales, packedScales)
     }
 
     /// The weight as float32: each code times its row's inverse scale.
@@ -57,7 +69,7 @@ public struct Int8Matrix: Sendable {
             let (panel, j) = (r / 32, r % 32)
             for i in 0..<columns {
                 let byte = packed[((panel * groups + i / 4) * 32 + j) * 4 + i % 4]
-                out[r * columns + i] = Float(Int(byte) - 128) * inverseScales[r]
+                out[r * columns + i] = Float(Int(byte) - 128) * inverseScale(row: r, column: i)
             }
         }
         return Tensor(shape: [rows, columns], storage: out)
@@ -103,7 +115,7 @@ public struct Int8Matrix: Sendable {
             scales.withUnsafeBufferPointer { s in
                 sums.withUnsafeBufferPointer { sum in
                     packed.withUnsafeBufferPointer { w in
-                        inverseScales.withUnsafeBufferPointer { ws in
+                        packedScales.withUnsafeBufferPointer { ws in
                             out.withUnsafeMutableBufferPointer { y in
                                 func product(_ b: UnsafePointer<Float>?) {
                                     let args = chorus_i8gemm_args(packed_x: c.baseAddress!, x_scale: s.baseAddress!, x_sums: sum.baseAddress!,

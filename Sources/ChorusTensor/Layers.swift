@@ -36,6 +36,7 @@ public struct Linear: Sendable {
         switch weight {
         case .floats(let t): floats = t
         case .quantized(let q): quantized = [q]
+        case .int8(let w): int8 = w
         }
         self.bias = bias
     }

@@ -15,16 +15,18 @@ extension WeightSource {
     public func linearWeight(_ name: String) throws -> LinearWeight { .floats(try tensor(name)) }
 }
 
-/// A linear layer's weight: float32, or GGML blocks kept quantized.
+/// A linear layer's weight: float32, GGML blocks kept quantized, or int8 with a scale per row.
 public enum LinearWeight: Sendable {
     case floats(Tensor)
     case quantized(QuantizedMatrix)
+    case int8(Int8Matrix)
 
     /// [out, in].
     public var shape: [Int] {
         switch self {
         case .floats(let t): t.shape
         case .quantized(let q): [q.rows, q.columns]
+        case .int8(let w): [w.rows, w.columns]
         }
     }
 }

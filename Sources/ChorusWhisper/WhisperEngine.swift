@@ -68,10 +68,10 @@ public final class WhisperEngine: Sendable {
     public let multilingual: Bool
     private let mel: WhisperMel
 
-    public init(name: String, folder: String) throws {
+    public init(name: String, folder: String, precision: Precision = .float32) throws {
         self.name = name
         self.folder = folder
-        model = try WhisperModel(folder: folder)
+        model = try WhisperModel(folder: folder, precision: precision)
         tokenizer = try PipelineTokenizer(tokenizerJSON: URL(fileURLWithPath: folder).appendingPathComponent("tokenizer.json"))
         special = try WhisperTokens(tokenizer)
         multilingual = model.vocabularySize >= 51865

@@ -111,7 +111,13 @@ package struct WhisperDecoder: Sendable {
         positions = try w.tensor("model.decoder.embed_positions.weight")
         layers = try (0..<config.decoderLayers).map { try WhisperDecoderLayer(w, "model.decoder.layers.\($0)", heads: config.decoderHeads) }
         layerNorm = try LayerNorm(w, "model.decoder.layer_norm")
-        projection = Linear(weight: (try? w.tensor("proj_out.weight")) ?? tokens, bias: nil).keepingHalves()
+        if let own = try? w.linearWeight("proj_out.weight") {
+            projection = Linear(weight: own, bias: nil).keepingHalves()
+        } else {
+            // Tied to the embedding: in float32 the two share one table; int8 keeps codes of its own.
+            let tied = try w.linearWeight("model.decoder.embed_tokens.weight")
+            if case .floats = tied { projection = Linear(weight: tokens, bias: nil).keepingHalves() } else { projection = Linear(weight: tied, bias: nil) }
+        }
     }
 }
 
@@ -142,14 +148,16 @@ public final class WhisperModel: Sendable {
         decoder = try WhisperDecoder(weights, config: config)
     }
 
-    /// A Hugging Face Whisper folder or a CTranslate2 one.
-    public convenience init(folder: String) throws {
+    /// A Hugging Face Whisper folder or a CTranslate2 one, its linears in `precision` (int8 where it runs here).
+    public convenience init(folder: String, precision: Precision = .float32) throws {
         let (weights, config) = try WhisperWeights.open(folder: folder)
-        try self.init(weights: weights, config: config)
+        try self.init(weights: precision.weights(weights), config: config)
     }
 
     public var melBins: Int { config.melBins }
-    public var vocabularySize: Int { decoder.projection.weight.shape[0] }
+    public var vocabularySize: Int { decoder.projection.outFeatures }
+    /// int8 when the linears run on int8 weights.
+    public var precision: Precision { decoder.projection.isInt8 ? .int8 : .float32 }
     public var maxTokens: Int { config.maxTargetPositions }
 
     /// mel [mels, 3000] → audio features [1, 1500, d].

@@ -9,7 +9,7 @@ import Testing
         (0..<count).map { Float(sin(Double($0) * 0.37 + seed)) * (1 + Float($0 % 7)) * (($0 % 53 == 0) ? 9 : 1) }
     }
 
-    /// What the kernel computes, step by step: x's codes per row and per 128 values, W's per row, integer sums.
+    /// What the kernel computes, step by step: x's and W's codes per row and per 128 values, integer sums.
     static func reference(_ x: [Float], m: Int, k: Int, _ w: Int8Matrix, codes: [[Int]], bias: [Float]?) -> [Float] {
         var y = [Float](repeating: 0, count: m * w.rows)
         for b in 0..<m {
@@ -22,9 +22,9 @@ import Testing
                     let scale = 127 / top
                     var sum = 0
                     for (i, v) in part.enumerated() { sum += Int(Int8((v * scale).rounded(.toNearestOrEven))) * codes[r][block + i] }
-                    total += Float(sum) * (1 / scale)
+                    total += Float(sum) * (1 / scale) * w.inverseScale(row: r, column: block)
                 }
-                y[b * w.rows + r] = total * w.inverseScales[r] + (bias?[r] ?? 0)
+                y[b * w.rows + r] = total + (bias?[r] ?? 0)
             }
         }
         return y
@@ -40,18 +40,23 @@ import Testing
         let w = try #require(Int8Matrix(quantizing: weight))
         let back = w.dequantized().storage
         var codes: [[Int]] = []
+        var worst: Float = 0  // in steps of each block's grid (max |w| / 127)
         for r in 0..<n {
-            let step = weight.storage[(r * k)..<((r + 1) * k)].map(abs).max()! / 127
-            codes.append((0..<k).map { Int((back[r * k + $0] / w.inverseScales[r]).rounded()) })
-            for i in 0..<k { #expect(abs(back[r * k + i] - weight.storage[r * k + i]) <= step * 0.5001, "weight [\(r), \(i)]") }
+            codes.append((0..<k).map { Int((back[r * k + $0] / w.inverseScale(row: r, column: $0)).rounded()) })
+            for i in 0..<k {
+                let block = (r * k + i / 128 * 128)..<(r * k + min(k, i / 128 * 128 + 128))
+                let step = weight.storage[block].map(abs).max()! / 127
+                worst = max(worst, abs(back[r * k + i] - weight.storage[r * k + i]) / step)
+            }
         }
+        #expect(worst <= 0.5001, "a weight is \(worst) steps from its value")
         let x = Self.values(m * k, seed: 2), bias = Self.values(n, seed: 3)
         let y = w.timesTransposed(Tensor(shape: [m, k], storage: x), bias: Tensor(shape: [n], storage: bias))
         #expect(y.shape == [m, n])
         let expected = Self.reference(x, m: m, k: k, w, codes: codes, bias: bias)
-        var worst: Float = 0
-        for i in 0..<(m * n) { worst = max(worst, abs(y.storage[i] - expected[i]) / max(1, abs(expected[i]))) }
-        #expect(worst < 1e-5, "relative error \(worst) against the same integers")
+        var error: Float = 0
+        for i in 0..<(m * n) { error = max(error, abs(y.storage[i] - expected[i]) / max(1, abs(expected[i]))) }
+        #expect(error < 1e-5, "relative error \(error) against the same integers")
     }
 
     @Test func anInt8LinearGivesTheFloatProductWithinTheRoundingOfBothFactors() {

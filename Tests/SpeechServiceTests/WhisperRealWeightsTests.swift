@@ -23,9 +23,22 @@ import ChorusWhisper
 
     @Test(arguments: 0..<cases.count)
     func greedyTokensEqualCTranslate2s(case index: Int) throws {
+        try transcribe(index, precision: .float32)
+    }
+
+    /// int8 against float32 on the reference clips: the same text and words, every timestamp within 0.1 s
+    /// (tiny.en ends the first clip's segment at 2.84 s against 2.88 s), p(en) within 0.002. Where int8 does
+    /// not run (no VNNI at this CPU level) the model loads in float32 and says so.
+    @Test(arguments: 0..<cases.count)
+    func int8GreedyTokensEqualFloat32s(case index: Int) throws {
+        try transcribe(index, precision: .int8)
+    }
+
+    func transcribe(_ index: Int, precision: Precision) throws {
         let item = Self.cases[index]
         let folder = try RealModels.path(item.model)
-        let model = try WhisperModel(folder: folder)
+        let model = try WhisperModel(folder: folder, precision: precision)
+        #expect(model.precision == (precision.runsHere ? precision : .float32))
         let tokenizer = try PipelineTokenizer(tokenizerJSON: URL(fileURLWithPath: folder + "/tokenizer.json"))
         let special = try WhisperTokens(tokenizer)
         let wav = try WAVCodec.decode(Array(FileManager.default.contents(atPath: Bundle.module.path(forResource: item.clip, ofType: "wav", inDirectory: "Fixtures")!)!))
@@ -36,11 +49,19 @@ import ChorusWhisper
         if let expected = item.language {
             let languages = decoder.detectLanguage(audio)
             #expect(languages.first?.language == "en")
-            #expect(abs((languages.first?.probability ?? 0) - expected) < 1e-3, "p(en) = \(languages.first?.probability ?? 0)")
+            #expect(abs((languages.first?.probability ?? 0) - expected) < (model.precision == .int8 ? 2e-3 : 1e-3), "p(en) = \(languages.first?.probability ?? 0)")
             prompt = special.prompt(language: "en", timestamps: true)
         }
         let result = decoder.greedy(audio, prompt: prompt, options: WhisperDecodingOptions())  // CTranslate2's reference is beam 1
-        #expect(result.tokens == item.ids)
+        if model.precision == .int8 {
+            let begin = special.timestampBegin
+            #expect(result.tokens.count == item.ids.count && result.tokens.filter { $0 < begin } == item.ids.filter { $0 < begin }, "\(result.tokens)")
+            for (got, expected) in zip(result.tokens, item.ids) where expected >= begin {
+                #expect(got >= begin && abs(got - expected) <= 5, "timestamp \(got) for \(expected)")
+            }
+        } else {
+            #expect(result.tokens == item.ids)
+        }
         #expect(tokenizer.decode(result.tokens.filter { $0 < special.endOfText }, skipSpecialTokens: true) == item.text)
     }
 }

@@ -218,16 +218,22 @@ int chorus_few_query_scores(const chorus_few_query_args *a, ptrdiff_t j0, ptrdif
 /* Adds keys [j0, j1)'s share of the output to out [tq, width]. Returns 0, or -1. */
 int chorus_few_query_values(const chorus_few_query_args *a, ptrdiff_t j0, ptrdiff_t j1, float *out);
 
-/* int8 linears (int8_gemm.c): W [n, k] quantized at load with one scale per row, x quantized on every call
-   with one scale per row and per 128 values, products summed in int32 by AVX-512 VNNI. */
+/* int8 linears (int8_gemm.c): W [n, k] quantized at load and x on every call, both with one scale per row
+   and per 128 values, products summed in int32 by AVX-512 VNNI. */
 int chorus_i8gemm_supported(void);                  /* 1 at CHORUS_CPU_AVX512_VNNI and above */
 size_t chorus_i8gemm_packed_bytes(int n, int k);    /* of the packed weight */
 size_t chorus_i8gemm_packed_x_bytes(int m, int k);  /* of the packed input codes */
 size_t chorus_i8gemm_x_scale_count(int m, int k);   /* of the input's scales, and of its sums */
 
-/* codes[r, i] = round(w[r, i] · 127 / max |w[r, ·]|), inverse_scale[r] = max / 127 (CTranslate2's int8).
-   Returns 0, or -1 for a value that is not finite. */
+/* Scales of a weight: its rows padded to whole panels of 32, times its blocks of 128 values. */
+size_t chorus_i8gemm_scale_count(int n, int k);
+
+/* codes[r, i] = round(w[r, i] · 127 / max |w[r, block of i]|), inverse_scale[r, block] = that max / 127
+   (inverse_scale [n, blocks]). Returns 0, or -1 for a value that is not finite. */
 int chorus_i8gemm_quantize_weight(const float *w, int n, int k, int8_t *codes, float *inverse_scale);
+
+/* inverse_scale [n, blocks] in the kernel's order: panel, block, the panel's 32 rows (zeros past n). */
+int chorus_i8gemm_pack_scales(const float *inverse_scale, int n, int k, float *packed_scales);
 
 /* codes [n, k] into panels of 32 rows, 4 values of a row together, each stored as code + 128. */
 int chorus_i8gemm_pack(const int8_t *codes, int n, int k, uint8_t *packed);
@@ -243,7 +249,7 @@ typedef struct {
     const float *x_scale;
     const int32_t *x_sums;
     const uint8_t *packed;    /* chorus_i8gemm_pack of W [n, k] */
-    const float *w_scale;     /* [n]: W's inverse scales */
+    const float *w_scale;     /* chorus_i8gemm_pack_scales of W's inverse scales */
     const float *bias;        /* [n] or NULL */
     int m, n, k;
     float *y;                 /* [m, n], rows ldy apart */
