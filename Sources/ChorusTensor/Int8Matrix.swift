@@ -69,7 +69,7 @@ public struct Int8Matrix: Sendable {
             let (panel, j) = (r / 32, r % 32)
             for i in 0..<columns {
                 let byte = packed[((panel * groups + i / 4) * 32 + j) * 4 + i % 4]
-                out[r * columns + i] = Float(Int(byte) - 128) * inverseScale(row: r, column: i)
+                out[r * columns + i] = Float(Int(byte) - 128) * inverseScale(row: r, column: i)  // checked: a byte widened: never traps
             }
         }
         return Tensor(shape: [rows, columns], storage: out)
@@ -78,7 +78,7 @@ public struct Int8Matrix: Sendable {
     /// x [.., columns] · Wᵀ (+ bias) → [.., rows].
     public func timesTransposed(_ x: Tensor, bias: Tensor?) -> Tensor {
         precondition(x.shape.last == columns, "int8 linear expects inputs of width \(columns), got \(x.shape)")
-        precondition(bias == nil || bias!.count == rows, "int8 linear bias has \(bias!.count) values for \(rows) outputs")
+        precondition(bias == nil || bias!.count == rows, "int8 linear bias has \(bias!.count) values for \(rows) outputs")  // checked: bias is non-nil where it is unwrapped
         let (m, n, k) = (x.count / columns, rows, columns)
         guard m > 0 else { return Tensor(shape: Array(x.shape.dropLast()) + [n], storage: []) }
         var codes = [Int8](repeating: 0, count: chorus_i8gemm_packed_x_bytes(Int32(m), Int32(k)))  // checked: a batch's rows
@@ -92,10 +92,10 @@ public struct Int8Matrix: Sendable {
             codes.withUnsafeMutableBufferPointer { c in
                 scales.withUnsafeMutableBufferPointer { s in
                     sums.withUnsafeMutableBufferPointer { sum in
-                        let (source, codes, scales, sums) = (px.baseAddress!, c.baseAddress!, s.baseAddress!, sum.baseAddress!)
+                        let (source, codes, scales, sums) = (px.baseAddress!, c.baseAddress!, s.baseAddress!, sum.baseAddress!)  // checked: m ≥ 1 and k ≥ 1, so none is empty
                         let pieces = jobs > 1 ? min(rowBlocks, Parallel.cores) : 1, step = (rowBlocks + pieces - 1) / pieces
                         failures.withUnsafeMutableBufferPointer { failed in
-                            let failed = failed.baseAddress!
+                            let failed = failed.baseAddress!  // checked: Parallel.cores + 1 slots
                             func quantize(_ j: Int) {
                                 let (b0, b1) = (j * step, min(rowBlocks, (j + 1) * step))
                                 guard b0 < b1 else { return }
@@ -118,20 +118,20 @@ public struct Int8Matrix: Sendable {
                         packedScales.withUnsafeBufferPointer { ws in
                             out.withUnsafeMutableBufferPointer { y in
                                 func product(_ b: UnsafePointer<Float>?) {
-                                    let args = chorus_i8gemm_args(packed_x: c.baseAddress!, x_scale: s.baseAddress!, x_sums: sum.baseAddress!,
-                                                                  packed: w.baseAddress!, w_scale: ws.baseAddress!, bias: b,
+                                    let args = chorus_i8gemm_args(packed_x: c.baseAddress!, x_scale: s.baseAddress!, x_sums: sum.baseAddress!,  // checked: m, n, k ≥ 1: none is empty
+                                                                  packed: w.baseAddress!, w_scale: ws.baseAddress!, bias: b,  // checked: as above
                                                                   m: Int32(m), n: Int32(n), k: Int32(k), y: y.baseAddress!, ldy: n)  // checked: as above
                                     let step = (panels + jobs - 1) / jobs
                                     withUnsafePointer(to: args) { g in
                                         func run(_ j: Int) {
                                             let (p0, p1) = (j * step, min(panels, (j + 1) * step))
                                             guard p0 < p1 else { return }
-                                            precondition(chorus_i8gemm(g, Int32(p0), Int32(p1)) == 0, "chorus_i8gemm rejected [\(m), \(k)] · [\(k), \(n)]")
+                                            precondition(chorus_i8gemm(g, Int32(p0), Int32(p1)) == 0, "chorus_i8gemm rejected [\(m), \(k)] · [\(k), \(n)]")  // checked: panels of a layer
                                         }
                                         if jobs == 1 { run(0) } else { Parallel.perform(iterations: jobs, run) }
                                     }
                                 }
-                                if let bias { bias.storage.withUnsafeBufferPointer { product($0.baseAddress!) } } else { product(nil) }
+                                if let bias { bias.storage.withUnsafeBufferPointer { product($0.baseAddress!) } } else { product(nil) }  // checked: a bias has a value per row
                             }
                         }
                     }

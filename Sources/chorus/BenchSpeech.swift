@@ -40,6 +40,9 @@ struct BenchSpeechCommand: AsyncParsableCommand {
     @Option(help: "Runs of every engine per row, in turns; the table shows each engine's median.")
     var rounds = 1
 
+    @Option(help: "Chorus's precision: float32, or int8 (linears on int8 weights; needs AVX-512 VNNI) against ct2-int8.")
+    var precision: Precision = .float32
+
     func run() async throws {
         let clipLengths = clips.split(separator: ",").compactMap { Int($0) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-bench-speech")
@@ -49,7 +52,9 @@ struct BenchSpeechCommand: AsyncParsableCommand {
             try makeClip(seconds: seconds, path: path)
             return (seconds, path)
         }
-        print("chorus bench speech: \(threads) threads, OpenBLAS kernel \(BLASInfo.kernel)"
+        let (precision, note) = Precision.available(precision)
+        if let note { print("chorus bench speech: \(note)") }
+        print("chorus bench speech: \(cpuName()); Chorus in \(precision); \(threads) threads, OpenBLAS kernel \(BLASInfo.kernel)"
               + (BLASInfo.replacementNote.map { " (\($0))" } ?? ""))
         print("model            beam  clip |  chorus s   RTF   MB win  tok | " + peers.split(separator: ",").map { "\($0) s (ratio)  MB win  tok" }.joined(separator: " | "))
         let peerNames = peers.split(separator: ",").map(String.init)
@@ -63,7 +68,7 @@ struct BenchSpeechCommand: AsyncParsableCommand {
                     var oursByRound: [[String: Any]?] = []
                     var theirsByRound = [[[String: Any]?]](repeating: [], count: peerNames.count)
                     for _ in 0..<max(1, rounds) {
-                        let result = runJSON(CommandLine.arguments[0], ["bench", "speech-one", "--model", folder, "--wav", clip, "--beam", "\(beam)"])
+                        let result = runJSON(CommandLine.arguments[0], ["bench", "speech-one", "--model", folder, "--wav", clip, "--beam", "\(beam)", "--precision", "\(precision)"])
                         oursByRound.append(result?["seconds"] is Double ? result : nil)
                         for (index, peer) in peerNames.enumerated() {
                             let result = runJSON(".venv/bin/python", ["scripts/bench/speech_peer.py", peer, folder, clip, "\(beam)", "\(threads)"])
@@ -135,10 +140,11 @@ struct BenchSpeechOneCommand: AsyncParsableCommand {
     @Option var model: String
     @Option var wav: String
     @Option var beam: Int
+    @Option var precision: Precision = .float32
 
     func run() async throws {
         let started = Date()
-        let engine = try WhisperEngine(name: (model as NSString).lastPathComponent, folder: model)
+        let engine = try WhisperEngine(name: (model as NSString).lastPathComponent, folder: model, precision: precision)
         let load = Date().timeIntervalSince(started)
         let samples = try WAVCodec.decode(Array(FileManager.default.contents(atPath: wav) ?? Data())).downmixedToMono()
         var options = TranscribeOptions()
@@ -167,3 +173,5 @@ extension BenchSpeechCommand: HasExamples {
         "chorus bench speech --beams 1 --rounds 3",
     ]
 }
+
+extension Precision: ExpressibleByArgument {}
