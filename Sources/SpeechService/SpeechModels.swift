@@ -10,8 +10,9 @@ import Foundation
 struct SpeechModels: Sendable {
     let registry: ModelRegistry
 
-    init(runtime: ServiceRuntime) {
-        registry = ModelRegistry(runtime: runtime, kinds: [Self.whisperKind, Self.voiceKind])
+    /// Whisper models load with their linears in `precision` (one that runs here: `Precision.available`).
+    init(runtime: ServiceRuntime, precision: Precision = .float32) {
+        registry = ModelRegistry(runtime: runtime, kinds: [Self.whisperKind(precision), Self.voiceKind])
     }
 
     var whisper: [String: WhisperEngine] {
@@ -36,8 +37,8 @@ struct SpeechModels: Sendable {
 
     /// Every subfolder of `folder` holding a Whisper model (CTranslate2 model.bin or a Hugging Face
     /// folder) or voices is loaded, under the folder's name (voices under their own).
-    static func load(from folder: String?, runtime: ServiceRuntime) throws -> SpeechModels {
-        let models = SpeechModels(runtime: runtime)
+    static func load(from folder: String?, runtime: ServiceRuntime, precision: Precision = .float32) throws -> SpeechModels {
+        let models = SpeechModels(runtime: runtime, precision: precision)
         guard let folder else { return models }
         try models.registry.scan(folder)
         if models.whisper.isEmpty {
@@ -52,14 +53,15 @@ struct SpeechModels: Sendable {
         return models
     }
 
-    static let whisperKind = ModelKind("whisper", recognizes: { isWhisperFolder($0) }) { name, path in
-        let engine = try WhisperEngine(name: name, folder: path)
+    static func whisperKind(_ precision: Precision) -> ModelKind { ModelKind("whisper", recognizes: { isWhisperFolder($0) }) { name, path in
+        let engine = try WhisperEngine(name: name, folder: path, precision: precision)
         let format = FileManager.default.fileExists(atPath: path + "/model.bin") ? "CTranslate2" : "Hugging Face safetensors"
         return [.init(name: name, model: engine, info: ModelInfo(
             format: format,
             details: [KeyValue(key: "multilingual", value: "\(engine.multilingual)"),
-                      KeyValue(key: "mel_bins", value: "\(engine.model.melBins)")]))]
-    }
+                      KeyValue(key: "mel_bins", value: "\(engine.model.melBins)"),
+                      KeyValue(key: "precision", value: "\(engine.model.precision)")]))]
+    } }
 
     /// Piper voices (`X.onnx` beside `X.onnx.json`, named X; or one such file) and Hugging Face
     /// VitsModel folders (MMS-TTS, named after the folder).

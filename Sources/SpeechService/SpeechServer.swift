@@ -2,6 +2,7 @@ import ChorusAPI
 import ChorusInput
 import ChorusMedia
 import ChorusServiceKit
+import ChorusTensor
 import ChorusText
 import ChorusWire
 import Foundation
@@ -17,11 +18,14 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
         public var beamSize: Int
         /// Longest text Synthesize accepts.
         public var maxTextCharacters: Int
+        /// The arithmetic of Whisper's linears (int8 falls back to float32, logged, without AVX-512 VNNI).
+        public var precision: Precision
 
-        public init(maxAudioSeconds: Double = 3600, beamSize: Int = 5, maxTextCharacters: Int = 5000) {
+        public init(maxAudioSeconds: Double = 3600, beamSize: Int = 5, maxTextCharacters: Int = 5000, precision: Precision = .float32) {
             self.maxAudioSeconds = maxAudioSeconds
             self.beamSize = beamSize
             self.maxTextCharacters = maxTextCharacters
+            self.precision = precision
         }
     }
 
@@ -35,7 +39,9 @@ public struct SpeechServer: SpeechHandler, CommonServiceHandler, ModelLoadingHan
     public init(runtime: ServiceRuntime, settings: Settings = .init()) throws {
         self.runtime = runtime
         self.settings = settings
-        models = try SpeechModels.load(from: runtime.options.modelsDirectory, runtime: runtime)
+        let (precision, note) = Precision.available(settings.precision)
+        if let note { runtime.logger.warning("--precision \(note)") }
+        models = try SpeechModels.load(from: runtime.options.modelsDirectory, runtime: runtime, precision: precision)
         // FFmpeg's complaints are about a client's file, not the server: logged quietly, never on stderr.
         let logger = runtime.logger
         FFmpegLog.route { level, line in logger.log(level: level == .error ? .info : .debug, "ffmpeg: \(line)") }

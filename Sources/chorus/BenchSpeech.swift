@@ -173,5 +173,3 @@ extension BenchSpeechCommand: HasExamples {
         "chorus bench speech --beams 1 --rounds 3",
     ]
 }
-
-extension Precision: ExpressibleByArgument {}

@@ -314,3 +314,32 @@ func wavFile(_ samples: [Int16]) -> Data {
     out += le(UInt32(data.count))
     return out + data
 }
+
+/// `chorus speech --precision int8`: the real tiny.en on int8 weights, over the wire.
+@Suite struct SpeechInt8ProcessTests {
+    @Test func int8TranscribesTheSameWordsAndListModelsSaysSo() async throws {
+        let real = SpeechProcessTests.repository.appendingPathComponent("models/whisper-tiny.en")
+        guard FileManager.default.fileExists(atPath: real.appendingPathComponent("model.bin").path) else {
+            throw TestFailure("models/whisper-tiny.en is missing: run scripts/fetch-models first")
+        }
+        let models = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-int8-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: models) }
+        try FileManager.default.createSymbolicLink(at: models.appendingPathComponent("whisper-tiny.en"), withDestinationURL: real)
+        let (process, address) = try await ChorusProcess.serve(["speech", "--port", "0", "--models", models.path, "--beam-size", "1", "--precision", "int8"],
+                                                               startTimeout: 90)
+        defer { process.signal(SIGKILL) }
+        let speech = SpeechClient(try WireClient(address: address))
+        defer { (speech.channel as? WireClient)?.close() }
+        let listed = try await speech.listModels(ListModelsRequest()).models
+        let precision = listed.first { $0.name == "whisper-tiny.en" }?.details.first { $0.key == "precision" }?.value
+        let vnni = (try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)).contains(" avx512_vnni")
+        #expect(precision == (vnni ? "int8" : "float32"), "\(listed)")
+        if !vnni { #expect(process.log.contains("--precision int8 needs AVX-512 VNNI"), "\(process.log)") }
+        var result: TranscribeResult?
+        for try await event in speech.transcribe(TranscribeRequest(audio: Audio(wav: SpeechProcessTests.fixture("espeak_lights.wav")))) {
+            if let done = event.result { result = done }
+        }
+        #expect(result?.text == " Please turn off the lights before you leave.")
+    }
+}
