@@ -38,16 +38,6 @@ public struct Int8Matrix: Sendable {
         self.init(codes: codes, inverseScales: scales, rows: rows, columns: columns)
     }
 
-    /// A CTranslate2 int8 weight as its file keeps it: codes with one scale a row (each block takes its row's),
-    /// the value being code / scale.
-    /// nil where the kernel does not run, or for sizes that disagree or a scale that is not positive and finite.
-    public init?(ctranslate2Codes codes: [Int8], rowScales: [Float], rows: Int, columns: Int) {
-        guard Self.supported, rows > 0, columns > 0, codes.count == rows * columns, rowScales.count == rows,
-              rowScales.allSatisfy({ $0.isFinite && $0 > 0 }) else { return nil }
-        let blocks = (columns + 127) / 128
-        self.init(codes: codes, inverseScales: rowScales.flatMap { [Float](repeating: 1 / $0, count: blocks) }, rows: rows, columns: columns)
-    }
-
     private init?(codes: [Int8], inverseScales: [Float], rows: Int, columns: Int) {
         var packed = [UInt8](repeating: 0, count: chorus_i8gemm_packed_bytes(Int32(rows), Int32(columns)))  // checked: a layer's sizes
         let status = codes.withUnsafeBufferPointer { c in

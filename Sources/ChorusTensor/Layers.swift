@@ -135,12 +135,6 @@ public struct Linear: Sendable {
     /// Whether products run on an int8 weight.
     public var isInt8: Bool { int8 != nil }
 
-    /// A layer over an int8 weight as CTranslate2 keeps it.
-    public init(int8 matrix: Int8Matrix, bias: Tensor?) {
-        int8 = matrix
-        self.bias = bias
-    }
-
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if let packed { return packed.apply(x) }
         if let int8 { return int8.timesTransposed(x, bias: bias) }

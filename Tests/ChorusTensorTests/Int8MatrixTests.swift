@@ -97,19 +97,4 @@ import Testing
         let allFinite = fine.storage.allSatisfy { $0.isFinite }
         #expect(allFinite)
     }
-
-    @Test func ctranslate2CodesKeepTheirCodesAndTakeTheRowScale() throws {
-        let codes: [Int8] = (0..<(2 * 64)).map { Int8(truncatingIfNeeded: $0 * 37 % 255 - 127) }
-        let scales: [Float] = [127 / 3.5, 127 / 0.25]
-        guard Int8Matrix.supported else {
-            #expect(Int8Matrix(ctranslate2Codes: codes, rowScales: scales, rows: 2, columns: 64) == nil)
-            return
-        }
-        let w = try #require(Int8Matrix(ctranslate2Codes: codes, rowScales: scales, rows: 2, columns: 64))
-        let back = w.dequantized().storage
-        for i in 0..<128 { #expect(abs(back[i] - Float(codes[i]) / scales[i / 64]) <= 1e-6, "value \(i)") }
-        #expect(Int8Matrix(ctranslate2Codes: codes, rowScales: [1, 0], rows: 2, columns: 64) == nil)
-        #expect(Int8Matrix(ctranslate2Codes: codes, rowScales: [1, .nan], rows: 2, columns: 64) == nil)
-        #expect(Int8Matrix(ctranslate2Codes: codes, rowScales: [1], rows: 2, columns: 64) == nil)
-    }
 }
