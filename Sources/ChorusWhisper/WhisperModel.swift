@@ -114,9 +114,9 @@ package struct WhisperDecoder: Sendable {
         if let own = try? w.linearWeight("proj_out.weight") {
             projection = Linear(weight: own, bias: nil).keepingHalves()
         } else {
-            // Tied to the embedding: in float32 the two share one table; int8 keeps codes of its own.
-            let tied = try w.linearWeight("model.decoder.embed_tokens.weight")
-            if case .floats = tied { projection = Linear(weight: tokens, bias: nil).keepingHalves() } else { projection = Linear(weight: tied, bias: nil) }
+            // Tied to the embedding, already loaded: float32 shares its table; int8 keeps codes of its own.
+            let tied = Linear(weight: tokens, bias: nil)
+            projection = w is Int8Weights ? tied.quantizedToInt8() : tied.keepingHalves()
         }
     }
 }
