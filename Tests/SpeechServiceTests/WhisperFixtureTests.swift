@@ -17,6 +17,17 @@ import ChorusWhisper
         return (ok, "max |Δ| \(worst) at \(at)")
     }
 
+    /// The fixture's projection is tied to the embedding (no proj_out.weight): in int8 it is quantized too,
+    /// and the first greedy token after the prefix is float32's.
+    @Test func int8QuantizesTheTiedProjection() throws {
+        let int8 = try WhisperModel(folder: Self.folder, precision: .int8)
+        #expect(int8.precision == (Precision.int8.runsHere ? .int8 : .float32) && Self.model.precision == .float32)
+        var state = int8.startDecoding(int8.encode(try Self.fixture.tensor("input_features").reshaped([80, 3000])))
+        let logits = int8.decode(try Self.fixture.int64s("decoder_prefix_ids").map(Int.init), state: &state).slice(axis: 0, 3..<4)
+        let next = logits.storage.indices.max { logits.storage[$0] < logits.storage[$1] }!
+        #expect(next == (try Self.fixture.int64s("generated_ids").map(Int.init))[0])
+    }
+
     @Test func encoderMatchesTransformers() throws {
         let features = try Self.fixture.tensor("input_features").reshaped([80, 3000])
         let output = Self.model.encode(features)
